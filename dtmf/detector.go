@@ -23,11 +23,11 @@ const (
 // The DTMF frequency plan (ITU-T Q.23): four row (low group) and four column
 // (high group) tones; a key is one of each.
 //
-//	         1209  1336  1477  1633 Hz
-//	  697      1     2     3     A
-//	  770      4     5     6     B
-//	  852      7     8     9     C
-//	  941      *     0     #     D
+//	       1209  1336  1477  1633 Hz
+//	697      1     2     3     A
+//	770      4     5     6     B
+//	852      7     8     9     C
+//	941      *     0     #     D
 var (
 	toneFreqs = [8]float64{697, 770, 852, 941, 1209, 1336, 1477, 1633}
 	keyGrid   = [4][4]Key{
@@ -434,7 +434,6 @@ func (d *Detector) offset(i int) (float64, bool) {
 	df := math.Atan2(zi, zr) * SampleRate / (2 * math.Pi * halfSize)
 	return df, math.Abs(df) <= toneFreqs[i]*freqTolRel+freqTolAbs
 }
-
 
 // scallop is the power gain of the N-point Goertzel for a tone Δf Hz off
 // its bin: |sin(πΔfN/fs) / (N·sin(πΔf/fs))|².
