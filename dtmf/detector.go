@@ -76,6 +76,11 @@ const (
 	// 186 samples (23.25 ms, so ≤ 23 ms never operates), and a 40 ms tone
 	// yields two at every alignment.
 	minBlocks = 2
+	// minTone: a press must also last this many samples (31.5 ms) on the
+	// sub-block envelope, which times a tone's edges to within 12.75
+	// samples: 23 ms (184) measures at most 210 and never operates, 40 ms
+	// (320) at least 294 and always does.
+	minTone = 252
 )
 
 // Derived constants.
@@ -165,11 +170,14 @@ type Detector struct {
 	prevSub [subBlocks]float32 // previous block's sub-block energies
 
 	// candidate press (not yet reported)
-	candKey    Key
-	candBlocks int
-	candStart  int64
-	candRowPw  float64
-	candColPw  float64
+	candKey     Key
+	candBlocks  int     // valid blocks so far
+	candStart   int64   // where its tone began
+	candLoudEnd int64   // where its tone has lasted to
+	candClosed  bool    // its tone has ended
+	candRef     float32 // per-sample energy of its first block
+	candRowPw   float64
+	candColPw   float64
 
 	// active press (reported)
 	active    bool
@@ -289,46 +297,72 @@ func (d *Detector) track(dst []Event, start int64, key Key) []Event {
 	return dst
 }
 
-// candidate looks for the start of a new press.
+// candidate looks for the start of a new press: minBlocks consecutive valid
+// blocks of one key whose tone, timed on the sub-block envelope, has lasted
+// minTone samples.
 func (d *Detector) candidate(dst []Event, start int64, key Key, rowPw, colPw float64) []Event {
-	if key == 0 {
-		d.candKey, d.candBlocks = 0, 0
-		return dst
-	}
-	if key != d.candKey {
-		d.candKey, d.candBlocks = key, 0
-		d.candStart, d.candRowPw, d.candColPw = start, 0, 0
-	}
-	d.candBlocks++
-	d.candRowPw += rowPw
-	d.candColPw += colPw
-	if d.candBlocks == 1 {
+	switch {
+	case key == 0:
+		if d.candBlocks == 0 || d.candClosed {
+			d.candBlocks = 0
+			return dst
+		}
+		// The tone may run on into this block, too briefly for it to pass.
+		d.candLoudEnd = d.loudRun(start, d.candRef)
+		d.candClosed = true
+	case key != d.candKey || d.candClosed || d.candBlocks == 0:
+		d.candKey, d.candBlocks, d.candClosed = key, 0, false
+		d.candRowPw, d.candColPw = 0, 0
 		// Refine the start: the tone may have begun in the previous block,
 		// too briefly for that block to pass. Walk back through its loud tail.
-		thr := float32((rowPw + colPw) * 2 / blockSize / blockSize * quietShare * subSize)
+		d.candRef = float32((rowPw + colPw) * 2 / blockSize / blockSize)
+		thr := d.candRef * quietShare * subSize
 		s := start
 		for j := subBlocks - 1; j >= 0 && d.prevSub[j] >= thr; j-- {
 			s -= subSize
 		}
 		d.candStart = max(s, 0)
+		fallthrough
+	default:
+		d.candBlocks++
+		d.candRowPw += rowPw
+		d.candColPw += colPw
+		d.candLoudEnd = d.loudRun(start, d.candRef)
+		d.candClosed = d.candLoudEnd < start+blockSize
 	}
-	if d.candBlocks < minBlocks {
+	if d.candBlocks < minBlocks || d.candLoudEnd-d.candStart < minTone {
+		if d.candClosed {
+			d.candBlocks = 0
+		}
 		return dst
 	}
 	row := d.candRowPw / float64(d.candBlocks)
 	col := d.candColPw / float64(d.candBlocks)
 	d.active = true
-	d.key = key
+	d.key = d.candKey
 	d.start = d.candStart
 	d.ref = float32((row + col) * 2 / blockSize / blockSize) // mean square per sample
-	d.lastLoud = start + blockSize
-	d.lastValid = start + blockSize
+	d.lastLoud = d.candLoudEnd
+	d.lastValid = d.candLoudEnd
 	d.invalid = 0
 	lr, lc := dBm0(row), dBm0(col)
 	d.level = (lr + lc) / 2
 	d.twist = lc - lr
 	d.candKey, d.candBlocks = 0, 0
 	return append(dst, d.event(false, 0))
+}
+
+// loudRun returns where the run of loud sub-blocks from the start of the
+// block ends: the block's end when every sub-block is at least quietShare
+// of the per-sample energy ref.
+func (d *Detector) loudRun(start int64, ref float32) int64 {
+	thr := ref * quietShare * subSize
+	for j, e := range d.b.sub {
+		if e < thr {
+			return start + int64(j)*subSize
+		}
+	}
+	return start + blockSize
 }
 
 func (d *Detector) end(dst []Event, end int64) []Event {
