@@ -7,19 +7,19 @@ import (
 	"time"
 )
 
-const ms = time.Millisecond
+const cbMs = time.Millisecond
 
-func start(k Key, s Source, at time.Duration) Event {
+func cbStart(k Key, s Source, at time.Duration) Event {
 	return Event{Key: k, Source: s, Start: at}
 }
 
-func end(k Key, s Source, from, to time.Duration) Event {
+func cbEnd(k Key, s Source, from, to time.Duration) Event {
 	return Event{Key: k, Source: s, Ended: true, Start: from, End: to}
 }
 
-func info(k Key, at time.Duration) Event { return end(k, SourceSIPInfo, at, at) }
+func cbInfo(k Key, at time.Duration) Event { return cbEnd(k, SourceSIPInfo, at, at) }
 
-func describeCombined(evs []Event) string {
+func cbDescribe(evs []Event) string {
 	parts := make([]string, 0, len(evs))
 	for _, e := range evs {
 		s := "start"
@@ -45,24 +45,24 @@ func TestCombiner(t *testing.T) {
 		{
 			name: "R14_inband_first",
 			in: []Event{
-				start('#', in, 1000*ms), start('#', rfc, 1010*ms),
-				end('#', in, 1000*ms, 1120*ms), end('#', rfc, 1010*ms, 1130*ms),
+				cbStart('#', in, 1000*cbMs), cbStart('#', rfc, 1010*cbMs),
+				cbEnd('#', in, 1000*cbMs, 1120*cbMs), cbEnd('#', rfc, 1010*cbMs, 1130*cbMs),
 			},
 			want: "# inband start, # inband end",
 		},
 		{
 			name: "R14_rfc4733_first",
 			in: []Event{
-				start('#', rfc, 1000*ms), start('#', in, 1040*ms),
-				end('#', rfc, 1000*ms, 1120*ms), end('#', in, 1040*ms, 1100*ms),
+				cbStart('#', rfc, 1000*cbMs), cbStart('#', in, 1040*cbMs),
+				cbEnd('#', rfc, 1000*cbMs, 1120*cbMs), cbEnd('#', in, 1040*cbMs, 1100*cbMs),
 			},
 			want: "# rfc4733 start, # rfc4733 end",
 		},
 		{
 			name: "R14_rfc4733_ended_before_inband_start_within_window",
 			in: []Event{
-				start('#', rfc, 1000*ms), end('#', rfc, 1000*ms, 1080*ms),
-				start('#', in, 1250*ms), end('#', in, 1250*ms, 1330*ms),
+				cbStart('#', rfc, 1000*cbMs), cbEnd('#', rfc, 1000*cbMs, 1080*cbMs),
+				cbStart('#', in, 1250*cbMs), cbEnd('#', in, 1250*cbMs, 1330*cbMs),
 			},
 			want: "# rfc4733 start, # rfc4733 end",
 		},
@@ -71,103 +71,103 @@ func TestCombiner(t *testing.T) {
 			// The in-band report arrives second but its tone began before
 			// the RFC 4733 press's first packet arrived.
 			in: []Event{
-				start('#', rfc, 1100*ms),
-				start('#', in, 950*ms), end('#', in, 950*ms, 1200*ms),
-				end('#', rfc, 1100*ms, 1350*ms),
+				cbStart('#', rfc, 1100*cbMs),
+				cbStart('#', in, 950*cbMs), cbEnd('#', in, 950*cbMs, 1200*cbMs),
+				cbEnd('#', rfc, 1100*cbMs, 1350*cbMs),
 			},
 			want: "# rfc4733 start, # rfc4733 end",
 		},
 		{
 			name: "far_apart_two_presses",
 			in: []Event{
-				start('#', in, 1000*ms), end('#', in, 1000*ms, 1100*ms),
-				start('#', rfc, 1500*ms), end('#', rfc, 1500*ms, 1600*ms),
+				cbStart('#', in, 1000*cbMs), cbEnd('#', in, 1000*cbMs, 1100*cbMs),
+				cbStart('#', rfc, 1500*cbMs), cbEnd('#', rfc, 1500*cbMs, 1600*cbMs),
 			},
 			want: "# inband start, # inband end, # rfc4733 start, # rfc4733 end",
 		},
 		{
 			name:   "window_option",
-			window: 50 * ms,
+			window: 50 * cbMs,
 			in: []Event{
-				start('#', in, 1000*ms), end('#', in, 1000*ms, 1100*ms),
-				start('#', rfc, 1200*ms), end('#', rfc, 1200*ms, 1300*ms),
+				cbStart('#', in, 1000*cbMs), cbEnd('#', in, 1000*cbMs, 1100*cbMs),
+				cbStart('#', rfc, 1200*cbMs), cbEnd('#', rfc, 1200*cbMs, 1300*cbMs),
 			},
 			want: "# inband start, # inband end, # rfc4733 start, # rfc4733 end",
 		},
 		{
 			name: "different_keys_both",
 			in: []Event{
-				start('#', in, 1000*ms), start('9', rfc, 1010*ms),
-				end('#', in, 1000*ms, 1100*ms), end('9', rfc, 1010*ms, 1100*ms),
+				cbStart('#', in, 1000*cbMs), cbStart('9', rfc, 1010*cbMs),
+				cbEnd('#', in, 1000*cbMs, 1100*cbMs), cbEnd('9', rfc, 1010*cbMs, 1100*cbMs),
 			},
 			want: "# inband start, 9 rfc4733 start, # inband end, 9 rfc4733 end",
 		},
 		{
 			name: "same_source_never_merged",
 			in: []Event{
-				start('#', in, 1000*ms), end('#', in, 1000*ms, 1060*ms),
-				start('#', in, 1110*ms), end('#', in, 1110*ms, 1170*ms),
+				cbStart('#', in, 1000*cbMs), cbEnd('#', in, 1000*cbMs, 1060*cbMs),
+				cbStart('#', in, 1110*cbMs), cbEnd('#', in, 1110*cbMs, 1170*cbMs),
 			},
 			want: "# inband start, # inband end, # inband start, # inband end",
 		},
 		{
 			name: "two_quick_presses_on_both_sources",
 			in: []Event{
-				start('#', in, 1000*ms), start('#', rfc, 1010*ms),
-				end('#', in, 1000*ms, 1060*ms), end('#', rfc, 1010*ms, 1070*ms),
-				start('#', in, 1110*ms), start('#', rfc, 1120*ms),
-				end('#', in, 1110*ms, 1170*ms), end('#', rfc, 1120*ms, 1180*ms),
+				cbStart('#', in, 1000*cbMs), cbStart('#', rfc, 1010*cbMs),
+				cbEnd('#', in, 1000*cbMs, 1060*cbMs), cbEnd('#', rfc, 1010*cbMs, 1070*cbMs),
+				cbStart('#', in, 1110*cbMs), cbStart('#', rfc, 1120*cbMs),
+				cbEnd('#', in, 1110*cbMs, 1170*cbMs), cbEnd('#', rfc, 1120*cbMs, 1180*cbMs),
 			},
 			want: "# inband start, # inband end, # inband start, # inband end",
 		},
 		{
 			name: "sip_info_alone",
-			in:   []Event{info('#', 1000*ms)},
+			in:   []Event{cbInfo('#', 1000*cbMs)},
 			want: "# sip_info start, # sip_info end",
 		},
 		{
 			name: "sip_info_after_rfc4733",
 			in: []Event{
-				start('#', rfc, 1000*ms), end('#', rfc, 1000*ms, 1100*ms), info('#', 1150*ms),
+				cbStart('#', rfc, 1000*cbMs), cbEnd('#', rfc, 1000*cbMs, 1100*cbMs), cbInfo('#', 1150*cbMs),
 			},
 			want: "# rfc4733 start, # rfc4733 end",
 		},
 		{
 			name: "sip_info_first_then_inband_and_rfc4733",
 			in: []Event{
-				info('#', 990*ms),
-				start('#', in, 1000*ms), start('#', rfc, 1020*ms),
-				end('#', in, 1000*ms, 1100*ms), end('#', rfc, 1020*ms, 1110*ms),
+				cbInfo('#', 990*cbMs),
+				cbStart('#', in, 1000*cbMs), cbStart('#', rfc, 1020*cbMs),
+				cbEnd('#', in, 1000*cbMs, 1100*cbMs), cbEnd('#', rfc, 1020*cbMs, 1110*cbMs),
 			},
 			want: "# sip_info start, # sip_info end",
 		},
 		{
 			name: "sip_info_start_and_end_reports",
 			in: []Event{
-				{Key: '#', Source: SourceSIPInfo, Start: 500 * ms},
-				{Key: '#', Source: SourceSIPInfo, Ended: true, Start: 500 * ms, End: 500 * ms},
+				{Key: '#', Source: SourceSIPInfo, Start: 500 * cbMs},
+				{Key: '#', Source: SourceSIPInfo, Ended: true, Start: 500 * cbMs, End: 500 * cbMs},
 			},
 			want: "# sip_info start, # sip_info end",
 		},
 		{
 			name: "sip_info_far_from_inband",
 			in: []Event{
-				start('#', in, 1000*ms), end('#', in, 1000*ms, 1100*ms), info('#', 2000*ms),
+				cbStart('#', in, 1000*cbMs), cbEnd('#', in, 1000*cbMs, 1100*cbMs), cbInfo('#', 2000*cbMs),
 			},
 			want: "# inband start, # inband end, # sip_info start, # sip_info end",
 		},
 		{
 			name: "held_key_other_source_starts_late",
 			in: []Event{
-				start('#', in, 1000*ms), start('#', rfc, 3000*ms),
-				end('#', rfc, 3000*ms, 4000*ms), end('#', in, 1000*ms, 4000*ms),
+				cbStart('#', in, 1000*cbMs), cbStart('#', rfc, 3000*cbMs),
+				cbEnd('#', rfc, 3000*cbMs, 4000*cbMs), cbEnd('#', in, 1000*cbMs, 4000*cbMs),
 			},
 			want: "# inband start, # inband end",
 		},
 		{
 			name: "restart_without_end_closes_open_press",
 			in: []Event{
-				start('1', in, 1000*ms), start('1', in, 2000*ms), end('1', in, 2000*ms, 2100*ms),
+				cbStart('1', in, 1000*cbMs), cbStart('1', in, 2000*cbMs), cbEnd('1', in, 2000*cbMs, 2100*cbMs),
 			},
 			want: "1 inband start, 1 inband end, 1 inband start, 1 inband end",
 		},
@@ -179,7 +179,7 @@ func TestCombiner(t *testing.T) {
 			for _, e := range tc.in {
 				out = c.Push(out, e)
 			}
-			if got := describeCombined(out); got != tc.want {
+			if got := cbDescribe(out); got != tc.want {
 				t.Fatalf("got  %s\nwant %s", got, tc.want)
 			}
 			for i, e := range out {
@@ -198,10 +198,10 @@ func TestCombinerManyPresses(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		at := time.Duration(i) * time.Second
 		k := Key("0123456789*#ABCD"[i%16])
-		out = c.Push(out, start(k, SourceInband, at))
-		out = c.Push(out, start(k, SourceRFC4733, at+20*ms))
-		out = c.Push(out, end(k, SourceRFC4733, at+20*ms, at+120*ms))
-		out = c.Push(out, end(k, SourceInband, at, at+100*ms))
+		out = c.Push(out, cbStart(k, SourceInband, at))
+		out = c.Push(out, cbStart(k, SourceRFC4733, at+20*cbMs))
+		out = c.Push(out, cbEnd(k, SourceRFC4733, at+20*cbMs, at+120*cbMs))
+		out = c.Push(out, cbEnd(k, SourceInband, at, at+100*cbMs))
 	}
 	if len(out) != 200 {
 		t.Fatalf("%d reports, want 200", len(out))
@@ -212,7 +212,7 @@ func TestCombinerManyPresses(t *testing.T) {
 		}
 	}
 	c.Reset()
-	if got := describeCombined(c.Push(nil, start('#', SourceRFC4733, 99*time.Second+50*ms))); got != "# rfc4733 start" {
+	if got := cbDescribe(c.Push(nil, cbStart('#', SourceRFC4733, 99*time.Second+50*cbMs))); got != "# rfc4733 start" {
 		t.Fatalf("after Reset: %s", got)
 	}
 }
@@ -223,11 +223,11 @@ func TestCombinerAllocs(t *testing.T) {
 	i := 0
 	allocs := testing.AllocsPerRun(200, func() {
 		at := time.Duration(i) * time.Second
-		dst = c.Push(dst[:0], start('#', SourceInband, at))
-		dst = c.Push(dst[:0], start('#', SourceRFC4733, at+10*ms))
-		dst = c.Push(dst[:0], end('#', SourceInband, at, at+100*ms))
-		dst = c.Push(dst[:0], end('#', SourceRFC4733, at+10*ms, at+110*ms))
-		dst = c.Push(dst[:0], info('#', at+120*ms))
+		dst = c.Push(dst[:0], cbStart('#', SourceInband, at))
+		dst = c.Push(dst[:0], cbStart('#', SourceRFC4733, at+10*cbMs))
+		dst = c.Push(dst[:0], cbEnd('#', SourceInband, at, at+100*cbMs))
+		dst = c.Push(dst[:0], cbEnd('#', SourceRFC4733, at+10*cbMs, at+110*cbMs))
+		dst = c.Push(dst[:0], cbInfo('#', at+120*cbMs))
 		i++
 	})
 	if allocs != 0 {
@@ -238,11 +238,11 @@ func TestCombinerAllocs(t *testing.T) {
 // TestCombinerReceiverEndToEnd feeds the Receiver's reports of an encoded
 // press and in-band reports of the same press through one Combiner.
 func TestCombinerReceiverEndToEnd(t *testing.T) {
-	r := NewReceiver(ReceiverConfig{PayloadType: testPT})
-	in := sched(time.Second, enc(EncoderConfig{}).Press(nil, KeyHash, 200*time.Millisecond))
+	r := NewReceiver(ReceiverConfig{PayloadType: rxPT})
+	in := rxSched(time.Second, rxEnc(EncoderConfig{}).Press(nil, KeyHash, 200*time.Millisecond))
 	var c Combiner
 	var out, evs []Event
-	inband := []Event{start('#', SourceInband, time.Second+5*ms), end('#', SourceInband, time.Second+5*ms, time.Second+205*ms)}
+	inband := []Event{cbStart('#', SourceInband, time.Second+5*cbMs), cbEnd('#', SourceInband, time.Second+5*cbMs, time.Second+205*cbMs)}
 	for i := range in {
 		evs = r.Packet(evs[:0], in[i].at, &in[i].h, in[i].raw)
 		for _, e := range evs {
@@ -255,7 +255,7 @@ func TestCombinerReceiverEndToEnd(t *testing.T) {
 			out = c.Push(out, inband[1])
 		}
 	}
-	if got := describeCombined(out); got != "# rfc4733 start, # rfc4733 end" {
+	if got := cbDescribe(out); got != "# rfc4733 start, # rfc4733 end" {
 		t.Fatalf("got %s", got)
 	}
 }

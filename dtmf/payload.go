@@ -113,6 +113,7 @@ func (p Payload) Marshal() ([]byte, error) {
 // one of the sixteen DTMF keys (RFC 4733 §3.2; 16 is flash, not a key).
 func (p Payload) Key() (Key, bool) { return KeyForEvent(p.Event) }
 
+// String renders p's fields for logs and test failures.
 func (p Payload) String() string {
 	return fmt.Sprintf("event %d end %t volume %d duration %d", p.Event, p.End, p.Volume, p.Duration)
 }

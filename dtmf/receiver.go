@@ -10,7 +10,8 @@ import (
 // Defaults of [ReceiverConfig] and [EncoderConfig].
 const (
 	// DefaultClockRate is the telephone-event clock rate when none was
-	// negotiated (RFC 4733 §2.4.1: 8000 Hz unless the rtpmap says otherwise).
+	// negotiated: RFC 4733 events use 8000 Hz unless the rtpmap names
+	// another rate (seen in the wild: 48000 with Opus).
 	DefaultClockRate = 8000
 	// DefaultTimeout ends a press for which no packet arrived this long: it
 	// stands in for E packets that were all lost (R4) or never sent (R5).
@@ -30,11 +31,11 @@ const (
 // this much later.
 const maxSegment = 0xFFFF
 
-// lateWindow is how far behind the most recent press, in seconds of event
+// lateWindowSeconds is how far behind the most recent press, in seconds of event
 // time, a packet's timestamp may be and still be taken as a stale packet of an
 // older press rather than a new one (for example after a relay re-based the
 // timestamps backwards).
-const lateWindow = 4
+const lateWindowSeconds = 4
 
 // ringSize is the number of recently completed presses remembered to drop
 // their late packets and end retransmissions (R8).
@@ -82,8 +83,8 @@ type ReceiverStats struct {
 // [SourceRFC4733]): a start report as soon as a press has lasted MinDuration
 // of event time, and an end report at its first E packet or when it times out.
 //
-// A press is identified by (SSRC, RTP timestamp, event code) as RFC 4733
-// §2.2.1 and §2.5.2 prescribe, never by the marker bit (§2.2.2), which may be
+// A press is identified by (SSRC, RTP timestamp, event code), the timestamp
+// being the event's start (RFC 4733 §2.2.1, receiver procedures §2.5.2), never by the marker bit (§2.2.2), which may be
 // lost or absent (R3). Rules and heuristics:
 //
 //   - Only the negotiated payload type is read (R9). The SSRC of the first
@@ -103,19 +104,28 @@ type ReceiverStats struct {
 //     and late updates (R8) — are recognised from a ring of the last eight
 //     completed presses and dropped. A packet whose timestamp lies up to four
 //     seconds of event time behind the most recent press is dropped as
-//     stale rather than starting a press.
+//     stale rather than starting a press (the price: after a relay re-based
+//     timestamps backwards between two presses, presses are dropped until
+//     the timestamps pass the old ones, four seconds at most).
 //   - A press also ends, without E, when no packet for it arrived for
 //     Timeout (R4, R5): on the next call of Packet or Tick.
 //   - A packet of the same event with another timestamp while the press is
-//     still open (not ended, not timed out) continues the press when (a) its
-//     duration is at least the current segment's largest duration, that is
-//     the duration carried on and only the timestamp changed: a relay re-based
-//     it (R15); or (b) its timestamp is exactly 0xFFFF later, the next segment
-//     of a long event (§2.5.1.3, R7), or at most the current duration plus
-//     half of MinDuration later, a contiguous next segment, and its marker is
-//     not set. Otherwise the open press lost its E packets and a new press
-//     begins. The marker bit never joins packets into a press; it only vetoes
-//     the contiguity rule (b), since it marks the start of a new event.
+//     still open (not ended, not timed out) continues the press, checked in
+//     this order, when: (a) its timestamp is exactly 0xFFFF later and its
+//     marker is clear: the next segment of a long event (§2.5.1.3, R7); (b)
+//     its duration is at least the current segment's largest duration: the
+//     duration carried on and only the timestamp changed, a relay re-based it
+//     (R15); (c) its timestamp is later by at most the current duration plus
+//     half of MinDuration and its marker is clear: a contiguous next segment
+//     from a sender that starts segments where its last update ended (R7).
+//     Since DTMF presses are separated by at least 40 ms of pause (Q.24), a
+//     new press of the same key comes later than (c) allows. Packets with an
+//     earlier segment's timestamp are dropped as late. Otherwise the open
+//     press lost its E packets: it ends and a new press begins. The marker
+//     bit never joins packets into a press; it only vetoes (a) and (c), since
+//     it marks the start of a new event. Rule (b) prefers a relay's re-base
+//     to a stale packet of an older press of the same key: at worst such a
+//     packet shortens the open press, never adds one.
 //   - A press whose final duration is below MinDuration is never reported at
 //     all (R12): the start report is only sent once MinDuration is reached.
 //
@@ -193,7 +203,7 @@ func NewReceiver(cfg ReceiverConfig) *Receiver {
 		minDur = DefaultMinDuration
 	}
 	minUnits := durationToUnits(minDur, rate)
-	late := rate * lateWindow
+	late := rate * lateWindowSeconds
 	if late > math.MaxInt32 {
 		late = math.MaxInt32
 	}
@@ -306,15 +316,23 @@ func (r *Receiver) handle(dst []Event, now time.Duration, h *rtp.Header, p Paylo
 			return dst
 		}
 		if p.Event == c.event {
+			segment := false
 			switch {
+			case !h.Marker && d == maxSegment:
+				// The next segment of a long event (RFC 4733 §2.5.1.3, R7).
+				segment = true
 			case uint64(p.Duration) >= c.segMax:
 				// The duration carried on and only the timestamp changed:
 				// a relay re-based the stream mid-press (R15).
 				c.prevTS, c.ts = c.ts, ts
 				r.hw = ts
 				return r.update(dst, now, p, true)
-			case !h.Marker && d > 0 && (d == maxSegment || uint64(d) <= c.segMax+r.contigTol):
-				// The next segment of a long event (RFC 4733 §2.5.1.3, R7).
+			case !h.Marker && d > 0 && uint64(d) <= c.segMax+r.contigTol:
+				// A contiguous next segment from a sender that starts it
+				// where its last update ended rather than at +0xFFFF.
+				segment = true
+			}
+			if segment {
 				c.done += uint64(d)
 				c.prevTS, c.ts = c.ts, ts
 				c.segMax = 0

@@ -13,38 +13,38 @@ import (
 )
 
 const (
-	testPT   = 101
-	testSSRC = 0x1111aaaa
+	rxPT   = 101
+	rxSSRC = 0x1111aaaa
 )
 
-// arrival is one packet as a Receiver is given it.
-type arrival struct {
+// rxArrival is one packet as a Receiver is given it.
+type rxArrival struct {
 	at  time.Duration
 	h   rtp.Header
 	raw []byte
 }
 
-// sched turns encoder packets into arrivals at base+Offset.
-func sched(base time.Duration, pkts []Packet) []arrival {
-	out := make([]arrival, 0, len(pkts))
+// rxSched turns encoder packets into arrivals at base+Offset.
+func rxSched(base time.Duration, pkts []Packet) []rxArrival {
+	out := make([]rxArrival, 0, len(pkts))
 	for _, p := range pkts {
 		b, err := p.Payload.Marshal()
 		if err != nil {
 			panic(err) // test input bug
 		}
-		out = append(out, arrival{at: base + p.Offset, h: p.Header, raw: b})
+		out = append(out, rxArrival{at: base + p.Offset, h: p.Header, raw: b})
 	}
 	return out
 }
 
-// enc returns an encoder with the test's payload type and SSRC unless cfg
+// rxEnc returns an encoder with the test's payload type and SSRC unless cfg
 // names others, 20 ms updates unless cfg says otherwise.
-func enc(cfg EncoderConfig) *Encoder {
+func rxEnc(cfg EncoderConfig) *Encoder {
 	if cfg.PayloadType == 0 {
-		cfg.PayloadType = testPT
+		cfg.PayloadType = rxPT
 	}
 	if cfg.SSRC == 0 {
-		cfg.SSRC = testSSRC
+		cfg.SSRC = rxSSRC
 	}
 	if cfg.Interval == 0 {
 		cfg.Interval = 20 * time.Millisecond
@@ -52,14 +52,14 @@ func enc(cfg EncoderConfig) *Encoder {
 	return NewEncoder(cfg)
 }
 
-// pkt builds one arrival by hand.
-func pkt(at time.Duration, seq uint16, ts uint32, event uint8, end bool, dur uint16) arrival {
+// rxPkt builds one rxArrival by hand.
+func rxPkt(at time.Duration, seq uint16, ts uint32, event uint8, end bool, dur uint16) rxArrival {
 	b, _ := Payload{Event: event, End: end, Volume: 10, Duration: dur}.Marshal()
-	return arrival{at: at, h: rtp.Header{Version: 2, PayloadType: testPT, SequenceNumber: seq, Timestamp: ts, SSRC: testSSRC}, raw: b}
+	return rxArrival{at: at, h: rtp.Header{Version: 2, PayloadType: rxPT, SequenceNumber: seq, Timestamp: ts, SSRC: rxSSRC}, raw: b}
 }
 
-func without(in []arrival, drop func(i int, a arrival) bool) []arrival {
-	var out []arrival
+func rxWithout(in []rxArrival, drop func(i int, a rxArrival) bool) []rxArrival {
+	var out []rxArrival
 	for i, a := range in {
 		if !drop(i, a) {
 			out = append(out, a)
@@ -68,17 +68,17 @@ func without(in []arrival, drop func(i int, a arrival) bool) []arrival {
 	return out
 }
 
-func isEnd(_ int, a arrival) bool { return a.raw[1]&0x80 != 0 }
+func rxIsEnd(_ int, a rxArrival) bool { return a.raw[1]&0x80 != 0 }
 
-func feed(r *Receiver, evs []Event, in []arrival) []Event {
+func rxFeed(r *Receiver, evs []Event, in []rxArrival) []Event {
 	for i := range in {
 		evs = r.Packet(evs, in[i].at, &in[i].h, in[i].raw)
 	}
 	return evs
 }
 
-// describe renders reports as "# start, # end, ...".
-func describe(evs []Event) string {
+// rxDescribe renders reports as "# start, # end, ...".
+func rxDescribe(evs []Event) string {
 	parts := make([]string, 0, len(evs))
 	for _, e := range evs {
 		s := "start"
@@ -90,9 +90,9 @@ func describe(evs []Event) string {
 	return strings.Join(parts, ", ")
 }
 
-// checkInvariants checks what holds for every report sequence: RFC 4733
+// rxCheckInvariants checks what holds for every report sequence: RFC 4733
 // source, an end only after its start, End >= Start.
-func checkInvariants(t *testing.T, evs []Event, st ReceiverStats) {
+func rxCheckInvariants(t *testing.T, evs []Event, st ReceiverStats) {
 	t.Helper()
 	var open *Event
 	starts := 0
@@ -126,20 +126,20 @@ type rxCase struct {
 	name  string
 	cfg   ReceiverConfig
 	setup func(*Receiver)
-	in    func() []arrival
+	in    func() []rxArrival
 	tick  bool   // after the packets, Tick just before and at the timeout
 	want  string // reports, as describe renders them
 	check func(t *testing.T, st ReceiverStats, evs []Event)
 }
 
-func wantStat(t *testing.T, name string, got, want uint64) {
+func rxWantStat(t *testing.T, name string, got, want uint64) {
 	t.Helper()
 	if got != want {
 		t.Errorf("Stats.%s = %d, want %d", name, got, want)
 	}
 }
 
-func wantDuration(t *testing.T, evs []Event, i int, want time.Duration) {
+func rxWantDuration(t *testing.T, evs []Event, i int, want time.Duration) {
 	t.Helper()
 	if i >= len(evs) || !evs[i].Ended {
 		t.Fatalf("report %d is not an end report: %v", i, evs)
@@ -152,19 +152,19 @@ func wantDuration(t *testing.T, evs []Event, i int, want time.Duration) {
 // receiverCases are the contract's RFC 4733 rows (R1–R13, R15; R14 is the
 // Combiner's) and further cases for wrap, loss, duplication and reordering.
 func receiverCases() []rxCase {
-	hash := func(cfg EncoderConfig, d time.Duration) []arrival {
-		return sched(0, enc(cfg).Press(nil, KeyHash, d))
+	hash := func(cfg EncoderConfig, d time.Duration) []rxArrival {
+		return rxSched(0, rxEnc(cfg).Press(nil, KeyHash, d))
 	}
 	return []rxCase{
 		{
 			name: "R1_three_end_packets_same_seq",
-			in: func() []arrival {
+			in: func() []rxArrival {
 				return hash(EncoderConfig{Sequence: 8436, Timestamp: 92640, EndSameSequence: true}, 280*time.Millisecond)
 			},
 			want: "# start, # end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantStat(t, "Duplicate", st.Duplicate, 2)
-				wantDuration(t, evs, 1, 280*time.Millisecond)
+				rxWantStat(t, "Duplicate", st.Duplicate, 2)
+				rxWantDuration(t, evs, 1, 280*time.Millisecond)
 				if evs[0].Start != 0 || evs[0].LevelDBm0 != -10 {
 					t.Errorf("start report %+v", evs[0])
 				}
@@ -172,147 +172,147 @@ func receiverCases() []rxCase {
 		},
 		{
 			name: "R2_three_end_packets_incrementing_seq",
-			in:   func() []arrival { return hash(EncoderConfig{Interval: 50 * time.Millisecond}, 250*time.Millisecond) },
+			in:   func() []rxArrival { return hash(EncoderConfig{Interval: 50 * time.Millisecond}, 250*time.Millisecond) },
 			want: "# start, # end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantStat(t, "Duplicate", st.Duplicate, 2)
-				wantDuration(t, evs, 1, 250*time.Millisecond)
+				rxWantStat(t, "Duplicate", st.Duplicate, 2)
+				rxWantDuration(t, evs, 1, 250*time.Millisecond)
 			},
 		},
 		{
 			name: "R3_marker_never_set",
-			in:   func() []arrival { return hash(EncoderConfig{NoMarker: true}, 120*time.Millisecond) },
+			in:   func() []rxArrival { return hash(EncoderConfig{NoMarker: true}, 120*time.Millisecond) },
 			want: "# start, # end",
 		},
 		{
 			name: "R4_all_end_packets_lost",
-			in:   func() []arrival { return without(hash(EncoderConfig{}, 200*time.Millisecond), isEnd) },
+			in:   func() []rxArrival { return rxWithout(hash(EncoderConfig{}, 200*time.Millisecond), rxIsEnd) },
 			tick: true,
 			want: "# start, # end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantStat(t, "NoEnd", st.NoEnd, 1)
-				wantDuration(t, evs, 1, 180*time.Millisecond) // the last update received
+				rxWantStat(t, "NoEnd", st.NoEnd, 1)
+				rxWantDuration(t, evs, 1, 180*time.Millisecond) // the last update received
 			},
 		},
 		{
 			name: "R4_all_end_packets_lost_timeout_by_next_packet",
-			in: func() []arrival {
-				e := enc(EncoderConfig{})
-				a := without(sched(0, e.Press(nil, KeyHash, 200*time.Millisecond)), isEnd)
+			in: func() []rxArrival {
+				e := rxEnc(EncoderConfig{})
+				a := rxWithout(rxSched(0, e.Press(nil, KeyHash, 200*time.Millisecond)), rxIsEnd)
 				e.Skip(time.Second)
-				return append(a, sched(1200*time.Millisecond, e.Press(nil, '1', 100*time.Millisecond))...)
+				return append(a, rxSched(1200*time.Millisecond, e.Press(nil, '1', 100*time.Millisecond))...)
 			},
 			want: "# start, # end, 1 start, 1 end",
 		},
 		{
 			name: "R5_sender_never_sets_end",
 			cfg:  ReceiverConfig{Timeout: 300 * time.Millisecond},
-			in: func() []arrival {
-				var a []arrival
+			in: func() []rxArrival {
+				var a []rxArrival
 				for i := 0; i <= 50; i++ { // 1 s of updates every 20 ms, then nothing
-					a = append(a, pkt(time.Duration(i)*20*time.Millisecond, uint16(100+i), 4000, 11, false, uint16(160*i)))
+					a = append(a, rxPkt(time.Duration(i)*20*time.Millisecond, uint16(100+i), 4000, 11, false, uint16(160*i)))
 				}
 				return a
 			},
 			tick: true,
 			want: "# start, # end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantStat(t, "NoEnd", st.NoEnd, 1)
-				wantDuration(t, evs, 1, time.Second)
+				rxWantStat(t, "NoEnd", st.NoEnd, 1)
+				rxWantDuration(t, evs, 1, time.Second)
 			},
 		},
 		{
 			name: "R6_same_event_new_timestamp",
-			in: func() []arrival {
-				e := enc(EncoderConfig{})
-				a := sched(0, e.Press(nil, KeyHash, 100*time.Millisecond))
+			in: func() []rxArrival {
+				e := rxEnc(EncoderConfig{})
+				a := rxSched(0, e.Press(nil, KeyHash, 100*time.Millisecond))
 				e.Skip(100 * time.Millisecond)
-				return append(a, sched(200*time.Millisecond, e.Press(nil, KeyHash, 100*time.Millisecond))...)
+				return append(a, rxSched(200*time.Millisecond, e.Press(nil, KeyHash, 100*time.Millisecond))...)
 			},
 			want: "# start, # end, # start, # end",
 		},
 		{
 			name: "R6_same_event_contiguous_timestamp_after_end",
-			in: func() []arrival {
-				e := enc(EncoderConfig{})
-				a := sched(0, e.Press(nil, KeyHash, 100*time.Millisecond))
-				return append(a, sched(100*time.Millisecond, e.Press(nil, KeyHash, 100*time.Millisecond))...)
+			in: func() []rxArrival {
+				e := rxEnc(EncoderConfig{})
+				a := rxSched(0, e.Press(nil, KeyHash, 100*time.Millisecond))
+				return append(a, rxSched(100*time.Millisecond, e.Press(nil, KeyHash, 100*time.Millisecond))...)
 			},
 			want: "# start, # end, # start, # end",
 		},
 		{
 			name: "R6_end_lost_then_same_event_with_marker",
-			in: func() []arrival {
-				e := enc(EncoderConfig{})
-				a := without(sched(0, e.Press(nil, KeyHash, 100*time.Millisecond)), isEnd)
+			in: func() []rxArrival {
+				e := rxEnc(EncoderConfig{})
+				a := rxWithout(rxSched(0, e.Press(nil, KeyHash, 100*time.Millisecond)), rxIsEnd)
 				e.Skip(60 * time.Millisecond)
-				return append(a, sched(160*time.Millisecond, e.Press(nil, KeyHash, 100*time.Millisecond))...)
+				return append(a, rxSched(160*time.Millisecond, e.Press(nil, KeyHash, 100*time.Millisecond))...)
 			},
 			want: "# start, # end, # start, # end",
 		},
 		{
 			name: "R6_end_lost_then_same_event_without_marker",
-			in: func() []arrival {
-				e := enc(EncoderConfig{NoMarker: true})
-				a := without(sched(0, e.Press(nil, KeyHash, 100*time.Millisecond)), isEnd)
+			in: func() []rxArrival {
+				e := rxEnc(EncoderConfig{NoMarker: true})
+				a := rxWithout(rxSched(0, e.Press(nil, KeyHash, 100*time.Millisecond)), rxIsEnd)
 				e.Skip(60 * time.Millisecond)
-				return append(a, sched(160*time.Millisecond, e.Press(nil, KeyHash, 100*time.Millisecond))...)
+				return append(a, rxSched(160*time.Millisecond, e.Press(nil, KeyHash, 100*time.Millisecond))...)
 			},
 			want: "# start, # end, # start, # end",
 		},
 		{
 			name: "R7_held_past_0xFFFF_segments",
-			in:   func() []arrival { return hash(EncoderConfig{Timestamp: 1000}, 10*time.Second) },
+			in:   func() []rxArrival { return hash(EncoderConfig{Timestamp: 1000}, 10*time.Second) },
 			want: "# start, # end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantDuration(t, evs, 1, 10*time.Second)
+				rxWantDuration(t, evs, 1, 10*time.Second)
 			},
 		},
 		{
 			name: "R7_held_past_0xFFFF_48kHz",
 			cfg:  ReceiverConfig{ClockRate: 48000},
-			in:   func() []arrival { return hash(EncoderConfig{ClockRate: 48000}, 5*time.Second) },
+			in:   func() []rxArrival { return hash(EncoderConfig{ClockRate: 48000}, 5*time.Second) },
 			want: "# start, # end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantDuration(t, evs, 1, 5*time.Second)
+				rxWantDuration(t, evs, 1, 5*time.Second)
 			},
 		},
 		{
 			name: "R7_segments_across_timestamp_wrap",
-			in:   func() []arrival { return hash(EncoderConfig{Timestamp: 0xffff8000}, 20*time.Second) },
+			in:   func() []rxArrival { return hash(EncoderConfig{Timestamp: 0xffff8000}, 20*time.Second) },
 			want: "# start, # end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantDuration(t, evs, 1, 20*time.Second)
+				rxWantDuration(t, evs, 1, 20*time.Second)
 			},
 		},
 		{
 			name: "R7_segment_boundary_packets_lost",
-			in: func() []arrival {
-				return without(hash(EncoderConfig{}, 10*time.Second), func(_ int, a arrival) bool {
+			in: func() []rxArrival {
+				return rxWithout(hash(EncoderConfig{}, 10*time.Second), func(_ int, a rxArrival) bool {
 					d := binary.BigEndian.Uint16(a.raw[2:])
 					return a.h.Timestamp == 0 && d > 65000 // the first segment's last packets
 				})
 			},
 			want: "# start, # end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantDuration(t, evs, 1, 10*time.Second)
+				rxWantDuration(t, evs, 1, 10*time.Second)
 			},
 		},
 		{
 			name: "R7_new_timestamp_while_contiguous",
 			// A sender that starts its next segment where its last update
 			// ended (65440 = 409 × 160) instead of at +0xFFFF.
-			in: func() []arrival {
-				var a []arrival
+			in: func() []rxArrival {
+				var a []rxArrival
 				seq := uint16(0)
 				at := time.Duration(0)
 				for d := 0; d <= 65440; d += 160 {
-					a = append(a, pkt(at, seq, 0, 11, false, uint16(d)))
+					a = append(a, rxPkt(at, seq, 0, 11, false, uint16(d)))
 					seq++
 					at += 20 * time.Millisecond
 				}
 				for d := 160; d <= 8000; d += 160 {
-					a = append(a, pkt(at, seq, 65440, 11, d == 8000, uint16(d)))
+					a = append(a, rxPkt(at, seq, 65440, 11, d == 8000, uint16(d)))
 					seq++
 					at += 20 * time.Millisecond
 				}
@@ -320,12 +320,12 @@ func receiverCases() []rxCase {
 			},
 			want: "# start, # end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantDuration(t, evs, 1, time.Duration(65440+8000)*time.Second/8000)
+				rxWantDuration(t, evs, 1, time.Duration(65440+8000)*time.Second/8000)
 			},
 		},
 		{
 			name: "R8_late_packet_after_end",
-			in: func() []arrival {
+			in: func() []rxArrival {
 				a := hash(EncoderConfig{}, 200*time.Millisecond)
 				late := a[3]
 				late.at = a[len(a)-1].at + 100*time.Millisecond
@@ -333,16 +333,16 @@ func receiverCases() []rxCase {
 			},
 			want: "# start, # end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantStat(t, "Late", st.Late, 1)
+				rxWantStat(t, "Late", st.Late, 1)
 			},
 		},
 		{
 			name: "R8_late_packets_after_next_press_started",
-			in: func() []arrival {
-				e := enc(EncoderConfig{})
-				a := sched(0, e.Press(nil, KeyHash, 200*time.Millisecond))
+			in: func() []rxArrival {
+				e := rxEnc(EncoderConfig{})
+				a := rxSched(0, e.Press(nil, KeyHash, 200*time.Millisecond))
 				e.Skip(100 * time.Millisecond)
-				b := sched(400*time.Millisecond, e.Press(nil, '1', 200*time.Millisecond))
+				b := rxSched(400*time.Millisecond, e.Press(nil, '1', 200*time.Millisecond))
 				lateUpd, lateEnd := a[5], a[len(a)-1]
 				lateUpd.at, lateEnd.at = b[4].at+time.Millisecond, b[6].at+time.Millisecond
 				out := append(a, b[:5]...)
@@ -353,19 +353,19 @@ func receiverCases() []rxCase {
 			},
 			want: "# start, # end, 1 start, 1 end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantStat(t, "Late", st.Late, 1)
-				wantStat(t, "Duplicate", st.Duplicate, 2+2+1)
-				wantDuration(t, evs, 3, 200*time.Millisecond)
+				rxWantStat(t, "Late", st.Late, 1)
+				rxWantStat(t, "Duplicate", st.Duplicate, 2+2+1)
+				rxWantDuration(t, evs, 3, 200*time.Millisecond)
 			},
 		},
 		{
 			name: "R8_stale_packet_of_unseen_press",
-			in: func() []arrival {
+			in: func() []rxArrival {
 				// Packets of earlier presses that were never seen, arriving
 				// in the middle of the current one, with timestamps before it.
 				a := hash(EncoderConfig{Timestamp: 80000}, 200*time.Millisecond)
-				stale1 := pkt(a[4].at+time.Millisecond, 5, 78000, 11, false, 320)
-				stale2 := pkt(a[6].at+time.Millisecond, 6, 76000, 1, true, 800)
+				stale1 := rxPkt(a[4].at+time.Millisecond, 5, 78000, 11, false, 320)
+				stale2 := rxPkt(a[6].at+time.Millisecond, 6, 76000, 1, true, 800)
 				out := append(a[:5:5], stale1)
 				out = append(out, a[5:7]...)
 				out = append(out, stale2)
@@ -373,36 +373,36 @@ func receiverCases() []rxCase {
 			},
 			want: "# start, # end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantStat(t, "Late", st.Late, 2)
-				wantDuration(t, evs, 1, 200*time.Millisecond)
+				rxWantStat(t, "Late", st.Late, 2)
+				rxWantDuration(t, evs, 1, 200*time.Millisecond)
 			},
 		},
 		{
 			name: "R9_payload_type_not_negotiated",
-			in:   func() []arrival { return hash(EncoderConfig{PayloadType: 96}, 200*time.Millisecond) },
+			in:   func() []rxArrival { return hash(EncoderConfig{PayloadType: 96}, 200*time.Millisecond) },
 			want: "",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantStat(t, "WrongPayloadType", st.WrongPayloadType, st.Packets)
+				rxWantStat(t, "WrongPayloadType", st.WrongPayloadType, st.Packets)
 			},
 		},
 		{
 			name: "R9_negotiated_96",
 			cfg:  ReceiverConfig{PayloadType: 96},
-			in:   func() []arrival { return hash(EncoderConfig{PayloadType: 96}, 200*time.Millisecond) },
+			in:   func() []rxArrival { return hash(EncoderConfig{PayloadType: 96}, 200*time.Millisecond) },
 			want: "# start, # end",
 		},
 		{
 			name: "R10_volume_56_to_63",
-			in: func() []arrival {
-				var a []arrival
+			in: func() []rxArrival {
+				var a []rxArrival
 				for v := 56; v <= 63; v++ {
-					a = append(a, sched(time.Duration(v)*time.Second, enc(EncoderConfig{Volume: v, Timestamp: uint32(v) * 8000}).Press(nil, KeyHash, 200*time.Millisecond))...)
+					a = append(a, rxSched(time.Duration(v)*time.Second, rxEnc(EncoderConfig{Volume: v, Timestamp: uint32(v) * 8000}).Press(nil, KeyHash, 200*time.Millisecond))...)
 				}
 				return a
 			},
 			want: "",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantStat(t, "LowVolume", st.LowVolume, st.Packets)
+				rxWantStat(t, "LowVolume", st.LowVolume, st.Packets)
 				if _, ok := (&Receiver{}).SSRC(); ok {
 					t.Error("zero receiver has an SSRC")
 				}
@@ -410,9 +410,9 @@ func receiverCases() []rxCase {
 		},
 		{
 			name: "R10_volume_55_and_0_accepted",
-			in: func() []arrival {
-				a := sched(0, enc(EncoderConfig{Volume: 55}).Press(nil, KeyHash, 100*time.Millisecond))
-				return append(a, sched(time.Second, enc(EncoderConfig{Volume: -1, Timestamp: 8000}).Press(nil, KeyHash, 100*time.Millisecond))...)
+			in: func() []rxArrival {
+				a := rxSched(0, rxEnc(EncoderConfig{Volume: 55}).Press(nil, KeyHash, 100*time.Millisecond))
+				return append(a, rxSched(time.Second, rxEnc(EncoderConfig{Volume: -1, Timestamp: 8000}).Press(nil, KeyHash, 100*time.Millisecond))...)
 			},
 			want: "# start, # end, # start, # end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
@@ -423,14 +423,14 @@ func receiverCases() []rxCase {
 		},
 		{
 			name: "R11_events_0_to_10_and_12_to_16",
-			in: func() []arrival {
-				e := enc(EncoderConfig{})
-				var a []arrival
+			in: func() []rxArrival {
+				e := rxEnc(EncoderConfig{})
+				var a []rxArrival
 				for code := uint8(0); code <= 16; code++ {
 					if code == 11 {
 						continue
 					}
-					a = append(a, sched(time.Duration(code)*time.Second, e.PressEvent(nil, code, 100*time.Millisecond))...)
+					a = append(a, rxSched(time.Duration(code)*time.Second, e.PressEvent(nil, code, 100*time.Millisecond))...)
 					e.Skip(time.Second - 100*time.Millisecond)
 				}
 				return a
@@ -444,112 +444,112 @@ func receiverCases() []rxCase {
 						t.Errorf("%v accepted", e)
 					}
 				}
-				wantStat(t, "NonKey", st.NonKey, 8) // flash: 5 updates, 3 E packets
+				rxWantStat(t, "NonKey", st.NonKey, 8) // flash: 5 updates, 3 E packets
 			},
 		},
 		{
 			name: "R11_flash_inside_a_press",
-			in: func() []arrival {
+			in: func() []rxArrival {
 				a := hash(EncoderConfig{}, 200*time.Millisecond)
-				f := enc(EncoderConfig{Timestamp: 400}).PressEvent(nil, 16, 60*time.Millisecond)
-				fl := sched(a[2].at+time.Millisecond, f)
+				f := rxEnc(EncoderConfig{Timestamp: 400}).PressEvent(nil, 16, 60*time.Millisecond)
+				fl := rxSched(a[2].at+time.Millisecond, f)
 				return append(append(a[:3:3], fl...), a[3:]...)
 			},
 			want: "# start, # end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantDuration(t, evs, 1, 200*time.Millisecond)
+				rxWantDuration(t, evs, 1, 200*time.Millisecond)
 			},
 		},
 		{
 			name: "R12_final_duration_39ms",
-			in:   func() []arrival { return hash(EncoderConfig{}, 39*time.Millisecond) },
+			in:   func() []rxArrival { return hash(EncoderConfig{}, 39*time.Millisecond) },
 			want: "",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantStat(t, "TooShort", st.TooShort, 1)
+				rxWantStat(t, "TooShort", st.TooShort, 1)
 			},
 		},
 		{
 			name: "R12_final_duration_39ms_end_lost",
-			in:   func() []arrival { return without(hash(EncoderConfig{}, 39*time.Millisecond), isEnd) },
+			in:   func() []rxArrival { return rxWithout(hash(EncoderConfig{}, 39*time.Millisecond), rxIsEnd) },
 			tick: true,
 			want: "",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantStat(t, "TooShort", st.TooShort, 1)
+				rxWantStat(t, "TooShort", st.TooShort, 1)
 			},
 		},
 		{
 			name: "R12_final_duration_40ms_accepted",
-			in:   func() []arrival { return hash(EncoderConfig{}, 40*time.Millisecond) },
+			in:   func() []rxArrival { return hash(EncoderConfig{}, 40*time.Millisecond) },
 			want: "# start, # end",
 		},
 		{
 			name: "R12_48kHz_39ms",
 			cfg:  ReceiverConfig{ClockRate: 48000},
-			in:   func() []arrival { return hash(EncoderConfig{ClockRate: 48000}, 39*time.Millisecond) },
+			in:   func() []rxArrival { return hash(EncoderConfig{ClockRate: 48000}, 39*time.Millisecond) },
 			want: "",
 		},
 		{
 			name: "R12_48kHz_40ms_accepted",
 			cfg:  ReceiverConfig{ClockRate: 48000},
-			in:   func() []arrival { return hash(EncoderConfig{ClockRate: 48000}, 40*time.Millisecond) },
+			in:   func() []rxArrival { return hash(EncoderConfig{ClockRate: 48000}, 40*time.Millisecond) },
 			want: "# start, # end",
 		},
 		{
 			name: "R12_8kHz_packets_at_48kHz_rate_too_short",
 			// 1900 units are 237.5 ms at 8 kHz but only 39.6 ms at 48 kHz.
 			cfg: ReceiverConfig{ClockRate: 48000},
-			in: func() []arrival {
-				return []arrival{pkt(0, 1, 0, 11, false, 0), pkt(20*time.Millisecond, 2, 0, 11, true, 1900)}
+			in: func() []rxArrival {
+				return []rxArrival{rxPkt(0, 1, 0, 11, false, 0), rxPkt(20*time.Millisecond, 2, 0, 11, true, 1900)}
 			},
 		},
 		{
 			name: "R13_payload_not_multiple_of_4",
-			in: func() []arrival {
-				var a []arrival
+			in: func() []rxArrival {
+				var a []rxArrival
 				for _, n := range []int{0, 1, 3, 5, 6, 7, 9} {
-					x := pkt(time.Duration(n)*time.Millisecond, uint16(n), 0, 11, true, 2000)
+					x := rxPkt(time.Duration(n)*time.Millisecond, uint16(n), 0, 11, true, 2000)
 					x.raw = make([]byte, n)
 					copy(x.raw, []byte{11, 0x8a, 0x07, 0xd0})
 					a = append(a, x)
 				}
 				// A valid press afterwards is still received.
-				return append(a, sched(time.Second, enc(EncoderConfig{Timestamp: 8000}).Press(nil, '2', 100*time.Millisecond))...)
+				return append(a, rxSched(time.Second, rxEnc(EncoderConfig{Timestamp: 8000}).Press(nil, '2', 100*time.Millisecond))...)
 			},
 			want: "2 start, 2 end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantStat(t, "BadPayload", st.BadPayload, 7)
+				rxWantStat(t, "BadPayload", st.BadPayload, 7)
 			},
 		},
 		{
 			name: "R13_foreign_ssrc",
-			in: func() []arrival {
-				a := sched(0, enc(EncoderConfig{}).Press(nil, '1', 100*time.Millisecond))
-				f := sched(500*time.Millisecond, enc(EncoderConfig{SSRC: 0xbad, Timestamp: 4000}).Press(nil, KeyHash, 300*time.Millisecond))
+			in: func() []rxArrival {
+				a := rxSched(0, rxEnc(EncoderConfig{}).Press(nil, '1', 100*time.Millisecond))
+				f := rxSched(500*time.Millisecond, rxEnc(EncoderConfig{SSRC: 0xbad, Timestamp: 4000}).Press(nil, KeyHash, 300*time.Millisecond))
 				return append(a, f...)
 			},
 			want: "1 start, 1 end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantStat(t, "ForeignSSRC", st.ForeignSSRC, 18)
+				rxWantStat(t, "ForeignSSRC", st.ForeignSSRC, 18)
 			},
 		},
 		{
 			name:  "R13_locked_ssrc_foreign_first",
-			setup: func(r *Receiver) { r.LockSSRC(testSSRC) },
-			in: func() []arrival {
-				f := sched(0, enc(EncoderConfig{SSRC: 0xbad}).Press(nil, KeyHash, 300*time.Millisecond))
-				return append(f, sched(time.Second, enc(EncoderConfig{Timestamp: 8000}).Press(nil, '5', 100*time.Millisecond))...)
+			setup: func(r *Receiver) { r.LockSSRC(rxSSRC) },
+			in: func() []rxArrival {
+				f := rxSched(0, rxEnc(EncoderConfig{SSRC: 0xbad}).Press(nil, KeyHash, 300*time.Millisecond))
+				return append(f, rxSched(time.Second, rxEnc(EncoderConfig{Timestamp: 8000}).Press(nil, '5', 100*time.Millisecond))...)
 			},
 			want: "5 start, 5 end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantStat(t, "ForeignSSRC", st.ForeignSSRC, 18)
+				rxWantStat(t, "ForeignSSRC", st.ForeignSSRC, 18)
 			},
 		},
 		{
 			name: "R13_foreign_ssrc_interleaved",
-			in: func() []arrival {
-				a := sched(0, enc(EncoderConfig{}).Press(nil, '4', 200*time.Millisecond))
-				f := sched(time.Millisecond, enc(EncoderConfig{SSRC: 0xbad, Timestamp: 0}).Press(nil, KeyHash, 200*time.Millisecond))
-				var out []arrival
+			in: func() []rxArrival {
+				a := rxSched(0, rxEnc(EncoderConfig{}).Press(nil, '4', 200*time.Millisecond))
+				f := rxSched(time.Millisecond, rxEnc(EncoderConfig{SSRC: 0xbad, Timestamp: 0}).Press(nil, KeyHash, 200*time.Millisecond))
+				var out []rxArrival
 				for i := range a {
 					out = append(out, a[i])
 					if i < len(f) {
@@ -560,13 +560,13 @@ func receiverCases() []rxCase {
 			},
 			want: "4 start, 4 end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantStat(t, "ForeignSSRC", st.ForeignSSRC, 13)
-				wantDuration(t, evs, 1, 200*time.Millisecond)
+				rxWantStat(t, "ForeignSSRC", st.ForeignSSRC, 13)
+				rxWantDuration(t, evs, 1, 200*time.Millisecond)
 			},
 		},
 		{
 			name: "R15_relay_changes_timestamp_mid_press",
-			in: func() []arrival {
+			in: func() []rxArrival {
 				a := hash(EncoderConfig{Timestamp: 5000}, 400*time.Millisecond)
 				for i := 8; i < len(a); i++ {
 					a[i].h.Timestamp += 123456
@@ -575,12 +575,12 @@ func receiverCases() []rxCase {
 			},
 			want: "# start, # end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantDuration(t, evs, 1, 400*time.Millisecond)
+				rxWantDuration(t, evs, 1, 400*time.Millisecond)
 			},
 		},
 		{
 			name: "R15_relay_changes_timestamp_backwards_and_sequence",
-			in: func() []arrival {
+			in: func() []rxArrival {
 				a := hash(EncoderConfig{Timestamp: 900000}, 400*time.Millisecond)
 				for i := 8; i < len(a); i++ {
 					a[i].h.Timestamp -= 500000
@@ -590,13 +590,13 @@ func receiverCases() []rxCase {
 			},
 			want: "# start, # end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantDuration(t, evs, 1, 400*time.Millisecond)
+				rxWantDuration(t, evs, 1, 400*time.Millisecond)
 			},
 		},
 		{
 			name: "R15_relay_changes_timestamp_and_end_lost",
-			in: func() []arrival {
-				a := without(hash(EncoderConfig{Timestamp: 5000}, 400*time.Millisecond), isEnd)
+			in: func() []rxArrival {
+				a := rxWithout(hash(EncoderConfig{Timestamp: 5000}, 400*time.Millisecond), rxIsEnd)
 				for i := 3; i < len(a); i++ {
 					a[i].h.Timestamp += 777
 				}
@@ -607,23 +607,23 @@ func receiverCases() []rxCase {
 		},
 		{
 			name: "sequence_number_wrap",
-			in:   func() []arrival { return hash(EncoderConfig{Sequence: 65530}, 300*time.Millisecond) },
+			in:   func() []rxArrival { return hash(EncoderConfig{Sequence: 65530}, 300*time.Millisecond) },
 			want: "# start, # end",
 		},
 		{
 			name: "timestamp_wrap_between_presses",
-			in: func() []arrival {
-				e := enc(EncoderConfig{Timestamp: 0xffffff00})
-				a := sched(0, e.Press(nil, KeyHash, 100*time.Millisecond))
+			in: func() []rxArrival {
+				e := rxEnc(EncoderConfig{Timestamp: 0xffffff00})
+				a := rxSched(0, e.Press(nil, KeyHash, 100*time.Millisecond))
 				e.Skip(200 * time.Millisecond)
-				return append(a, sched(300*time.Millisecond, e.Press(nil, KeyHash, 100*time.Millisecond))...)
+				return append(a, rxSched(300*time.Millisecond, e.Press(nil, KeyHash, 100*time.Millisecond))...)
 			},
 			want: "# start, # end, # start, # end",
 		},
 		{
 			name: "duplicated_packets",
-			in: func() []arrival {
-				var out []arrival
+			in: func() []rxArrival {
+				var out []rxArrival
 				for _, a := range hash(EncoderConfig{}, 200*time.Millisecond) {
 					b := a
 					b.at += time.Millisecond
@@ -633,13 +633,13 @@ func receiverCases() []rxCase {
 			},
 			want: "# start, # end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantStat(t, "Duplicate", st.Duplicate, 10+5)
-				wantDuration(t, evs, 1, 200*time.Millisecond)
+				rxWantStat(t, "Duplicate", st.Duplicate, 10+5)
+				rxWantDuration(t, evs, 1, 200*time.Millisecond)
 			},
 		},
 		{
 			name: "reordered_updates",
-			in: func() []arrival {
+			in: func() []rxArrival {
 				a := hash(EncoderConfig{}, 200*time.Millisecond)
 				for i := 1; i+1 < len(a)-3; i += 2 {
 					a[i], a[i+1] = a[i+1], a[i]
@@ -651,57 +651,57 @@ func receiverCases() []rxCase {
 			},
 			want: "# start, # end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantDuration(t, evs, 1, 200*time.Millisecond)
+				rxWantDuration(t, evs, 1, 200*time.Millisecond)
 			},
 		},
 		{
 			name: "first_packets_lost",
-			in: func() []arrival {
-				return without(hash(EncoderConfig{}, 200*time.Millisecond), func(i int, _ arrival) bool { return i < 4 })
+			in: func() []rxArrival {
+				return rxWithout(hash(EncoderConfig{}, 200*time.Millisecond), func(i int, _ rxArrival) bool { return i < 4 })
 			},
 			want: "# start, # end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
 				if evs[0].Start != 80*time.Millisecond {
-					t.Errorf("Start %v, want the first arrival 80ms", evs[0].Start)
+					t.Errorf("Start %v, want the first rxArrival 80ms", evs[0].Start)
 				}
 			},
 		},
 		{
 			name: "only_an_end_packet",
-			in:   func() []arrival { return []arrival{pkt(0, 1, 0, 11, true, 800)} },
+			in:   func() []rxArrival { return []rxArrival{rxPkt(0, 1, 0, 11, true, 800)} },
 			want: "# start, # end",
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantDuration(t, evs, 1, 100*time.Millisecond)
+				rxWantDuration(t, evs, 1, 100*time.Millisecond)
 			},
 		},
 		{
 			name: "two_keys_back_to_back",
-			in: func() []arrival {
-				e := enc(EncoderConfig{})
-				a := sched(0, e.Press(nil, '1', 100*time.Millisecond))
+			in: func() []rxArrival {
+				e := rxEnc(EncoderConfig{})
+				a := rxSched(0, e.Press(nil, '1', 100*time.Millisecond))
 				e.Skip(50 * time.Millisecond)
-				return append(a, sched(150*time.Millisecond, e.Press(nil, KeyHash, 100*time.Millisecond))...)
+				return append(a, rxSched(150*time.Millisecond, e.Press(nil, KeyHash, 100*time.Millisecond))...)
 			},
 			want: "1 start, 1 end, # start, # end",
 		},
 		{
 			name: "key_change_with_end_lost",
-			in: func() []arrival {
-				e := enc(EncoderConfig{})
-				a := without(sched(0, e.Press(nil, '1', 100*time.Millisecond)), isEnd)
+			in: func() []rxArrival {
+				e := rxEnc(EncoderConfig{})
+				a := rxWithout(rxSched(0, e.Press(nil, '1', 100*time.Millisecond)), rxIsEnd)
 				e.Skip(50 * time.Millisecond)
-				return append(a, sched(150*time.Millisecond, e.Press(nil, KeyHash, 100*time.Millisecond))...)
+				return append(a, rxSched(150*time.Millisecond, e.Press(nil, KeyHash, 100*time.Millisecond))...)
 			},
 			want: "1 start, 1 end, # start, # end",
 		},
 		{
 			name: "nil_header",
-			in:   func() []arrival { return nil },
+			in:   func() []rxArrival { return nil },
 			setup: func(r *Receiver) {
 				r.Packet(nil, 0, nil, []byte{11, 0x8a, 0, 0xff})
 			},
 			check: func(t *testing.T, st ReceiverStats, evs []Event) {
-				wantStat(t, "BadPayload", st.BadPayload, 1)
+				rxWantStat(t, "BadPayload", st.BadPayload, 1)
 			},
 		},
 	}
@@ -712,14 +712,14 @@ func TestReceiverRFC4733Rows(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
 			if cfg.PayloadType == 0 {
-				cfg.PayloadType = testPT
+				cfg.PayloadType = rxPT
 			}
 			r := NewReceiver(cfg)
 			if tc.setup != nil {
 				tc.setup(r)
 			}
 			in := tc.in()
-			evs := feed(r, nil, in)
+			evs := rxFeed(r, nil, in)
 			if tc.tick {
 				timeout := cfg.Timeout
 				if timeout == 0 {
@@ -733,11 +733,11 @@ func TestReceiverRFC4733Rows(t *testing.T) {
 				}
 				evs = r.Tick(evs, last+timeout)
 			}
-			if got := describe(evs); got != tc.want {
+			if got := rxDescribe(evs); got != tc.want {
 				t.Fatalf("reports %q, want %q\n%v\nstats %+v", got, tc.want, evs, r.Stats())
 			}
 			st := r.Stats()
-			checkInvariants(t, evs, st)
+			rxCheckInvariants(t, evs, st)
 			if tc.check != nil {
 				tc.check(t, st, evs)
 			}
@@ -754,16 +754,16 @@ func TestReceiverRFC4733Rows(t *testing.T) {
 func TestReceiverStartWhenMinDurationReached(t *testing.T) {
 	for _, rate := range []uint32{8000, 16000, 48000} {
 		t.Run(fmt.Sprint(rate), func(t *testing.T) {
-			r := NewReceiver(ReceiverConfig{PayloadType: testPT, ClockRate: rate})
-			in := sched(0, enc(EncoderConfig{ClockRate: rate, Interval: 10 * time.Millisecond}).Press(nil, KeyHash, 100*time.Millisecond))
+			r := NewReceiver(ReceiverConfig{PayloadType: rxPT, ClockRate: rate})
+			in := rxSched(0, rxEnc(EncoderConfig{ClockRate: rate, Interval: 10 * time.Millisecond}).Press(nil, KeyHash, 100*time.Millisecond))
 			for i := range in {
 				evs := r.Packet(nil, in[i].at, &in[i].h, in[i].raw)
 				d := time.Duration(binary.BigEndian.Uint16(in[i].raw[2:])) * time.Second / time.Duration(rate)
 				switch {
 				case d < 40*time.Millisecond && len(evs) != 0:
 					t.Fatalf("packet %d (%v): early report %v", i, d, evs)
-				case d == 40*time.Millisecond && describe(evs) != "# start":
-					t.Fatalf("packet %d (%v): %q, want the start report", i, d, describe(evs))
+				case d == 40*time.Millisecond && rxDescribe(evs) != "# start":
+					t.Fatalf("packet %d (%v): %q, want the start report", i, d, rxDescribe(evs))
 				}
 			}
 		})
@@ -773,19 +773,19 @@ func TestReceiverStartWhenMinDurationReached(t *testing.T) {
 // TestReceiverLockSSRCMidPress: after LockSSRC names another stream, the
 // press open on the old one ends by timeout.
 func TestReceiverLockSSRCMidPress(t *testing.T) {
-	r := NewReceiver(ReceiverConfig{PayloadType: testPT})
-	in := sched(0, enc(EncoderConfig{}).Press(nil, KeyHash, 400*time.Millisecond))
-	evs := feed(r, nil, in[:6])
+	r := NewReceiver(ReceiverConfig{PayloadType: rxPT})
+	in := rxSched(0, rxEnc(EncoderConfig{}).Press(nil, KeyHash, 400*time.Millisecond))
+	evs := rxFeed(r, nil, in[:6])
 	r.LockSSRC(0x2222)
 	if s, ok := r.SSRC(); !ok || s != 0x2222 {
 		t.Fatalf("SSRC() = %#x, %v", s, ok)
 	}
-	evs = feed(r, evs, in[6:])
+	evs = rxFeed(r, evs, in[6:])
 	evs = r.Tick(evs, time.Second)
-	if got := describe(evs); got != "# start, # end" {
+	if got := rxDescribe(evs); got != "# start, # end" {
 		t.Fatalf("reports %q", got)
 	}
-	checkInvariants(t, evs, r.Stats())
+	rxCheckInvariants(t, evs, r.Stats())
 }
 
 // pcapUDP is one UDP payload read from a capture, at its capture time
@@ -929,11 +929,11 @@ func TestReceiverSIPpCaptures(t *testing.T) {
 			}
 			evs = r.Tick(evs, pkts[len(pkts)-1].at+time.Minute)
 			want := f.key.String() + " start, " + f.key.String() + " end"
-			if got := describe(evs); got != want {
+			if got := rxDescribe(evs); got != want {
 				t.Fatalf("reports %q, want %q (stats %+v)", got, want, r.Stats())
 			}
 			st := r.Stats()
-			checkInvariants(t, evs, st)
+			rxCheckInvariants(t, evs, st)
 			if st.Packets != uint64(len(pkts)) || st.Duplicate != 2 || st.NoEnd != 0 {
 				t.Errorf("stats %+v", st)
 			}
@@ -942,7 +942,7 @@ func TestReceiverSIPpCaptures(t *testing.T) {
 					t.Errorf("%d packets in the capture, want 10", len(pkts))
 				}
 				// 2240 units at 8000 Hz.
-				wantDuration(t, evs, 1, 280*time.Millisecond)
+				rxWantDuration(t, evs, 1, 280*time.Millisecond)
 				t.Logf("%s: %v; stats %+v", f.file, evs, st)
 			}
 		})
@@ -998,18 +998,18 @@ func TestReadPcapUDPLinkTypes(t *testing.T) {
 // benchStream is a long telephone-event stream: presses of every key with
 // 20 ms updates and pauses, as header/payload pairs.
 type benchStream struct {
-	in   []arrival
+	in   []rxArrival
 	span uint32        // timestamp units the stream covers
 	dur  time.Duration // time it covers
 }
 
 func newBenchStream() benchStream {
-	e := enc(EncoderConfig{})
-	var in []arrival
+	e := rxEnc(EncoderConfig{})
+	var in []rxArrival
 	at := time.Duration(0)
 	for i := 0; i < 32; i++ {
 		ts := e.Timestamp()
-		in = append(in, sched(at, e.Press(nil, Key("0123456789*#ABCD"[i%16]), 120*time.Millisecond))...)
+		in = append(in, rxSched(at, e.Press(nil, Key("0123456789*#ABCD"[i%16]), 120*time.Millisecond))...)
 		e.Skip(80 * time.Millisecond)
 		at += time.Duration(e.Timestamp()-ts) * time.Second / 8000
 	}
@@ -1028,7 +1028,7 @@ func (s *benchStream) play(r *Receiver, dst []Event, i int) []Event {
 
 func TestReceiverPacketAllocs(t *testing.T) {
 	s := newBenchStream()
-	r := NewReceiver(ReceiverConfig{PayloadType: testPT})
+	r := NewReceiver(ReceiverConfig{PayloadType: rxPT})
 	dst := make([]Event, 0, 8)
 	i := 0
 	starts := 0
@@ -1049,7 +1049,7 @@ func TestReceiverPacketAllocs(t *testing.T) {
 	}
 	// Bad and foreign packets allocate nothing either.
 	bad := []byte{1, 2, 3}
-	h := rtp.Header{PayloadType: testPT, SSRC: 0xbad}
+	h := rtp.Header{PayloadType: rxPT, SSRC: 0xbad}
 	allocs = testing.AllocsPerRun(100, func() {
 		dst = r.Packet(dst[:0], 0, &h, bad)
 		dst = r.Packet(dst[:0], 0, &h, s.in[0].raw)
@@ -1061,7 +1061,7 @@ func TestReceiverPacketAllocs(t *testing.T) {
 
 func BenchmarkReceiverPacket(b *testing.B) {
 	s := newBenchStream()
-	r := NewReceiver(ReceiverConfig{PayloadType: testPT})
+	r := NewReceiver(ReceiverConfig{PayloadType: rxPT})
 	dst := make([]Event, 0, 8)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -1094,13 +1094,13 @@ func FuzzReceiver(f *testing.F) {
 		}
 		return b
 	}
-	f.Add(seed(enc(EncoderConfig{EndSameSequence: true}).Press(nil, KeyHash, 280*time.Millisecond)))
-	f.Add(seed(enc(EncoderConfig{}).Press(nil, '1', 60*time.Millisecond)))
-	noEnd := enc(EncoderConfig{}).Press(nil, KeyHash, 200*time.Millisecond)
+	f.Add(seed(rxEnc(EncoderConfig{EndSameSequence: true}).Press(nil, KeyHash, 280*time.Millisecond)))
+	f.Add(seed(rxEnc(EncoderConfig{}).Press(nil, '1', 60*time.Millisecond)))
+	noEnd := rxEnc(EncoderConfig{}).Press(nil, KeyHash, 200*time.Millisecond)
 	f.Add(seed(noEnd[:len(noEnd)-3]))
 	f.Add([]byte{0, 11, 20, 1, 0, 0xff, 0xff, 10, 0xff, 0xff, 1, 11, 20, 1, 0, 0x10, 0, 10, 0x01, 0x40})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r := NewReceiver(ReceiverConfig{PayloadType: testPT, Timeout: 200 * time.Millisecond})
+		r := NewReceiver(ReceiverConfig{PayloadType: rxPT, Timeout: 200 * time.Millisecond})
 		var now time.Duration
 		seq := uint16(0)
 		ts := uint32(0)
@@ -1118,7 +1118,7 @@ func FuzzReceiver(f *testing.F) {
 			if flags&1 != 0 {
 				raw[1] |= 0x80
 			}
-			h := rtp.Header{Version: 2, Marker: flags&2 != 0, PayloadType: testPT, SequenceNumber: seq, Timestamp: ts, SSRC: testSSRC}
+			h := rtp.Header{Version: 2, Marker: flags&2 != 0, PayloadType: rxPT, SequenceNumber: seq, Timestamp: ts, SSRC: rxSSRC}
 			if flags&4 != 0 {
 				h.SSRC = 0xbad
 			}
@@ -1133,7 +1133,7 @@ func FuzzReceiver(f *testing.F) {
 		}
 		evs = r.Flush(evs)
 		st := r.Stats()
-		checkInvariants(t, evs, st)
+		rxCheckInvariants(t, evs, st)
 		ends := 0
 		for _, e := range evs {
 			if e.Ended {
