@@ -196,8 +196,12 @@ var codecs = []struct {
 	name string
 	run  func(d *dtmf.Detector, dst []dtmf.Event, s []int16) []dtmf.Event
 }{
-	{"ulaw", func(d *dtmf.Detector, dst []dtmf.Event, s []int16) []dtmf.Event { return feedFrames(EncodeUlaw(s), dst, d.FeedUlaw) }},
-	{"alaw", func(d *dtmf.Detector, dst []dtmf.Event, s []int16) []dtmf.Event { return feedFrames(EncodeAlaw(s), dst, d.FeedAlaw) }},
+	{"ulaw", func(d *dtmf.Detector, dst []dtmf.Event, s []int16) []dtmf.Event {
+		return feedFrames(EncodeUlaw(s), dst, d.FeedUlaw)
+	}},
+	{"alaw", func(d *dtmf.Detector, dst []dtmf.Event, s []int16) []dtmf.Event {
+		return feedFrames(EncodeAlaw(s), dst, d.FeedAlaw)
+	}},
 	{"linear", func(d *dtmf.Detector, dst []dtmf.Event, s []int16) []dtmf.Event { return feedFrames(s, dst, d.Feed) }},
 }
 

@@ -22,7 +22,7 @@ func TestNumber(t *testing.T) {
 
 func TestNumbers(t *testing.T) {
 	in := "INVITE sip:+447700900123@trunk.example:5060 SIP/2.0\r\nTo: <sip:+447700900123@trunk.example>\r\nCSeq: 1 INVITE\r\n"
-	want := "INVITE sip:+4477******123@trunk.example:5060 SIP/2.0\r\nTo: <sip:+4477******123@trunk.example>\r\nCSeq: 1 INVITE\r\n"
+	want := "INVITE sip:+4477*****123@trunk.example:5060 SIP/2.0\r\nTo: <sip:+4477*****123@trunk.example>\r\nCSeq: 1 INVITE\r\n"
 	if got := Numbers(in); got != want {
 		t.Errorf("got %q\nwant %q", got, want)
 	}
