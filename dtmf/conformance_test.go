@@ -270,3 +270,61 @@ func TestConformanceInband(t *testing.T) {
 		})
 	}
 }
+
+// R14: the same physical press heard in-band and as RFC 4733 events, with the
+// events up to 150 ms before or after the tone, is one # through the
+// combiner, whichever path reports first.
+func TestConformanceR14_inband_and_rfc4733_one_press(t *testing.T) {
+	for _, c := range codecs[:2] {
+		for _, skew := range []time.Duration{-150 * ms, -60 * ms, 0, 60 * ms, 150 * ms} {
+			t.Run(fmt.Sprintf("%s/skew%v", c.name, skew), func(t *testing.T) {
+				audio := pad(hash(120 * ms)) // tone from 100 ms to 220 ms
+				det := dtmf.NewDetector()
+				rx := dtmf.NewReceiver(dtmf.ReceiverConfig{PayloadType: 101})
+				enc := dtmf.NewEncoder(dtmf.EncoderConfig{PayloadType: 101, SSRC: 0x1234, Interval: 20 * ms})
+				pkts := enc.Press(nil, '#', 120*ms)
+				var comb dtmf.Combiner
+				var out, ev []dtmf.Event
+				raw := map[dtmf.Source]int{}
+				// Walk the call in 20 ms steps: one audio frame each, plus
+				// the event packets due by then (first one at 100 ms + skew).
+				next := 0
+				for i := 0; i < len(audio); i += 160 {
+					now := time.Duration(i) * time.Second / 8000
+					ev = c.run(det, ev[:0], audio[i:min(i+160, len(audio))])
+					for next < len(pkts) && 100*ms+skew+pkts[next].Offset <= now {
+						p := pkts[next]
+						b, _ := p.Payload.Marshal()
+						ev = rx.Packet(ev, now, &p.Header, b)
+						next++
+					}
+					ev = rx.Tick(ev, now)
+					for _, e := range ev {
+						raw[e.Source]++
+						out = comb.Push(out, e)
+					}
+				}
+				ev = rx.Flush(det.Flush(ev[:0]))
+				for _, e := range ev {
+					raw[e.Source]++
+					out = comb.Push(out, e)
+				}
+				if raw[dtmf.SourceInband] != 2 || raw[dtmf.SourceRFC4733] != 2 {
+					t.Fatalf("both paths must report the press (start and end): %v", raw)
+				}
+				starts := 0
+				for _, e := range out {
+					if !e.Ended {
+						starts++
+						if e.Key != '#' {
+							t.Errorf("unexpected key %v", e)
+						}
+					}
+				}
+				if starts != 1 {
+					t.Fatalf("got %d presses, want one: %v", starts, out)
+				}
+			})
+		}
+	}
+}
