@@ -1,0 +1,449 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
+
+	"github.com/hashcall/hashcall/dtmf"
+	"github.com/hashcall/hashcall/internal/redact"
+)
+
+// Kind says why a call was not answered.
+type Kind int
+
+// Kinds of Dial failure.
+const (
+	// KindResponse: the far end answered with a final non-2xx response
+	// (Code, Reason and Cause say which).
+	KindResponse Kind = iota + 1
+	// KindRingTimeout: our ring timeout ran out and the call was cancelled.
+	KindRingTimeout
+	// KindCancelled: the caller's context was cancelled.
+	KindCancelled
+	// KindAuth: the trunk kept rejecting our credentials, or wanted some
+	// and none are configured.
+	KindAuth
+	// KindTransport: the request could not be sent or no response came.
+	KindTransport
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindResponse:
+		return "response"
+	case KindRingTimeout:
+		return "ring_timeout"
+	case KindCancelled:
+		return "cancelled"
+	case KindAuth:
+		return "auth"
+	case KindTransport:
+		return "transport"
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// DialError is why Dial returned without a call.
+type DialError struct {
+	Kind   Kind
+	Code   int    // final SIP status code, 0 if none came
+	Reason string // its reason phrase
+	Cause  int    // Q.850 cause from a Reason header, 0 if none
+	Err    error
+}
+
+func (e *DialError) Error() string {
+	var b strings.Builder
+	b.WriteString("sip: call not answered: ")
+	b.WriteString(e.Kind.String())
+	if e.Code != 0 {
+		fmt.Fprintf(&b, " %d %s", e.Code, e.Reason)
+	}
+	if e.Cause != 0 {
+		fmt.Fprintf(&b, " (Q.850 cause %d)", e.Cause)
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+func (e *DialError) Unwrap() error { return e.Err }
+
+// Causes the dial context is cancelled with.
+var (
+	errRingTimeout = errors.New("ring timeout")
+	errAuthFailed  = errors.New("the trunk rejected our credentials")
+	// ErrHangup is the cause a Call's context carries when we hung up.
+	ErrHangup = errors.New("hung up by us")
+)
+
+// Progress is a provisional response seen while the call rings.
+type Progress struct {
+	Code       int
+	Reason     string
+	EarlyMedia bool // a 183 (or 18x) with SDP: announcements, never the answer
+}
+
+// DialOptions are the per-call parameters and hooks of Dial.
+type DialOptions struct {
+	// Offer is our SDP offer, sent in the INVITE.
+	Offer []byte
+	// RingTimeout overrides the UA's ring timeout when positive.
+	RingTimeout time.Duration
+	// OnProgress sees every provisional response (100 excepted).
+	OnProgress func(Progress)
+	// OnOffer answers an SDP offer in a re-INVITE or UPDATE within the
+	// dialog (hold, session refresh, media moved). It returns our answer.
+	OnOffer func(offer []byte) ([]byte, error)
+	// Current returns our current SDP, for a re-INVITE or UPDATE without an
+	// offer.
+	Current func() []byte
+	// OnInfo receives DTMF from SIP INFO (application/dtmf-relay or
+	// application/dtmf).
+	OnInfo func(key dtmf.Key, d time.Duration)
+}
+
+// Call is an answered call.
+type Call struct {
+	ua     *UA
+	sess   *sipgo.DialogClientSession
+	callID string
+	opts   DialOptions
+
+	// Answer is the SDP of the 200 OK.
+	Answer []byte
+	// Code and Reason are those of the 200.
+	Code   int
+	Reason string
+
+	mu       sync.Mutex
+	answered bool
+	ended    bool
+	remote   bool
+	done     chan struct{}
+}
+
+// Done is closed when the call has ended, by our BYE or the far end's.
+func (c *Call) Done() <-chan struct{} { return c.done }
+
+// RemoteHangup reports whether the far end hung up (sent BYE).
+func (c *Call) RemoteHangup() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.remote
+}
+
+// CallID is the call's SIP Call-ID.
+func (c *Call) CallID() string { return c.callID }
+
+func (c *Call) end(remote bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
+		return false
+	}
+	c.ended, c.remote = true, remote
+	close(c.done)
+	return true
+}
+
+// Hangup sends BYE, unless the far end already hung up, and waits for its
+// answer or ctx.
+func (c *Call) Hangup(ctx context.Context) error {
+	if !c.end(false) {
+		return nil
+	}
+	defer c.ua.forget(c.callID)
+	if err := c.sess.Bye(ctx); err != nil {
+		return fmt.Errorf("sip: bye: %w", err)
+	}
+	return nil
+}
+
+// validNumber: what may stand in the user part of the Request-URI.
+func validNumber(n string) error {
+	if n == "" || len(n) > 32 {
+		return fmt.Errorf("number must be 1 to 32 characters, got %d", len(n))
+	}
+	for i, r := range n {
+		switch {
+		case r >= '0' && r <= '9', r == '*':
+		case r == '+' && i == 0:
+		default:
+			return fmt.Errorf("number %q: only digits, * and a leading + are allowed", redact.Number(n))
+		}
+	}
+	return nil
+}
+
+// Dial places a call to number through the trunk and waits until it is
+// answered, fails, rings past the ring timeout (then it is cancelled) or ctx
+// is cancelled (then it is cancelled too). On success the call is
+// acknowledged and up. A 200 that crosses our CANCEL is acknowledged and
+// hung up at once, and Dial reports the cancel.
+func (u *UA) Dial(ctx context.Context, number string, opts DialOptions) (*Call, error) {
+	if u.trunkHost == "" {
+		return nil, &DialError{Kind: KindTransport, Err: errors.New("no trunk address configured (sip.trunk.address)")}
+	}
+	if err := validNumber(number); err != nil {
+		return nil, &DialError{Kind: KindTransport, Err: err}
+	}
+	req, err := u.invite(number, opts.Offer)
+	if err != nil {
+		return nil, &DialError{Kind: KindTransport, Err: err}
+	}
+	log := u.log.With("to", redact.Number(number), "call_id", req.CallID().Value())
+	call := &Call{ua: u, callID: req.CallID().Value(), opts: opts, done: make(chan struct{})}
+	u.remember(call)
+
+	ring := opts.RingTimeout
+	if ring <= 0 {
+		ring = u.cfg.RingTimeout
+	}
+	ringCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(ring, func() { cancel(errRingTimeout) })
+	defer timer.Stop()
+
+	log.Info("dialling", "ring_timeout", ring)
+	u.logMsg("send", req)
+	sess, err := u.dialog.WriteInvite(ringCtx, req)
+	if err != nil {
+		u.forget(call.callID)
+		return nil, &DialError{Kind: KindTransport, Err: fmt.Errorf("sending INVITE: %w", err)}
+	}
+	call.sess = sess
+
+	var (
+		challenges int
+		staleUsed  bool
+		authErr    error
+	)
+	onResponse := func(r *sip.Response) error {
+		u.logMsg("recv", r)
+		switch {
+		case r.StatusCode == 100:
+		case r.IsProvisional():
+			p := Progress{Code: r.StatusCode, Reason: r.Reason, EarlyMedia: len(r.Body()) > 0}
+			log.Info("progress", "code", p.Code, "reason", p.Reason, "early_media", p.EarlyMedia)
+			if opts.OnProgress != nil {
+				opts.OnProgress(p)
+			}
+		case r.StatusCode == 401 || r.StatusCode == 407:
+			challenges++
+			if u.cfg.Trunk.Password == "" {
+				authErr = errors.New("the trunk asks for authentication and no credentials are configured (sip.trunk.username, sip.trunk.password)")
+				return authErr
+			}
+			// One challenge is normal; one more is allowed only for a stale
+			// nonce (RFC 7616 §3.3 stale=true). Anything else means wrong
+			// credentials: stop rather than loop.
+			if challenges == 2 && !staleUsed && isStale(r) {
+				staleUsed = true
+				return nil
+			}
+			if challenges > 1 {
+				authErr = errAuthFailed
+				return authErr
+			}
+		}
+		return nil
+	}
+	for {
+		err = sess.WaitAnswer(ringCtx, sipgo.AnswerOptions{
+			OnResponse: onResponse,
+			Username:   u.cfg.Trunk.Username,
+			Password:   u.cfg.Trunk.Password,
+		})
+		// sipgo gives up reading after 11 responses (dialog_client.go):
+		// carriers that repeat 18x trip it. The transaction is still alive;
+		// read on.
+		if err != nil && strings.Contains(err.Error(), "more than 10 responses") && ringCtx.Err() == nil {
+			continue
+		}
+		break
+	}
+	if err == nil {
+		return u.answered(ctx, call, log)
+	}
+	// Not answered.
+	defer u.forget(call.callID)
+	res := sess.InviteResponse
+	if res != nil && res.IsSuccess() {
+		// A 200 crossed our CANCEL: acknowledge it and hang up at once.
+		log.Info("200 crossed our CANCEL; acknowledging and hanging up")
+		if aerr := sess.Ack(context.WithoutCancel(ctx)); aerr == nil {
+			bctx, bcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = sess.Bye(bctx)
+			bcancel()
+		}
+	}
+	de := &DialError{Err: err}
+	if res != nil && !res.IsProvisional() {
+		de.Code, de.Reason, de.Cause = res.StatusCode, res.Reason, reasonCause(res)
+	}
+	var dr *sipgo.ErrDialogResponse
+	var drv sipgo.ErrDialogResponse
+	switch cause := context.Cause(ringCtx); {
+	case authErr != nil:
+		de.Kind, de.Err = KindAuth, authErr
+	case errors.Is(cause, errRingTimeout):
+		de.Kind, de.Err = KindRingTimeout, errRingTimeout
+	case ctx.Err() != nil:
+		de.Kind, de.Err = KindCancelled, context.Cause(ctx)
+	case errors.As(err, &dr) || errors.As(err, &drv):
+		if dr == nil {
+			dr = &drv
+		}
+		de.Kind, de.Err = KindResponse, nil
+		de.Code, de.Reason, de.Cause = dr.Res.StatusCode, dr.Res.Reason, reasonCause(dr.Res)
+		if de.Code == 401 || de.Code == 407 {
+			de.Kind, de.Err = KindAuth, errAuthFailed
+		}
+	default:
+		de.Kind = KindTransport
+	}
+	log.Info("not answered", "kind", de.Kind, "code", de.Code, "reason", de.Reason, "q850", de.Cause, "err", de.Err)
+	return nil, de
+}
+
+func (u *UA) answered(ctx context.Context, call *Call, log interface {
+	Info(string, ...any)
+}) (*Call, error) {
+	sess := call.sess
+	res := sess.InviteResponse
+	if err := sess.Ack(context.WithoutCancel(ctx)); err != nil {
+		u.forget(call.callID)
+		return nil, &DialError{Kind: KindTransport, Code: res.StatusCode, Reason: res.Reason, Err: fmt.Errorf("sending ACK: %w", err)}
+	}
+	call.Answer = res.Body()
+	call.Code, call.Reason = res.StatusCode, res.Reason
+	call.mu.Lock()
+	call.answered = true
+	call.mu.Unlock()
+	log.Info("answered", "code", res.StatusCode)
+	return call, nil
+}
+
+// invite builds the INVITE.
+func (u *UA) invite(number string, offer []byte) (*sip.Request, error) {
+	req := sip.NewRequest(sip.INVITE, u.trunkURI(number))
+	fromURI, err := u.identityURI(u.cfg.From)
+	if err != nil {
+		return nil, fmt.Errorf("sip.from: %w", err)
+	}
+	from := &sip.FromHeader{DisplayName: u.cfg.DisplayName, Address: fromURI, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: number, Host: u.trunkHost}}
+	req.AppendHeader(to)
+	if pai := u.cfg.PAssertedIdentity; pai != "" {
+		uri, err := u.identityURI(pai)
+		if err != nil {
+			return nil, fmt.Errorf("sip.p_asserted_identity: %w", err)
+		}
+		req.AppendHeader(sip.NewHeader("P-Asserted-Identity", "<"+uri.String()+">"))
+	}
+	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"))
+	req.AppendHeader(sip.NewHeader("User-Agent", u.cfg.UserAgent))
+	if offer != nil {
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		req.SetBody(offer)
+	}
+	if err := u.route(req); err != nil {
+		return nil, err
+	}
+	req.SetTransport(u.transportName())
+	return req, nil
+}
+
+// identityURI turns a From/PAI setting into a URI: a full sip: URI as is,
+// otherwise a user part at the trunk's host.
+func (u *UA) identityURI(v string) (sip.Uri, error) {
+	if v == "" {
+		v = "hashcall"
+	}
+	if strings.HasPrefix(v, "sip:") || strings.HasPrefix(v, "sips:") {
+		var uri sip.Uri
+		if err := sip.ParseUri(v, &uri); err != nil {
+			return sip.Uri{}, fmt.Errorf("%q is not a SIP URI: %w", v, err)
+		}
+		return uri, nil
+	}
+	host := u.trunkHost
+	if host == "" {
+		host = u.host
+	}
+	return sip.Uri{Scheme: "sip", User: v, Host: host}, nil
+}
+
+func isStale(r *sip.Response) bool {
+	for _, name := range []string{"WWW-Authenticate", "Proxy-Authenticate"} {
+		for _, h := range r.GetHeaders(name) {
+			if c, err := digest.ParseChallenge(h.Value()); err == nil && c.Stale {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// reasonCause returns the Q.850 cause of a Reason header (RFC 3326), or 0.
+func reasonCause(r *sip.Response) int {
+	for _, h := range r.GetHeaders("Reason") {
+		if c := ParseQ850(h.Value()); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// ParseQ850 returns the cause of a Reason header value such as
+// `Q.850;cause=17;text="User busy"`, or 0 when it has none. Several
+// comma-separated reasons may share one header (RFC 3326 §2).
+func ParseQ850(v string) int {
+	for _, reason := range strings.Split(v, ",") {
+		parts := strings.Split(reason, ";")
+		if !strings.EqualFold(strings.TrimSpace(parts[0]), "Q.850") {
+			continue
+		}
+		for _, p := range parts[1:] {
+			k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "cause") {
+				if n, err := strconv.Atoi(strings.TrimSpace(val)); err == nil && n > 0 && n < 128 {
+					return n
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func (u *UA) remember(c *Call) {
+	u.mu.Lock()
+	u.calls[c.callID] = c
+	u.mu.Unlock()
+}
+
+func (u *UA) forget(id string) {
+	u.mu.Lock()
+	delete(u.calls, id)
+	u.mu.Unlock()
+}
+
+func (u *UA) lookup(id string) *Call {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.calls[id]
+}

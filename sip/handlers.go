@@ -1,0 +1,218 @@
+package sip
+
+import (
+	"bytes"
+	"fmt"
+	"mime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/hashcall/hashcall/dtmf"
+)
+
+// handlers registers the server side: requests within our dialogs, and
+// OPTIONS. Anything else gets 405 from sipgo; INVITEs that are not ours are
+// refused (hashcall only places calls).
+func (u *UA) handlers() {
+	s := u.server
+	s.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+		u.logMsg("recv", req)
+		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+		res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"))
+		res.AppendHeader(sip.NewHeader("Accept", "application/sdp, application/dtmf-relay, application/dtmf"))
+		u.respond(tx, res)
+	})
+	s.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		u.logMsg("recv", req)
+		c := u.inDialog(req, tx)
+		if c == nil {
+			return
+		}
+		if err := c.sess.ReadBye(req, tx); err != nil {
+			u.log.Debug("BYE not for this dialog", "err", err)
+			u.respond(tx, sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+			return
+		}
+		u.log.Info("far end hung up", "call_id", c.callID)
+		c.end(true)
+		u.forget(c.callID)
+	})
+	s.OnAck(func(req *sip.Request, _ sip.ServerTransaction) {
+		// ACKs of our 200s to re-INVITEs: nothing to do.
+		u.logMsg("recv", req)
+	})
+	s.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
+		u.logMsg("recv", req)
+		if to := req.To(); to == nil || !to.Params.Has("tag") {
+			// A new call to us: hashcall never answers calls.
+			u.respond(tx, sip.NewResponseFromRequest(req, 403, "Forbidden (hashcall places calls only)", nil))
+			return
+		}
+		c := u.inDialog(req, tx)
+		if c == nil {
+			return
+		}
+		u.answerOffer(c, req, tx)
+	})
+	s.OnUpdate(func(req *sip.Request, tx sip.ServerTransaction) {
+		u.logMsg("recv", req)
+		if c := u.inDialog(req, tx); c != nil {
+			u.answerOffer(c, req, tx)
+		}
+	})
+	s.OnInfo(func(req *sip.Request, tx sip.ServerTransaction) {
+		u.logMsg("recv", req)
+		c := u.inDialog(req, tx)
+		if c == nil {
+			return
+		}
+		ct := ""
+		if h := req.ContentType(); h != nil {
+			ct = h.Value()
+		}
+		key, d, err := ParseInfo(ct, req.Body())
+		switch {
+		case err == errNotDTMF:
+			// Other INFO packages (e.g. media control): acknowledge.
+			u.respond(tx, sip.NewResponseFromRequest(req, 200, "OK", nil))
+		case err != nil:
+			u.log.Info("bad SIP INFO DTMF", "call_id", c.callID, "err", err)
+			u.respond(tx, sip.NewResponseFromRequest(req, 400, "Bad Request", nil))
+		default:
+			u.respond(tx, sip.NewResponseFromRequest(req, 200, "OK", nil))
+			u.log.Debug("SIP INFO DTMF", "call_id", c.callID, "key", key.String(), "duration", d)
+			if c.opts.OnInfo != nil {
+				c.opts.OnInfo(key, d)
+			}
+		}
+	})
+	s.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
+		u.logMsg("recv", req)
+		u.respond(tx, sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+	})
+}
+
+func (u *UA) respond(tx sip.ServerTransaction, res *sip.Response) {
+	u.logMsg("send", res)
+	if err := tx.Respond(res); err != nil {
+		u.log.Debug("sending response", "code", res.StatusCode, "err", err)
+	}
+}
+
+// inDialog finds the answered call a request belongs to, or answers 481.
+func (u *UA) inDialog(req *sip.Request, tx sip.ServerTransaction) *Call {
+	id := ""
+	if h := req.CallID(); h != nil {
+		id = h.Value()
+	}
+	c := u.lookup(id)
+	if c != nil {
+		c.mu.Lock()
+		ok := c.answered && !c.ended
+		c.mu.Unlock()
+		if ok {
+			return c
+		}
+	}
+	u.respond(tx, sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+	return nil
+}
+
+// answerOffer answers a re-INVITE or UPDATE (RFC 3311) within the dialog with
+// 200 and our SDP: the answer to its offer, or our current SDP when it has
+// none. The media follows the new offer without dropping the call.
+func (u *UA) answerOffer(c *Call, req *sip.Request, tx sip.ServerTransaction) {
+	var body []byte
+	if len(req.Body()) > 0 {
+		if c.opts.OnOffer == nil {
+			u.respond(tx, sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
+			return
+		}
+		ans, err := c.opts.OnOffer(req.Body())
+		if err != nil {
+			u.log.Info("refusing re-offer", "call_id", c.callID, "err", err)
+			u.respond(tx, sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
+			return
+		}
+		body = ans
+	} else if c.opts.Current != nil {
+		body = c.opts.Current()
+	}
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	res.AppendHeader(sip.HeaderClone(&u.dialog.ContactHDR))
+	if body != nil {
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		res.SetBody(body)
+	}
+	u.respond(tx, res)
+}
+
+// errNotDTMF: an INFO whose body is not a DTMF package.
+var errNotDTMF = fmt.Errorf("sip: INFO body is not DTMF")
+
+// ParseInfo reads a key from a SIP INFO body: application/dtmf-relay
+// ("Signal=#\r\nDuration=250", Cisco and most PBXes) or application/dtmf
+// (the bare key). The duration is zero when the body gives none.
+func ParseInfo(contentType string, body []byte) (dtmf.Key, time.Duration, error) {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return 0, 0, errNotDTMF
+	}
+	switch strings.ToLower(mt) {
+	case "application/dtmf-relay":
+		var key dtmf.Key
+		var d time.Duration
+		for _, line := range bytes.Split(body, []byte("\n")) {
+			k, v, ok := bytes.Cut(bytes.TrimSpace(line), []byte("="))
+			if !ok {
+				continue
+			}
+			val := strings.TrimSpace(string(v))
+			switch strings.ToLower(strings.TrimSpace(string(k))) {
+			case "signal":
+				kk, err := parseKey(val)
+				if err != nil {
+					return 0, 0, err
+				}
+				key = kk
+			case "duration":
+				ms, err := strconv.Atoi(val)
+				if err != nil || ms < 0 || ms > 60000 {
+					return 0, 0, fmt.Errorf("sip: INFO Duration %q: want milliseconds", val)
+				}
+				d = time.Duration(ms) * time.Millisecond
+			}
+		}
+		if key == 0 {
+			return 0, 0, fmt.Errorf("sip: INFO dtmf-relay body has no Signal")
+		}
+		return key, d, nil
+	case "application/dtmf":
+		return mustKey(strings.TrimSpace(string(body)))
+	}
+	return 0, 0, errNotDTMF
+}
+
+func mustKey(s string) (dtmf.Key, time.Duration, error) {
+	k, err := parseKey(s)
+	return k, 0, err
+}
+
+// parseKey accepts a key character or its RFC 4733 event number (10 = *,
+// 11 = #), as some gateways send "Signal=11".
+func parseKey(s string) (dtmf.Key, error) {
+	if len(s) == 1 {
+		k := dtmf.Key(strings.ToUpper(s)[0])
+		if k.Valid() {
+			return k, nil
+		}
+	}
+	if n, err := strconv.Atoi(s); err == nil && n >= 0 && n <= 15 {
+		k, _ := dtmf.KeyForEvent(uint8(n))
+		return k, nil
+	}
+	return 0, fmt.Errorf("sip: INFO signal %q is not a DTMF key", s)
+}

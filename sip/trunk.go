@@ -1,0 +1,167 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// registerLoop keeps us registered at the trunk: it refreshes well before
+// the granted expiry and retries failures with exponential back-off
+// (1 s doubling to 5 min, with jitter). On stop it unregisters.
+func (u *UA) registerLoop(ctx context.Context) {
+	backoff := time.Second
+	for {
+		granted, err := u.register(ctx, u.cfg.Trunk.RegisterExpiry)
+		var wait time.Duration
+		if err != nil {
+			u.registered.Store(false)
+			u.log.Warn("registration failed", "err", err, "retry_in", backoff)
+			wait = backoff + time.Duration(rand.Int64N(int64(backoff/4)+1))
+			backoff = min(backoff*2, 5*time.Minute)
+		} else {
+			if !u.registered.Swap(true) {
+				u.log.Info("registered", "expires", granted)
+			}
+			backoff = time.Second
+			// Refresh at half the granted time, and never later than 60 s
+			// before it runs out.
+			wait = max(min(granted/2, granted-60*time.Second), 5*time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			if u.registered.Load() {
+				uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+				if _, err := u.register(uctx, 0); err != nil {
+					u.log.Debug("unregister", "err", err)
+				}
+				cancel()
+				u.registered.Store(false)
+			}
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+var errRegisterRejected = errors.New("registration rejected")
+
+// register sends one REGISTER (answering a digest challenge) and returns
+// the expiry the registrar granted.
+func (u *UA) register(ctx context.Context, expiry time.Duration) (time.Duration, error) {
+	user := u.cfg.Trunk.Username
+	if user == "" {
+		user = "hashcall"
+	}
+	aor := sip.Uri{Scheme: "sip", User: user, Host: u.trunkHost}
+	req := sip.NewRequest(sip.REGISTER, u.trunkURI(""))
+	req.AppendHeader(&sip.FromHeader{Address: aor, Params: sip.NewParams()})
+	req.From().Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(&sip.ToHeader{Address: aor})
+	contact := u.dialog.ContactHDR.Clone()
+	contact.Address.User = user
+	req.AppendHeader(contact)
+	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(int(expiry/time.Second))))
+	req.AppendHeader(sip.NewHeader("User-Agent", u.cfg.UserAgent))
+	if err := u.route(req); err != nil {
+		return 0, err
+	}
+	req.SetTransport(u.transportName())
+	rctx, cancel := context.WithTimeout(ctx, 32*time.Second)
+	defer cancel()
+	u.logMsg("send", req)
+	res, err := u.client.Do(rctx, req, sipgo.ClientRequestRegisterBuild)
+	if err != nil {
+		return 0, fmt.Errorf("REGISTER: %w", err)
+	}
+	u.logMsg("recv", res)
+	if res.StatusCode == 401 || res.StatusCode == 407 {
+		if u.cfg.Trunk.Password == "" {
+			return 0, fmt.Errorf("%w: %d %s and no credentials are configured", errRegisterRejected, res.StatusCode, res.Reason)
+		}
+		res, err = u.client.DoDigestAuth(rctx, req, res, sipgo.DigestAuth{Username: u.cfg.Trunk.Username, Password: u.cfg.Trunk.Password})
+		if err != nil {
+			return 0, fmt.Errorf("REGISTER with credentials: %w", err)
+		}
+		u.logMsg("recv", res)
+	}
+	if res.StatusCode != 200 {
+		return 0, fmt.Errorf("%w: %d %s", errRegisterRejected, res.StatusCode, res.Reason)
+	}
+	granted := expiry
+	if h := res.GetHeader("Expires"); h != nil {
+		if n, err := strconv.Atoi(h.Value()); err == nil {
+			granted = time.Duration(n) * time.Second
+		}
+	}
+	if c := res.Contact(); c != nil {
+		if v, ok := c.Params.Get("expires"); ok {
+			if n, err := strconv.Atoi(v); err == nil {
+				granted = time.Duration(n) * time.Second
+			}
+		}
+	}
+	return granted, nil
+}
+
+func (u *UA) transportName() string {
+	switch u.transport {
+	case "tcp":
+		return "TCP"
+	case "tls":
+		return "TLS"
+	}
+	return "UDP"
+}
+
+// optionsLoop pings the trunk with OPTIONS: any response means it is up
+// (a 404 or 405 is still a live SIP peer); no response means down. It also
+// keeps NAT bindings open.
+func (u *UA) optionsLoop(ctx context.Context) {
+	for {
+		u.ping(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(u.cfg.Trunk.OptionsInterval):
+		}
+	}
+}
+
+// ping sends one OPTIONS to the trunk and records whether it answered.
+func (u *UA) ping(ctx context.Context) bool {
+	req := sip.NewRequest(sip.OPTIONS, u.trunkURI(""))
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "hashcall", Host: u.host}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: u.trunkURI("")})
+	req.AppendHeader(sip.NewHeader("User-Agent", u.cfg.UserAgent))
+	if err := u.route(req); err != nil {
+		return false
+	}
+	req.SetTransport(u.transportName())
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	res, err := u.client.Do(pctx, req)
+	up := err == nil && res != nil
+	if was := u.trunkUp.Swap(up); was != up {
+		if up {
+			u.log.Info("trunk up", "code", res.StatusCode)
+		} else {
+			u.log.Warn("trunk down: no answer to OPTIONS", "err", err)
+		}
+	}
+	if up {
+		u.trunkSeen.Store(time.Now().UnixNano())
+	}
+	return up
+}
+
+// Ping sends one OPTIONS to the trunk now and reports whether it answered.
+func (u *UA) Ping(ctx context.Context) bool { return u.ping(ctx) }
