@@ -339,6 +339,8 @@ func (u *UA) answered(ctx context.Context, call *Call, log interface {
 // invite builds the INVITE.
 func (u *UA) invite(number string, offer []byte) (*sip.Request, error) {
 	req := sip.NewRequest(sip.INVITE, u.trunkURI(number))
+	callID := sip.CallIDHeader(sip.GenerateTagN(24) + "@hashcall")
+	req.AppendHeader(&callID)
 	fromURI, err := u.identityURI(u.cfg.From)
 	if err != nil {
 		return nil, fmt.Errorf("sip.from: %w", err)

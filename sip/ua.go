@@ -108,7 +108,8 @@ type UA struct {
 	trunkSeen  atomic.Int64 // unix nanos of the last OPTIONS answer
 
 	stop context.CancelFunc
-	wg   sync.WaitGroup
+	wg   sync.WaitGroup // the listener
+	bg   sync.WaitGroup // registration and OPTIONS loops
 }
 
 // Errors returned by NewUA and Dial.
@@ -198,13 +199,29 @@ func NewUA(ctx context.Context, cfg Config) (*UA, error) {
 
 	ctx, u.stop = context.WithCancel(context.WithoutCancel(ctx))
 	u.serve()
+	if u.network == "udp" {
+		// sipgo adds the listener to its connection pool in the serving
+		// goroutine; until then a request would try to bind the same
+		// address again. Wait for it.
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			if c, _ := u.ua.TransportLayer().GetConnection("udp", u.laddr.String()); c != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				u.Close()
+				return nil, errors.New("sip: listener did not start")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 	if cfg.Trunk.Register && u.trunkHost != "" {
-		u.wg.Add(1)
-		go func() { defer u.wg.Done(); u.registerLoop(ctx) }()
+		u.bg.Add(1)
+		go func() { defer u.bg.Done(); u.registerLoop(ctx) }()
 	}
 	if cfg.Trunk.OptionsInterval > 0 && u.trunkHost != "" {
-		u.wg.Add(1)
-		go func() { defer u.wg.Done(); u.optionsLoop(ctx) }()
+		u.bg.Add(1)
+		go func() { defer u.bg.Done(); u.optionsLoop(ctx) }()
 	}
 	return u, nil
 }
@@ -312,8 +329,10 @@ func (u *UA) Addr() net.Addr { return u.laddr }
 // hung up: their owners do that before.
 func (u *UA) Close() error {
 	u.stop()
+	u.bg.Wait() // registration and pings: they unregister over the open socket
+	err := u.close()
 	u.wg.Wait()
-	return u.close()
+	return err
 }
 
 func (u *UA) close() error {

@@ -1,0 +1,510 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
+
+	"github.com/hashcall/hashcall/dtmf"
+)
+
+// These are fast unit tests against an in-process sipgo UAS standing in for
+// the trunk. The interop tests against Kamailio, SIPp, baresip and linphone
+// live in the verify and cmd packages.
+
+const testSDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n"
+
+// fakeTrunk answers INVITEs by the Request-URI's user part.
+type fakeTrunk struct {
+	t      *testing.T
+	addr   string
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	client *sipgo.Client
+	dialog *sipgo.DialogUA
+
+	password string // when set, INVITEs are challenged (407)
+	stale    bool   // challenge the first authenticated INVITE again with stale=true
+	nonces   atomic.Int32
+
+	mu       sync.Mutex
+	sessions map[string]*sipgo.DialogServerSession
+	cancels  atomic.Int32
+	byes     atomic.Int32
+	acks     atomic.Int32
+	invites  atomic.Int32
+	lastReq  *sip.Request
+}
+
+func newFakeTrunk(t *testing.T, opts ...func(*fakeTrunk)) *fakeTrunk {
+	t.Helper()
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("fake-trunk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := sipgo.NewServer(ua)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, _ := sipgo.NewClient(ua, sipgo.WithClientConnectionAddr(pc.LocalAddr().String()))
+	ft := &fakeTrunk{t: t, addr: pc.LocalAddr().String(), ua: ua, srv: srv, client: client, sessions: map[string]*sipgo.DialogServerSession{}}
+	for _, o := range opts {
+		o(ft)
+	}
+	ft.dialog = &sipgo.DialogUA{Client: client, ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "trunk", Host: "127.0.0.1", Port: pc.LocalAddr().(*net.UDPAddr).Port}}}
+	srv.OnInvite(ft.onInvite)
+	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) {
+		ft.acks.Add(1)
+		if s := ft.session(req); s != nil {
+			if err := s.ReadAck(req, tx); err != nil {
+				t.Logf("ReadAck: %v (ack cseq %d)", err, req.CSeq().SeqNo)
+			}
+		}
+	})
+	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		ft.byes.Add(1)
+		if s := ft.session(req); s != nil {
+			_ = s.ReadBye(req, tx)
+			return
+		}
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "No dialog", nil))
+	})
+	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	})
+	go func() { _ = srv.ServeUDP(pc) }()
+	t.Cleanup(func() { ua.Close(); pc.Close() })
+	return ft
+}
+
+func (ft *fakeTrunk) session(req *sip.Request) *sipgo.DialogServerSession {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	return ft.sessions[req.CallID().Value()]
+}
+
+func (ft *fakeTrunk) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	ft.invites.Add(1)
+	ft.mu.Lock()
+	ft.lastReq = req.Clone()
+	ft.mu.Unlock()
+	if ft.password != "" && !ft.authorized(req, tx) {
+		return
+	}
+	user := req.Recipient.User
+	respond := func(code int, reason string, hdrs ...sip.Header) {
+		res := sip.NewResponseFromRequest(req, code, reason, nil)
+		for _, h := range hdrs {
+			res.AppendHeader(h)
+		}
+		_ = tx.Respond(res)
+	}
+	switch {
+	case user == "486":
+		respond(486, "Busy Here", sip.NewHeader("Reason", `Q.850;cause=17;text="User busy"`))
+	case user == "603":
+		respond(603, "Decline")
+	case user == "404":
+		respond(404, "Not Found", sip.NewHeader("Reason", "Q.850;cause=1"))
+	case user == "503":
+		respond(503, "Service Unavailable")
+	case user == "1000": // rings until cancelled
+		// Ring until cancelled; sipgo answers the CANCEL and the INVITE (487).
+		respond(180, "Ringing")
+		tx.OnCancel(func(*sip.Request) { ft.cancels.Add(1) })
+		<-tx.Done()
+	case user == "1001": // silent
+		// Never answer anything: Timer B or our ring timeout ends it.
+		<-tx.Done()
+	case user == "1002": // a carrier that repeats 183
+		for range 15 {
+			respond(183, "Session Progress")
+		}
+		ft.answer(req, tx)
+	default:
+		respond(180, "Ringing")
+		time.Sleep(20 * time.Millisecond) // a phone rings a while
+		ft.answer(req, tx)
+	}
+}
+
+func (ft *fakeTrunk) answer(req *sip.Request, tx sip.ServerTransaction) {
+	s, err := ft.dialog.ReadInvite(req, tx)
+	if err != nil {
+		ft.t.Error(err)
+		return
+	}
+	ft.mu.Lock()
+	ft.sessions[req.CallID().Value()] = s
+	ft.mu.Unlock()
+	if err := s.RespondSDP([]byte(testSDP)); err != nil {
+		ft.t.Error(err)
+	}
+	<-tx.Done()
+}
+
+// authorized challenges with 407 until the INVITE carries good credentials.
+func (ft *fakeTrunk) authorized(req *sip.Request, tx sip.ServerTransaction) bool {
+	h := req.GetHeader("Proxy-Authorization")
+	n := ft.nonces.Add(1)
+	chal := &digest.Challenge{Realm: "test", Nonce: "nonce" + string(rune('a'+n)), Algorithm: "MD5", QOP: []string{"auth"}}
+	if h != nil {
+		cred, err := digest.ParseCredentials(h.Value())
+		if err == nil {
+			want, _ := digest.Digest(&digest.Challenge{Realm: cred.Realm, Nonce: cred.Nonce, Algorithm: cred.Algorithm, QOP: []string{"auth"}},
+				digest.Options{Method: "INVITE", URI: cred.URI, Username: cred.Username, Password: ft.password, Cnonce: cred.Cnonce, Count: cred.Nc})
+			if want != nil && want.Response == cred.Response {
+				ft.mu.Lock()
+				stale := ft.stale
+				ft.stale = false
+				ft.mu.Unlock()
+				if !stale {
+					return true
+				}
+				chal.Stale = true
+			}
+		}
+	}
+	res := sip.NewResponseFromRequest(req, 407, "Proxy Authentication Required", nil)
+	res.AppendHeader(sip.NewHeader("Proxy-Authenticate", chal.String()))
+	_ = tx.Respond(res)
+	return false
+}
+
+func newTestUA(t *testing.T, ft *fakeTrunk, mod func(*Config)) *UA {
+	t.Helper()
+	cfg := Config{
+		Listen:      "127.0.0.1:0",
+		Trunk:       Trunk{Address: ft.addr, OptionsInterval: -1},
+		From:        "+441234567890",
+		DisplayName: "Sign-in check",
+		RingTimeout: 2 * time.Second,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	ua, err := NewUA(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ua.Close() })
+	return ua
+}
+
+func TestDialOutcomes(t *testing.T) {
+	ft := newFakeTrunk(t)
+	ua := newTestUA(t, ft, nil)
+	tests := []struct {
+		number    string
+		kind      Kind
+		code      int
+		cause     int
+		cancelled bool
+	}{
+		{"486", KindResponse, 486, 17, false},
+		{"603", KindResponse, 603, 0, false},
+		{"404", KindResponse, 404, 1, false},
+		{"503", KindResponse, 503, 0, false},
+		{"1000", KindRingTimeout, 487, 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.number, func(t *testing.T) {
+			before := ft.cancels.Load()
+			_, err := ua.Dial(context.Background(), tc.number, DialOptions{Offer: []byte(testSDP)})
+			var de *DialError
+			if !errors.As(err, &de) {
+				t.Fatalf("want *DialError, got %v", err)
+			}
+			if de.Kind != tc.kind || de.Code != tc.code || de.Cause != tc.cause {
+				t.Fatalf("got kind %v code %d cause %d (%v), want %v %d %d", de.Kind, de.Code, de.Cause, err, tc.kind, tc.code, tc.cause)
+			}
+			if tc.cancelled && ft.cancels.Load() == before {
+				t.Error("no CANCEL reached the trunk")
+			}
+		})
+	}
+}
+
+func TestDialAnswerAndHangup(t *testing.T) {
+	ft := newFakeTrunk(t)
+	ua := newTestUA(t, ft, func(c *Config) { c.PAssertedIdentity = "+441234567890" })
+	var progress []Progress
+	call, err := ua.Dial(context.Background(), "+447700900123", DialOptions{
+		Offer:      []byte(testSDP),
+		OnProgress: func(p Progress) { progress = append(progress, p) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(call.Answer) != testSDP || call.Code != 200 {
+		t.Errorf("answer %q code %d", call.Answer, call.Code)
+	}
+	if len(progress) == 0 || progress[0].Code != 180 {
+		t.Errorf("progress %v, want a 180", progress)
+	}
+	ft.mu.Lock()
+	inv := ft.lastReq
+	ft.mu.Unlock()
+	if got := inv.Recipient.User; got != "+447700900123" {
+		t.Errorf("Request-URI user %q", got)
+	}
+	if from := inv.From(); from.DisplayName != "Sign-in check" || from.Address.User != "+441234567890" {
+		t.Errorf("From %v", from)
+	}
+	if h := inv.GetHeader("P-Asserted-Identity"); h == nil || !strings.Contains(h.Value(), "+441234567890") {
+		t.Errorf("P-Asserted-Identity %v", h)
+	}
+	if via := inv.Via(); via.Port != ua.Addr().(*net.UDPAddr).Port {
+		t.Errorf("Via port %d, want our listener's %v", via.Port, ua.Addr())
+	}
+	if src := inv.Source(); src != ua.Addr().String() {
+		t.Errorf("INVITE came from %s, want our bound socket %s", src, ua.Addr())
+	}
+	waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+	if err := call.Hangup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ft.byes.Load() != 1 {
+		t.Errorf("%d BYEs reached the trunk", ft.byes.Load())
+	}
+	select {
+	case <-call.Done():
+	default:
+		t.Error("Done not closed after Hangup")
+	}
+	if call.RemoteHangup() {
+		t.Error("RemoteHangup after our BYE")
+	}
+}
+
+func TestDialRemoteByeAndInfo(t *testing.T) {
+	ft := newFakeTrunk(t)
+	ua := newTestUA(t, ft, nil)
+	keys := make(chan dtmf.Key, 4)
+	call, err := ua.Dial(context.Background(), "100", DialOptions{
+		Offer:   []byte(testSDP),
+		OnInfo:  func(k dtmf.Key, d time.Duration) { keys <- k },
+		OnOffer: func(offer []byte) ([]byte, error) { return []byte("v=0\r\n"), nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+	s := ft.sessionByID(call.CallID())
+	ctx := context.Background()
+	for _, body := range []struct{ ct, body string }{
+		{"application/dtmf-relay", "Signal=#\r\nDuration=250\r\n"},
+		{"application/dtmf", "5"},
+	} {
+		info := sip.NewRequest(sip.INFO, s.InviteRequest.Contact().Address)
+		info.AppendHeader(sip.NewHeader("Content-Type", body.ct))
+		info.SetBody([]byte(body.body))
+		res, err := s.Do(ctx, info)
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("INFO: %v %v", res, err)
+		}
+	}
+	if k1, k2 := <-keys, <-keys; k1 != '#' || k2 != '5' {
+		t.Errorf("keys %c %c", k1, k2)
+	}
+	// UPDATE with an offer is answered with ours.
+	upd := sip.NewRequest(sip.UPDATE, s.InviteRequest.Contact().Address)
+	upd.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	upd.SetBody([]byte(testSDP))
+	res, err := s.Do(ctx, upd)
+	if err != nil || res.StatusCode != 200 || string(res.Body()) != "v=0\r\n" {
+		t.Fatalf("UPDATE: %v %v", res, err)
+	}
+	if err := s.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-call.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("remote BYE did not end the call")
+	}
+	if !call.RemoteHangup() {
+		t.Error("RemoteHangup false after the far end's BYE")
+	}
+	if err := call.Hangup(ctx); err != nil {
+		t.Errorf("Hangup after remote BYE: %v", err)
+	}
+}
+
+func (ft *fakeTrunk) sessionByID(id string) *sipgo.DialogServerSession {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	return ft.sessions[id]
+}
+
+func TestDialDigest(t *testing.T) {
+	tests := []struct {
+		name     string
+		password string
+		stale    bool
+		wantErr  Kind
+	}{
+		{"right_password", "s3cret", false, 0},
+		{"stale_nonce_rechallenge_once", "s3cret", true, 0},
+		{"wrong_password_fails_without_loop", "wrong", false, KindAuth},
+		{"no_credentials", "", false, KindAuth},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ft := newFakeTrunk(t, func(ft *fakeTrunk) { ft.password, ft.stale = "s3cret", tc.stale })
+			ua := newTestUA(t, ft, func(c *Config) { c.Trunk.Username, c.Trunk.Password = "hashcall", tc.password })
+			call, err := ua.Dial(context.Background(), "100", DialOptions{Offer: []byte(testSDP)})
+			if tc.wantErr == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				// BYE and ACK are handled concurrently at the fake: let the
+				// ACK land first so it does not report a missing ACK.
+				waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+				_ = call.Hangup(context.Background())
+				return
+			}
+			var de *DialError
+			if !errors.As(err, &de) || de.Kind != tc.wantErr {
+				t.Fatalf("got %v, want kind %v", err, tc.wantErr)
+			}
+			if strings.Contains(err.Error(), tc.password) && tc.password != "" {
+				t.Errorf("error reveals the password: %v", err)
+			}
+			if n := ft.invites.Load(); n > 3 {
+				t.Errorf("%d INVITEs: looping on a bad password", n)
+			}
+		})
+	}
+}
+
+func TestDialManyProvisionals(t *testing.T) {
+	ft := newFakeTrunk(t)
+	ua := newTestUA(t, ft, nil)
+	call, err := ua.Dial(context.Background(), "1002", DialOptions{Offer: []byte(testSDP)})
+	if err != nil {
+		t.Fatalf("15 × 183 then 200: %v", err)
+	}
+	waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+	_ = call.Hangup(context.Background())
+}
+
+func TestDialCancelledByCaller(t *testing.T) {
+	ft := newFakeTrunk(t)
+	ua := newTestUA(t, ft, func(c *Config) { c.RingTimeout = time.Minute })
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	_, err := ua.Dial(ctx, "1000", DialOptions{Offer: []byte(testSDP)})
+	var de *DialError
+	if !errors.As(err, &de) || de.Kind != KindCancelled {
+		t.Fatalf("got %v, want KindCancelled", err)
+	}
+	waitFor(t, "CANCEL", func() bool { return ft.cancels.Load() == 1 })
+}
+
+func TestDialBadInput(t *testing.T) {
+	ft := newFakeTrunk(t)
+	ua := newTestUA(t, ft, nil)
+	for _, n := range []string{"", "12a", "+44\r\nX: y", "1+2", strings.Repeat("1", 40)} {
+		if _, err := ua.Dial(context.Background(), n, DialOptions{}); err == nil {
+			t.Errorf("number %q accepted", n)
+		}
+	}
+	if ft.invites.Load() != 0 {
+		t.Errorf("%d INVITEs sent for bad numbers", ft.invites.Load())
+	}
+	if _, err := NewUA(context.Background(), Config{Listen: "127.0.0.1:0", DisplayName: "x\r\nInjected: 1"}); err == nil {
+		t.Error("CR/LF in display name accepted")
+	}
+}
+
+func TestOptions(t *testing.T) {
+	ft := newFakeTrunk(t)
+	ua := newTestUA(t, ft, nil)
+	if !ua.Ping(context.Background()) {
+		t.Fatal("trunk that answers OPTIONS reported down")
+	}
+	if up, _ := ua.TrunkState(); !up {
+		t.Error("TrunkState down")
+	}
+	// And we answer OPTIONS with 200.
+	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: "127.0.0.1", Port: ua.Addr().(*net.UDPAddr).Port})
+	res, err := ft.client.Do(context.Background(), req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("OPTIONS to us: %v %v", res, err)
+	}
+}
+
+func TestParseInfo(t *testing.T) {
+	tests := []struct {
+		name, ct, body string
+		key            dtmf.Key
+		d              time.Duration
+		err            bool
+	}{
+		{"relay_hash", "application/dtmf-relay", "Signal=#\r\nDuration=250\r\n", '#', 250 * time.Millisecond, false},
+		{"relay_event_11", "application/dtmf-relay", "Signal=11\nDuration=100", '#', 100 * time.Millisecond, false},
+		{"relay_star_spaces", "Application/DTMF-Relay; charset=x", "Signal = *\r\n", '*', 0, false},
+		{"dtmf_bare", "application/dtmf", "#", '#', 0, false},
+		{"dtmf_D", "application/dtmf", "d", 'D', 0, false},
+		{"relay_no_signal", "application/dtmf-relay", "Duration=250", 0, 0, true},
+		{"relay_bad_key", "application/dtmf-relay", "Signal=X", 0, 0, true},
+		{"relay_bad_duration", "application/dtmf-relay", "Signal=1\nDuration=-5", 0, 0, true},
+		{"other_package", "application/media_control+xml", "<x/>", 0, 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			k, d, err := ParseInfo(tc.ct, []byte(tc.body))
+			if (err != nil) != tc.err || k != tc.key || d != tc.d {
+				t.Errorf("got %q %v %v", k, d, err)
+			}
+		})
+	}
+}
+
+func FuzzParseInfo(f *testing.F) {
+	f.Add("application/dtmf-relay", "Signal=#\r\nDuration=250")
+	f.Add("application/dtmf", "5")
+	f.Fuzz(func(t *testing.T, ct, body string) {
+		k, d, err := ParseInfo(ct, []byte(body))
+		if err == nil && (!k.Valid() || d < 0) {
+			t.Fatalf("bad result %q %v", k, d)
+		}
+	})
+}
+
+func TestParseQ850(t *testing.T) {
+	for in, want := range map[string]int{
+		`Q.850;cause=16;text="Normal call clearing"`: 16,
+		`SIP;cause=200;text="Call completed elsewhere"`: 0,
+		`SIP;cause=487, Q.850 ; cause = 31`:            31,
+		`Q.850;cause=abc`:                              0,
+		`Q.850;cause=999`:                              0,
+		``:                                             0,
+	} {
+		if got := ParseQ850(in); got != want {
+			t.Errorf("ParseQ850(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
