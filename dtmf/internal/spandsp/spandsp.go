@@ -85,10 +85,11 @@ import (
 // decoding buffer.
 const maxChunk = 4096
 
-// G.711 decoding tables. spandsp's users (FreeSWITCH, Asterisk, CallWeaver)
-// decode µ-law/A-law to 16-bit linear with a table before calling dtmf_rx;
-// FeedUlaw and FeedAlaw do the same in Go, into a reused buffer, so a speed
-// comparison on G.711 input charges spandsp what it costs in practice.
+// G.711 decoding tables. dtmf_rx takes 16-bit linear samples only, so an
+// application using spandsp decodes µ-law/A-law first, usually by table
+// (spandsp's own ulaw_to_linear is the same arithmetic). FeedUlaw and
+// FeedAlaw do that in Go, into a reused buffer, so that a speed comparison
+// on G.711 input charges spandsp what it costs in practice.
 var ulawTable, alawTable [256]int16
 
 func init() {

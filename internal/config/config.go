@@ -1,0 +1,269 @@
+package config
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Transports for [SIP.Transport].
+const (
+	TransportUDP = "udp"
+	TransportTCP = "tcp"
+	TransportTLS = "tls"
+)
+
+// Codecs for [Media.Codecs].
+const (
+	CodecPCMA = "PCMA" // G.711 A-law, RTP payload type 8
+	CodecPCMU = "PCMU" // G.711 µ-law, RTP payload type 0
+)
+
+// Config is hashcall's whole configuration. Each leaf field is one key,
+// named by the dotted path of yaml tags (sip.trunk.address) and read from
+// the environment as HASHCALL_SIP_TRUNK_ADDRESS. Get one from [Load] or
+// [Default].
+type Config struct {
+	SIP      SIP      `yaml:"sip" mapstructure:"sip"`
+	Media    Media    `yaml:"media" mapstructure:"media"`
+	Verify   Verify   `yaml:"verify" mapstructure:"verify"`
+	Prompts  Prompts  `yaml:"prompts" mapstructure:"prompts"`
+	Log      Log      `yaml:"log" mapstructure:"log"`
+	HTTP     HTTP     `yaml:"http" mapstructure:"http"`
+	Policy   Policy   `yaml:"policy" mapstructure:"policy"`
+	Shutdown Shutdown `yaml:"shutdown" mapstructure:"shutdown"`
+}
+
+// SIP configures the user agent's signalling (keys sip.*).
+type SIP struct {
+	// Listen is the local IP:PORT the SIP transport binds (sip.listen).
+	// Bind a concrete IP rather than 0.0.0.0: only then do UDP requests
+	// leave from this port, which trunks that answer to the Via port need.
+	Listen string `yaml:"listen" mapstructure:"listen"`
+	// Transport is udp, tcp or tls (sip.transport).
+	Transport string `yaml:"transport" mapstructure:"transport"`
+	// PublicAddress is the HOST or HOST:PORT to put in Contact and Via
+	// instead of the listen address, for a UA behind NAT
+	// (sip.public_address). Empty: use the listen address.
+	PublicAddress string `yaml:"public_address" mapstructure:"public_address"`
+	// From is the caller: a SIP user such as +441234567890 (the domain is
+	// then the trunk's) or a full URI such as
+	// sip:+441234567890@pbx.example.org (sip.from).
+	From string `yaml:"from" mapstructure:"from"`
+	// DisplayName is the display name in From (sip.display_name).
+	DisplayName string `yaml:"display_name" mapstructure:"display_name"`
+	// PAssertedIdentity, when set, is sent as P-Asserted-Identity: a user,
+	// a sip:/sips: URI or a tel: URI (sip.p_asserted_identity).
+	PAssertedIdentity string `yaml:"p_asserted_identity" mapstructure:"p_asserted_identity"`
+	// RingTimeout is how long to wait for an answer after the first
+	// provisional response before cancelling (sip.ring_timeout).
+	RingTimeout time.Duration `yaml:"ring_timeout" mapstructure:"ring_timeout"`
+	// MaxCallDuration ends an answered call with BYE (sip.max_call_duration).
+	MaxCallDuration time.Duration `yaml:"max_call_duration" mapstructure:"max_call_duration"`
+	// Trunk is the trunk or PBX that calls go through (sip.trunk.*).
+	Trunk Trunk `yaml:"trunk" mapstructure:"trunk"`
+	// TLS configures sip.transport tls (sip.tls.*).
+	TLS TLS `yaml:"tls" mapstructure:"tls"`
+}
+
+// Trunk is the SIP trunk or PBX that calls go through (keys sip.trunk.*).
+type Trunk struct {
+	// Address is the trunk's HOST:PORT; required to place calls
+	// (sip.trunk.address).
+	Address string `yaml:"address" mapstructure:"address"`
+	// OutboundProxy, when set, is the HOST:PORT every request is sent to
+	// instead of Address, such as an SBC (sip.trunk.outbound_proxy).
+	OutboundProxy string `yaml:"outbound_proxy" mapstructure:"outbound_proxy"`
+	// Username is the digest username, and the AOR user when registering
+	// (sip.trunk.username).
+	Username string `yaml:"username" mapstructure:"username"`
+	// Password is the digest password (sip.trunk.password).
+	Password Secret `yaml:"password" mapstructure:"password"`
+	// Realm, when set, limits digest answers to challenges for this realm
+	// (sip.trunk.realm). Empty: answer the realm the trunk names.
+	Realm string `yaml:"realm" mapstructure:"realm"`
+	// Register makes the UA REGISTER with the trunk (sip.trunk.register).
+	Register bool `yaml:"register" mapstructure:"register"`
+	// RegisterExpiry is the Expires asked for in REGISTER
+	// (sip.trunk.register_expiry).
+	RegisterExpiry time.Duration `yaml:"register_expiry" mapstructure:"register_expiry"`
+	// OptionsInterval is the period of OPTIONS pings to the trunk; 0 turns
+	// them off (sip.trunk.options_interval).
+	OptionsInterval time.Duration `yaml:"options_interval" mapstructure:"options_interval"`
+}
+
+// TLS configures SIP over TLS (keys sip.tls.*). As a TLS client the UA needs
+// only to verify the trunk: against CAFile, or the system roots when it is
+// empty. CertFile and KeyFile (both or neither) are our own certificate, for
+// trunks that require mutual TLS and for accepting TLS connections that the
+// trunk opens to us.
+type TLS struct {
+	// CertFile is our PEM certificate chain (sip.tls.cert_file).
+	CertFile string `yaml:"cert_file" mapstructure:"cert_file"`
+	// KeyFile is the PEM private key of CertFile (sip.tls.key_file).
+	KeyFile string `yaml:"key_file" mapstructure:"key_file"`
+	// CAFile holds the PEM CA certificates that verify the trunk
+	// (sip.tls.ca_file). Empty: the system roots.
+	CAFile string `yaml:"ca_file" mapstructure:"ca_file"`
+	// InsecureSkipVerify turns off verification of the trunk's certificate:
+	// for a lab only (sip.tls.insecure_skip_verify).
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify" mapstructure:"insecure_skip_verify"`
+}
+
+// Media configures RTP (keys media.*).
+type Media struct {
+	// ListenIP is the IP that RTP sockets bind (media.listen_ip). Empty: the
+	// host of sip.listen; see [Config.MediaListenIP].
+	ListenIP string `yaml:"listen_ip" mapstructure:"listen_ip"`
+	// RTPPorts is the range RTP ports are taken from (media.rtp_ports).
+	RTPPorts PortRange `yaml:"rtp_ports" mapstructure:"rtp_ports"`
+	// Codecs lists PCMA and PCMU in order of preference (media.codecs).
+	Codecs []string `yaml:"codecs" mapstructure:"codecs"`
+	// TelephoneEventPT is the RTP payload type offered for RFC 4733
+	// telephone-event (media.telephone_event_pt).
+	TelephoneEventPT int `yaml:"telephone_event_pt" mapstructure:"telephone_event_pt"`
+	// SymmetricLatching makes the media session send to wherever the far
+	// end's RTP comes from instead of the address in its SDP
+	// (media.symmetric_latching).
+	SymmetricLatching bool `yaml:"symmetric_latching" mapstructure:"symmetric_latching"`
+}
+
+// Verify configures the verification itself (keys verify.*).
+type Verify struct {
+	// AnswerTimeout is how long to wait for # after each prompt
+	// (verify.answer_timeout).
+	AnswerTimeout time.Duration `yaml:"answer_timeout" mapstructure:"answer_timeout"`
+	// Attempts is how many times the prompt is played (verify.attempts).
+	Attempts int `yaml:"attempts" mapstructure:"attempts"`
+	// Locale selects the prompt language, a tag such as en-GB
+	// (verify.locale).
+	Locale string `yaml:"locale" mapstructure:"locale"`
+}
+
+// Prompts configures the audio prompts (keys prompts.*).
+type Prompts struct {
+	// Dir, when set, is a directory of replacement prompts (prompts.dir).
+	// Empty: the prompts built into the binary.
+	Dir string `yaml:"dir" mapstructure:"dir"`
+}
+
+// Log configures logging (keys log.*).
+type Log struct {
+	// Level is debug, info, warn or error (log.level).
+	Level string `yaml:"level" mapstructure:"level"`
+	// Format is text or json (log.format).
+	Format string `yaml:"format" mapstructure:"format"`
+}
+
+// HTTP configures the HTTP service for auth servers (keys http.*).
+type HTTP struct {
+	// Listen is the HOST:PORT the service binds (http.listen).
+	Listen string `yaml:"listen" mapstructure:"listen"`
+	// Tokens are the bearer tokens that callers may present (http.tokens).
+	Tokens []Secret `yaml:"tokens" mapstructure:"tokens"`
+	// CallbackHosts are the hosts that result callbacks may be sent to
+	// (http.callback_hosts): HOST or HOST:PORT, with an optional leading
+	// "*." for any subdomain.
+	CallbackHosts []string `yaml:"callback_hosts" mapstructure:"callback_hosts"`
+	// CallbackSecret signs result callbacks (http.callback_secret).
+	CallbackSecret Secret `yaml:"callback_secret" mapstructure:"callback_secret"`
+}
+
+// Policy limits who is called and how often (keys policy.*).
+type Policy struct {
+	// AllowedRegions are the ISO 3166-1 alpha-2 regions whose numbers may
+	// be called (policy.allowed_regions).
+	AllowedRegions []string `yaml:"allowed_regions" mapstructure:"allowed_regions"`
+	// AllowedTypes are the number types that may be called
+	// (policy.allowed_types), such as mobile or fixed_line.
+	AllowedTypes []string `yaml:"allowed_types" mapstructure:"allowed_types"`
+	// PerNumberLimit caps the calls to any one number
+	// (policy.per_number_limit).
+	PerNumberLimit Rate `yaml:"per_number_limit" mapstructure:"per_number_limit"`
+	// GlobalRate caps the calls placed in all (policy.global_rate).
+	GlobalRate Rate `yaml:"global_rate" mapstructure:"global_rate"`
+	// MaxConcurrent caps the calls in progress at once
+	// (policy.max_concurrent).
+	MaxConcurrent int `yaml:"max_concurrent" mapstructure:"max_concurrent"`
+}
+
+// Shutdown configures stopping (keys shutdown.*).
+type Shutdown struct {
+	// Grace is how long calls in progress may go on after a stop is asked
+	// for (shutdown.grace).
+	Grace time.Duration `yaml:"grace" mapstructure:"grace"`
+}
+
+// Default returns the built-in defaults. They validate, but place no calls:
+// sip.trunk.address has no default.
+func Default() *Config {
+	return &Config{
+		SIP: SIP{
+			Listen:          "127.0.0.1:5070",
+			Transport:       TransportUDP,
+			RingTimeout:     30 * time.Second,
+			MaxCallDuration: 3 * time.Minute,
+			Trunk: Trunk{
+				RegisterExpiry:  600 * time.Second,
+				OptionsInterval: 30 * time.Second,
+			},
+		},
+		Media: Media{
+			RTPPorts:         PortRange{Low: 20000, High: 20999},
+			Codecs:           []string{CodecPCMA, CodecPCMU},
+			TelephoneEventPT: 101,
+		},
+		Verify: Verify{
+			AnswerTimeout: 10 * time.Second,
+			Attempts:      3,
+			Locale:        "en-GB",
+		},
+		Log: Log{Level: "info", Format: "text"},
+		HTTP: HTTP{
+			Listen:        "127.0.0.1:8080",
+			Tokens:        []Secret{},
+			CallbackHosts: []string{},
+		},
+		Policy: Policy{
+			AllowedRegions: []string{"GB"},
+			AllowedTypes:   []string{"mobile"},
+			PerNumberLimit: Rate{N: 3, Per: 15 * time.Minute},
+			GlobalRate:     Rate{N: 60, Per: time.Minute},
+			MaxConcurrent:  50,
+		},
+		Shutdown: Shutdown{Grace: 60 * time.Second},
+	}
+}
+
+// MediaListenIP returns the IP that RTP sockets bind: media.listen_ip, or
+// else the host of sip.listen. It is the zero Addr when neither is a valid
+// IP, which [Config.Validate] rules out.
+func (c *Config) MediaListenIP() netip.Addr {
+	if c.Media.ListenIP != "" {
+		a, _ := netip.ParseAddr(c.Media.ListenIP)
+		return a
+	}
+	host, _, err := net.SplitHostPort(c.SIP.Listen)
+	if err != nil {
+		return netip.Addr{}
+	}
+	if host == "" {
+		return netip.IPv4Unspecified()
+	}
+	a, _ := netip.ParseAddr(host)
+	return a
+}
+
+// SlogLevel returns log.level as a slog.Level (info for an unknown level).
+func (l Log) SlogLevel() slog.Level {
+	switch l.Level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

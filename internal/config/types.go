@@ -1,0 +1,212 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Mask is what a set secret is replaced with by [Config.Redacted], and what
+// a [Secret] prints as.
+const Mask = "********"
+
+// Secret is a configuration value that must not leak: a password, a token or
+// a signing key. Its String, GoString, Format, LogValue and MarshalText
+// methods all give [Mask] (or "" when it is empty), so printing, logging or
+// JSON-encoding a Config does not reveal it. Use string(s) where the value
+// itself is needed.
+type Secret string
+
+func (s Secret) masked() string {
+	if s == "" {
+		return ""
+	}
+	return Mask
+}
+
+// String returns [Mask] when s is set and "" when it is not.
+func (s Secret) String() string { return s.masked() }
+
+// GoString returns the masked value quoted, for %#v.
+func (s Secret) GoString() string { return strconv.Quote(s.masked()) }
+
+// Format writes the masked value whatever the verb, so that neither %s nor
+// %x nor %q can print the secret.
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'q' || (verb == 'v' && f.Flag('#')) {
+		_, _ = f.Write([]byte(strconv.Quote(s.masked())))
+		return
+	}
+	_, _ = f.Write([]byte(s.masked()))
+}
+
+// LogValue masks the secret in log/slog output.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.masked()) }
+
+// MarshalText masks the secret in encoding/json, YAML and other encoders.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.masked()), nil }
+
+// PortRange is an inclusive range of UDP ports for RTP, written "LOW-HIGH".
+// LOW is even (RTP takes the even port of each pair, RTCP the odd one above
+// it) and 1024 ≤ LOW < HIGH ≤ 65535.
+type PortRange struct {
+	Low, High uint16
+}
+
+const portRangeWant = `want "LOW-HIGH" with an even LOW, 1024 ≤ LOW < HIGH ≤ 65535`
+
+// ParsePortRange parses "LOW-HIGH", such as "20000-20999".
+func ParsePortRange(s string) (PortRange, error) {
+	lo, hi, ok := strings.Cut(strings.TrimSpace(s), "-")
+	if !ok {
+		return PortRange{}, fmt.Errorf("%s, got %s", portRangeWant, quote(s))
+	}
+	l, errL := parsePort(lo)
+	h, errH := parsePort(hi)
+	if errL != nil || errH != nil {
+		return PortRange{}, fmt.Errorf("%s, got %s", portRangeWant, quote(s))
+	}
+	p := PortRange{Low: l, High: h}
+	if err := p.check(); err != nil {
+		return PortRange{}, err
+	}
+	return p, nil
+}
+
+func parsePort(s string) (uint16, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
+		return 0, strconv.ErrSyntax
+	}
+	n, err := strconv.ParseUint(s, 10, 16)
+	return uint16(n), err
+}
+
+func (p PortRange) check() error {
+	if p.Low < 1024 || p.Low >= p.High || p.Low%2 != 0 {
+		return fmt.Errorf("%s, got %s", portRangeWant, quote(p.String()))
+	}
+	return nil
+}
+
+// String returns "LOW-HIGH".
+func (p PortRange) String() string {
+	return strconv.Itoa(int(p.Low)) + "-" + strconv.Itoa(int(p.High))
+}
+
+// Pairs returns how many RTP/RTCP port pairs (an even port and the odd one
+// above it) the range holds: the number of calls it can carry at once.
+func (p PortRange) Pairs() int {
+	if p.High < p.Low {
+		return 0
+	}
+	return (int(p.High) - int(p.Low) + 1) / 2
+}
+
+// MarshalText returns "LOW-HIGH".
+func (p PortRange) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText parses "LOW-HIGH" as [ParsePortRange] does.
+func (p *PortRange) UnmarshalText(b []byte) error {
+	v, err := ParsePortRange(string(b))
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
+
+// Rate is a number of events per period, written "N/PERIOD" such as "3/15m"
+// (three per fifteen minutes) or "60/1m". A bare unit is accepted for one of
+// it: "60/m" is "60/1m".
+type Rate struct {
+	N   int
+	Per time.Duration
+}
+
+const (
+	rateWant = `want "N/PERIOD" such as 3/15m with 1 ≤ N ≤ 1000000 and a PERIOD of at least 1s`
+	maxRateN = 1_000_000
+)
+
+// ParseRate parses "N/PERIOD", such as "3/15m".
+func ParseRate(s string) (Rate, error) {
+	n, per, ok := strings.Cut(strings.TrimSpace(s), "/")
+	if !ok {
+		return Rate{}, fmt.Errorf("%s, got %s", rateWant, quote(s))
+	}
+	n, per = strings.TrimSpace(n), strings.TrimSpace(per)
+	count, err := strconv.Atoi(n)
+	if err != nil || strings.HasPrefix(n, "+") {
+		return Rate{}, fmt.Errorf("%s, got %s", rateWant, quote(s))
+	}
+	switch per {
+	case "s", "m", "h":
+		per = "1" + per
+	}
+	d, err := time.ParseDuration(per)
+	if err != nil {
+		return Rate{}, fmt.Errorf("%s, got %s", rateWant, quote(s))
+	}
+	r := Rate{N: count, Per: d}
+	if err := r.check(); err != nil {
+		return Rate{}, err
+	}
+	return r, nil
+}
+
+func (r Rate) check() error {
+	if r.N < 1 || r.N > maxRateN || r.Per < time.Second {
+		return fmt.Errorf("%s, got %s", rateWant, quote(r.String()))
+	}
+	return nil
+}
+
+// String returns "N/PERIOD" with the period in its shortest form ("3/15m").
+func (r Rate) String() string {
+	return strconv.Itoa(r.N) + "/" + formatDuration(r.Per)
+}
+
+// MarshalText returns "N/PERIOD".
+func (r Rate) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText parses "N/PERIOD" as [ParseRate] does.
+func (r *Rate) UnmarshalText(b []byte) error {
+	v, err := ParseRate(string(b))
+	if err != nil {
+		return err
+	}
+	*r = v
+	return nil
+}
+
+// formatDuration is time.Duration.String without the trailing zero units:
+// 15m rather than 15m0s, 1h rather than 1h0m0s.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// quote quotes s for an error message, shortened to at most 64 bytes, with
+// control characters escaped so a value cannot break the message's lines.
+func quote(s string) string {
+	const limit = 64
+	if len(s) > limit {
+		cut := limit
+		for cut > 0 && !isRuneStart(s[cut]) {
+			cut--
+		}
+		return strconv.Quote(s[:cut]) + "…"
+	}
+	return strconv.Quote(s)
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

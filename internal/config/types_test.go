@@ -1,0 +1,193 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParsePortRange(t *testing.T) {
+	tests := []struct {
+		in   string
+		want PortRange
+		ok   bool
+	}{
+		{"20000-20999", PortRange{20000, 20999}, true},
+		{" 1024 - 1025 ", PortRange{1024, 1025}, true},
+		{"10000-65535", PortRange{10000, 65535}, true},
+		{"20000", PortRange{}, false},
+		{"20001-20999", PortRange{}, false},
+		{"1022-2000", PortRange{}, false},
+		{"20000-20000", PortRange{}, false},
+		{"30000-20000", PortRange{}, false},
+		{"20000-65536", PortRange{}, false},
+		{"+20000-20999", PortRange{}, false},
+		{"-20000-20999", PortRange{}, false},
+		{"20000-20999-21000", PortRange{}, false},
+		{"a-b", PortRange{}, false},
+		{"", PortRange{}, false},
+	}
+	for _, tt := range tests {
+		got, err := ParsePortRange(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParsePortRange(%q) = %v, %v", tt.in, got, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), `want "LOW-HIGH" with an even LOW, 1024 ≤ LOW < HIGH ≤ 65535`) {
+			t.Errorf("ParsePortRange(%q) error %q", tt.in, err)
+		}
+	}
+	p := PortRange{20000, 20999}
+	if p.String() != "20000-20999" || p.Pairs() != 500 {
+		t.Errorf("String %q Pairs %d", p.String(), p.Pairs())
+	}
+	if (PortRange{20000, 20000}).Pairs() != 0 || (PortRange{20000, 20001}).Pairs() != 1 || (PortRange{5, 4}).Pairs() != 0 {
+		t.Error("Pairs")
+	}
+	var u PortRange
+	if err := u.UnmarshalText([]byte("30000-30099")); err != nil || u != (PortRange{30000, 30099}) {
+		t.Errorf("UnmarshalText: %v %v", u, err)
+	}
+	if err := u.UnmarshalText([]byte("x")); err == nil || u != (PortRange{30000, 30099}) {
+		t.Error("UnmarshalText of junk changed the value or did not fail")
+	}
+}
+
+func TestParseRate(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Rate
+		ok   bool
+		str  string
+	}{
+		{"3/15m", Rate{3, 15 * time.Minute}, true, "3/15m"},
+		{"60/1m", Rate{60, time.Minute}, true, "60/1m"},
+		{"60/m", Rate{60, time.Minute}, true, "60/1m"},
+		{" 10 / 1s ", Rate{10, time.Second}, true, "10/1s"},
+		{"5/1h", Rate{5, time.Hour}, true, "5/1h"},
+		{"5/1h30m", Rate{5, 90 * time.Minute}, true, "5/1h30m"},
+		{"1/1.5s", Rate{1, 1500 * time.Millisecond}, true, "1/1.5s"},
+		{"0/1m", Rate{}, false, ""},
+		{"-1/1m", Rate{}, false, ""},
+		{"+1/1m", Rate{}, false, ""},
+		{"1/500ms", Rate{}, false, ""},
+		{"1/-1m", Rate{}, false, ""},
+		{"1/1", Rate{}, false, ""},
+		{"3", Rate{}, false, ""},
+		{"3 per 15m", Rate{}, false, ""},
+		{"1000001/1s", Rate{}, false, ""},
+		{"", Rate{}, false, ""},
+	}
+	for _, tt := range tests {
+		got, err := ParseRate(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseRate(%q) = %v, %v", tt.in, got, err)
+			continue
+		}
+		if err != nil && !strings.Contains(err.Error(), `want "N/PERIOD" such as 3/15m`) {
+			t.Errorf("ParseRate(%q) error %q", tt.in, err)
+		}
+		if tt.ok && got.String() != tt.str {
+			t.Errorf("ParseRate(%q).String() = %q, want %q", tt.in, got.String(), tt.str)
+		}
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", 30 * time.Second: "30s", 3 * time.Minute: "3m", time.Hour: "1h", 90 * time.Minute: "1h30m",
+		time.Hour + time.Second: "1h0m1s", 1500 * time.Millisecond: "1.5s", -time.Minute: "-1m",
+	} {
+		if got := formatDuration(d); got != want {
+			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
+		}
+		if back, err := time.ParseDuration(formatDuration(d)); err != nil || back != d {
+			t.Errorf("formatDuration(%v) does not parse back: %v %v", d, back, err)
+		}
+	}
+}
+
+func FuzzParsePortRange(f *testing.F) {
+	for _, s := range []string{"20000-20999", "1024-65535", "1-2", "20001-20999", "-", "65534-65535", " 2000 - 3000 "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePortRange(s)
+		if err != nil {
+			if p != (PortRange{}) {
+				t.Fatalf("error with a value: %v", p)
+			}
+			return
+		}
+		if p.Low < 1024 || p.Low >= p.High || p.Low%2 != 0 {
+			t.Fatalf("ParsePortRange(%q) = %v breaks the invariants", s, p)
+		}
+		back, err := ParsePortRange(p.String())
+		if err != nil || back != p {
+			t.Fatalf("round trip of %v: %v, %v", p, back, err)
+		}
+		if p.Pairs() < 1 {
+			t.Fatalf("%v has no pairs", p)
+		}
+	})
+}
+
+func FuzzParseRate(f *testing.F) {
+	for _, s := range []string{"3/15m", "60/1m", "60/m", "1/1s", "0/1m", "1/1h30m", "9/1.5s", "1000000/2562047h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseRate(s)
+		if err != nil {
+			if r != (Rate{}) {
+				t.Fatalf("error with a value: %v", r)
+			}
+			return
+		}
+		if r.N < 1 || r.N > maxRateN || r.Per < time.Second {
+			t.Fatalf("ParseRate(%q) = %v breaks the invariants", s, r)
+		}
+		back, err := ParseRate(r.String())
+		if err != nil || back != r {
+			t.Fatalf("round trip of %v (%q): %v, %v", r, r.String(), back, err)
+		}
+	})
+}
+
+// Whatever the file says, loading it does not panic, and a loaded value
+// that passed validation prints and reads back the same.
+func FuzzParseYAML(f *testing.F) {
+	for _, s := range []string{
+		"sip:\n  listen: 127.0.0.1:5070\n  trunk:\n    address: pbx.example.org:5060\n",
+		"media:\n  codecs: [PCMA, pcmu]\n  rtp_ports: 20000-20999\n",
+		"sip: &a\n  trunk:\n    <<: {address: a.example.org:5060}\n",
+		"policy:\n  per_number_limit: 3/15m\n  allowed_regions: gb\n",
+		"- a\n", "sip: x\n", "a: [\n", "sip:\n  from: +441234567890\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		raws, errs := parseYAML("f.yaml", data)
+		c := Default()
+		errs = append(errs, apply(c, raws, map[string]string{})...)
+		c.normalize()
+		// Keep Validate away from files the fuzzer names (/dev/zero…).
+		c.Prompts.Dir, c.SIP.TLS = "", TLS{}
+		if len(errs) > 0 || len(c.validate()) > 0 {
+			return
+		}
+		out, err := c.YAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		raws, errs = parseYAML("out.yaml", out)
+		back := Default()
+		errs = append(errs, apply(back, raws, map[string]string{})...)
+		if len(errs) > 0 {
+			t.Fatalf("YAML() of a valid config does not read back: %v\n%s", errs, out)
+		}
+		back.normalize()
+		if back.Redacted().SIP.From != c.Redacted().SIP.From || back.SIP.Listen != c.SIP.Listen {
+			t.Fatalf("round trip differs:\n%s", out)
+		}
+	})
+}

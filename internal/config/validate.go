@@ -1,0 +1,559 @@
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// maxHeaderValue bounds the values that end up in SIP headers.
+const maxHeaderValue = 256
+
+// minSecretLen is the shortest bearer token or callback secret accepted.
+const minSecretLen = 16
+
+// NumberTypes are the values accepted in policy.allowed_types: the number
+// types of libphonenumber, in snake case.
+var NumberTypes = []string{
+	"mobile", "fixed_line", "fixed_line_or_mobile", "voip", "toll_free", "premium_rate",
+	"shared_cost", "personal_number", "pager", "uan", "voicemail",
+}
+
+// normalize puts enumerated values in their canonical case, so that UDP,
+// pcma, WARN and en_gb are accepted.
+func (c *Config) normalize() {
+	c.SIP.Transport = strings.ToLower(strings.TrimSpace(c.SIP.Transport))
+	for i, s := range c.Media.Codecs {
+		c.Media.Codecs[i] = strings.ToUpper(s)
+	}
+	c.Log.Level = strings.ToLower(strings.TrimSpace(c.Log.Level))
+	if c.Log.Level == "warning" {
+		c.Log.Level = "warn"
+	}
+	c.Log.Format = strings.ToLower(strings.TrimSpace(c.Log.Format))
+	c.Verify.Locale = canonicalLocale(strings.TrimSpace(c.Verify.Locale))
+	for i, s := range c.Policy.AllowedRegions {
+		c.Policy.AllowedRegions[i] = strings.ToUpper(s)
+	}
+	for i, s := range c.Policy.AllowedTypes {
+		c.Policy.AllowedTypes[i] = strings.ToLower(s)
+	}
+}
+
+// canonicalLocale writes a language tag as en-GB: language lower case,
+// script title case, region upper case; "_" becomes "-".
+func canonicalLocale(s string) string {
+	parts := strings.Split(strings.ReplaceAll(s, "_", "-"), "-")
+	for i, p := range parts {
+		switch {
+		case i == 0:
+			parts[i] = strings.ToLower(p)
+		case len(p) == 4:
+			parts[i] = strings.ToUpper(p[:1]) + strings.ToLower(p[1:])
+		default:
+			parts[i] = strings.ToUpper(p)
+		}
+	}
+	return strings.Join(parts, "-")
+}
+
+// Validate checks every key and returns all problems joined, one
+// [FieldError] per line. Enumerated values must be in canonical case (udp,
+// PCMA, info, en-GB), as [Load] leaves them. Besides the values themselves it
+// checks that files named by prompts.dir and, with sip.transport tls, by
+// sip.tls.* exist and parse. It does not require sip.trunk.address; see
+// [Config.RequireTrunk].
+func (c *Config) Validate() error {
+	fes := c.validate()
+	if len(fes) == 0 {
+		return nil
+	}
+	errs := make([]error, len(fes))
+	for i, fe := range fes {
+		errs[i] = fe
+	}
+	return errors.Join(errs...)
+}
+
+// RequireTrunk returns an error unless sip.trunk.address is set: placing
+// calls needs it, whereas other uses of the configuration (such as replaying
+// captures) do not.
+func (c *Config) RequireTrunk() error {
+	if c.SIP.Trunk.Address == "" {
+		return &FieldError{
+			Key: "sip.trunk.address",
+			Err: errors.New("required to place calls: set it to the HOST:PORT of your trunk or PBX, such as pbx.example.org:5060 (or set " + EnvVar("sip.trunk.address") + ")"),
+		}
+	}
+	return nil
+}
+
+type checker struct{ errs []*FieldError }
+
+func (ck *checker) add(key string, err error) {
+	if err != nil {
+		ck.errs = append(ck.errs, &FieldError{Key: key, Err: err})
+	}
+}
+
+func (ck *checker) addf(key, format string, args ...any) {
+	ck.add(key, fmt.Errorf(format, args...))
+}
+
+func (c *Config) validate() []*FieldError {
+	var ck checker
+	c.validateSIP(&ck)
+	c.validateMedia(&ck)
+	c.validateVerify(&ck)
+	c.validateMisc(&ck)
+	c.validateHTTP(&ck)
+	c.validatePolicy(&ck)
+	return ck.errs
+}
+
+func (c *Config) validateSIP(ck *checker) {
+	s := &c.SIP
+	listen, err := netip.ParseAddrPort(s.Listen)
+	if err != nil || listen.Port() == 0 {
+		ck.addf("sip.listen", "want IP:PORT such as 127.0.0.1:5070 or [::1]:5070, got %s", quote(s.Listen))
+	}
+	if !slices.Contains([]string{TransportUDP, TransportTCP, TransportTLS}, s.Transport) {
+		ck.addf("sip.transport", "want udp, tcp or tls, got %s", quote(s.Transport))
+	}
+	if s.PublicAddress != "" {
+		if err := checkHostOptionalPort(s.PublicAddress); err != nil {
+			ck.addf("sip.public_address", "want HOST or HOST:PORT such as 203.0.113.10 or sip.example.org:5060 (%v), got %s", err, quote(s.PublicAddress))
+		}
+	}
+	ck.add("sip.from", checkHeaderValue(s.From, checkFrom))
+	ck.add("sip.display_name", checkHeaderValue(s.DisplayName, func(v string) error {
+		if strings.ContainsAny(v, `"\`) {
+			return fmt.Errorf(`must not contain " or \, got %s`, quote(v))
+		}
+		return nil
+	}))
+	ck.add("sip.p_asserted_identity", checkHeaderValue(s.PAssertedIdentity, checkIdentity))
+	checkDuration(ck, "sip.ring_timeout", s.RingTimeout, time.Second, 5*time.Minute)
+	checkDuration(ck, "sip.max_call_duration", s.MaxCallDuration, 10*time.Second, 2*time.Hour)
+
+	t := &s.Trunk
+	if t.Address != "" {
+		if err := checkHostPort(t.Address); err != nil {
+			ck.addf("sip.trunk.address", "want HOST:PORT such as pbx.example.org:5060 (%v), got %s", err, quote(t.Address))
+		}
+	}
+	if t.OutboundProxy != "" {
+		if err := checkHostPort(t.OutboundProxy); err != nil {
+			ck.addf("sip.trunk.outbound_proxy", "want HOST:PORT such as sbc.example.org:5060 (%v), got %s", err, quote(t.OutboundProxy))
+		}
+	}
+	noQuotes := func(v string) error {
+		if strings.ContainsAny(v, `"\`) {
+			return fmt.Errorf(`must not contain " or \, got %s`, quote(v))
+		}
+		return nil
+	}
+	ck.add("sip.trunk.username", checkHeaderValue(t.Username, noQuotes))
+	ck.add("sip.trunk.realm", checkHeaderValue(t.Realm, noQuotes))
+	if t.Password != "" {
+		if t.Username == "" {
+			ck.addf("sip.trunk.password", "set without sip.trunk.username")
+		}
+		ck.add("sip.trunk.password", checkSecret(string(t.Password), 1))
+	}
+	if t.Realm != "" && t.Username == "" {
+		ck.addf("sip.trunk.realm", "set without sip.trunk.username")
+	}
+	if t.Register {
+		if t.Address == "" {
+			ck.addf("sip.trunk.register", "registering needs sip.trunk.address")
+		}
+		if t.Username == "" {
+			ck.addf("sip.trunk.register", "registering needs sip.trunk.username (the user of the address-of-record)")
+		}
+	}
+	checkDuration(ck, "sip.trunk.register_expiry", t.RegisterExpiry, time.Minute, 24*time.Hour)
+	if t.RegisterExpiry%time.Second != 0 {
+		ck.addf("sip.trunk.register_expiry", "want whole seconds (Expires counts seconds), got %s", formatDuration(t.RegisterExpiry))
+	}
+	if t.OptionsInterval != 0 {
+		if t.OptionsInterval < time.Second || t.OptionsInterval > time.Hour {
+			ck.addf("sip.trunk.options_interval", "want 0 (off) or a duration between 1s and 1h such as 30s, got %s", formatDuration(t.OptionsInterval))
+		}
+	}
+
+	if s.Transport == TransportTLS {
+		c.validateTLS(ck)
+	}
+}
+
+func (c *Config) validateTLS(ck *checker) {
+	t := &c.SIP.TLS
+	switch {
+	case t.CertFile != "" && t.KeyFile == "":
+		ck.addf("sip.tls.key_file", "required with sip.tls.cert_file")
+	case t.CertFile == "" && t.KeyFile != "":
+		ck.addf("sip.tls.cert_file", "required with sip.tls.key_file")
+	case t.CertFile != "":
+		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			ck.addf("sip.tls.cert_file", "with sip.tls.key_file: %w", err)
+		}
+	}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		switch {
+		case err != nil:
+			ck.add("sip.tls.ca_file", err)
+		case !x509.NewCertPool().AppendCertsFromPEM(pem):
+			ck.addf("sip.tls.ca_file", "no PEM certificate in %s", t.CAFile)
+		}
+		if t.InsecureSkipVerify {
+			ck.addf("sip.tls.insecure_skip_verify", "contradicts sip.tls.ca_file: either verify the trunk against the CA or do not verify it")
+		}
+	}
+}
+
+func (c *Config) validateMedia(ck *checker) {
+	m := &c.Media
+	if m.ListenIP != "" {
+		if _, err := netip.ParseAddr(m.ListenIP); err != nil {
+			ck.addf("media.listen_ip", "want an IP address such as 192.0.2.10, got %s", quote(m.ListenIP))
+		}
+	}
+	if err := m.RTPPorts.check(); err != nil {
+		ck.add("media.rtp_ports", err)
+	} else {
+		if n := c.Policy.MaxConcurrent; n > 0 && m.RTPPorts.Pairs() < n {
+			ck.addf("media.rtp_ports", "%s holds %d RTP/RTCP port pairs, fewer than policy.max_concurrent (%d)", m.RTPPorts, m.RTPPorts.Pairs(), n)
+		}
+		if lp, err := netip.ParseAddrPort(c.SIP.Listen); err == nil && c.SIP.Transport == TransportUDP &&
+			lp.Port() >= m.RTPPorts.Low && lp.Port() <= m.RTPPorts.High {
+			if mip := c.MediaListenIP(); !mip.IsValid() || mip == lp.Addr() || mip.IsUnspecified() || lp.Addr().IsUnspecified() {
+				ck.addf("sip.listen", "port %d is inside media.rtp_ports %s", lp.Port(), m.RTPPorts)
+			}
+		}
+	}
+	bad := len(m.Codecs) == 0
+	for i, codec := range m.Codecs {
+		if codec != CodecPCMA && codec != CodecPCMU || slices.Contains(m.Codecs[:i], codec) {
+			bad = true
+		}
+	}
+	if bad {
+		ck.addf("media.codecs", "want a list of PCMA, PCMU (each at most once, in order of preference), got %s", quoteList(m.Codecs))
+	}
+	if m.TelephoneEventPT < 96 || m.TelephoneEventPT > 127 {
+		ck.addf("media.telephone_event_pt", "want a dynamic payload type 96 to 127 such as 101, got %d", m.TelephoneEventPT)
+	}
+}
+
+var localeRE = regexp.MustCompile(`^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?$`)
+
+func (c *Config) validateVerify(ck *checker) {
+	v := &c.Verify
+	checkDuration(ck, "verify.answer_timeout", v.AnswerTimeout, time.Second, 2*time.Minute)
+	if v.Attempts < 1 || v.Attempts > 5 {
+		ck.addf("verify.attempts", "want 1 to 5, got %d", v.Attempts)
+	}
+	if !localeRE.MatchString(v.Locale) {
+		ck.addf("verify.locale", "want a language tag such as en-GB, cy-GB or de, got %s", quote(v.Locale))
+	}
+	if v.Attempts >= 1 && v.AnswerTimeout > 0 && c.SIP.MaxCallDuration > 0 {
+		if need := time.Duration(v.Attempts) * v.AnswerTimeout; c.SIP.MaxCallDuration <= need {
+			ck.addf("sip.max_call_duration", "%s leaves no time to play the prompts: verify.attempts × verify.answer_timeout alone is %s",
+				formatDuration(c.SIP.MaxCallDuration), formatDuration(need))
+		}
+	}
+}
+
+func (c *Config) validateMisc(ck *checker) {
+	if d := c.Prompts.Dir; d != "" {
+		st, err := os.Stat(d)
+		switch {
+		case err != nil:
+			ck.add("prompts.dir", err)
+		case !st.IsDir():
+			ck.addf("prompts.dir", "%s is not a directory", d)
+		}
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		ck.addf("log.level", "want debug, info, warn or error, got %s", quote(c.Log.Level))
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		ck.addf("log.format", "want text or json, got %s", quote(c.Log.Format))
+	}
+	checkDuration(ck, "shutdown.grace", c.Shutdown.Grace, time.Second, time.Hour)
+}
+
+func (c *Config) validateHTTP(ck *checker) {
+	h := &c.HTTP
+	if err := checkListen(h.Listen); err != nil {
+		ck.addf("http.listen", "want HOST:PORT such as 127.0.0.1:8080 or :8080 (%v), got %s", err, quote(h.Listen))
+	}
+	for i, tok := range h.Tokens {
+		if err := checkSecret(string(tok), minSecretLen); err != nil {
+			ck.addf("http.tokens", "token %d: %w", i+1, err)
+		}
+		if slices.Contains(h.Tokens[:i], tok) {
+			ck.addf("http.tokens", "token %d: the same as an earlier one", i+1)
+		}
+	}
+	for _, host := range h.CallbackHosts {
+		if err := checkHostOptionalPort(strings.TrimPrefix(host, "*.")); err != nil || strings.Contains(host, "/") {
+			ck.addf("http.callback_hosts", "want HOST or HOST:PORT such as auth.example.org or *.example.org, without a scheme or path, got %s", quote(host))
+		}
+	}
+	if h.CallbackSecret != "" {
+		ck.add("http.callback_secret", checkSecret(string(h.CallbackSecret), minSecretLen))
+	}
+}
+
+func (c *Config) validatePolicy(ck *checker) {
+	p := &c.Policy
+	bad := len(p.AllowedRegions) == 0
+	for _, r := range p.AllowedRegions {
+		if len(r) != 2 || r[0] < 'A' || r[0] > 'Z' || r[1] < 'A' || r[1] > 'Z' {
+			bad = true
+		}
+	}
+	if bad {
+		ck.addf("policy.allowed_regions", "want a list of ISO 3166-1 region codes such as GB, IE, got %s", quoteList(p.AllowedRegions))
+	}
+	bad = len(p.AllowedTypes) == 0
+	for _, t := range p.AllowedTypes {
+		if !slices.Contains(NumberTypes, t) {
+			bad = true
+		}
+	}
+	if bad {
+		ck.addf("policy.allowed_types", "want a list of %s, got %s", strings.Join(NumberTypes, ", "), quoteList(p.AllowedTypes))
+	}
+	ck.add("policy.per_number_limit", p.PerNumberLimit.check())
+	ck.add("policy.global_rate", p.GlobalRate.check())
+	if p.MaxConcurrent < 1 || p.MaxConcurrent > 10000 {
+		ck.addf("policy.max_concurrent", "want 1 to 10000, got %d", p.MaxConcurrent)
+	}
+}
+
+func checkDuration(ck *checker, key string, d, lo, hi time.Duration) {
+	if d < lo || d > hi {
+		ck.addf(key, "want a duration between %s and %s, got %s", formatDuration(lo), formatDuration(hi), formatDuration(d))
+	}
+}
+
+// checkHeaderValue checks a value that goes into a SIP header: no control
+// characters (CR, LF and NUL would let it forge headers), valid UTF-8, at
+// most maxHeaderValue bytes; then more runs any further check. An empty
+// value is fine.
+func checkHeaderValue(v string, more func(string) error) error {
+	if v == "" {
+		return nil
+	}
+	if !utf8.ValidString(v) {
+		return errors.New("want UTF-8 text (it goes into a SIP header)")
+	}
+	if strings.IndexFunc(v, isControl) >= 0 {
+		return fmt.Errorf("must not contain CR, LF, NUL or other control characters (it goes into a SIP header), got %s", quote(v))
+	}
+	if len(v) > maxHeaderValue {
+		return fmt.Errorf("longer than %d bytes (it goes into a SIP header)", maxHeaderValue)
+	}
+	if more != nil {
+		return more(v)
+	}
+	return nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+
+// checkSecret checks a secret without ever quoting it.
+func checkSecret(v string, minLen int) error {
+	switch {
+	case v == Mask:
+		return fmt.Errorf("is the redaction placeholder %s, not the secret itself", Mask)
+	case strings.ContainsAny(v, "\r\n\x00"):
+		return errors.New("contains a line break or NUL (a trailing newline from a secrets file?)")
+	case len(v) < minLen:
+		return fmt.Errorf("shorter than %d characters", minLen)
+	case len(v) > 1024:
+		return errors.New("longer than 1024 bytes")
+	case minLen > 1 && strings.IndexFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0:
+		return errors.New("contains a space or control character")
+	}
+	return nil
+}
+
+// SIP URI user: unreserved / escaped / user-unreserved (RFC 3261 25.1).
+func isUserChar(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+		strings.ContainsRune("-_.!~*'()&=+$,;?/%", r)
+}
+
+const fromWant = "want a SIP user such as +441234567890 or a URI such as sip:+441234567890@pbx.example.org"
+
+func checkFrom(v string) error {
+	if strings.ContainsAny(v, "<>\"") {
+		return fmt.Errorf("%s (put the display name in sip.display_name), got %s", fromWant, quote(v))
+	}
+	if err := checkUserOrSIPURI(v); err != nil {
+		return fmt.Errorf("%s (%v), got %s", fromWant, err, quote(v))
+	}
+	return nil
+}
+
+func checkIdentity(v string) error {
+	const want = "want a SIP user, a sip: URI such as sip:+441234567890@pbx.example.org or a tel: URI such as tel:+441234567890"
+	if rest, ok := cutPrefixFold(v, "tel:"); ok {
+		num, _, _ := strings.Cut(rest, ";")
+		if num == "" || strings.IndexFunc(num, func(r rune) bool {
+			return !(r >= '0' && r <= '9' || r >= 'A' && r <= 'F' || r >= 'a' && r <= 'f' || strings.ContainsRune("+*#-.()", r))
+		}) >= 0 {
+			return fmt.Errorf("%s, got %s", want, quote(v))
+		}
+		return nil
+	}
+	if strings.ContainsAny(v, "<>\"") {
+		return fmt.Errorf("%s, got %s", want, quote(v))
+	}
+	if err := checkUserOrSIPURI(v); err != nil {
+		return fmt.Errorf("%s (%v), got %s", want, err, quote(v))
+	}
+	return nil
+}
+
+// checkUserOrSIPURI accepts a bare user part or sip:/sips: user@host[:port]
+// with optional ;parameters.
+func checkUserOrSIPURI(v string) error {
+	rest, isURI := cutPrefixFold(v, "sip:")
+	if !isURI {
+		rest, isURI = cutPrefixFold(v, "sips:")
+	}
+	if !isURI {
+		if strings.IndexFunc(v, func(r rune) bool { return !isUserChar(r) }) >= 0 {
+			return errors.New("a user has no spaces, @ or colon")
+		}
+		return nil
+	}
+	user, hostpart, ok := strings.Cut(rest, "@")
+	if !ok || user == "" {
+		return errors.New("the URI needs user@host")
+	}
+	if strings.IndexFunc(user, func(r rune) bool { return !isUserChar(r) }) >= 0 {
+		return errors.New("bad character in the user part")
+	}
+	hostport, params, _ := strings.Cut(hostpart, ";")
+	if strings.IndexFunc(params, func(r rune) bool {
+		return !(isUserChar(r) || r == '[' || r == ']' || r == ':')
+	}) >= 0 || strings.Contains(params, "?") {
+		return errors.New("bad URI parameters")
+	}
+	if err := checkHostOptionalPort(hostport); err != nil {
+		return fmt.Errorf("host: %w", err)
+	}
+	return nil
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return s, false
+}
+
+// checkHostPort checks HOST:PORT with a DNS name or an IP (IPv6 in
+// brackets) and a port 1 to 65535.
+func checkHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("no port")
+	}
+	if err := checkPort(port); err != nil {
+		return err
+	}
+	return checkHost(host)
+}
+
+// checkListen checks a HOST:PORT to listen on: the host may be empty (all
+// interfaces), any IP or a DNS name.
+func checkListen(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("no port")
+	}
+	if err := checkPort(port); err != nil {
+		return err
+	}
+	if _, err := netip.ParseAddr(host); host == "" || err == nil {
+		return nil
+	}
+	return checkHost(host)
+}
+
+// checkHostOptionalPort checks HOST or HOST:PORT; a bare IPv6 address is
+// accepted too.
+func checkHostOptionalPort(s string) error {
+	if a, err := netip.ParseAddr(s); err == nil {
+		if a.IsUnspecified() {
+			return errors.New("an unspecified address")
+		}
+		return nil
+	}
+	if strings.Contains(s, ":") {
+		return checkHostPort(s)
+	}
+	return checkHost(s)
+}
+
+func checkPort(p string) error {
+	n, err := strconv.ParseUint(p, 10, 16)
+	if err != nil || n == 0 || strings.HasPrefix(p, "+") {
+		return errors.New("port 1 to 65535")
+	}
+	return nil
+}
+
+// checkHost accepts an IP (not 0.0.0.0 or ::) or a DNS name.
+func checkHost(h string) error {
+	if h == "" {
+		return errors.New("no host")
+	}
+	if a, err := netip.ParseAddr(h); err == nil {
+		if a.IsUnspecified() {
+			return errors.New("an unspecified address")
+		}
+		return nil
+	}
+	name := strings.TrimSuffix(h, ".")
+	if len(name) == 0 || len(name) > 253 {
+		return errors.New("bad host name")
+	}
+	for _, label := range strings.Split(name, ".") {
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return errors.New("bad host name")
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return errors.New("bad host name")
+			}
+		}
+	}
+	return nil
+}
+
+func quoteList(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = quote(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}

@@ -1,0 +1,31 @@
+// Package media carries the audio of a hashcall verification call: the SDP
+// offer/answer that sets it up, the RTP session that sends the prompt and
+// receives the callee's key press, G.711 and WAV prompt audio.
+//
+// The pieces, from the outside in:
+//
+//   - [Local] writes our SDP ([Local.Offer], [Local.Answer], [Local.Current])
+//     and reads the far end's ([Local.ParseAnswer]) into a [Negotiated]: the
+//     offer/answer model of RFC 3264 on top of github.com/pion/sdp/v3, which
+//     parses and writes SDP but knows nothing of offers and answers.
+//   - [Stream] is the receive path of one call without any I/O: RTP packets
+//     and arrival times go in, key press reports ([dtmf.Event]) come out. It
+//     checks where each packet came from (the address from SDP, or the first
+//     valid source when latching), locks the SSRC, decodes G.711 audio into
+//     the in-band [dtmf.Detector], hands telephone-events (RFC 4733) to a
+//     [dtmf.Receiver] and merges both, and SIP INFO, in a [dtmf.Combiner] so
+//     that one press is reported once. A live [Session] and a replay of a
+//     capture drive the same code.
+//   - [Session] is one UDP socket per call ([Listen]): a receive goroutine
+//     that feeds a Stream once the call is answered ([Session.Start]) and
+//     drops everything before (early media must never verify a call), and a
+//     sender that paces RTP every 20 ms on an absolute schedule, sending
+//     silence when no prompt plays ([Session.Play]) so that trunks and SBCs
+//     do not hang up on RTP inactivity. It sends from the socket it receives
+//     on (symmetric RTP, RFC 4961).
+//   - [LoadWAV] and [ReadWAV] read prompts: 8 kHz mono PCM 16-bit, µ-law or
+//     A-law WAV files.
+//
+// Only G.711 ([PCMU], [PCMA]) at 20 ms packets is supported; telephone-event
+// is negotiated alongside it. Per-packet work allocates nothing.
+package media

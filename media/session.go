@@ -1,0 +1,736 @@
+package media
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashcall/hashcall/dtmf"
+	"github.com/pion/rtp"
+)
+
+// Errors of [Session] methods; test with errors.Is.
+var (
+	// ErrClosed: the session was closed, or the context given to Listen
+	// ended.
+	ErrClosed = errors.New("media: session closed")
+	// ErrNotStarted: the call has not been answered yet (see Start).
+	ErrNotStarted = errors.New("media: session not started")
+	// ErrStopped: Stop ended the playback.
+	ErrStopped = errors.New("media: playback stopped")
+)
+
+// DTMF sending methods of [Session.SendDTMF].
+const (
+	MethodRFC4733 = "rfc4733" // telephone-events in the RTP stream (RFC 4733)
+	MethodInband  = "inband"  // a dual tone in the audio (ITU-T Q.23)
+)
+
+const (
+	// pressBuffer is the capacity of the Presses channel.
+	pressBuffer = 64
+	// tickInterval is how long the receiver waits for a packet before it
+	// ticks the stream for RFC 4733 timeouts.
+	tickInterval = 50 * time.Millisecond
+	// maxDatagram is the receive buffer: larger datagrams are truncated,
+	// and no G.711 packet comes near it.
+	maxDatagram = 2048
+)
+
+// PortRange is a range of UDP ports for RTP, both ends included.
+type PortRange struct{ Low, High uint16 }
+
+// DefaultPorts is the port range used when SessionConfig.Ports is zero.
+var DefaultPorts = PortRange{Low: 10000, High: 20000}
+
+// ParsePortRange parses "20000-20999".
+func ParsePortRange(s string) (PortRange, error) {
+	lo, hi, ok := strings.Cut(strings.TrimSpace(s), "-")
+	if !ok {
+		return PortRange{}, fmt.Errorf("media: port range %q is not <low>-<high>", s)
+	}
+	l, err1 := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)
+	h, err2 := strconv.ParseUint(strings.TrimSpace(hi), 10, 16)
+	if err1 != nil || err2 != nil {
+		return PortRange{}, fmt.Errorf("media: port range %q: ports must be numbers from 1 to 65535", s)
+	}
+	r := PortRange{Low: uint16(l), High: uint16(h)}
+	if err := r.check(); err != nil {
+		return PortRange{}, err
+	}
+	return r, nil
+}
+
+func (r PortRange) String() string { return fmt.Sprintf("%d-%d", r.Low, r.High) }
+
+// evens returns the first even port of r and how many even ports r holds.
+func (r PortRange) evens() (first uint16, n int) {
+	first = r.Low + r.Low%2
+	if first < r.Low || first > r.High {
+		return 0, 0
+	}
+	return first, int(r.High-first)/2 + 1
+}
+
+func (r PortRange) check() error {
+	if r.Low == 0 || r.Low > r.High {
+		return fmt.Errorf("media: port range %s is empty or starts at 0", r)
+	}
+	if _, n := r.evens(); n == 0 {
+		return fmt.Errorf("media: port range %s has no even port for RTP", r)
+	}
+	return nil
+}
+
+// SessionConfig configures [Listen].
+type SessionConfig struct {
+	// IP is the local address to bind and, by default, to advertise in SDP
+	// (change Local().Addr to advertise another, e.g. behind 1:1 NAT).
+	IP netip.Addr
+	// Ports is the RTP port range; zero means DefaultPorts.
+	Ports PortRange
+	// Codecs in order of preference; nil means DefaultCodecs.
+	Codecs []Codec
+	// EventPT is the telephone-event payload type we offer; 0 means 101.
+	EventPT uint8
+	// Latch enables symmetric latching (media.symmetric_latching): see
+	// StreamConfig.Latch. We then also send to the latched source (RFC 4961).
+	Latch bool
+	// Clock is the time source; nil means the real clock.
+	Clock Clock
+	// Logger receives the session's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// SessionStats counts what a [Session] did.
+type SessionStats struct {
+	Sent       uint64 // RTP packets sent
+	Late       uint64 // sends after the sender fell more than a frame behind (each skips slots)
+	Skipped    uint64 // 20 ms slots skipped by those late sends
+	SendErrors uint64 // failed socket writes
+	// PressesDropped counts reports not delivered because the Presses
+	// channel was full.
+	PressesDropped uint64
+	// Stream is the receive path's counters; Stream.Dropped.Early counts
+	// the packets (and SIP INFO keys) dropped before Start.
+	Stream StreamStats
+}
+
+// Session is the media of one call: one UDP socket (even port, RFC 3550
+// §11), a receive goroutine and, once the call is answered, a sender.
+//
+// The receive goroutine runs from Listen to Close and always drains the
+// socket. Before Start every packet is dropped and counted as early: RTP
+// that arrived with a 183 (early media, announcements) is read and thrown
+// away, so no key pressed before the 200 can count. From Start on, packets
+// go through a [Stream] and its key reports to Presses.
+//
+// The sender, from Start to Close, sends one RTP packet every 20 ms from
+// the same socket (symmetric RTP, RFC 4961): the prompt while one plays,
+// telephone-events or a tone while SendDTMF runs, silence otherwise, since
+// trunks and SBCs hang up calls whose RTP stops. Packets follow an absolute
+// schedule (see pace); the SSRC, first sequence number and first timestamp
+// are random (RFC 3550 §5.1) and the marker bit starts each talkspurt.
+//
+// Methods are safe for concurrent use, except Local, whose result belongs
+// to the caller's signalling goroutine.
+type Session struct {
+	cfg   SessionConfig
+	clock Clock
+	log   *slog.Logger
+	conn  *net.UDPConn
+	local Local
+	epoch time.Time
+
+	ctx       context.Context // ends at Close or when Listen's context ends
+	cancel    context.CancelFunc
+	stopAfter func() bool
+	downOnce  sync.Once
+	closeErr  error
+	wg        sync.WaitGroup
+
+	presses chan dtmf.Event
+	sem     chan struct{} // one Play or SendDTMF at a time
+
+	mu         sync.Mutex
+	stream     *Stream
+	neg        Negotiated
+	started    bool
+	closed     bool
+	job        *job
+	early      uint64
+	pressDrops uint64
+	lastSource netip.AddrPort
+	evs        []dtmf.Event // Info's scratch
+
+	// Sender state, owned by the sender goroutine.
+	ssrc       uint32
+	seq        uint16
+	ts0        uint32
+	needMarker bool
+	hdr        rtp.Header
+	buf        [maxDatagram]byte
+
+	sent, late, skipped, sendErrors atomic.Uint64
+}
+
+// job is one Play or SendDTMF: audio frames or telephone-event packets,
+// one per 20 ms slot.
+type job struct {
+	audio  []byte // encoded, a whole number of frames
+	pt     uint8
+	events []dtmf.Packet
+	pos    int    // next frame offset (audio) or packet index (events)
+	ts0    uint32 // timestamp of the first event packet
+	stop   bool
+	err    error
+	done   chan struct{}
+}
+
+// Listen opens the media session of one call: it binds an even UDP port
+// chosen at random in cfg.Ports on cfg.IP (trying the others when one is in
+// use) and starts the receive goroutine. When ctx ends the session stops as
+// if closed; call Close in any case to wait for it and free the port.
+func Listen(ctx context.Context, cfg SessionConfig) (*Session, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !cfg.IP.IsValid() {
+		return nil, errors.New("media: no IP address to listen on")
+	}
+	if cfg.Ports == (PortRange{}) {
+		cfg.Ports = DefaultPorts
+	}
+	if err := cfg.Ports.check(); err != nil {
+		return nil, err
+	}
+	for _, c := range cfg.Codecs {
+		if !c.Supported() {
+			return nil, fmt.Errorf("media: unsupported codec %s (supported: PCMU, PCMA)", c)
+		}
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ip := cfg.IP.Unmap()
+	conn, err := bind(ip, cfg.Ports)
+	if err != nil {
+		return nil, err
+	}
+	port := uint16(conn.LocalAddr().(*net.UDPAddr).Port)
+	s := &Session{
+		cfg:     cfg,
+		clock:   cfg.Clock,
+		conn:    conn,
+		local:   Local{Addr: netip.AddrPortFrom(ip, port), Codecs: cfg.Codecs, EventPT: cfg.EventPT},
+		epoch:   cfg.Clock.Now(),
+		presses: make(chan dtmf.Event, pressBuffer),
+		sem:     make(chan struct{}, 1),
+		evs:     make([]dtmf.Event, 0, 4),
+	}
+	s.log = cfg.Logger.With("rtp_port", port)
+	var r [10]byte
+	_, _ = crand.Read(r[:])
+	s.ssrc = binary.BigEndian.Uint32(r[0:])
+	s.ts0 = binary.BigEndian.Uint32(r[4:])
+	s.seq = binary.BigEndian.Uint16(r[8:])
+	s.needMarker = true
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.stopAfter = context.AfterFunc(ctx, s.shutdown)
+	s.wg.Add(1)
+	go s.receive()
+	s.log.Debug("rtp session listening", "addr", s.local.Addr)
+	return s, nil
+}
+
+// bind listens on a random even port of r, trying the others in turn when
+// a port is in use.
+func bind(ip netip.Addr, r PortRange) (*net.UDPConn, error) {
+	first, n := r.evens()
+	start := rand.IntN(n)
+	for i := range n {
+		port := first + uint16(2*((start+i)%n))
+		conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, port)))
+		if err == nil {
+			return conn, nil
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("media: listen on %s: %w", netip.AddrPortFrom(ip, port), err)
+		}
+	}
+	return nil, fmt.Errorf("media: no free even port in %s on %s (all %d in use): %w", r, ip, n, syscall.EADDRINUSE)
+}
+
+// LocalAddr returns the socket's address.
+func (s *Session) LocalAddr() netip.AddrPort { return s.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+// Local returns our side of the SDP exchange, for Offer, ParseAnswer,
+// Answer and Current. It is not safe for concurrent use: it belongs to the
+// call's signalling.
+func (s *Session) Local() *Local { return &s.local }
+
+// Presses returns the session's key press reports, combined from in-band,
+// RFC 4733 and SIP INFO (start and end reports, see dtmf.Event). It is
+// buffered; reports that do not fit are dropped and counted. It is closed
+// by Close.
+func (s *Session) Presses() <-chan dtmf.Event { return s.presses }
+
+// Start begins the answered call with the outcome of the offer/answer
+// exchange: received packets go through a Stream built from n, and the
+// sender starts.
+func (s *Session) Start(n Negotiated) error {
+	if !n.Codec.Supported() {
+		return fmt.Errorf("media: cannot send %s", n.Codec)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed || s.ctx.Err() != nil:
+		return ErrClosed
+	case s.started:
+		return errors.New("media: session already started; use Update")
+	}
+	s.neg = n
+	s.stream = NewStream(n.StreamConfig(s.cfg.Latch))
+	s.started = true
+	s.wg.Add(1)
+	go s.sendLoop()
+	s.log.Info("rtp started", "remote", n.Remote, "codec", n.Codec.Name, "events", n.HaveEvents, "hold", n.Hold, "early_dropped", s.early)
+	return nil
+}
+
+// Update applies a new offer/answer outcome during the call (re-INVITE,
+// UPDATE): codec, events, hold and, when it moved, the far end's address.
+func (s *Session) Update(n Negotiated) error {
+	if !n.Codec.Supported() {
+		return fmt.Errorf("media: cannot send %s", n.Codec)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started {
+		return ErrNotStarted
+	}
+	if n.Remote != s.neg.Remote {
+		s.log.Info("rtp retarget", "from", s.neg.Remote, "to", n.Remote)
+	}
+	s.neg = n
+	s.stream.Update(n.StreamConfig(s.cfg.Latch))
+	return nil
+}
+
+// Retarget moves the far end to remote (a re-INVITE or UPDATE changed its
+// c= or port): we send there and accept packets from there, relearning the
+// source and SSRC.
+func (s *Session) Retarget(remote netip.AddrPort) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started {
+		return
+	}
+	s.log.Info("rtp retarget", "from", s.neg.Remote, "to", remote)
+	s.neg.Remote = remote
+	s.stream.Retarget(remote)
+}
+
+// Info feeds a key the far end sent by SIP INFO into the stream; before
+// Start it is dropped as early.
+func (s *Session) Info(key dtmf.Key, d time.Duration) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if s.stream == nil {
+		s.early++
+		return
+	}
+	s.evs = s.stream.Info(s.evs[:0], now, key, d)
+	s.deliver(s.evs)
+}
+
+// Stats returns the session's counters.
+func (s *Session) Stats() SessionStats {
+	st := SessionStats{
+		Sent:       s.sent.Load(),
+		Late:       s.late.Load(),
+		Skipped:    s.skipped.Load(),
+		SendErrors: s.sendErrors.Load(),
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stream != nil {
+		st.Stream = s.stream.Stats()
+	}
+	st.Stream.Dropped.Early = s.early
+	st.PressesDropped = s.pressDrops
+	return st
+}
+
+// Close stops the receive goroutine and the sender, waits for them, closes
+// the socket (its port is free when Close returns) and the Presses channel.
+// Play and SendDTMF calls in progress return ErrClosed. It is idempotent.
+func (s *Session) Close() error {
+	s.stopAfter()
+	s.shutdown()
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		close(s.presses)
+		s.log.Debug("rtp session closed", "sent", s.sent.Load())
+	}
+	return s.closeErr
+}
+
+// shutdown tells both goroutines to stop and closes the socket, which
+// unblocks the receiver's read.
+func (s *Session) shutdown() {
+	s.downOnce.Do(func() {
+		s.cancel()
+		if err := s.conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			s.closeErr = fmt.Errorf("media: close socket: %w", err)
+		}
+	})
+}
+
+// now is the time on the stream's timeline.
+func (s *Session) now() time.Duration { return s.clock.Now().Sub(s.epoch) }
+
+// receive is the receive goroutine: it drains the socket from Listen to
+// Close.
+func (s *Session) receive() {
+	defer s.wg.Done()
+	buf := make([]byte, maxDatagram)
+	evs := make([]dtmf.Event, 0, 16)
+	var deadline time.Time
+	for {
+		// The read deadline is refreshed lazily, not per packet; it only
+		// wakes the loop to tick RFC 4733 timeouts when packets stop.
+		if t := time.Now(); deadline.Sub(t) < tickInterval/2 {
+			deadline = t.Add(tickInterval)
+			_ = s.conn.SetReadDeadline(deadline)
+		}
+		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				deadline = time.Time{}
+				s.tick(evs)
+				continue
+			}
+			s.log.Warn("rtp receive", "err", err)
+			continue
+		}
+		now := s.now()
+		s.mu.Lock()
+		if s.stream == nil {
+			s.early++
+			s.mu.Unlock()
+			continue
+		}
+		evs = s.stream.Packet(evs[:0], now, from, buf[:n])
+		if s.cfg.Latch {
+			if src, ok := s.stream.Source(); ok && src != s.lastSource {
+				s.lastSource = src
+				s.log.Info("rtp source latched", "source", src)
+			}
+		}
+		s.deliver(evs)
+		s.mu.Unlock()
+	}
+}
+
+func (s *Session) tick(evs []dtmf.Event) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stream != nil {
+		s.deliver(s.stream.Tick(evs[:0], now))
+	}
+}
+
+// deliver hands reports to Presses without blocking the receiver; s.mu is
+// held.
+func (s *Session) deliver(evs []dtmf.Event) {
+	for _, e := range evs {
+		if !e.Ended {
+			s.log.Info("key press", "key", e.Key.String(), "source", e.Source.String(), "at", e.Start)
+		}
+		select {
+		case s.presses <- e:
+		default:
+			s.pressDrops++
+		}
+	}
+}
+
+// Play sends samples (8 kHz 16-bit linear) in the negotiated codec, encoded
+// once up front and a frame per 20 ms slot, the first with the marker bit.
+// It waits for an earlier Play or SendDTMF to finish, and returns when the
+// last frame was sent (nil), when Stop ended it (ErrStopped), when ctx
+// ended (ctx.Err(): the playback stops at the next frame) or when the
+// session closed (ErrClosed).
+func (s *Session) Play(ctx context.Context, samples []int16) error {
+	s.mu.Lock()
+	started, codec := s.started, s.neg.Codec
+	s.mu.Unlock()
+	if !started {
+		return ErrNotStarted
+	}
+	if len(samples) == 0 {
+		return nil
+	}
+	data := codec.encode(make([]byte, 0, len(samples)+FrameSamples), samples)
+	return s.run(ctx, &job{audio: data, pt: codec.PayloadType})
+}
+
+// Stop ends the current playback (or DTMF) at the next frame; its Play
+// returns ErrStopped.
+func (s *Session) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.job != nil {
+		s.job.stop = true
+	}
+}
+
+// SendDTMF sends one press of key lasting d (0 means 100 ms), for the
+// simulated phone: with MethodRFC4733 as telephone-events on the
+// negotiated payload type, in our SSRC and sequence space, timestamped
+// with the audio timestamp at the start of the event and replacing the
+// audio for its duration (RFC 4733 §2.5.1), one packet per 20 ms, the last
+// sent three times; with MethodInband as a dual tone played like Play. It
+// returns when the press was sent, like Play.
+func (s *Session) SendDTMF(ctx context.Context, key dtmf.Key, d time.Duration, method string) error {
+	if !key.Valid() {
+		return fmt.Errorf("media: send DTMF: invalid key %v", key)
+	}
+	if d <= 0 {
+		d = 100 * time.Millisecond
+	}
+	s.mu.Lock()
+	started, n := s.started, s.neg
+	s.mu.Unlock()
+	if !started {
+		return ErrNotStarted
+	}
+	switch method {
+	case MethodRFC4733:
+		if !n.HaveEvents {
+			return errors.New("media: send DTMF: telephone-event was not negotiated")
+		}
+		enc := dtmf.NewEncoder(dtmf.EncoderConfig{PayloadType: n.SendEventPT, ClockRate: n.EventClockRate, Interval: FrameDuration})
+		return s.run(ctx, &job{events: enc.Press(nil, key, d)})
+	case MethodInband:
+		return s.Play(ctx, dtmfTone(key, d))
+	}
+	return fmt.Errorf("media: send DTMF: unknown method %q (want %s or %s)", method, MethodRFC4733, MethodInband)
+}
+
+// run hands j to the sender and waits for it.
+func (s *Session) run(ctx context.Context, j *job) error {
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.ctx.Done():
+		return ErrClosed
+	}
+	defer func() { <-s.sem }()
+	j.done = make(chan struct{})
+	s.mu.Lock()
+	if s.closed || s.ctx.Err() != nil {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.job = j
+	s.mu.Unlock()
+	select {
+	case <-j.done:
+		return j.err
+	case <-ctx.Done():
+		s.mu.Lock()
+		j.stop = true
+		s.mu.Unlock()
+		select {
+		case <-j.done:
+		case <-s.ctx.Done():
+		}
+		return ctx.Err()
+	case <-s.ctx.Done():
+		return ErrClosed
+	}
+}
+
+// finish ends j with err; s.mu is held.
+func (s *Session) finish(j *job, err error) {
+	if j == nil || j.done == nil {
+		return
+	}
+	select {
+	case <-j.done:
+		return
+	default:
+	}
+	j.err = err
+	close(j.done)
+	if s.job == j {
+		s.job = nil
+	}
+}
+
+// sendLoop is the sender goroutine: one packet per slot of the schedule.
+func (s *Session) sendLoop() {
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		s.finish(s.job, ErrClosed)
+		s.mu.Unlock()
+	}()
+	timer := s.clock.NewTimer(time.Hour)
+	timer.Stop()
+	t0 := s.clock.Now()
+	var next int64
+	for {
+		wait, slot := pace(s.clock.Now().Sub(t0), next, FrameDuration)
+		if wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-s.ctx.Done():
+				timer.Stop()
+				return
+			case <-timer.C():
+			}
+			continue
+		}
+		if s.ctx.Err() != nil {
+			return
+		}
+		if slot > next {
+			s.late.Add(1)
+			s.skipped.Add(uint64(slot - next))
+		}
+		s.sendSlot(slot)
+		next = slot + 1
+	}
+}
+
+// sendSlot sends the packet of one slot: the next frame of the job, or an
+// event packet, or silence.
+func (s *Session) sendSlot(slot int64) {
+	ts := s.ts0 + uint32(slot)*FrameSamples
+	h := &s.hdr
+	*h = rtp.Header{Version: 2, SequenceNumber: s.seq, Timestamp: ts, SSRC: s.ssrc}
+
+	s.mu.Lock()
+	codec := s.neg.Codec
+	dest, ok := s.destination()
+	j := s.job
+	if j != nil && j.stop {
+		s.finish(j, ErrStopped)
+		j = nil
+	}
+	var (
+		payload []byte
+		event   *dtmf.Payload
+		last    bool
+	)
+	h.PayloadType = codec.PayloadType
+	switch {
+	case j != nil && j.audio != nil:
+		h.Marker = j.pos == 0
+		h.PayloadType = j.pt
+		payload = j.audio[j.pos : j.pos+FrameSamples]
+		j.pos += FrameSamples
+		last = j.pos >= len(j.audio)
+	case j != nil:
+		if j.pos == 0 {
+			j.ts0 = ts // the event starts at the current audio timestamp
+		}
+		p := &j.events[j.pos]
+		h.Marker = p.Header.Marker
+		h.PayloadType = p.Header.PayloadType
+		h.Timestamp = j.ts0 + p.Header.Timestamp
+		event = &p.Payload
+		j.pos++
+		last = j.pos >= len(j.events)
+	default:
+		payload = silence.ulaw[:FrameSamples]
+		if codec.law() == 'a' {
+			payload = silence.alaw[:FrameSamples]
+		}
+	}
+	s.mu.Unlock()
+
+	if ok {
+		h.Marker = h.Marker || s.needMarker
+		n, err := h.MarshalTo(s.buf[:])
+		if err == nil {
+			if event != nil {
+				var m int
+				m, err = event.MarshalTo(s.buf[n:])
+				n += m
+			} else {
+				n += copy(s.buf[n:], payload)
+			}
+		}
+		if err == nil {
+			_, err = s.conn.WriteToUDPAddrPort(s.buf[:n], dest)
+		}
+		if err != nil {
+			if s.sendErrors.Add(1) == 1 {
+				s.log.Warn("rtp send", "to", dest, "err", err)
+			}
+		} else {
+			s.sent.Add(1)
+		}
+		s.seq++
+		s.needMarker = false
+	} else {
+		// On hold or nowhere to send: time passes, no packet; the next
+		// packet starts a talkspurt.
+		s.needMarker = true
+	}
+	if last {
+		s.mu.Lock()
+		s.finish(j, nil)
+		s.mu.Unlock()
+	}
+}
+
+// destination is where to send, and false on hold or without an address;
+// s.mu is held.
+func (s *Session) destination() (netip.AddrPort, bool) {
+	if s.neg.Hold {
+		return netip.AddrPort{}, false
+	}
+	if s.cfg.Latch && s.stream != nil {
+		if src, ok := s.stream.Source(); ok {
+			return src, true
+		}
+	}
+	r := s.neg.Remote
+	if !r.IsValid() || r.Addr().IsUnspecified() || r.Port() == 0 {
+		return netip.AddrPort{}, false
+	}
+	return r, true
+}

@@ -1,0 +1,643 @@
+package media
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashcall/hashcall/dtmf"
+	"github.com/pion/rtp"
+)
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+// testPorts is a range for the tests' sessions; ports in use by anyone
+// else on the machine are skipped by Listen.
+var testPorts = PortRange{Low: 41000, High: 48999}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func listen(t *testing.T, cfg SessionConfig) *Session {
+	t.Helper()
+	if !cfg.IP.IsValid() {
+		cfg.IP = loopback
+	}
+	if cfg.Ports == (PortRange{}) {
+		cfg.Ports = testPorts
+	}
+	cfg.Logger = quietLogger()
+	s, err := Listen(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// connect runs the offer/answer between ours (the caller) and phone and
+// starts both.
+func connect(t *testing.T, ours, phone *Session) (Negotiated, Negotiated) {
+	t.Helper()
+	offer, err := ours.Local().Offer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, pn, err := phone.Local().Answer(offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := ours.Local().ParseAnswer(answer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ours.Start(n); err != nil {
+		t.Fatal(err)
+	}
+	if err := phone.Start(pn); err != nil {
+		t.Fatal(err)
+	}
+	return n, pn
+}
+
+// waitPress waits for the start and end reports of key.
+func waitPress(t *testing.T, ch <-chan dtmf.Event, key dtmf.Key) dtmf.Event {
+	t.Helper()
+	var start dtmf.Event
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case e := <-ch:
+			if e.Key != key {
+				t.Fatalf("unexpected report %v", e)
+			}
+			if !e.Ended {
+				start = e
+				continue
+			}
+			if start.Key != key {
+				t.Fatalf("end before start: %v", e)
+			}
+			return start
+		case <-timeout:
+			t.Fatalf("no press of %v within 5 s", key)
+		}
+	}
+}
+
+// drain closes s and returns the reports left in its Presses channel.
+func drain(s *Session) []dtmf.Event {
+	s.Close()
+	var out []dtmf.Event
+	for e := range s.Presses() {
+		out = append(out, e)
+	}
+	return out
+}
+
+// eventually polls cond for up to 5 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// rawSocket is a plain UDP socket on loopback, for capturing and forging.
+func rawSocket(t *testing.T) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func addrOf(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+// readRTP reads one RTP packet from c.
+func readRTP(t *testing.T, c *net.UDPConn) (rtp.Header, []byte) {
+	t.Helper()
+	buf := make([]byte, 2048)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, err := c.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h rtp.Header
+	m, err := h.Unmarshal(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, buf[m:n]
+}
+
+// TestSessionDTMF: the phone presses # by RFC 4733 and in-band, in PCMU and
+// PCMA, over real UDP; we report exactly one # with the right source.
+func TestSessionDTMF(t *testing.T) {
+	for _, tc := range []struct {
+		method string
+		codec  Codec
+		source dtmf.Source
+	}{
+		{MethodRFC4733, PCMU, dtmf.SourceRFC4733},
+		{MethodRFC4733, PCMA, dtmf.SourceRFC4733},
+		{MethodInband, PCMU, dtmf.SourceInband},
+		{MethodInband, PCMA, dtmf.SourceInband},
+	} {
+		t.Run(tc.method+"/"+tc.codec.Name, func(t *testing.T) {
+			ours := listen(t, SessionConfig{})
+			phone := listen(t, SessionConfig{Codecs: []Codec{tc.codec}})
+			n, _ := connect(t, ours, phone)
+			if n.Codec != tc.codec || !n.HaveEvents {
+				t.Fatalf("negotiated %+v", n)
+			}
+			if err := phone.SendDTMF(context.Background(), '#', 120*time.Millisecond, tc.method); err != nil {
+				t.Fatal(err)
+			}
+			e := waitPress(t, ours.Presses(), '#')
+			if e.Source != tc.source {
+				t.Errorf("source %v, want %v", e.Source, tc.source)
+			}
+			rest := drain(ours)
+			if len(starts(rest, '#')) != 0 {
+				t.Errorf("more presses: %v", rest)
+			}
+			st := ours.Stats()
+			if st.Stream.Received == 0 || st.Sent == 0 || st.Stream.Dropped.Total() != 0 {
+				t.Errorf("stats %+v", st)
+			}
+		})
+	}
+}
+
+// TestSessionForgedEvents: a third party sends a full # press at our port;
+// it never counts.
+func TestSessionForgedEvents(t *testing.T) {
+	for _, latch := range []bool{false, true} {
+		name := "strict"
+		if latch {
+			name = "latching"
+		}
+		t.Run(name, func(t *testing.T) {
+			ours := listen(t, SessionConfig{Latch: latch})
+			phone := listen(t, SessionConfig{})
+			connect(t, ours, phone)
+			// The phone's silence fixes (or latches) the source first.
+			eventually(t, "audio from the phone", func() bool { return ours.Stats().Stream.Audio > 0 })
+
+			forger := rawSocket(t)
+			enc := dtmf.NewEncoder(dtmf.EncoderConfig{SSRC: 42, Sequence: 1, Timestamp: 1000, Interval: FrameDuration})
+			pkts := enc.Press(nil, '#', 200*time.Millisecond)
+			for _, p := range pkts {
+				buf := make([]byte, p.MarshalSize())
+				n, _ := p.MarshalTo(buf)
+				if _, err := forger.WriteToUDPAddrPort(buf[:n], ours.LocalAddr()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			eventually(t, "forged packets dropped", func() bool {
+				return ours.Stats().Stream.Dropped.Source >= uint64(len(pkts))
+			})
+			// A genuine press still gets through afterwards.
+			if err := phone.SendDTMF(context.Background(), '1', 100*time.Millisecond, MethodRFC4733); err != nil {
+				t.Fatal(err)
+			}
+			waitPress(t, ours.Presses(), '1')
+			if rest := drain(ours); len(rest) != 0 {
+				t.Errorf("reports %v", rest)
+			}
+		})
+	}
+}
+
+// TestSessionEarly: packets before Start (early media, a # in it) are read,
+// dropped and counted; none makes a key.
+func TestSessionEarly(t *testing.T) {
+	ours := listen(t, SessionConfig{})
+	far := rawSocket(t)
+	ph := newPhone(addrOf(far).String(), PCMU)
+	early := concat(ph.audio(hashTone()), ph.press(101, '#', 200*time.Millisecond))
+	for _, p := range early {
+		if _, err := far.WriteToUDPAddrPort(p.b, ours.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ours.Info('#', 250*time.Millisecond) // an early INFO as well
+	want := uint64(len(early) + 1)
+	eventually(t, "early packets", func() bool { return ours.Stats().Stream.Dropped.Early == want })
+
+	n := Negotiated{Remote: addrOf(far), Codec: PCMU, RecvCodecs: []Codec{PCMU}, HaveEvents: true, SendEventPT: 101, RecvEventPT: 101, EventClockRate: 8000}
+	if err := ours.Start(n); err != nil {
+		t.Fatal(err)
+	}
+	after := ph.silence(200 * time.Millisecond)
+	for _, p := range after {
+		if _, err := far.WriteToUDPAddrPort(p.b, ours.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "audio after Start", func() bool { return ours.Stats().Stream.Audio == uint64(len(after)) })
+	if rest := drain(ours); len(rest) != 0 {
+		t.Errorf("early media made reports: %v", rest)
+	}
+	if st := ours.Stats(); st.Stream.Dropped.Early != want || st.Stream.Presses != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestSessionInfo: SIP INFO keys go through the stream and the combiner.
+func TestSessionInfo(t *testing.T) {
+	ours := listen(t, SessionConfig{})
+	phone := listen(t, SessionConfig{})
+	connect(t, ours, phone)
+	ours.Info('#', 250*time.Millisecond)
+	e := waitPress(t, ours.Presses(), '#')
+	if e.Source != dtmf.SourceSIPInfo {
+		t.Errorf("source %v", e.Source)
+	}
+}
+
+// fakeSession is our session on a fake clock sending to a raw socket.
+func fakeSession(t *testing.T, n Negotiated) (*Session, *fakeClock, *net.UDPConn) {
+	t.Helper()
+	clk := newFakeClock()
+	s := listen(t, SessionConfig{Clock: clk})
+	far := rawSocket(t)
+	n.Remote = addrOf(far)
+	if err := s.Start(n); err != nil {
+		t.Fatal(err)
+	}
+	return s, clk, far
+}
+
+// step advances the fake clock by d and waits until the sender sleeps
+// again.
+func step(t *testing.T, clk *fakeClock, d time.Duration) {
+	t.Helper()
+	clk.Advance(d)
+	eventually(t, "the sender to sleep", clk.armed)
+}
+
+var pcmuEvents = Negotiated{Codec: PCMU, RecvCodecs: []Codec{PCMU}, HaveEvents: true, SendEventPT: 101, RecvEventPT: 101, EventClockRate: 8000, Direction: SendRecv}
+
+// TestSessionPlay: a 1 s prompt is 50 packets, sequence +1 and timestamp
+// +160 each, the marker bit on the first packet sent and on the first of
+// the prompt only; a stall skips timestamps instead of bursting.
+func TestSessionPlay(t *testing.T) {
+	s, clk, far := fakeSession(t, pcmuEvents)
+	h0, p0 := readRTP(t, far) // slot 0, sent at Start
+	if !h0.Marker || h0.PayloadType != 0 || !bytes.Equal(p0, silenceFrame(PCMU)) {
+		t.Fatalf("first packet %+v %x", h0, p0[:4])
+	}
+	eventually(t, "the sender to sleep", clk.armed)
+
+	prompt := dtmfTone('5', time.Second)
+	done := make(chan error, 1)
+	go func() { done <- s.Play(context.Background(), prompt) }()
+	eventually(t, "the playback to be queued", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.job != nil
+	})
+	want := PCMU.encode(nil, prompt)
+	prev := h0
+	for i := range 52 {
+		step(t, clk, FrameDuration)
+		h, p := readRTP(t, far)
+		if h.SequenceNumber != prev.SequenceNumber+1 || h.Timestamp != prev.Timestamp+FrameSamples || h.SSRC != h0.SSRC {
+			t.Fatalf("packet %d: %+v after %+v", i, h, prev)
+		}
+		if h.Marker != (i == 0) {
+			t.Fatalf("packet %d: marker %v", i, h.Marker)
+		}
+		if i < 50 && !bytes.Equal(p, want[i*FrameSamples:(i+1)*FrameSamples]) {
+			t.Fatalf("packet %d: wrong audio", i)
+		}
+		if i >= 50 && !bytes.Equal(p, silenceFrame(PCMU)) {
+			t.Fatalf("packet %d: not silence", i)
+		}
+		if i == 49 {
+			if err := <-done; err != nil {
+				t.Fatalf("Play: %v", err)
+			}
+		}
+		prev = h
+	}
+
+	// The process stalls for 100 ms: one packet, five slots on, then back
+	// on schedule.
+	step(t, clk, 5*FrameDuration+3*time.Millisecond)
+	h, _ := readRTP(t, far)
+	if h.SequenceNumber != prev.SequenceNumber+1 || h.Timestamp != prev.Timestamp+5*FrameSamples {
+		t.Fatalf("after a stall: %+v after %+v", h, prev)
+	}
+	step(t, clk, FrameDuration-3*time.Millisecond)
+	h2, _ := readRTP(t, far)
+	if h2.Timestamp != h.Timestamp+FrameSamples {
+		t.Fatalf("not realigned: %+v after %+v", h2, h)
+	}
+	st := s.Stats()
+	if st.Sent != 55 || st.Late != 1 || st.Skipped != 4 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestSessionSendRFC4733: telephone-events interleave with our audio in one
+// SSRC and sequence space, timestamped at the event's start (RFC 4733
+// §2.5.1), and audio resumes after them.
+func TestSessionSendRFC4733(t *testing.T) {
+	s, clk, far := fakeSession(t, pcmuEvents)
+	prev, _ := readRTP(t, far)
+	eventually(t, "the sender to sleep", clk.armed)
+	done := make(chan error, 1)
+	go func() { done <- s.SendDTMF(context.Background(), '#', 100*time.Millisecond, MethodRFC4733) }()
+	eventually(t, "the press to be queued", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.job != nil
+	})
+	start := prev.Timestamp + FrameSamples
+	wantDur := []uint16{0, 160, 320, 480, 640, 800, 800, 800}
+	for i, d := range wantDur {
+		step(t, clk, FrameDuration)
+		h, b := readRTP(t, far)
+		var p dtmf.Payload
+		if err := p.Unmarshal(b); err != nil {
+			t.Fatal(err)
+		}
+		if h.PayloadType != 101 || h.SequenceNumber != prev.SequenceNumber+1 || h.Timestamp != start || h.SSRC != prev.SSRC || h.Marker != (i == 0) {
+			t.Fatalf("event packet %d: %+v after %+v", i, h, prev)
+		}
+		if p.Event != 11 || p.Duration != d || p.End != (i >= 5) {
+			t.Fatalf("event packet %d: %v", i, p)
+		}
+		prev = h
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	step(t, clk, FrameDuration)
+	h, _ := readRTP(t, far)
+	if h.PayloadType != 0 || h.SequenceNumber != prev.SequenceNumber+1 || h.Timestamp != start+uint32(len(wantDur))*FrameSamples {
+		t.Fatalf("audio after the event: %+v", h)
+	}
+}
+
+// TestSessionHold: on hold nothing is sent; afterwards the timestamps show
+// the time that passed and the marker starts the talkspurt.
+func TestSessionHold(t *testing.T) {
+	s, clk, far := fakeSession(t, pcmuEvents)
+	prev, _ := readRTP(t, far)
+	eventually(t, "the sender to sleep", clk.armed)
+	s.mu.Lock()
+	n := s.neg
+	s.mu.Unlock()
+	n.Hold = true
+	if err := s.Update(n); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		step(t, clk, FrameDuration)
+	}
+	n.Hold = false
+	if err := s.Update(n); err != nil {
+		t.Fatal(err)
+	}
+	step(t, clk, FrameDuration)
+	h, _ := readRTP(t, far)
+	if !h.Marker || h.SequenceNumber != prev.SequenceNumber+1 || h.Timestamp != prev.Timestamp+4*FrameSamples {
+		t.Fatalf("after hold: %+v after %+v", h, prev)
+	}
+}
+
+// TestSessionStopAndErrors covers Stop, cancellation and misuse.
+func TestSessionStopAndErrors(t *testing.T) {
+	s, clk, far := fakeSession(t, pcmuEvents)
+	readRTP(t, far)
+	eventually(t, "the sender to sleep", clk.armed)
+
+	if err := s.Start(pcmuEvents); err == nil {
+		t.Error("second Start succeeded")
+	}
+	if err := s.SendDTMF(context.Background(), '#', 0, "info"); err == nil {
+		t.Error("unknown method accepted")
+	}
+	if err := s.SendDTMF(context.Background(), 'x', 0, MethodRFC4733); err == nil {
+		t.Error("invalid key accepted")
+	}
+
+	// Stop ends a playback at the next frame.
+	done := make(chan error, 1)
+	go func() { done <- s.Play(context.Background(), dtmfTone('1', 5*time.Second)) }()
+	eventually(t, "the playback to be queued", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.job != nil })
+	step(t, clk, FrameDuration)
+	readRTP(t, far)
+	s.Stop()
+	step(t, clk, FrameDuration)
+	if _, p := readRTP(t, far); !bytes.Equal(p, silenceFrame(PCMU)) {
+		t.Error("audio after Stop")
+	}
+	if err := <-done; !errors.Is(err, ErrStopped) {
+		t.Errorf("Play after Stop: %v", err)
+	}
+
+	// Cancelling Play's context stops it too.
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { done <- s.Play(ctx, dtmfTone('1', 5*time.Second)) }()
+	eventually(t, "the playback to be queued", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.job != nil })
+	cancel()
+	step(t, clk, FrameDuration)
+	readRTP(t, far)
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Play after cancel: %v", err)
+	}
+
+	// Close ends a playback in progress.
+	go func() { done <- s.Play(context.Background(), dtmfTone('1', 5*time.Second)) }()
+	eventually(t, "the playback to be queued", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.job != nil })
+	s.Close()
+	if err := <-done; !errors.Is(err, ErrClosed) {
+		t.Errorf("Play at Close: %v", err)
+	}
+	if err := s.Play(context.Background(), dtmfTone('1', time.Second)); !errors.Is(err, ErrClosed) {
+		t.Errorf("Play after Close: %v", err)
+	}
+
+	// Before Start.
+	s2 := listen(t, SessionConfig{})
+	if err := s2.Play(context.Background(), dtmfTone('1', time.Second)); !errors.Is(err, ErrNotStarted) {
+		t.Errorf("Play before Start: %v", err)
+	}
+	if err := s2.SendDTMF(context.Background(), '#', 0, MethodInband); !errors.Is(err, ErrNotStarted) {
+		t.Errorf("SendDTMF before Start: %v", err)
+	}
+	noEvents := pcmuEvents
+	noEvents.HaveEvents = false
+	noEvents.Remote = ap("127.0.0.1:9")
+	if err := s2.Start(noEvents); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.SendDTMF(context.Background(), '#', 0, MethodRFC4733); err == nil {
+		t.Error("RFC 4733 without telephone-event accepted")
+	}
+}
+
+// TestSessionLatchSymmetric: with latching, we send to where the far end's
+// packets come from (RFC 4961), not to the address in its SDP.
+func TestSessionLatchSymmetric(t *testing.T) {
+	ours := listen(t, SessionConfig{Latch: true})
+	far := rawSocket(t)
+	n := pcmuEvents
+	n.Remote = ap("127.0.0.1:9") // what a NATed phone's SDP says, more or less
+	if err := ours.Start(n); err != nil {
+		t.Fatal(err)
+	}
+	ph := newPhone(addrOf(far).String(), PCMU)
+	for _, p := range ph.silence(40 * time.Millisecond) {
+		if _, err := far.WriteToUDPAddrPort(p.b, ours.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, _ := readRTP(t, far)
+	if h.PayloadType != 0 {
+		t.Fatalf("got %+v", h)
+	}
+	if st := ours.Stats(); st.Stream.Source != addrOf(far) {
+		t.Errorf("latched %v, want %v", st.Stream.Source, addrOf(far))
+	}
+}
+
+// TestSessionRetarget: a re-INVITE moves the far end; we send to and accept
+// from the new address.
+func TestSessionRetarget(t *testing.T) {
+	ours := listen(t, SessionConfig{})
+	old, moved := rawSocket(t), rawSocket(t)
+	n := pcmuEvents
+	n.Remote = addrOf(old)
+	if err := ours.Start(n); err != nil {
+		t.Fatal(err)
+	}
+	readRTP(t, old)
+	ours.Retarget(addrOf(moved))
+	readRTP(t, moved)
+	ph := newPhone(addrOf(moved).String(), PCMU)
+	for _, p := range ph.audio(hashTone()) {
+		if _, err := moved.WriteToUDPAddrPort(p.b, ours.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitPress(t, ours.Presses(), '#')
+}
+
+// TestListenPorts: an even port in the range; a port in use is skipped; an
+// exhausted range fails; Close frees the port.
+func TestListenPorts(t *testing.T) {
+	s := listen(t, SessionConfig{})
+	port := s.LocalAddr().Port()
+	if port%2 != 0 || port < testPorts.Low || port > testPorts.High {
+		t.Fatalf("port %d", port)
+	}
+	if s.Local().Addr != s.LocalAddr() {
+		t.Fatalf("Local().Addr %v, socket %v", s.Local().Addr, s.LocalAddr())
+	}
+	one := PortRange{Low: port, High: port + 1}
+	if _, err := Listen(context.Background(), SessionConfig{IP: loopback, Ports: one, Logger: quietLogger()}); !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("exhausted range: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	s2, err := Listen(context.Background(), SessionConfig{IP: loopback, Ports: one, Logger: quietLogger()})
+	if err != nil {
+		t.Fatalf("port not free after Close: %v", err)
+	}
+	if s2.LocalAddr().Port() != port {
+		t.Fatalf("port %d, want %d", s2.LocalAddr().Port(), port)
+	}
+	s2.Close()
+
+	for _, bad := range []SessionConfig{
+		{IP: loopback, Ports: PortRange{Low: 41001, High: 41001}},
+		{IP: loopback, Ports: PortRange{Low: 5, High: 4}},
+		{},
+		{IP: loopback, Codecs: []Codec{{"G729", 18, 8000}}},
+	} {
+		if s, err := Listen(context.Background(), bad); err == nil {
+			s.Close()
+			t.Errorf("Listen(%+v) succeeded", bad)
+		}
+	}
+}
+
+func TestParsePortRange(t *testing.T) {
+	if r, err := ParsePortRange("20000-20999"); err != nil || r != (PortRange{20000, 20999}) || r.String() != "20000-20999" {
+		t.Fatalf("%v %v", r, err)
+	}
+	for _, bad := range []string{"", "20000", "a-b", "0-10", "20-10", "70000-70001", "7-7"} {
+		if _, err := ParsePortRange(bad); err == nil {
+			t.Errorf("ParsePortRange(%q) succeeded", bad)
+		}
+	}
+}
+
+// TestSessionContext: when Listen's context ends, the session stops.
+func TestSessionContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := Listen(ctx, SessionConfig{IP: loopback, Ports: testPorts, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(Negotiated{Remote: ap("127.0.0.1:9"), Codec: PCMU}); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := s.Play(context.Background(), dtmfTone('1', time.Second)); !errors.Is(err, ErrClosed) {
+		t.Errorf("Play after the context ended: %v", err)
+	}
+	s.Close()
+}
+
+// TestSessionNoLeak: every goroutine a session starts is gone after Close.
+func TestSessionNoLeak(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for range 3 {
+		ours, err := Listen(context.Background(), SessionConfig{IP: loopback, Ports: testPorts, Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		phone, err := Listen(context.Background(), SessionConfig{IP: loopback, Ports: testPorts, Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		connect(t, ours, phone)
+		if err := phone.SendDTMF(context.Background(), '#', 60*time.Millisecond, MethodRFC4733); err != nil {
+			t.Fatal(err)
+		}
+		ours.Close()
+		phone.Close()
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

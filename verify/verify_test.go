@@ -1,0 +1,71 @@
+package verify
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/hashcall/hashcall/dtmf"
+	"github.com/hashcall/hashcall/internal/phone"
+	"github.com/hashcall/hashcall/media"
+	"github.com/hashcall/hashcall/prompts"
+	"github.com/hashcall/hashcall/sip"
+)
+
+// A whole verification over 127.0.0.1 against the simulated phone: real
+// SIP (sipgo both sides), real RTP, the real detector.
+func TestVerifyWithSimulatedPhone(t *testing.T) {
+	set, err := prompts.Load("", "en-GB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		method string
+		key    dtmf.Key
+		codecs []media.Codec
+		want   Outcome
+		source string
+	}{
+		{"rfc4733_hash", phone.MethodRFC4733, '#', nil, Verified, "rfc4733"},
+		{"inband_hash_pcmu", phone.MethodInband, '#', []media.Codec{media.PCMU}, Verified, "inband"},
+		{"inband_hash_pcma", phone.MethodInband, '#', []media.Codec{media.PCMA}, Verified, "inband"},
+		{"sip_info_hash", phone.MethodInfo, '#', nil, Verified, "sip_info"},
+		{"wrong_key", phone.MethodRFC4733, '5', nil, WrongKey, "rfc4733"},
+		{"no_key", phone.MethodNone, '#', nil, NoKey, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			ph, err := phone.Start(ctx, phone.Config{Method: tc.method, Key: tc.key, After: 500 * time.Millisecond, Codecs: tc.codecs, Ports: media.PortRange{Low: 31000, High: 31999}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ph.Close()
+			ua, err := sip.NewUA(ctx, sip.Config{Listen: "127.0.0.1:0", Trunk: sip.Trunk{Address: ph.Addr(), OptionsInterval: -1}, From: "hashcall"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ua.Close()
+			v := &Verifier{UA: ua, Config: Config{
+				AnswerTimeout: 300 * time.Millisecond, Attempts: 1,
+				Media: media.SessionConfig{IP: netip.MustParseAddr("127.0.0.1"), Ports: media.PortRange{Low: 32000, High: 32999}},
+			}}
+			short := *set
+			short.Ask = short.Ask[:8000] // one second of the ask prompt
+			short.Success, short.Goodbye, short.WrongKey = short.Success[:1600], short.Goodbye[:1600], short.WrongKey[:1600]
+			res := v.Run(ctx, Request{To: "100", Prompts: &short, OnProgress: func(p Progress) { t.Logf("%s %s", p.Stage, p.Detail) }})
+			t.Logf("result %+v", res)
+			if res.Outcome != tc.want || res.DTMFSource != tc.source {
+				t.Fatalf("outcome %s source %q, want %s %q", res.Outcome, res.DTMFSource, tc.want, tc.source)
+			}
+			if res.SIPCode != 200 || res.Codec == "" {
+				t.Errorf("sip code %d codec %q", res.SIPCode, res.Codec)
+			}
+			if tc.want == Verified {
+				t.Logf("call set-up %.1f ms, # to decision %.1f ms", res.SetupMS, res.HashToDecisionMS)
+			}
+		})
+	}
+}
