@@ -485,12 +485,12 @@ func FuzzParseInfo(f *testing.F) {
 
 func TestParseQ850(t *testing.T) {
 	for in, want := range map[string]int{
-		`Q.850;cause=16;text="Normal call clearing"`: 16,
+		`Q.850;cause=16;text="Normal call clearing"`:    16,
 		`SIP;cause=200;text="Call completed elsewhere"`: 0,
-		`SIP;cause=487, Q.850 ; cause = 31`:            31,
-		`Q.850;cause=abc`:                              0,
-		`Q.850;cause=999`:                              0,
-		``:                                             0,
+		`SIP;cause=487, Q.850 ; cause = 31`:             31,
+		`Q.850;cause=abc`:                               0,
+		`Q.850;cause=999`:                               0,
+		``:                                              0,
 	} {
 		if got := ParseQ850(in); got != want {
 			t.Errorf("ParseQ850(%q) = %d, want %d", in, got, want)

@@ -440,4 +440,3 @@ func doneOf(pl *playing) <-chan error {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-

@@ -231,3 +231,27 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("exit %d, output %q", code, out)
 	}
 }
+
+// TestDemo runs `hashcall demo` end to end: exit 0 and "verified" for #, exit
+// 1 for another key.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a real call of several seconds")
+	}
+	out, errOut, code := run(t, "demo", "--dtmf", "inband")
+	if code != 0 || strings.TrimSpace(out) != "verified" {
+		t.Fatalf("exit %d, stdout %q, stderr:\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"dialling", "answered", "prompt", "key         # via inband", "outcome verified"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("progress lacks %q:\n%s", want, errOut)
+		}
+	}
+	out, errOut, code = run(t, "demo", "--dtmf", "rfc4733", "--key", "5")
+	if code != 1 || strings.TrimSpace(out) != "wrong_key" {
+		t.Fatalf("key 5: exit %d, stdout %q, stderr:\n%s", code, out, errOut)
+	}
+	if _, _, code := run(t, "demo", "--dtmf", "smoke"); code != 2 {
+		t.Errorf("bad --dtmf: exit %d, want 2", code)
+	}
+}

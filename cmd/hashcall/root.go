@@ -19,7 +19,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand(), newDetectCommand())
+	root.AddCommand(newVersionCommand(), newDetectCommand(), newDemoCommand())
 	return root
 }
 

@@ -387,8 +387,8 @@ func checkSecret(v string, minLen int) error {
 		return fmt.Errorf("shorter than %d characters", minLen)
 	case len(v) > 1024:
 		return errors.New("longer than 1024 bytes")
-	case minLen > 1 && strings.IndexFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0:
-		return errors.New("contains a space or control character")
+	case minLen > 1 && strings.IndexFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f || r == ',' }) >= 0:
+		return errors.New("contains a space, comma or control character")
 	}
 	return nil
 }
