@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -82,17 +83,11 @@ func Load(path string) (*Config, error) {
 	}
 	cfg := Default()
 	sources := make(map[string]string)
-	var errs []error
-	if path != "" {
-		data, err := readFile(path)
-		if err != nil {
-			return nil, err
-		}
-		raws, ferrs := parseYAML(path, data)
-		errs = append(errs, ferrs...)
-		errs = append(errs, apply(cfg, raws, sources)...)
+	raws, errs, err := layer(path)
+	if err != nil {
+		return nil, err
 	}
-	errs = append(errs, apply(cfg, envValues(), sources)...)
+	errs = append(errs, apply(cfg, raws, sources)...)
 	cfg.normalize()
 	for _, fe := range cfg.validate() {
 		fe.Source = sources[fe.Key]
@@ -155,18 +150,112 @@ type raw struct {
 	list   []string  // a sequence's items
 }
 
-// envValues returns the keys set in the environment. A variable set to ""
-// counts as unset.
-func envValues() []raw {
+// layer merges the file at path (if any) and the HASHCALL_* environment
+// with viper (github.com/spf13/viper): environment over file, a variable
+// set to "" counting as unset. Defaults stay in Config itself.
+//
+// Viper's own YAML decoding types scalars (+441234567890 becomes an
+// integer without its +, 012345 an octal number), which would silently
+// change caller IDs and passwords. So the file is decoded by textCodec,
+// which keeps every value's text as written and the line it came from, and
+// reports unknown keys; viper does the layering and the environment.
+func layer(path string) ([]raw, []error, error) {
+	codec := &textCodec{path: path, lines: map[string]string{}}
+	reg := viper.NewCodecRegistry()
+	if err := reg.RegisterCodec("yaml", codec); err != nil {
+		return nil, nil, fmt.Errorf("config: %w", err)
+	}
+	v := viper.NewWithOptions(viper.WithCodecRegistry(reg), viper.KeyDelimiter("."))
+	if path != "" {
+		data, err := readFile(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		v.SetConfigType("yaml")
+		if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+			return nil, nil, fmt.Errorf("config: %w", err)
+		}
+	}
+	v.SetEnvPrefix(strings.TrimSuffix(EnvPrefix, "_"))
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	var out []raw
 	for _, f := range fields {
-		v, ok := os.LookupEnv(f.env)
-		if !ok || v == "" {
+		if err := v.BindEnv(f.key, f.env); err != nil {
+			return nil, nil, fmt.Errorf("config: %w", err)
+		}
+		if !v.IsSet(f.key) {
 			continue
 		}
-		out = append(out, raw{key: f.key, source: "env " + f.env, kind: yaml.ScalarNode, text: v})
+		r := raw{key: f.key, source: codec.lines[f.key]}
+		if e, ok := os.LookupEnv(f.env); ok && e != "" {
+			r.source = "env " + f.env
+		}
+		switch val := v.Get(f.key).(type) {
+		case string:
+			r.kind, r.text = yaml.ScalarNode, val
+		case []any:
+			r.kind = yaml.SequenceNode
+			for _, item := range val {
+				r.list = append(r.list, fmt.Sprint(item))
+			}
+		case mappingValue:
+			r.kind = yaml.MappingNode // a mapping where a value belongs
+		default:
+			continue
+		}
+		out = append(out, r)
 	}
-	return out
+	return out, codec.errs, nil
+}
+
+// textCodec is the viper codec for hashcall's YAML: it decodes with
+// parseYAML, so values stay strings (and lists of strings) exactly as
+// written, and remembers each key's FILE:LINE.
+type textCodec struct {
+	path  string
+	lines map[string]string
+	errs  []error
+}
+
+// Decode implements viper's Decoder.
+func (c *textCodec) Decode(b []byte, m map[string]any) error {
+	raws, errs := parseYAML(c.path, b)
+	c.errs = append(c.errs, errs...)
+	for _, r := range raws {
+		parts := strings.Split(r.key, ".")
+		node := m
+		for _, p := range parts[:len(parts)-1] {
+			next, ok := node[p].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				node[p] = next
+			}
+			node = next
+		}
+		leaf := parts[len(parts)-1]
+		if r.kind == yaml.MappingNode {
+			node[leaf] = mappingValue{}
+		} else if r.kind == yaml.SequenceNode {
+			list := make([]any, len(r.list))
+			for i, s := range r.list {
+				list[i] = s
+			}
+			node[leaf] = list
+		} else {
+			node[leaf] = r.text
+		}
+		c.lines[r.key] = r.source
+	}
+	return nil
+}
+
+// mappingValue stands for a mapping written where a key wants a value, so
+// that set can say what is wrong with it.
+type mappingValue struct{}
+
+// Encode implements viper's Encoder; hashcall never writes through viper.
+func (c *textCodec) Encode(map[string]any) ([]byte, error) {
+	return nil, errors.New("config: writing through viper is not supported; use Config.YAML")
 }
 
 // parseYAML walks the file's node tree and returns the value of every known
