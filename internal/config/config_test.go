@@ -488,7 +488,7 @@ func TestValidationErrors(t *testing.T) {
 		// Values.
 		{name: "listen not host:port", mutate: func(c *Config) { c.SIP.Listen = "127.0.0.1" }, key: "sip.listen", want: `want IP:PORT such as 127.0.0.1:5070`},
 		{name: "listen hostname", mutate: func(c *Config) { c.SIP.Listen = "pbx:5060" }, key: "sip.listen", want: `got "pbx:5060"`},
-		{name: "listen port 0", mutate: func(c *Config) { c.SIP.Listen = "127.0.0.1:0" }, key: "sip.listen", want: `want IP:PORT`},
+		{name: "listen not an IP", mutate: func(c *Config) { c.SIP.Listen = "pbx.example:5070" }, key: "sip.listen", want: `want IP:PORT`},
 		{name: "listen inside rtp range", mutate: func(c *Config) { c.SIP.Listen = "127.0.0.1:20002" }, key: "sip.listen", want: "inside media.rtp_ports 20000-20999"},
 		{name: "transport", mutate: func(c *Config) { c.SIP.Transport = "sctp" }, key: "sip.transport", want: `want udp, tcp or tls, got "sctp"`},
 		{name: "transport from file", yaml: "sip:\n  transport: SCTP\n", key: "sip.transport", want: `hashcall.yaml:2: sip.transport: want udp, tcp or tls, got "sctp"`},

@@ -123,8 +123,8 @@ func (c *Config) validate() []*FieldError {
 
 func (c *Config) validateSIP(ck *checker) {
 	s := &c.SIP
-	listen, err := netip.ParseAddrPort(s.Listen)
-	if err != nil || listen.Port() == 0 {
+	// Port 0 binds a free port (Contact and Via carry the one chosen).
+	if _, err := netip.ParseAddrPort(s.Listen); err != nil {
 		ck.addf("sip.listen", "want IP:PORT such as 127.0.0.1:5070 or [::1]:5070, got %s", quote(s.Listen))
 	}
 	if !slices.Contains([]string{TransportUDP, TransportTCP, TransportTLS}, s.Transport) {
@@ -261,7 +261,7 @@ var localeRE = regexp.MustCompile(`^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]
 
 func (c *Config) validateVerify(ck *checker) {
 	v := &c.Verify
-	checkDuration(ck, "verify.answer_timeout", v.AnswerTimeout, time.Second, 2*time.Minute)
+	checkDuration(ck, "verify.answer_timeout", v.AnswerTimeout, 100*time.Millisecond, 2*time.Minute)
 	if v.Attempts < 1 || v.Attempts > 5 {
 		ck.addf("verify.attempts", "want 1 to 5, got %d", v.Attempts)
 	}

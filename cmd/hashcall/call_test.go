@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashcall/hashcall/dtmf"
+	"github.com/hashcall/hashcall/internal/phone"
+	"github.com/hashcall/hashcall/media"
+)
+
+// TestCallAgainstSimulatedPhone drives `hashcall call --json` through a
+// configuration file, against the simulated phone as the "trunk".
+func TestCallAgainstSimulatedPhone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a real call")
+	}
+	tests := []struct {
+		name, method, key, outcome string
+		code                       int
+	}{
+		{"hash_by_info", phone.MethodInfo, "#", "verified", 0},
+		{"five_is_wrong_key", phone.MethodRFC4733, "5", "wrong_key", 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ph, err := phone.Start(context.Background(), phone.Config{Method: tc.method, Key: dtmfKey(tc.key), After: 300 * time.Millisecond, Ports: media.PortRange{Low: 33000, High: 33999}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ph.Close()
+			cfg := filepath.Join(t.TempDir(), "hashcall.yaml")
+			yaml := fmt.Sprintf(`sip:
+  listen: 127.0.0.1:0
+  from: "+441234567890"
+  trunk:
+    address: %s
+media:
+  rtp_ports: "34000-34999"
+verify:
+  answer_timeout: 500ms
+  attempts: 1
+policy:
+  max_concurrent: 10
+`, ph.Addr())
+			if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, errOut, code := run(t, "call", "--config", cfg, "--json", "+447700900123")
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tc.code, errOut)
+			}
+			var res map[string]any
+			if err := json.Unmarshal([]byte(out), &res); err != nil {
+				t.Fatalf("stdout %q: %v", out, err)
+			}
+			for _, k := range []string{"outcome", "sip_code", "dtmf_source", "codec"} {
+				if _, ok := res[k]; !ok {
+					t.Errorf("result lacks %q: %v", k, res)
+				}
+			}
+			if res["outcome"] != tc.outcome {
+				t.Errorf("outcome %v, want %s", res["outcome"], tc.outcome)
+			}
+			if strings.Contains(out+errOut, "+447700900123") {
+				t.Error("the number appears unmasked")
+			}
+		})
+	}
+	// Usage and configuration errors exit 2.
+	if _, _, code := run(t, "call", "--config", filepath.Join(t.TempDir(), "none.yaml"), "123"); code != 2 {
+		t.Errorf("missing config file: exit %d, want 2", code)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	_ = os.WriteFile(bad, []byte("sip:\n  ring_timeout: soon\n"), 0o600)
+	if _, errOut, code := run(t, "call", "--config", bad, "123"); code != 2 || !strings.Contains(errOut, "sip.ring_timeout") {
+		t.Errorf("bad value: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func dtmfKey(s string) dtmf.Key { return dtmf.Key(s[0]) }

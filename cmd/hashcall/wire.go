@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/hashcall/hashcall/internal/config"
+	"github.com/hashcall/hashcall/media"
+	"github.com/hashcall/hashcall/sip"
+	"github.com/hashcall/hashcall/verify"
+)
+
+// loadConfig loads and validates the configuration; its errors are usage
+// errors (exit 2).
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, exitError{2, err}
+	}
+	return cfg, nil
+}
+
+// newLogger builds the slog logger from log.level and log.format.
+func newLogger(w io.Writer, c config.Log, verbose bool) *slog.Logger {
+	level := c.SlogLevel()
+	if verbose {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// sipConfig maps the configuration onto the user agent's.
+func sipConfig(c *config.Config, logger *slog.Logger) (sip.Config, error) {
+	s := c.SIP
+	sc := sip.Config{
+		Listen:            s.Listen,
+		Transport:         s.Transport,
+		PublicAddress:     s.PublicAddress,
+		From:              s.From,
+		DisplayName:       s.DisplayName,
+		PAssertedIdentity: s.PAssertedIdentity,
+		RingTimeout:       s.RingTimeout,
+		Trunk: sip.Trunk{
+			Address:         s.Trunk.Address,
+			OutboundProxy:   s.Trunk.OutboundProxy,
+			Username:        s.Trunk.Username,
+			Password:        string(s.Trunk.Password),
+			Register:        s.Trunk.Register,
+			RegisterExpiry:  s.Trunk.RegisterExpiry,
+			OptionsInterval: s.Trunk.OptionsInterval,
+		},
+		UserAgent: "hashcall/" + versionString(),
+		Logger:    logger,
+	}
+	if sc.Trunk.OptionsInterval == 0 {
+		sc.Trunk.OptionsInterval = -1 // 0 disables pings in the configuration
+	}
+	if s.Transport == config.TransportTLS {
+		client := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: s.TLS.InsecureSkipVerify} //nolint:gosec // an explicit, documented option
+		if s.TLS.CAFile != "" {
+			pem, err := os.ReadFile(s.TLS.CAFile)
+			if err != nil {
+				return sip.Config{}, fmt.Errorf("sip.tls.ca_file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return sip.Config{}, fmt.Errorf("sip.tls.ca_file: %s holds no PEM certificate", s.TLS.CAFile)
+			}
+			client.RootCAs = pool
+		}
+		if s.TLS.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(s.TLS.CertFile, s.TLS.KeyFile)
+			if err != nil {
+				return sip.Config{}, fmt.Errorf("sip.tls.cert_file/key_file: %w", err)
+			}
+			client.Certificates = []tls.Certificate{cert}
+			sc.ServerTLS = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		}
+		sc.TLS = client
+	}
+	return sc, nil
+}
+
+// verifyConfig maps the configuration onto the verification flow's.
+func verifyConfig(c *config.Config, logger *slog.Logger) (verify.Config, error) {
+	var codecs []media.Codec
+	for _, name := range c.Media.Codecs {
+		codec, err := media.ParseCodec(name)
+		if err != nil {
+			return verify.Config{}, fmt.Errorf("media.codecs: %w", err)
+		}
+		codecs = append(codecs, codec)
+	}
+	return verify.Config{
+		AnswerTimeout:   c.Verify.AnswerTimeout,
+		Attempts:        c.Verify.Attempts,
+		MaxCallDuration: c.SIP.MaxCallDuration,
+		Media: media.SessionConfig{
+			IP:      c.MediaListenIP(),
+			Ports:   media.PortRange{Low: c.Media.RTPPorts.Low, High: c.Media.RTPPorts.High},
+			Codecs:  codecs,
+			EventPT: uint8(c.Media.TelephoneEventPT),
+			Latch:   c.Media.SymmetricLatching,
+			Logger:  logger,
+		},
+	}, nil
+}
+
+// startUA starts the user agent and, with registration on, waits up to
+// wait for it to register.
+func startUA(ctx context.Context, sc sip.Config, wait time.Duration) (*sip.UA, error) {
+	ua, err := sip.NewUA(ctx, sc)
+	if err != nil {
+		return nil, err
+	}
+	if sc.Trunk.Register {
+		deadline := time.Now().Add(wait)
+		for {
+			if _, reg := ua.TrunkState(); reg {
+				break
+			}
+			if time.Now().After(deadline) {
+				ua.Close()
+				return nil, fmt.Errorf("not registered at %s after %v (see the log for the registrar's answer)", sc.Trunk.Address, wait)
+			}
+			select {
+			case <-ctx.Done():
+				ua.Close()
+				return nil, ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	return ua, nil
+}
