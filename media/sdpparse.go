@@ -200,7 +200,6 @@ func parseMLine(val string) (mline, string, error) {
 	return ml, out, nil
 }
 
-
 // rtpAVP reports whether proto is plain RTP: RTP/AVP (RFC 3551) or
 // RTP/AVPF (RFC 4585), which a receiver without RTCP feedback treats alike.
 func rtpAVP(proto string) bool {

@@ -459,10 +459,23 @@ func TestSessionStopAndErrors(t *testing.T) {
 	go func() { done <- s.Play(ctx, dtmfTone('1', 5*time.Second)) }()
 	eventually(t, "the playback to be queued", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.job != nil })
 	cancel()
-	step(t, clk, FrameDuration)
-	readRTP(t, far)
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("Play after cancel: %v", err)
+	// Play notices the cancellation concurrently with the sender's slots:
+	// keep the clock going until it returns.
+	for i := 0; ; i++ {
+		step(t, clk, FrameDuration)
+		readRTP(t, far)
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Play after cancel: %v", err)
+			}
+		default:
+			if i < 100 {
+				continue
+			}
+			t.Fatal("Play did not return after its context was cancelled")
+		}
+		break
 	}
 
 	// Close ends a playback in progress.
@@ -639,5 +652,41 @@ func TestSessionNoLeak(t *testing.T) {
 			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestSessionReceiveAllocs: the live receive path (socket read, Stream,
+// the sender running beside it) does not allocate per packet.
+func TestSessionReceiveAllocs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 2000 packets")
+	}
+	ours := listen(t, SessionConfig{})
+	far := rawSocket(t)
+	n := pcmuEvents
+	n.Remote = addrOf(far)
+	if err := ours.Start(n); err != nil {
+		t.Fatal(err)
+	}
+	ph := newPhone(addrOf(far).String(), PCMU)
+	pkts := ph.silence(40 * time.Second) // 2000 packets, built before measuring
+	send := func(ps []pkt) {
+		for i, p := range ps {
+			if _, err := far.WriteToUDPAddrPort(p.b, ours.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			if i%100 == 99 { // stay well inside the socket buffer
+				want := uint64(len(pkts)-len(ps)+i) + 1
+				eventually(t, "packets read", func() bool { return ours.Stats().Stream.Audio >= want })
+			}
+		}
+	}
+	send(pkts[:100]) // warm up
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	send(pkts[100:])
+	runtime.ReadMemStats(&after)
+	if perPacket := float64(after.Mallocs-before.Mallocs) / float64(len(pkts)-100); perPacket > 0.05 {
+		t.Errorf("%.3f allocations per packet", perPacket)
 	}
 }

@@ -70,6 +70,9 @@ type Drops struct {
 	// Old: audio packets with a sequence number at or behind the highest
 	// seen (duplicates and reordered packets).
 	Old uint64
+	// RTCP: RTCP packets multiplexed on the RTP port (RFC 5761), which
+	// peers with rtcp-mux send; they carry no keys.
+	RTCP uint64
 	// Early: packets before the call was answered. Counted by [Session],
 	// which drops them before any Stream exists; a Stream never counts them.
 	Early uint64
@@ -77,7 +80,7 @@ type Drops struct {
 
 // Total returns the number of packets dropped for any reason.
 func (d Drops) Total() uint64 {
-	return d.NotRTP + d.Source + d.SSRC + d.PayloadType + d.Old + d.Early
+	return d.NotRTP + d.Source + d.SSRC + d.PayloadType + d.Old + d.RTCP + d.Early
 }
 
 // StreamStats counts what a [Stream] did.
@@ -253,6 +256,11 @@ func (s *Stream) Packet(dst []dtmf.Event, now time.Duration, from netip.AddrPort
 	// aliases b), and the cheap checks first spare it garbage.
 	if len(b) < 12 || b[0]>>6 != 2 {
 		s.stats.Dropped.NotRTP++
+		return dst
+	}
+	if b[1] >= 192 && b[1] <= 223 {
+		// RTCP multiplexed on the RTP port (RFC 5761 §4); not used.
+		s.stats.Dropped.RTCP++
 		return dst
 	}
 	h := &s.hdr

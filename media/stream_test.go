@@ -87,9 +87,9 @@ func TestStreamSecurity(t *testing.T) {
 					{at: time.Second, from: ap(farEnd), b: nil},
 					{at: time.Second, from: ap(farEnd), b: []byte("#")},
 					{at: time.Second, from: ap(farEnd), b: []byte("INVITE sip:x SIP/2.0\r\n\r\n")},
-					{at: time.Second, from: ap(farEnd), b: []byte{0x80, 0x65, 0, 1, 0, 0, 0, 1}},                          // short header
-					{at: time.Second, from: ap(farEnd), b: []byte{0x8f, 0x65, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0}}, // 15 CSRCs announced
-					{at: time.Second, from: ap(farEnd), b: []byte{0x90, 0x65, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xbe, 0xde}}, // truncated extension
+					{at: time.Second, from: ap(farEnd), b: []byte{0x80, 0x65, 0, 1, 0, 0, 0, 1}},                             // short header
+					{at: time.Second, from: ap(farEnd), b: []byte{0x8f, 0x65, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0}},     // 15 CSRCs announced
+					{at: time.Second, from: ap(farEnd), b: []byte{0x90, 0x65, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xbe, 0xde}},     // truncated extension
 					{at: time.Second, from: ap(farEnd), b: []byte{0xa0, 0x65, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 11, 0x8a, 0, 9}}, // padding > payload
 				}
 				return concat(g, far.silence(100*time.Millisecond))
@@ -180,6 +180,42 @@ func TestStreamSecurity(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStreamRTCP: RTCP multiplexed on the RTP port is told apart.
+func TestStreamRTCP(t *testing.T) {
+	s := NewStream(streamCfg(PCMU))
+	far := newPhone(farEnd, PCMU)
+	feed(s, far.silence(40*time.Millisecond))
+	// A receiver report: V=2, RC=0, PT=201, length 1, SSRC.
+	s.Packet(nil, 2*time.Second, far.from, []byte{0x80, 201, 0, 1, 0x11, 0x22, 0x33, 0x44, 0, 0, 0, 0})
+	if st := s.Stats(); st.Dropped.RTCP != 1 || st.Dropped.Total() != 1 {
+		t.Fatalf("stats %+v", st.Dropped)
+	}
+}
+
+func FuzzStreamPacket(f *testing.F) {
+	far := newPhone(farEnd, PCMU)
+	for _, p := range concat(far.audio(hashTone()[:800]), far.press(101, '#', 60*time.Millisecond)) {
+		f.Add(p.b, false)
+	}
+	f.Add([]byte{0xa0, 0x65, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 11, 0x8a, 0, 4}, true)
+	f.Fuzz(func(t *testing.T, b []byte, latch bool) {
+		cfg := streamCfg(PCMU)
+		cfg.Latch = latch
+		s := NewStream(cfg)
+		var evs []dtmf.Event
+		for i := range 3 {
+			evs = s.Packet(evs, time.Duration(i)*FrameDuration, far.from, b)
+		}
+		evs = s.Flush(evs, time.Minute)
+		if len(evs) > 0 && len(evs)%2 != 0 {
+			t.Fatalf("unbalanced reports %v", evs)
+		}
+		if st := s.Stats(); st.Received != 3 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
 }
 
 // TestStreamInfoAndRFC4733 sends one press by SIP INFO and RFC 4733, in

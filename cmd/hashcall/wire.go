@@ -123,7 +123,7 @@ func startUA(ctx context.Context, sc sip.Config, wait time.Duration) (*sip.UA, e
 	if err != nil {
 		return nil, err
 	}
-	if sc.Trunk.Register {
+	if sc.Trunk.Register && wait > 0 {
 		deadline := time.Now().Add(wait)
 		for {
 			if _, reg := ua.TrunkState(); reg {

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hashcall/hashcall/internal/config"
+	"github.com/hashcall/hashcall/internal/policy"
+	"github.com/hashcall/hashcall/internal/service"
+	"github.com/hashcall/hashcall/prompts"
+	"github.com/hashcall/hashcall/verify"
+)
+
+func newServeCommand() *cobra.Command {
+	var (
+		cfgPath string
+		verbose bool
+	)
+	cmd := &cobra.Command{
+		Use:   "serve [--config FILE]",
+		Short: "Run the daemon: the local HTTP hook that auth services ask for verification calls",
+		Long: `Run hashcall as a daemon. Auth services POST /v1/verifications with a bearer token
+(http.tokens) and read the outcome by long-poll (GET /v1/verifications/{id}?wait=30s)
+or a signed callback. /healthz, /readyz and /metrics (Prometheus) need no token.
+
+SIGTERM or SIGINT drains: /readyz fails, new requests get 503, calls in flight
+finish (up to shutdown.grace, then BYE with outcome cancelled), callbacks are
+flushed, and the process exits 0. SIGHUP reloads http.tokens and policy.*.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), cfgPath, verbose)
+		},
+	}
+	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file (default ./hashcall.yaml, then /etc/hashcall/hashcall.yaml)")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log at debug level (SIP with numbers masked)")
+	return cmd
+}
+
+func rulesOf(c *config.Config) policy.Rules {
+	return policy.Rules{
+		Regions:   c.Policy.AllowedRegions,
+		Types:     c.Policy.AllowedTypes,
+		PerNumber: policy.Rate{N: c.Policy.PerNumberLimit.N, Per: c.Policy.PerNumberLimit.Per},
+		Global:    policy.Rate{N: c.Policy.GlobalRate.N, Per: c.Policy.GlobalRate.Per},
+	}
+}
+
+func tokensOf(c *config.Config) []string {
+	out := make([]string, 0, len(c.HTTP.Tokens))
+	for _, t := range c.HTTP.Tokens {
+		out = append(out, string(t))
+	}
+	return out
+}
+
+// promptCache loads each locale's prompts once.
+type promptCache struct {
+	dir string
+	mu  sync.Mutex
+	m   map[string]*prompts.Set
+}
+
+func (p *promptCache) get(locale string) (*prompts.Set, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s, ok := p.m[locale]; ok {
+		return s, nil
+	}
+	s, err := prompts.Load(p.dir, locale)
+	if err != nil {
+		return nil, err
+	}
+	p.m[locale] = s
+	p.m[s.Locale] = s
+	return s, nil
+}
+
+func serve(parent context.Context, cfgPath string, verbose bool) error {
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		return err
+	}
+	if err := cfg.RequireTrunk(); err != nil {
+		return exitError{2, err}
+	}
+	if len(cfg.HTTP.Tokens) == 0 {
+		return exitError{2, errors.New("http.tokens: at least one bearer token is required (HASHCALL_HTTP_TOKENS=token1,token2)")}
+	}
+	logger := newLogger(os.Stderr, cfg.Log, verbose)
+	cache := &promptCache{dir: cfg.Prompts.Dir, m: map[string]*prompts.Set{}}
+	if _, err := cache.get(cfg.Verify.Locale); err != nil {
+		return exitError{2, err}
+	}
+	if err := prompts.Check(cfg.Prompts.Dir, nil); err != nil {
+		return exitError{2, err}
+	}
+	sc, err := sipConfig(cfg, logger)
+	if err != nil {
+		return exitError{2, err}
+	}
+	vc, err := verifyConfig(cfg, logger)
+	if err != nil {
+		return exitError{2, err}
+	}
+	ctx, stop := signal.NotifyContext(parent, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	ua, err := startUA(ctx, sc, 0)
+	if err != nil {
+		return exitError{2, err}
+	}
+	defer ua.Close()
+	svc, err := service.New(&verify.Verifier{UA: ua, Config: vc, Logger: logger}, service.Options{
+		Tokens:         tokensOf(cfg),
+		CallbackHosts:  cfg.HTTP.CallbackHosts,
+		CallbackSecret: string(cfg.HTTP.CallbackSecret),
+		Rules:          rulesOf(cfg),
+		MaxConcurrent:  cfg.Policy.MaxConcurrent,
+		DefaultLocale:  cfg.Verify.Locale,
+		Prompts:        cache.get,
+		Ready:          ua.Ready,
+		Logger:         logger,
+	})
+	if err != nil {
+		return exitError{2, err}
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return exitError{2, fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)}
+	}
+	srv := &http.Server{
+		Handler:           svc.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      90 * time.Second, // long-polls last up to 60 s
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	logger.Info("hashcall serving", "http", ln.Addr().String(), "sip", ua.Addr().String(), "transport", cfg.SIP.Transport,
+		"trunk", cfg.SIP.Trunk.Address, "register", cfg.SIP.Trunk.Register, "version", versionString())
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case err := <-serveErr:
+			return exitError{2, fmt.Errorf("http server: %w", err)}
+		case <-hup:
+			next, err := config.Load(cfgPath)
+			if err != nil {
+				logger.Error("reload refused: the configuration has errors; keeping the current one", "err", err)
+				continue
+			}
+			if len(next.HTTP.Tokens) == 0 {
+				logger.Error("reload refused: http.tokens is empty; keeping the current tokens")
+				continue
+			}
+			svc.Reload(tokensOf(next), rulesOf(next))
+		case <-ctx.Done():
+			logger.Info("shutting down: draining", "grace", cfg.Shutdown.Grace)
+			// Callbacks get up to 30 s beyond the grace period.
+			dctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Grace+30*time.Second)
+			svc.Drain(dctx, cfg.Shutdown.Grace)
+			cancel()
+			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := srv.Shutdown(sctx)
+			scancel()
+			if err != nil {
+				logger.Warn("http shutdown", "err", err)
+			}
+			logger.Info("stopped")
+			return nil
+		}
+	}
+}

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashcall/hashcall/internal/phone"
+	"github.com/hashcall/hashcall/media"
+)
+
+const serveToken = "serve-test-token-0123456789"
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// serveConfig writes a configuration for `hashcall serve` against a trunk.
+func serveConfig(t *testing.T, trunk, httpAddr, extra string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "hashcall.yaml")
+	y := fmt.Sprintf(`sip:
+  listen: 127.0.0.1:0
+  from: "+441234567890"
+  trunk:
+    address: %s
+    options_interval: 1s
+media:
+  rtp_ports: "36000-36599"
+verify:
+  answer_timeout: 2s
+  attempts: 1
+http:
+  listen: %s
+  tokens: [%s]
+  callback_hosts: [127.0.0.1]
+  callback_secret: "callback-secret-0123456789"
+policy:
+  per_number_limit: 3/15m
+  global_rate: 1000/1m
+  max_concurrent: 100
+shutdown:
+  grace: 20s
+%s`, trunk, httpAddr, serveToken, extra)
+	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type client struct {
+	t    *testing.T
+	base string
+}
+
+func (c client) do(method, path, body string) (int, map[string]any) {
+	c.t.Helper()
+	req, _ := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+serveToken)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&m)
+	return res.StatusCode, m
+}
+
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if res, err := http.Get(base + "/readyz"); err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("hashcall serve never became ready")
+}
+
+// TestServe runs `hashcall serve` in-process against the simulated phone:
+// long-poll, signed callback, 100 parallel verifications with no lost or
+// duplicated outcome, and a drain with a call in flight.
+func TestServe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real calls")
+	}
+	ph, err := phone.Start(context.Background(), phone.Config{Method: phone.MethodRFC4733, After: 300 * time.Millisecond, Ports: media.PortRange{Low: 37000, High: 37599}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ph.Close()
+	var mu sync.Mutex
+	callbacks := map[string]map[string]any{}
+	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		ts, sig, _ := strings.Cut(strings.TrimPrefix(r.Header.Get("X-Hashcall-Signature"), "t="), ",v1=")
+		m := hmac.New(sha256.New, []byte("callback-secret-0123456789"))
+		m.Write([]byte(ts + "." + string(body)))
+		if hex.EncodeToString(m.Sum(nil)) != sig {
+			t.Errorf("bad callback signature %q", r.Header.Get("X-Hashcall-Signature"))
+		}
+		var v map[string]any
+		_ = json.Unmarshal(body, &v)
+		mu.Lock()
+		callbacks[v["id"].(string)] = v
+		mu.Unlock()
+	}))
+	defer cb.Close()
+
+	httpAddr := freePort(t)
+	cfg := serveConfig(t, ph.Addr(), httpAddr, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, cfg, false) }()
+	base := "http://" + httpAddr
+	waitReady(t, base)
+	c := client{t, base}
+
+	// One verification, long-polled, with a callback.
+	code, v := c.do("POST", "/v1/verifications", `{"to":"+447700900123","reference":"vpn-login","callback_url":"`+cb.URL+`/hook"}`)
+	if code != 202 || v["status"] == nil {
+		t.Fatalf("POST: %d %v", code, v)
+	}
+	id := v["id"].(string)
+	_, v = c.do("GET", "/v1/verifications/"+id+"?wait=30s", "")
+	if v["outcome"] != "verified" || v["dtmf_source"] != "rfc4733" || v["sip_code"] != float64(200) {
+		t.Fatalf("long-poll: %v", v)
+	}
+	t.Logf("call set-up %v ms, # to decision %v ms", v["setup_ms"], v["hash_to_decision_ms"])
+
+	// 100 in parallel, each to its own number.
+	const n = 100
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, v := c.do("POST", "/v1/verifications", fmt.Sprintf(`{"to":"+447700900%03d","callback_url":"%s/hook"}`, 200+i, cb.URL))
+			if code != 202 {
+				t.Errorf("parallel %d: %d %v", i, code, v)
+				return
+			}
+			ids[i] = v["id"].(string)
+		}()
+	}
+	wg.Wait()
+	outcomes := map[string]int{}
+	for i, id := range ids {
+		if id == "" {
+			continue
+		}
+		_, v := c.do("GET", "/v1/verifications/"+id+"?wait=60s", "")
+		if v["status"] != "completed" {
+			t.Errorf("parallel %d not completed: %v", i, v)
+		}
+		outcomes[fmt.Sprint(v["outcome"])]++
+	}
+	t.Logf("100 parallel: %v", outcomes)
+	if outcomes["verified"] != n {
+		t.Errorf("outcomes %v, want %d verified", outcomes, n)
+	}
+	// Every call gets exactly one callback.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		got := len(callbacks)
+		mu.Unlock()
+		if got == n+1 || time.Now().After(deadline) {
+			if got != n+1 {
+				t.Errorf("%d callbacks, want %d", got, n+1)
+			}
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Drain with a call in flight: it completes, then serve returns nil.
+	code, v = c.do("POST", "/v1/verifications", `{"to":"+447700900999"}`)
+	if code != 202 {
+		t.Fatalf("POST before drain: %d %v", code, v)
+	}
+	last := v["id"].(string)
+	cancel() // as SIGTERM does
+	time.Sleep(100 * time.Millisecond)
+	if res, err := http.Get(base + "/readyz"); err == nil {
+		if res.StatusCode != 503 {
+			t.Errorf("readyz while draining: %d", res.StatusCode)
+		}
+		res.Body.Close()
+	}
+	if code, _ := c.do("POST", "/v1/verifications", `{"to":"+447700900998"}`); code != 503 {
+		t.Errorf("POST while draining: %d", code)
+	}
+	_, v = c.do("GET", "/v1/verifications/"+last+"?wait=30s", "")
+	if v["outcome"] != "verified" {
+		t.Errorf("call in flight during drain: %v", v)
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("serve returned %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not return after the drain")
+	}
+}
+
+// TestServeSIGTERM builds the binary and checks the exit status of a
+// drain started by SIGTERM with a call in flight.
+func TestServeSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and places a real call")
+	}
+	bin := filepath.Join(t.TempDir(), "hashcall")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ph, err := phone.Start(context.Background(), phone.Config{Method: phone.MethodInband, After: 2 * time.Second, Ports: media.PortRange{Low: 38000, High: 38099}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ph.Close()
+	httpAddr := freePort(t)
+	cfg := serveConfig(t, ph.Addr(), httpAddr, "")
+	cmd := exec.Command(bin, "serve", "--config", cfg)
+	var logs strings.Builder
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	base := "http://" + httpAddr
+	waitReady(t, base)
+	c := client{t, base}
+	code, v := c.do("POST", "/v1/verifications", `{"to":"+447700900123"}`)
+	if code != 202 {
+		t.Fatalf("POST: %d %v", code, v)
+	}
+	id := v["id"].(string)
+	time.Sleep(500 * time.Millisecond) // answered, prompt playing
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_, v = c.do("GET", "/v1/verifications/"+id+"?wait=30s", "")
+	if v["outcome"] != "verified" {
+		t.Errorf("call in flight at SIGTERM: %v", v)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, logs.String())
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatalf("no exit after SIGTERM\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "+447700900123") {
+		t.Error("the number appears unmasked in the logs")
+	}
+	if !strings.Contains(logs.String(), "audit") {
+		t.Error("no audit record in the logs")
+	}
+}

@@ -1,0 +1,440 @@
+package softphone
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashcall/hashcall/internal/peertest"
+)
+
+// BaresipConfig is how to run baresip (Debian baresip-core, 1.0.0).
+type BaresipConfig struct {
+	// Binary is the program; default "baresip" from PATH.
+	Binary string
+	// Dir is where the configuration and the log go; required (a test's
+	// t.TempDir()).
+	Dir string
+	// User is the account's user part; default "baresip".
+	User string
+	// SIPPort is baresip's SIP port on 127.0.0.1 (UDP and TCP; it binds
+	// TLS on SIPPort+1 too, so leave that free). Required.
+	SIPPort int
+	// CtrlPort is the ctrl_tcp port on 127.0.0.1. Required.
+	CtrlPort int
+	// RTPPorts is baresip's RTP port range; default "27200-27299".
+	RTPPorts string
+	// Codecs is the account's audio_codecs; default PCMU/8000/1,PCMA/8000/1.
+	Codecs []string
+	// ToneHz is the frequency of the sine baresip sends as its audio;
+	// default 440.
+	ToneHz int
+	// Registrar, when set, makes baresip register there (and so be
+	// reachable through it); nil means calls go straight to SIPPort.
+	Registrar *Registrar
+	// NoAutoAnswer leaves incoming calls ringing; by default baresip
+	// answers them at once (the account's answermode=auto).
+	NoAutoAnswer bool
+}
+
+// Baresip is a running baresip driven over ctrl_tcp.
+type Baresip struct {
+	cfg  BaresipConfig
+	proc *proc
+
+	conn   net.Conn
+	wmu    sync.Mutex // serialises commands
+	token  int        // of the last command, under wmu
+	mu     sync.Mutex
+	events []BaresipEvent
+	resp   chan baresipResponse // buffered: responses nobody waits for are dropped
+	ch     chan struct{}        // closed and replaced on each event or on EOF
+	eof    error
+}
+
+// BaresipEvent is one ctrl_tcp event, such as CALL_ESTABLISHED.
+type BaresipEvent struct {
+	Type     string `json:"type"`
+	Class    string `json:"class"`
+	AccAOR   string `json:"accountaor"`
+	Peer     string `json:"peeruri"`
+	Param    string `json:"param"`
+	ID       string `json:"id"`
+	Received time.Time
+}
+
+type baresipResponse struct {
+	OK    bool   `json:"ok"`
+	Data  string `json:"data"`
+	Token string `json:"token"`
+}
+
+// StartBaresip writes baresip's configuration into cfg.Dir, starts it,
+// waits until its ctrl_tcp port answers (all modules and the account are
+// loaded by then) and connects to it. Events are recorded from then on:
+// connect before calling it. Stop ends it.
+func StartBaresip(ctx context.Context, cfg BaresipConfig) (*Baresip, error) {
+	if cfg.Binary == "" {
+		cfg.Binary = "baresip"
+	}
+	if cfg.User == "" {
+		cfg.User = "baresip"
+	}
+	if cfg.RTPPorts == "" {
+		cfg.RTPPorts = "27200-27299"
+	}
+	if len(cfg.Codecs) == 0 {
+		cfg.Codecs = []string{"PCMU/8000/1", "PCMA/8000/1"}
+	}
+	if cfg.ToneHz == 0 {
+		cfg.ToneHz = 440
+	}
+	if cfg.Dir == "" || cfg.SIPPort == 0 || cfg.CtrlPort == 0 {
+		return nil, errors.New("softphone: baresip needs Dir, SIPPort and CtrlPort")
+	}
+	if cfg.CtrlPort == cfg.SIPPort || cfg.CtrlPort == cfg.SIPPort+1 {
+		return nil, fmt.Errorf("softphone: baresip ctrl_tcp port %d clashes with SIP (%d, TLS on %d)", cfg.CtrlPort, cfg.SIPPort, cfg.SIPPort+1)
+	}
+	confDir := filepath.Join(cfg.Dir, "baresip")
+	if err := os.MkdirAll(confDir, 0o755); err != nil {
+		return nil, err
+	}
+	data := map[string]any{
+		"SIPPort": cfg.SIPPort, "CtrlPort": cfg.CtrlPort, "RTPPorts": cfg.RTPPorts,
+		"ToneHz": cfg.ToneHz, "AccountLine": baresipAccount(cfg),
+	}
+	for name, tmpl := range map[string]string{"config": "baresip/config.tmpl", "accounts": "baresip/accounts.tmpl"} {
+		if err := render(filepath.Join(confDir, name), tmpl, data); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(confDir, "contacts"), nil, 0o644); err != nil {
+		return nil, err
+	}
+	p, err := startProc("baresip", filepath.Join(cfg.Dir, "baresip.log"), cfg.Dir, nil, cfg.Binary, "-f", confDir)
+	if err != nil {
+		return nil, err
+	}
+	b := &Baresip{cfg: cfg, proc: p, resp: make(chan baresipResponse, 4), ch: make(chan struct{})}
+	if err := b.connect(ctx); err != nil {
+		b.Stop()
+		return nil, err
+	}
+	return b, nil
+}
+
+// baresipAccount is the accounts line.
+func baresipAccount(cfg BaresipConfig) string {
+	var sb strings.Builder
+	params := []string{}
+	if r := cfg.Registrar; r != nil {
+		fmt.Fprintf(&sb, "<sip:%s@%s>", cfg.User, r.aorHost())
+		user := r.Username
+		if user == "" {
+			user = cfg.User
+		}
+		params = append(params, "auth_user="+user)
+		if r.Password != "" {
+			params = append(params, "auth_pass="+r.Password)
+		}
+		if r.Domain != "" {
+			params = append(params, fmt.Sprintf("outbound=\"sip:%s\"", r.Address))
+		}
+		params = append(params, fmt.Sprintf("regint=%d", int(r.expiry()/time.Second)))
+	} else {
+		fmt.Fprintf(&sb, "<sip:%s@127.0.0.1:%d>", cfg.User, cfg.SIPPort)
+		params = append(params, "regint=0")
+	}
+	if !cfg.NoAutoAnswer {
+		params = append(params, "answermode=auto")
+	}
+	params = append(params, "audio_codecs="+strings.Join(cfg.Codecs, ","))
+	for _, p := range params {
+		sb.WriteString(";" + p)
+	}
+	return sb.String()
+}
+
+// connect dials ctrl_tcp until it answers or baresip exits.
+func (b *Baresip) connect(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(b.cfg.CtrlPort))
+	for {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			b.conn = c
+			go b.readCtrl(bufio.NewReader(c))
+			return nil
+		}
+		if !b.proc.running() {
+			return fmt.Errorf("baresip exited before ctrl_tcp answered on %s; its log:\n%s", addr, b.proc.output())
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("baresip ctrl_tcp on %s: %w", addr, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// readCtrl reads netstrings ("len:json,") from ctrl_tcp.
+func (b *Baresip) readCtrl(r *bufio.Reader) {
+	var err error
+	for {
+		var msg []byte
+		if msg, err = readNetstring(r); err != nil {
+			break
+		}
+		var head struct {
+			Event    bool `json:"event"`
+			Response bool `json:"response"`
+		}
+		if json.Unmarshal(msg, &head) != nil {
+			continue
+		}
+		switch {
+		case head.Event:
+			var ev BaresipEvent
+			if json.Unmarshal(msg, &ev) != nil {
+				continue
+			}
+			ev.Received = time.Now()
+			b.mu.Lock()
+			b.events = append(b.events, ev)
+			close(b.ch)
+			b.ch = make(chan struct{})
+			b.mu.Unlock()
+		case head.Response:
+			var res baresipResponse
+			if json.Unmarshal(msg, &res) == nil {
+				select {
+				case b.resp <- res:
+				default:
+				}
+			}
+		}
+	}
+	b.mu.Lock()
+	b.eof = fmt.Errorf("baresip ctrl_tcp closed: %w", err)
+	close(b.ch)
+	b.ch = make(chan struct{})
+	b.mu.Unlock()
+}
+
+func readNetstring(r *bufio.Reader) ([]byte, error) {
+	head, err := r.ReadString(':')
+	if err != nil {
+		return nil, err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(head[:len(head)-1]))
+	if err != nil || n < 0 || n > 1<<20 {
+		return nil, fmt.Errorf("bad netstring length %q", head)
+	}
+	buf := make([]byte, n+1)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, err
+	}
+	if buf[n] != ',' {
+		return nil, errors.New("netstring without the closing comma")
+	}
+	return buf[:n], nil
+}
+
+// Command runs a baresip command (those of the menu module: sndcode,
+// hangup, reginfo, ...) and returns its output.
+func (b *Baresip) Command(ctx context.Context, command, params string) (string, error) {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	b.token++
+	token := strconv.Itoa(b.token)
+	msg, err := json.Marshal(map[string]string{"command": command, "params": params, "token": token})
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "%d:%s,", len(msg), msg)
+	if _, err := b.conn.Write(buf.Bytes()); err != nil {
+		return "", fmt.Errorf("baresip %s: %w", command, err)
+	}
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case res := <-b.resp:
+			if res.Token != token {
+				continue // the late answer to an earlier command
+			}
+			if !res.OK {
+				return res.Data, fmt.Errorf("baresip %s %q failed: %s", command, params, res.Data)
+			}
+			return res.Data, nil
+		case <-ctx.Done():
+			return "", fmt.Errorf("baresip %s: no response: %w", command, context.Cause(ctx))
+		case <-timeout:
+			return "", fmt.Errorf("baresip %s: no response in 5 s", command)
+		}
+	}
+}
+
+// Press sends key (one of 0-9 * # A-D) on the current call: baresip sends
+// it as RFC 4733 telephone-events (only when the call negotiated them, and
+// only while its audio source runs).
+func (b *Baresip) Press(ctx context.Context, key byte) error {
+	_, err := b.Command(ctx, "sndcode", string(key))
+	return err
+}
+
+// Mark is the number of events seen so far, for WaitEvent.
+func (b *Baresip) Mark() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.events)
+}
+
+// WaitEvent waits for an event of the given type (CALL_INCOMING,
+// CALL_ESTABLISHED, CALL_CLOSED, REGISTER_OK, REGISTER_FAIL, ...) at or
+// after index from (see Mark).
+func (b *Baresip) WaitEvent(ctx context.Context, from int, typ string) (BaresipEvent, error) {
+	for {
+		b.mu.Lock()
+		for i := from; i < len(b.events); i++ {
+			if b.events[i].Type == typ {
+				ev := b.events[i]
+				b.mu.Unlock()
+				return ev, nil
+			}
+		}
+		from = len(b.events)
+		ch, eof := b.ch, b.eof
+		b.mu.Unlock()
+		if eof != nil {
+			return BaresipEvent{}, fmt.Errorf("waiting for %s: %w", typ, eof)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return BaresipEvent{}, fmt.Errorf("baresip: no %s event: %w", typ, context.Cause(ctx))
+		}
+	}
+}
+
+// Events returns the events seen so far.
+func (b *Baresip) Events() []BaresipEvent {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]BaresipEvent(nil), b.events...)
+}
+
+// WaitRegistered waits until the account is registered at cfg.Registrar.
+// The REGISTER_OK event may come before ctrl_tcp is connected, so this
+// polls the reginfo command as well.
+func (b *Baresip) WaitRegistered(ctx context.Context) error {
+	if b.cfg.Registrar == nil {
+		return errors.New("softphone: baresip has no registrar configured")
+	}
+	for {
+		wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		_, err := b.WaitEvent(wctx, 0, "REGISTER_OK")
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if out, err := b.Command(ctx, "reginfo", ""); err == nil && strings.Contains(stripANSI(out), " OK") {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("baresip did not register at %s: %w", b.cfg.Registrar.Address, context.Cause(ctx))
+		}
+		if !b.proc.running() {
+			return errors.New("baresip exited before registering")
+		}
+	}
+}
+
+func stripANSI(s string) string {
+	var sb strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0x1b {
+			for i < len(s) && s[i] != 'm' {
+				i++
+			}
+			continue
+		}
+		sb.WriteByte(s[i])
+	}
+	return sb.String()
+}
+
+// Addr is baresip's SIP address, host:port.
+func (b *Baresip) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.cfg.SIPPort)) }
+
+// User is the account's user part: the number to call it by.
+func (b *Baresip) User() string { return b.cfg.User }
+
+// PID is baresip's process id.
+func (b *Baresip) PID() int { return b.proc.pid() }
+
+// LogPath is the file baresip's output goes to.
+func (b *Baresip) LogPath() string { return b.proc.logPath }
+
+// Log returns baresip's output so far.
+func (b *Baresip) Log() string { return b.proc.output() }
+
+// Stop ends baresip by its PID (quit over ctrl_tcp, then SIGTERM, then
+// SIGKILL) and waits for it.
+func (b *Baresip) Stop() error {
+	if b.conn != nil && b.proc.running() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, _ = b.Command(ctx, "quit", "")
+		cancel()
+	}
+	err := b.proc.stop("", 2*time.Second)
+	if b.conn != nil {
+		b.conn.Close()
+	}
+	return err
+}
+
+// RunBaresip starts baresip for a test: it skips the test (or fails it
+// under HASHCALL_REQUIRE_PEERS=1) when baresip is not installed, puts its
+// configuration and log under t.TempDir() unless cfg.Dir is set, stops it
+// by its PID when the test ends and prints its log if the test failed.
+func RunBaresip(t testing.TB, cfg BaresipConfig) *Baresip {
+	t.Helper()
+	if cfg.Binary == "" {
+		cfg.Binary = peertest.Program(t, "baresip", "baresip-core")
+	}
+	if cfg.Dir == "" {
+		cfg.Dir = t.TempDir()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	b, err := StartBaresip(ctx, cfg)
+	if err != nil {
+		logFile(t, filepath.Join(cfg.Dir, "baresip.log"))
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Stop(); err != nil {
+			t.Errorf("stopping baresip (pid %d): %v", b.PID(), err)
+		}
+		if t.Failed() {
+			t.Logf("baresip events: %+v", b.Events())
+			logFile(t, b.LogPath())
+		}
+	})
+	return b
+}

@@ -1,0 +1,92 @@
+// Package softphone runs real softphones on 127.0.0.1 for hashcall's
+// interop tests: baresip (Debian baresip-core, 1.0.0), driven over its
+// ctrl_tcp module, and linphonec (Debian linphone-cli, 5.1), driven over
+// stdin. Each runner writes the phone's configuration from the templates
+// in testdata/ into a directory of its own, starts the phone, waits until
+// it is ready, presses keys during a call and stops it by its PID.
+//
+// By default a phone takes calls on its own SIP port, so hashcall can call
+// it directly (trunk address = the phone's address, number = its user).
+// With a [Registrar] it registers at a registrar/proxy such as Kamailio
+// and is reached through it.
+//
+// The tests of this package place real verification calls to them; see
+// softphone_test.go.
+package softphone
+
+import (
+	"bytes"
+	"embed"
+	"os"
+	"strings"
+	"testing"
+	"text/template"
+	"time"
+)
+
+// Registrar is where a phone registers: a registrar/proxy with digest
+// authentication (Kamailio in internal/interop).
+type Registrar struct {
+	// Address is the registrar's host:port (UDP); REGISTERs and the
+	// phone's outgoing requests go there.
+	Address string
+	// Domain is the SIP domain of the phone's address of record; empty
+	// means Address (user@host:port).
+	Domain string
+	// Username and Password are the digest credentials; Username defaults
+	// to the phone's user.
+	Username, Password string
+	// Expiry is the registration interval; default 60 s.
+	Expiry time.Duration
+}
+
+func (r *Registrar) expiry() time.Duration {
+	if r.Expiry <= 0 {
+		return 60 * time.Second
+	}
+	return r.Expiry
+}
+
+// aorHost is the host[:port] of the phone's address of record.
+func (r *Registrar) aorHost() string {
+	if r.Domain != "" {
+		return r.Domain
+	}
+	return r.Address
+}
+
+//go:embed testdata/baresip/*.tmpl testdata/linphone/*.tmpl
+var templates embed.FS
+
+// render writes the template testdata/name filled with data to path.
+func render(path, name string, data any) error {
+	t, err := template.ParseFS(templates, "testdata/"+name)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil {
+		return err
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// logFile prints a log file into the test's output, the last maxLines
+// lines of it.
+func logFile(t testing.TB, path string) {
+	t.Helper()
+	const maxLines = 400
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Logf("reading %s: %v", path, err)
+		return
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > maxLines {
+		t.Logf("%s (last %d of %d lines):", path, maxLines, len(lines))
+		lines = lines[len(lines)-maxLines:]
+	} else {
+		t.Logf("%s:", path)
+	}
+	t.Log("\n" + strings.Join(lines, "\n"))
+}
