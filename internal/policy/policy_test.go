@@ -8,7 +8,7 @@ import (
 
 func TestParse(t *testing.T) {
 	tests := []struct {
-		name, in, region string
+		name, in, region  string
 		e164, typ, masked string
 		err               bool
 	}{
