@@ -693,3 +693,77 @@ func TestSessionReceiveAllocs(t *testing.T) {
 		t.Errorf("%.3f allocations per packet", perPacket)
 	}
 }
+
+// TestSessionSendAllocs: the sender does not allocate per packet, for
+// silence and for a prompt.
+func TestSessionSendAllocs(t *testing.T) {
+	s, clk, far := fakeSession(t, pcmuEvents)
+	readRTP(t, far)
+	eventually(t, "the sender to sleep", clk.armed)
+	done := make(chan error, 1)
+	go func() { done <- s.Play(context.Background(), dtmfTone('1', 10*time.Second)) }()
+	eventually(t, "the playback to be queued", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.job != nil })
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 200 {
+		step(t, clk, FrameDuration)
+	}
+	runtime.ReadMemStats(&after)
+	// The test's own polling allocates a little; the sender nothing.
+	t.Logf("%d allocations in 200 packets", after.Mallocs-before.Mallocs)
+	if after.Mallocs-before.Mallocs > 40 {
+		t.Errorf("%d allocations in 200 packets", after.Mallocs-before.Mallocs)
+	}
+	if st := s.Stats(); st.Sent != 201 {
+		t.Errorf("sent %d", st.Sent)
+	}
+	s.Stop()
+	step(t, clk, FrameDuration)
+	if err := <-done; !errors.Is(err, ErrStopped) {
+		t.Fatal(err)
+	}
+}
+
+// TestSessionPlayRealClock plays 1 s on the real clock between two sockets:
+// 50 frames of the prompt, sequence numbers without a gap, timestamps on
+// the 160-sample grid (skips only if the machine stalled).
+func TestSessionPlayRealClock(t *testing.T) {
+	ours := listen(t, SessionConfig{Codecs: []Codec{PCMA}})
+	far := rawSocket(t)
+	n := pcmuEvents
+	n.Codec, n.RecvCodecs, n.Remote = PCMA, []Codec{PCMA}, addrOf(far)
+	if err := ours.Start(n); err != nil {
+		t.Fatal(err)
+	}
+	prompt := dtmfTone('9', time.Second)
+	want := PCMA.encode(nil, prompt)
+	done := make(chan error, 1)
+	go func() { done <- ours.Play(context.Background(), prompt) }()
+	var frames, markers int
+	var prev rtp.Header
+	for i := 0; frames < 50; i++ {
+		h, p := readRTP(t, far)
+		if i > 0 && (h.SequenceNumber != prev.SequenceNumber+1 || (h.Timestamp-prev.Timestamp)%FrameSamples != 0 || h.Timestamp == prev.Timestamp) {
+			t.Fatalf("packet %d: %+v after %+v", i, h, prev)
+		}
+		if h.Marker {
+			markers++
+		}
+		if !bytes.Equal(p, silenceFrame(PCMA)) {
+			if !bytes.Equal(p, want[frames*FrameSamples:(frames+1)*FrameSamples]) {
+				t.Fatalf("frame %d out of order", frames)
+			}
+			if h.Marker != (frames == 0) {
+				t.Fatalf("frame %d: marker %v", frames, h.Marker)
+			}
+			frames++
+		}
+		prev = h
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if markers != 2 { // the first packet sent and the first of the prompt
+		t.Errorf("%d markers", markers)
+	}
+}

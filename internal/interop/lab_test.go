@@ -56,20 +56,21 @@ type scenario struct {
 	name   string // testdata/sipp/<name>.xml
 	number string // Request-URI user routed to it
 	pcap   bool   // plays RTP with play_pcap_audio: needs root
+	file   string // a capture of SIPp's own that it plays
 }
 
 var scenarios = []scenario{
-	{"rfc4733_pound", "9001", true},
-	{"rfc4733_five", "9002", true},
-	{"inband_pound_pcmu", "9003", true},
-	{"inband_pound_pcma", "9004", true},
-	{"inband_five", "9005", true},
-	{"silent", "9006", true},
-	{"busy", "9007", false},
-	{"decline", "9008", false},
-	{"not_found", "9009", false},
-	{"ring_forever", "9010", false},
-	{"early_media_pound", "9011", true},
+	{"rfc4733_pound", "9001", true, sippPoundPcap},
+	{"rfc4733_five", "9002", true, sippFivePcap},
+	{"inband_pound_pcmu", "9003", true, ""},
+	{"inband_pound_pcma", "9004", true, ""},
+	{"inband_five", "9005", true, ""},
+	{"silent", "9006", true, ""},
+	{"busy", "9007", false, ""},
+	{"decline", "9008", false, ""},
+	{"not_found", "9009", false, ""},
+	{"ring_forever", "9010", false, ""},
+	{"early_media_pound", "9011", true, ""},
 }
 
 func scenarioByName(t testing.TB, name string) scenario {
@@ -216,6 +217,9 @@ type uas struct {
 func (l *lab) startUAS(t *testing.T, name string) *uas {
 	t.Helper()
 	s := scenarioByName(t, name)
+	if s.file != "" {
+		peertest.File(t, s.file, "sip-tester")
+	}
 	if s.pcap {
 		requireRoot(t)
 	}

@@ -177,8 +177,26 @@ func (l *Linphone) WaitRegistered(ctx context.Context) error {
 	if l.cfg.Registrar == nil {
 		return errors.New("softphone: linphonec has no registrar configured")
 	}
-	_, err := l.WaitOutput(ctx, 0, "successful")
-	return err
+	// linphonec prints nothing when it registers: ask it ("status
+	// register" answers "registered, identity=... duration=..." or
+	// "registered=0"/"registered=-1").
+	for {
+		mark := l.Mark()
+		if err := l.proc.write("status register\n"); err != nil {
+			return err
+		}
+		wctx, cancel := context.WithTimeout(ctx, time.Second)
+		line, err := l.WaitOutput(wctx, mark, "registered")
+		cancel()
+		if err == nil && strings.Contains(line, "identity=") {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("linphonec did not register at %s (last status %q): %w", l.cfg.Registrar.Address, line, context.Cause(ctx))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // Press sends key on the current call the configured way (a line holding
