@@ -29,8 +29,8 @@ deps:
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			echo "installing:" $$missing; \
-			(apt-get install -y --no-install-recommends $$missing || \
-			 (apt-get update -qq && apt-get install -y --no-install-recommends $$missing)); \
+			(DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing || \
+			 (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing)); \
 		else \
 			echo "not root: tests that need these will skip:" $$missing; \
 		fi; \

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-const cbMs = time.Millisecond
+const cbMilli = time.Millisecond
 
 func cbStart(k Key, s Source, at time.Duration) Event {
 	return Event{Key: k, Source: s, Start: at}
@@ -45,24 +45,24 @@ func TestCombiner(t *testing.T) {
 		{
 			name: "R14_inband_first",
 			in: []Event{
-				cbStart('#', in, 1000*cbMs), cbStart('#', rfc, 1010*cbMs),
-				cbEnd('#', in, 1000*cbMs, 1120*cbMs), cbEnd('#', rfc, 1010*cbMs, 1130*cbMs),
+				cbStart('#', in, 1000*cbMilli), cbStart('#', rfc, 1010*cbMilli),
+				cbEnd('#', in, 1000*cbMilli, 1120*cbMilli), cbEnd('#', rfc, 1010*cbMilli, 1130*cbMilli),
 			},
 			want: "# inband start, # inband end",
 		},
 		{
 			name: "R14_rfc4733_first",
 			in: []Event{
-				cbStart('#', rfc, 1000*cbMs), cbStart('#', in, 1040*cbMs),
-				cbEnd('#', rfc, 1000*cbMs, 1120*cbMs), cbEnd('#', in, 1040*cbMs, 1100*cbMs),
+				cbStart('#', rfc, 1000*cbMilli), cbStart('#', in, 1040*cbMilli),
+				cbEnd('#', rfc, 1000*cbMilli, 1120*cbMilli), cbEnd('#', in, 1040*cbMilli, 1100*cbMilli),
 			},
 			want: "# rfc4733 start, # rfc4733 end",
 		},
 		{
 			name: "R14_rfc4733_ended_before_inband_start_within_window",
 			in: []Event{
-				cbStart('#', rfc, 1000*cbMs), cbEnd('#', rfc, 1000*cbMs, 1080*cbMs),
-				cbStart('#', in, 1250*cbMs), cbEnd('#', in, 1250*cbMs, 1330*cbMs),
+				cbStart('#', rfc, 1000*cbMilli), cbEnd('#', rfc, 1000*cbMilli, 1080*cbMilli),
+				cbStart('#', in, 1250*cbMilli), cbEnd('#', in, 1250*cbMilli, 1330*cbMilli),
 			},
 			want: "# rfc4733 start, # rfc4733 end",
 		},
@@ -71,103 +71,103 @@ func TestCombiner(t *testing.T) {
 			// The in-band report arrives second but its tone began before
 			// the RFC 4733 press's first packet arrived.
 			in: []Event{
-				cbStart('#', rfc, 1100*cbMs),
-				cbStart('#', in, 950*cbMs), cbEnd('#', in, 950*cbMs, 1200*cbMs),
-				cbEnd('#', rfc, 1100*cbMs, 1350*cbMs),
+				cbStart('#', rfc, 1100*cbMilli),
+				cbStart('#', in, 950*cbMilli), cbEnd('#', in, 950*cbMilli, 1200*cbMilli),
+				cbEnd('#', rfc, 1100*cbMilli, 1350*cbMilli),
 			},
 			want: "# rfc4733 start, # rfc4733 end",
 		},
 		{
 			name: "far_apart_two_presses",
 			in: []Event{
-				cbStart('#', in, 1000*cbMs), cbEnd('#', in, 1000*cbMs, 1100*cbMs),
-				cbStart('#', rfc, 1500*cbMs), cbEnd('#', rfc, 1500*cbMs, 1600*cbMs),
+				cbStart('#', in, 1000*cbMilli), cbEnd('#', in, 1000*cbMilli, 1100*cbMilli),
+				cbStart('#', rfc, 1500*cbMilli), cbEnd('#', rfc, 1500*cbMilli, 1600*cbMilli),
 			},
 			want: "# inband start, # inband end, # rfc4733 start, # rfc4733 end",
 		},
 		{
 			name:   "window_option",
-			window: 50 * cbMs,
+			window: 50 * cbMilli,
 			in: []Event{
-				cbStart('#', in, 1000*cbMs), cbEnd('#', in, 1000*cbMs, 1100*cbMs),
-				cbStart('#', rfc, 1200*cbMs), cbEnd('#', rfc, 1200*cbMs, 1300*cbMs),
+				cbStart('#', in, 1000*cbMilli), cbEnd('#', in, 1000*cbMilli, 1100*cbMilli),
+				cbStart('#', rfc, 1200*cbMilli), cbEnd('#', rfc, 1200*cbMilli, 1300*cbMilli),
 			},
 			want: "# inband start, # inband end, # rfc4733 start, # rfc4733 end",
 		},
 		{
 			name: "different_keys_both",
 			in: []Event{
-				cbStart('#', in, 1000*cbMs), cbStart('9', rfc, 1010*cbMs),
-				cbEnd('#', in, 1000*cbMs, 1100*cbMs), cbEnd('9', rfc, 1010*cbMs, 1100*cbMs),
+				cbStart('#', in, 1000*cbMilli), cbStart('9', rfc, 1010*cbMilli),
+				cbEnd('#', in, 1000*cbMilli, 1100*cbMilli), cbEnd('9', rfc, 1010*cbMilli, 1100*cbMilli),
 			},
 			want: "# inband start, 9 rfc4733 start, # inband end, 9 rfc4733 end",
 		},
 		{
 			name: "same_source_never_merged",
 			in: []Event{
-				cbStart('#', in, 1000*cbMs), cbEnd('#', in, 1000*cbMs, 1060*cbMs),
-				cbStart('#', in, 1110*cbMs), cbEnd('#', in, 1110*cbMs, 1170*cbMs),
+				cbStart('#', in, 1000*cbMilli), cbEnd('#', in, 1000*cbMilli, 1060*cbMilli),
+				cbStart('#', in, 1110*cbMilli), cbEnd('#', in, 1110*cbMilli, 1170*cbMilli),
 			},
 			want: "# inband start, # inband end, # inband start, # inband end",
 		},
 		{
 			name: "two_quick_presses_on_both_sources",
 			in: []Event{
-				cbStart('#', in, 1000*cbMs), cbStart('#', rfc, 1010*cbMs),
-				cbEnd('#', in, 1000*cbMs, 1060*cbMs), cbEnd('#', rfc, 1010*cbMs, 1070*cbMs),
-				cbStart('#', in, 1110*cbMs), cbStart('#', rfc, 1120*cbMs),
-				cbEnd('#', in, 1110*cbMs, 1170*cbMs), cbEnd('#', rfc, 1120*cbMs, 1180*cbMs),
+				cbStart('#', in, 1000*cbMilli), cbStart('#', rfc, 1010*cbMilli),
+				cbEnd('#', in, 1000*cbMilli, 1060*cbMilli), cbEnd('#', rfc, 1010*cbMilli, 1070*cbMilli),
+				cbStart('#', in, 1110*cbMilli), cbStart('#', rfc, 1120*cbMilli),
+				cbEnd('#', in, 1110*cbMilli, 1170*cbMilli), cbEnd('#', rfc, 1120*cbMilli, 1180*cbMilli),
 			},
 			want: "# inband start, # inband end, # inband start, # inband end",
 		},
 		{
 			name: "sip_info_alone",
-			in:   []Event{cbInfo('#', 1000*cbMs)},
+			in:   []Event{cbInfo('#', 1000*cbMilli)},
 			want: "# sip_info start, # sip_info end",
 		},
 		{
 			name: "sip_info_after_rfc4733",
 			in: []Event{
-				cbStart('#', rfc, 1000*cbMs), cbEnd('#', rfc, 1000*cbMs, 1100*cbMs), cbInfo('#', 1150*cbMs),
+				cbStart('#', rfc, 1000*cbMilli), cbEnd('#', rfc, 1000*cbMilli, 1100*cbMilli), cbInfo('#', 1150*cbMilli),
 			},
 			want: "# rfc4733 start, # rfc4733 end",
 		},
 		{
 			name: "sip_info_first_then_inband_and_rfc4733",
 			in: []Event{
-				cbInfo('#', 990*cbMs),
-				cbStart('#', in, 1000*cbMs), cbStart('#', rfc, 1020*cbMs),
-				cbEnd('#', in, 1000*cbMs, 1100*cbMs), cbEnd('#', rfc, 1020*cbMs, 1110*cbMs),
+				cbInfo('#', 990*cbMilli),
+				cbStart('#', in, 1000*cbMilli), cbStart('#', rfc, 1020*cbMilli),
+				cbEnd('#', in, 1000*cbMilli, 1100*cbMilli), cbEnd('#', rfc, 1020*cbMilli, 1110*cbMilli),
 			},
 			want: "# sip_info start, # sip_info end",
 		},
 		{
 			name: "sip_info_start_and_end_reports",
 			in: []Event{
-				{Key: '#', Source: SourceSIPInfo, Start: 500 * cbMs},
-				{Key: '#', Source: SourceSIPInfo, Ended: true, Start: 500 * cbMs, End: 500 * cbMs},
+				{Key: '#', Source: SourceSIPInfo, Start: 500 * cbMilli},
+				{Key: '#', Source: SourceSIPInfo, Ended: true, Start: 500 * cbMilli, End: 500 * cbMilli},
 			},
 			want: "# sip_info start, # sip_info end",
 		},
 		{
 			name: "sip_info_far_from_inband",
 			in: []Event{
-				cbStart('#', in, 1000*cbMs), cbEnd('#', in, 1000*cbMs, 1100*cbMs), cbInfo('#', 2000*cbMs),
+				cbStart('#', in, 1000*cbMilli), cbEnd('#', in, 1000*cbMilli, 1100*cbMilli), cbInfo('#', 2000*cbMilli),
 			},
 			want: "# inband start, # inband end, # sip_info start, # sip_info end",
 		},
 		{
 			name: "held_key_other_source_starts_late",
 			in: []Event{
-				cbStart('#', in, 1000*cbMs), cbStart('#', rfc, 3000*cbMs),
-				cbEnd('#', rfc, 3000*cbMs, 4000*cbMs), cbEnd('#', in, 1000*cbMs, 4000*cbMs),
+				cbStart('#', in, 1000*cbMilli), cbStart('#', rfc, 3000*cbMilli),
+				cbEnd('#', rfc, 3000*cbMilli, 4000*cbMilli), cbEnd('#', in, 1000*cbMilli, 4000*cbMilli),
 			},
 			want: "# inband start, # inband end",
 		},
 		{
 			name: "restart_without_end_closes_open_press",
 			in: []Event{
-				cbStart('1', in, 1000*cbMs), cbStart('1', in, 2000*cbMs), cbEnd('1', in, 2000*cbMs, 2100*cbMs),
+				cbStart('1', in, 1000*cbMilli), cbStart('1', in, 2000*cbMilli), cbEnd('1', in, 2000*cbMilli, 2100*cbMilli),
 			},
 			want: "1 inband start, 1 inband end, 1 inband start, 1 inband end",
 		},
@@ -199,9 +199,9 @@ func TestCombinerManyPresses(t *testing.T) {
 		at := time.Duration(i) * time.Second
 		k := Key("0123456789*#ABCD"[i%16])
 		out = c.Push(out, cbStart(k, SourceInband, at))
-		out = c.Push(out, cbStart(k, SourceRFC4733, at+20*cbMs))
-		out = c.Push(out, cbEnd(k, SourceRFC4733, at+20*cbMs, at+120*cbMs))
-		out = c.Push(out, cbEnd(k, SourceInband, at, at+100*cbMs))
+		out = c.Push(out, cbStart(k, SourceRFC4733, at+20*cbMilli))
+		out = c.Push(out, cbEnd(k, SourceRFC4733, at+20*cbMilli, at+120*cbMilli))
+		out = c.Push(out, cbEnd(k, SourceInband, at, at+100*cbMilli))
 	}
 	if len(out) != 200 {
 		t.Fatalf("%d reports, want 200", len(out))
@@ -212,7 +212,7 @@ func TestCombinerManyPresses(t *testing.T) {
 		}
 	}
 	c.Reset()
-	if got := cbDescribe(c.Push(nil, cbStart('#', SourceRFC4733, 99*time.Second+50*cbMs))); got != "# rfc4733 start" {
+	if got := cbDescribe(c.Push(nil, cbStart('#', SourceRFC4733, 99*time.Second+50*cbMilli))); got != "# rfc4733 start" {
 		t.Fatalf("after Reset: %s", got)
 	}
 }
@@ -224,10 +224,10 @@ func TestCombinerAllocs(t *testing.T) {
 	allocs := testing.AllocsPerRun(200, func() {
 		at := time.Duration(i) * time.Second
 		dst = c.Push(dst[:0], cbStart('#', SourceInband, at))
-		dst = c.Push(dst[:0], cbStart('#', SourceRFC4733, at+10*cbMs))
-		dst = c.Push(dst[:0], cbEnd('#', SourceInband, at, at+100*cbMs))
-		dst = c.Push(dst[:0], cbEnd('#', SourceRFC4733, at+10*cbMs, at+110*cbMs))
-		dst = c.Push(dst[:0], cbInfo('#', at+120*cbMs))
+		dst = c.Push(dst[:0], cbStart('#', SourceRFC4733, at+10*cbMilli))
+		dst = c.Push(dst[:0], cbEnd('#', SourceInband, at, at+100*cbMilli))
+		dst = c.Push(dst[:0], cbEnd('#', SourceRFC4733, at+10*cbMilli, at+110*cbMilli))
+		dst = c.Push(dst[:0], cbInfo('#', at+120*cbMilli))
 		i++
 	})
 	if allocs != 0 {
@@ -242,7 +242,7 @@ func TestCombinerReceiverEndToEnd(t *testing.T) {
 	in := rxSched(time.Second, rxEnc(EncoderConfig{}).Press(nil, KeyHash, 200*time.Millisecond))
 	var c Combiner
 	var out, evs []Event
-	inband := []Event{cbStart('#', SourceInband, time.Second+5*cbMs), cbEnd('#', SourceInband, time.Second+5*cbMs, time.Second+205*cbMs)}
+	inband := []Event{cbStart('#', SourceInband, time.Second+5*cbMilli), cbEnd('#', SourceInband, time.Second+5*cbMilli, time.Second+205*cbMilli)}
 	for i := range in {
 		evs = r.Packet(evs[:0], in[i].at, &in[i].h, in[i].raw)
 		for _, e := range evs {

@@ -184,10 +184,7 @@ func TestDetectErrors(t *testing.T) {
 	dir := t.TempDir()
 	audio := keyAudio()
 	good := writeFile(t, dir, "good.wav", wavBytes(t, wav.PCM16Mono8k, le16(audio)))
-	stereo := make([]byte, 0, 4*len(audio))
-	for _, v := range le16(audio[:8000]) {
-		stereo = append(stereo, v)
-	}
+	stereo := le16(audio[:8000])
 	tests := []struct {
 		name     string
 		args     []string
