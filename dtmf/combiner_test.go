@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-const cbMilli = time.Millisecond
+const cbUnit = time.Millisecond
 
 func cbStart(k Key, s Source, at time.Duration) Event {
 	return Event{Key: k, Source: s, Start: at}
@@ -45,24 +45,24 @@ func TestCombiner(t *testing.T) {
 		{
 			name: "R14_inband_first",
 			in: []Event{
-				cbStart('#', in, 1000*cbMilli), cbStart('#', rfc, 1010*cbMilli),
-				cbEnd('#', in, 1000*cbMilli, 1120*cbMilli), cbEnd('#', rfc, 1010*cbMilli, 1130*cbMilli),
+				cbStart('#', in, 1000*cbUnit), cbStart('#', rfc, 1010*cbUnit),
+				cbEnd('#', in, 1000*cbUnit, 1120*cbUnit), cbEnd('#', rfc, 1010*cbUnit, 1130*cbUnit),
 			},
 			want: "# inband start, # inband end",
 		},
 		{
 			name: "R14_rfc4733_first",
 			in: []Event{
-				cbStart('#', rfc, 1000*cbMilli), cbStart('#', in, 1040*cbMilli),
-				cbEnd('#', rfc, 1000*cbMilli, 1120*cbMilli), cbEnd('#', in, 1040*cbMilli, 1100*cbMilli),
+				cbStart('#', rfc, 1000*cbUnit), cbStart('#', in, 1040*cbUnit),
+				cbEnd('#', rfc, 1000*cbUnit, 1120*cbUnit), cbEnd('#', in, 1040*cbUnit, 1100*cbUnit),
 			},
 			want: "# rfc4733 start, # rfc4733 end",
 		},
 		{
 			name: "R14_rfc4733_ended_before_inband_start_within_window",
 			in: []Event{
-				cbStart('#', rfc, 1000*cbMilli), cbEnd('#', rfc, 1000*cbMilli, 1080*cbMilli),
-				cbStart('#', in, 1250*cbMilli), cbEnd('#', in, 1250*cbMilli, 1330*cbMilli),
+				cbStart('#', rfc, 1000*cbUnit), cbEnd('#', rfc, 1000*cbUnit, 1080*cbUnit),
+				cbStart('#', in, 1250*cbUnit), cbEnd('#', in, 1250*cbUnit, 1330*cbUnit),
 			},
 			want: "# rfc4733 start, # rfc4733 end",
 		},
@@ -71,103 +71,103 @@ func TestCombiner(t *testing.T) {
 			// The in-band report arrives second but its tone began before
 			// the RFC 4733 press's first packet arrived.
 			in: []Event{
-				cbStart('#', rfc, 1100*cbMilli),
-				cbStart('#', in, 950*cbMilli), cbEnd('#', in, 950*cbMilli, 1200*cbMilli),
-				cbEnd('#', rfc, 1100*cbMilli, 1350*cbMilli),
+				cbStart('#', rfc, 1100*cbUnit),
+				cbStart('#', in, 950*cbUnit), cbEnd('#', in, 950*cbUnit, 1200*cbUnit),
+				cbEnd('#', rfc, 1100*cbUnit, 1350*cbUnit),
 			},
 			want: "# rfc4733 start, # rfc4733 end",
 		},
 		{
 			name: "far_apart_two_presses",
 			in: []Event{
-				cbStart('#', in, 1000*cbMilli), cbEnd('#', in, 1000*cbMilli, 1100*cbMilli),
-				cbStart('#', rfc, 1500*cbMilli), cbEnd('#', rfc, 1500*cbMilli, 1600*cbMilli),
+				cbStart('#', in, 1000*cbUnit), cbEnd('#', in, 1000*cbUnit, 1100*cbUnit),
+				cbStart('#', rfc, 1500*cbUnit), cbEnd('#', rfc, 1500*cbUnit, 1600*cbUnit),
 			},
 			want: "# inband start, # inband end, # rfc4733 start, # rfc4733 end",
 		},
 		{
 			name:   "window_option",
-			window: 50 * cbMilli,
+			window: 50 * cbUnit,
 			in: []Event{
-				cbStart('#', in, 1000*cbMilli), cbEnd('#', in, 1000*cbMilli, 1100*cbMilli),
-				cbStart('#', rfc, 1200*cbMilli), cbEnd('#', rfc, 1200*cbMilli, 1300*cbMilli),
+				cbStart('#', in, 1000*cbUnit), cbEnd('#', in, 1000*cbUnit, 1100*cbUnit),
+				cbStart('#', rfc, 1200*cbUnit), cbEnd('#', rfc, 1200*cbUnit, 1300*cbUnit),
 			},
 			want: "# inband start, # inband end, # rfc4733 start, # rfc4733 end",
 		},
 		{
 			name: "different_keys_both",
 			in: []Event{
-				cbStart('#', in, 1000*cbMilli), cbStart('9', rfc, 1010*cbMilli),
-				cbEnd('#', in, 1000*cbMilli, 1100*cbMilli), cbEnd('9', rfc, 1010*cbMilli, 1100*cbMilli),
+				cbStart('#', in, 1000*cbUnit), cbStart('9', rfc, 1010*cbUnit),
+				cbEnd('#', in, 1000*cbUnit, 1100*cbUnit), cbEnd('9', rfc, 1010*cbUnit, 1100*cbUnit),
 			},
 			want: "# inband start, 9 rfc4733 start, # inband end, 9 rfc4733 end",
 		},
 		{
 			name: "same_source_never_merged",
 			in: []Event{
-				cbStart('#', in, 1000*cbMilli), cbEnd('#', in, 1000*cbMilli, 1060*cbMilli),
-				cbStart('#', in, 1110*cbMilli), cbEnd('#', in, 1110*cbMilli, 1170*cbMilli),
+				cbStart('#', in, 1000*cbUnit), cbEnd('#', in, 1000*cbUnit, 1060*cbUnit),
+				cbStart('#', in, 1110*cbUnit), cbEnd('#', in, 1110*cbUnit, 1170*cbUnit),
 			},
 			want: "# inband start, # inband end, # inband start, # inband end",
 		},
 		{
 			name: "two_quick_presses_on_both_sources",
 			in: []Event{
-				cbStart('#', in, 1000*cbMilli), cbStart('#', rfc, 1010*cbMilli),
-				cbEnd('#', in, 1000*cbMilli, 1060*cbMilli), cbEnd('#', rfc, 1010*cbMilli, 1070*cbMilli),
-				cbStart('#', in, 1110*cbMilli), cbStart('#', rfc, 1120*cbMilli),
-				cbEnd('#', in, 1110*cbMilli, 1170*cbMilli), cbEnd('#', rfc, 1120*cbMilli, 1180*cbMilli),
+				cbStart('#', in, 1000*cbUnit), cbStart('#', rfc, 1010*cbUnit),
+				cbEnd('#', in, 1000*cbUnit, 1060*cbUnit), cbEnd('#', rfc, 1010*cbUnit, 1070*cbUnit),
+				cbStart('#', in, 1110*cbUnit), cbStart('#', rfc, 1120*cbUnit),
+				cbEnd('#', in, 1110*cbUnit, 1170*cbUnit), cbEnd('#', rfc, 1120*cbUnit, 1180*cbUnit),
 			},
 			want: "# inband start, # inband end, # inband start, # inband end",
 		},
 		{
 			name: "sip_info_alone",
-			in:   []Event{cbInfo('#', 1000*cbMilli)},
+			in:   []Event{cbInfo('#', 1000*cbUnit)},
 			want: "# sip_info start, # sip_info end",
 		},
 		{
 			name: "sip_info_after_rfc4733",
 			in: []Event{
-				cbStart('#', rfc, 1000*cbMilli), cbEnd('#', rfc, 1000*cbMilli, 1100*cbMilli), cbInfo('#', 1150*cbMilli),
+				cbStart('#', rfc, 1000*cbUnit), cbEnd('#', rfc, 1000*cbUnit, 1100*cbUnit), cbInfo('#', 1150*cbUnit),
 			},
 			want: "# rfc4733 start, # rfc4733 end",
 		},
 		{
 			name: "sip_info_first_then_inband_and_rfc4733",
 			in: []Event{
-				cbInfo('#', 990*cbMilli),
-				cbStart('#', in, 1000*cbMilli), cbStart('#', rfc, 1020*cbMilli),
-				cbEnd('#', in, 1000*cbMilli, 1100*cbMilli), cbEnd('#', rfc, 1020*cbMilli, 1110*cbMilli),
+				cbInfo('#', 990*cbUnit),
+				cbStart('#', in, 1000*cbUnit), cbStart('#', rfc, 1020*cbUnit),
+				cbEnd('#', in, 1000*cbUnit, 1100*cbUnit), cbEnd('#', rfc, 1020*cbUnit, 1110*cbUnit),
 			},
 			want: "# sip_info start, # sip_info end",
 		},
 		{
 			name: "sip_info_start_and_end_reports",
 			in: []Event{
-				{Key: '#', Source: SourceSIPInfo, Start: 500 * cbMilli},
-				{Key: '#', Source: SourceSIPInfo, Ended: true, Start: 500 * cbMilli, End: 500 * cbMilli},
+				{Key: '#', Source: SourceSIPInfo, Start: 500 * cbUnit},
+				{Key: '#', Source: SourceSIPInfo, Ended: true, Start: 500 * cbUnit, End: 500 * cbUnit},
 			},
 			want: "# sip_info start, # sip_info end",
 		},
 		{
 			name: "sip_info_far_from_inband",
 			in: []Event{
-				cbStart('#', in, 1000*cbMilli), cbEnd('#', in, 1000*cbMilli, 1100*cbMilli), cbInfo('#', 2000*cbMilli),
+				cbStart('#', in, 1000*cbUnit), cbEnd('#', in, 1000*cbUnit, 1100*cbUnit), cbInfo('#', 2000*cbUnit),
 			},
 			want: "# inband start, # inband end, # sip_info start, # sip_info end",
 		},
 		{
 			name: "held_key_other_source_starts_late",
 			in: []Event{
-				cbStart('#', in, 1000*cbMilli), cbStart('#', rfc, 3000*cbMilli),
-				cbEnd('#', rfc, 3000*cbMilli, 4000*cbMilli), cbEnd('#', in, 1000*cbMilli, 4000*cbMilli),
+				cbStart('#', in, 1000*cbUnit), cbStart('#', rfc, 3000*cbUnit),
+				cbEnd('#', rfc, 3000*cbUnit, 4000*cbUnit), cbEnd('#', in, 1000*cbUnit, 4000*cbUnit),
 			},
 			want: "# inband start, # inband end",
 		},
 		{
 			name: "restart_without_end_closes_open_press",
 			in: []Event{
-				cbStart('1', in, 1000*cbMilli), cbStart('1', in, 2000*cbMilli), cbEnd('1', in, 2000*cbMilli, 2100*cbMilli),
+				cbStart('1', in, 1000*cbUnit), cbStart('1', in, 2000*cbUnit), cbEnd('1', in, 2000*cbUnit, 2100*cbUnit),
 			},
 			want: "1 inband start, 1 inband end, 1 inband start, 1 inband end",
 		},
@@ -199,9 +199,9 @@ func TestCombinerManyPresses(t *testing.T) {
 		at := time.Duration(i) * time.Second
 		k := Key("0123456789*#ABCD"[i%16])
 		out = c.Push(out, cbStart(k, SourceInband, at))
-		out = c.Push(out, cbStart(k, SourceRFC4733, at+20*cbMilli))
-		out = c.Push(out, cbEnd(k, SourceRFC4733, at+20*cbMilli, at+120*cbMilli))
-		out = c.Push(out, cbEnd(k, SourceInband, at, at+100*cbMilli))
+		out = c.Push(out, cbStart(k, SourceRFC4733, at+20*cbUnit))
+		out = c.Push(out, cbEnd(k, SourceRFC4733, at+20*cbUnit, at+120*cbUnit))
+		out = c.Push(out, cbEnd(k, SourceInband, at, at+100*cbUnit))
 	}
 	if len(out) != 200 {
 		t.Fatalf("%d reports, want 200", len(out))
@@ -212,7 +212,7 @@ func TestCombinerManyPresses(t *testing.T) {
 		}
 	}
 	c.Reset()
-	if got := cbDescribe(c.Push(nil, cbStart('#', SourceRFC4733, 99*time.Second+50*cbMilli))); got != "# rfc4733 start" {
+	if got := cbDescribe(c.Push(nil, cbStart('#', SourceRFC4733, 99*time.Second+50*cbUnit))); got != "# rfc4733 start" {
 		t.Fatalf("after Reset: %s", got)
 	}
 }
@@ -224,10 +224,10 @@ func TestCombinerAllocs(t *testing.T) {
 	allocs := testing.AllocsPerRun(200, func() {
 		at := time.Duration(i) * time.Second
 		dst = c.Push(dst[:0], cbStart('#', SourceInband, at))
-		dst = c.Push(dst[:0], cbStart('#', SourceRFC4733, at+10*cbMilli))
-		dst = c.Push(dst[:0], cbEnd('#', SourceInband, at, at+100*cbMilli))
-		dst = c.Push(dst[:0], cbEnd('#', SourceRFC4733, at+10*cbMilli, at+110*cbMilli))
-		dst = c.Push(dst[:0], cbInfo('#', at+120*cbMilli))
+		dst = c.Push(dst[:0], cbStart('#', SourceRFC4733, at+10*cbUnit))
+		dst = c.Push(dst[:0], cbEnd('#', SourceInband, at, at+100*cbUnit))
+		dst = c.Push(dst[:0], cbEnd('#', SourceRFC4733, at+10*cbUnit, at+110*cbUnit))
+		dst = c.Push(dst[:0], cbInfo('#', at+120*cbUnit))
 		i++
 	})
 	if allocs != 0 {
@@ -242,7 +242,7 @@ func TestCombinerReceiverEndToEnd(t *testing.T) {
 	in := rxSched(time.Second, rxEnc(EncoderConfig{}).Press(nil, KeyHash, 200*time.Millisecond))
 	var c Combiner
 	var out, evs []Event
-	inband := []Event{cbStart('#', SourceInband, time.Second+5*cbMilli), cbEnd('#', SourceInband, time.Second+5*cbMilli, time.Second+205*cbMilli)}
+	inband := []Event{cbStart('#', SourceInband, time.Second+5*cbUnit), cbEnd('#', SourceInband, time.Second+5*cbUnit, time.Second+205*cbUnit)}
 	for i := range in {
 		evs = r.Packet(evs[:0], in[i].at, &in[i].h, in[i].raw)
 		for _, e := range evs {
