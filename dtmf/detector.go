@@ -71,10 +71,11 @@ const (
 	// its key (loud audio that is not a gap) ends. A 20 ms loss spans at most
 	// three blocks.
 	maxInvalidBlocks = 4
-	// minBlocks consecutive valid blocks make a press: at 102 samples and a
-	// valid block needing ≥ 82 % of its samples to be tone, two need at least
-	// 186 samples (23.25 ms, so ≤ 23 ms never operates), and a 40 ms tone
-	// yields two at every alignment.
+	// minBlocks consecutive valid blocks make a press. A block passes only
+	// when most of it is tone, so a 40 ms tone yields two at every
+	// alignment; two blocks alone can still hold as little as ~182 samples
+	// of tone (under Q.24's 23 ms non-operate limit at some alignments),
+	// hence minTone below.
 	minBlocks = 2
 	// minTone: a press must also last this many samples (31.5 ms) on the
 	// sub-block envelope, which times a tone's edges to within 12.75

@@ -96,8 +96,9 @@ func (r PortRange) check() error {
 
 // SessionConfig configures [Listen].
 type SessionConfig struct {
-	// IP is the local address to bind and, by default, to advertise in SDP
-	// (change Local().Addr to advertise another, e.g. behind 1:1 NAT).
+	// IP is the local address to bind and to advertise in SDP. To
+	// advertise another (behind 1:1 NAT, or when binding 0.0.0.0), set
+	// Local().Addr before the first Offer or Answer.
 	IP netip.Addr
 	// Ports is the RTP port range; zero means DefaultPorts.
 	Ports PortRange
@@ -168,7 +169,8 @@ type Session struct {
 	stream     *Stream
 	neg        Negotiated
 	started    bool
-	closed     bool
+	closing    bool // Close was called: no more goroutines may start
+	closed     bool // Presses is closed
 	job        *job
 	early      uint64
 	pressDrops uint64
@@ -300,7 +302,7 @@ func (s *Session) Start(n Negotiated) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case s.closed || s.ctx.Err() != nil:
+	case s.closing || s.ctx.Err() != nil:
 		return ErrClosed
 	case s.started:
 		return errors.New("media: session already started; use Update")
@@ -386,6 +388,9 @@ func (s *Session) Stats() SessionStats {
 // the socket (its port is free when Close returns) and the Presses channel.
 // Play and SendDTMF calls in progress return ErrClosed. It is idempotent.
 func (s *Session) Close() error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
 	s.stopAfter()
 	s.shutdown()
 	s.wg.Wait()
@@ -558,7 +563,7 @@ func (s *Session) run(ctx context.Context, j *job) error {
 	defer func() { <-s.sem }()
 	j.done = make(chan struct{})
 	s.mu.Lock()
-	if s.closed || s.ctx.Err() != nil {
+	if s.closing || s.ctx.Err() != nil {
 		s.mu.Unlock()
 		return ErrClosed
 	}
