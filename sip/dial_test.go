@@ -2,8 +2,16 @@ package sip
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"math/big"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,22 +54,59 @@ type fakeTrunk struct {
 }
 
 func newFakeTrunk(t *testing.T, opts ...func(*fakeTrunk)) *fakeTrunk {
+	return newFakeTrunkOn(t, "udp", nil, opts...)
+}
+
+// newFakeTrunkOn serves udp, tcp or tls (with serverTLS).
+func newFakeTrunkOn(t *testing.T, network string, serverTLS *tls.Config, opts ...func(*fakeTrunk)) *fakeTrunk {
 	t.Helper()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("fake-trunk"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv, _ := sipgo.NewServer(ua)
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var (
+		addr  net.Addr
+		serve func() error
+		close func() error
+	)
+	switch network {
+	case "udp":
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr, close, serve = pc.LocalAddr(), pc.Close, func() error { return srv.ServeUDP(pc) }
+	default:
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr, close = l.Addr(), l.Close
+		if network == "tls" {
+			tl := tls.NewListener(l, serverTLS)
+			serve = func() error { return srv.ServeTLS(tl) }
+		} else {
+			serve = func() error { return srv.ServeTCP(l) }
+		}
 	}
-	client, _ := sipgo.NewClient(ua, sipgo.WithClientConnectionAddr(pc.LocalAddr().String()))
-	ft := &fakeTrunk{t: t, addr: pc.LocalAddr().String(), ua: ua, srv: srv, client: client, sessions: map[string]*sipgo.DialogServerSession{}}
+	clientOpts := []sipgo.ClientOption{}
+	if network == "udp" {
+		clientOpts = append(clientOpts, sipgo.WithClientConnectionAddr(addr.String()))
+	}
+	client, _ := sipgo.NewClient(ua, clientOpts...)
+	ft := &fakeTrunk{t: t, addr: addr.String(), ua: ua, srv: srv, client: client, sessions: map[string]*sipgo.DialogServerSession{}}
 	for _, o := range opts {
 		o(ft)
 	}
-	ft.dialog = &sipgo.DialogUA{Client: client, ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "trunk", Host: "127.0.0.1", Port: pc.LocalAddr().(*net.UDPAddr).Port}}}
+	_, portStr, _ := net.SplitHostPort(addr.String())
+	port, _ := strconv.Atoi(portStr)
+	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "trunk", Host: "127.0.0.1", Port: port}}
+	if network != "udp" {
+		contact.Address.UriParams = sip.NewParams()
+		contact.Address.UriParams.Add("transport", network)
+	}
+	ft.dialog = &sipgo.DialogUA{Client: client, ContactHDR: contact}
 	srv.OnInvite(ft.onInvite)
 	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) {
 		ft.acks.Add(1)
@@ -82,8 +127,8 @@ func newFakeTrunk(t *testing.T, opts ...func(*fakeTrunk)) *fakeTrunk {
 	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	})
-	go func() { _ = srv.ServeUDP(pc) }()
-	t.Cleanup(func() { ua.Close(); pc.Close() })
+	go func() { _ = serve() }()
+	t.Cleanup(func() { ua.Close(); close() })
 	return ft
 }
 
@@ -506,5 +551,61 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// selfSigned makes a certificate for 127.0.0.1 and a pool that trusts it.
+func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, pool
+}
+
+// TestDialTransports places a call over TCP and over TLS.
+func TestDialTransports(t *testing.T) {
+	cert, pool := selfSigned(t)
+	for _, network := range []string{"tcp", "tls"} {
+		t.Run(network, func(t *testing.T) {
+			ft := newFakeTrunkOn(t, network, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+			ua := newTestUA(t, ft, func(c *Config) {
+				c.Transport = network
+				if network == "tls" {
+					c.TLS = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+				}
+			})
+			call, err := ua.Dial(context.Background(), "100", DialOptions{Offer: []byte(testSDP)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ft.mu.Lock()
+			inv := ft.lastReq
+			ft.mu.Unlock()
+			if via := inv.Via(); !strings.EqualFold(via.Transport, network) {
+				t.Errorf("Via transport %q", via.Transport)
+			}
+			waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+			if err := call.Hangup(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if ft.byes.Load() != 1 {
+				t.Errorf("%d BYEs", ft.byes.Load())
+			}
+		})
 	}
 }

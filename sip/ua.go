@@ -266,8 +266,12 @@ func (u *UA) listen(ctx context.Context) error {
 		}
 		if u.transport == "tls" {
 			if u.cfg.ServerTLS == nil {
+				// Without a certificate of our own we only connect out; the
+				// trunk sends in-dialog requests back over our connection
+				// (sipgo reads requests on client connections too).
+				u.laddr, u.closer = l.Addr(), func() error { return nil }
 				l.Close()
-				return errors.New("sip: transport tls needs a server certificate (sip.tls.cert_file, sip.tls.key_file) to listen")
+				break
 			}
 			tl := tls.NewListener(l, u.cfg.ServerTLS)
 			u.laddr, u.closer = l.Addr(), tl.Close
