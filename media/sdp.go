@@ -55,9 +55,10 @@ type Negotiated struct {
 	// Remote is the far end's RTP address from its SDP (media-level c=,
 	// else session-level, and the m= port).
 	Remote netip.AddrPort
-	// Codec is the codec we send, with the far end's payload type: in an
-	// answer the first listed format that is one of ours (RFC 3264 §7), in
-	// an answer we write the offer's most preferred one we support (§6.1).
+	// Codec is the codec we send, with the far end's payload type. From
+	// ParseAnswer it is the answer's first format that is one of ours
+	// (RFC 3264 §7: the answer lists what the far end prefers to receive);
+	// from Answer it is the offer's most preferred format we support (§6.1).
 	Codec Codec
 	// RecvCodecs are the audio codecs the far end may send us, with the
 	// payload types we receive them on; Codec is among them. An answer that

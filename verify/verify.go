@@ -201,7 +201,8 @@ func (r *run) execute(ctx context.Context) {
 		st := sess.Stats()
 		sess.Close()
 		d := st.Stream.Dropped
-		drops := map[string]uint64{"not_rtp": d.NotRTP, "source": d.Source, "ssrc": d.SSRC, "payload_type": d.PayloadType, "early": d.Early}
+		drops := map[string]uint64{"not_rtp": d.NotRTP, "source": d.Source, "ssrc": d.SSRC, "payload_type": d.PayloadType,
+			"old": d.Old, "rtcp": d.RTCP, "early": d.Early}
 		for k, n := range drops {
 			if n == 0 {
 				delete(drops, k)

@@ -84,6 +84,10 @@ func scenarioByName(t testing.TB, name string) scenario {
 	return scenario{}
 }
 
+// showLogs reports whether the peers' and hashcall's logs are printed even
+// when a test passes (HASHCALL_INTEROP_LOGS=1); they always are on failure.
+func showLogs() bool { return os.Getenv("HASHCALL_INTEROP_LOGS") == "1" }
+
 // requirePeers skips (or, with HASHCALL_REQUIRE_PEERS=1, fails) t unless
 // Kamailio and SIPp are installed, and returns their paths.
 func requirePeers(t testing.TB) (kamailio, sipp string) {
@@ -243,7 +247,7 @@ func (l *lab) startUAS(t *testing.T, name string) *uas {
 		"-trace_msg", "-message_file", u.msgLog,
 		"-trace_err", "-error_file", u.errLog)
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || showLogs() {
 			for _, f := range []string{u.msgLog, u.errLog} {
 				if b, err := os.ReadFile(f); err == nil && len(b) > 0 {
 					t.Logf("---- %s: %s\n%s", u.name, filepath.Base(f), tailOf(string(b), 200))
@@ -311,7 +315,7 @@ func startProc(t *testing.T, name, dir, logPath string, argv ...string) *proc {
 	t.Cleanup(func() {
 		p.stop(t)
 		f.Close()
-		if t.Failed() {
+		if t.Failed() || showLogs() {
 			t.Logf("---- %s (pid %d) output:\n%s", name, cmd.Process.Pid, p.tail(200))
 		}
 	})
@@ -521,7 +525,7 @@ func (l *logBuffer) String() string {
 func testLogger(t *testing.T, name string) (*slog.Logger, *logBuffer) {
 	lb := &logBuffer{}
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || showLogs() {
 			t.Logf("---- %s log:\n%s", name, tailOf(lb.String(), 400))
 		}
 	})

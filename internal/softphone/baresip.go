@@ -30,9 +30,10 @@ type BaresipConfig struct {
 	// User is the account's user part; default "baresip".
 	User string
 	// SIPPort is baresip's SIP port on 127.0.0.1 (UDP and TCP; it binds
-	// TLS on SIPPort+1 too, so leave that free). Required.
+	// TLS on SIPPort+1 too). 0 picks a free one from BaresipSIPBase up.
 	SIPPort int
-	// CtrlPort is the ctrl_tcp port on 127.0.0.1. Required.
+	// CtrlPort is the ctrl_tcp port on 127.0.0.1. 0 picks a free one from
+	// BaresipCtrlBase up.
 	CtrlPort int
 	// RTPPorts is baresip's RTP port range; default "27200-27299".
 	RTPPorts string
@@ -51,8 +52,9 @@ type BaresipConfig struct {
 
 // Baresip is a running baresip driven over ctrl_tcp.
 type Baresip struct {
-	cfg  BaresipConfig
-	proc *proc
+	cfg    BaresipConfig
+	proc   *proc
+	picked []int // ports to release after Stop
 
 	conn   net.Conn
 	wmu    sync.Mutex // serialises commands
@@ -101,12 +103,39 @@ func StartBaresip(ctx context.Context, cfg BaresipConfig) (*Baresip, error) {
 	if cfg.ToneHz == 0 {
 		cfg.ToneHz = 440
 	}
-	if cfg.Dir == "" || cfg.SIPPort == 0 || cfg.CtrlPort == 0 {
-		return nil, errors.New("softphone: baresip needs Dir, SIPPort and CtrlPort")
+	if cfg.Dir == "" {
+		return nil, errors.New("softphone: baresip needs Dir")
+	}
+	var picked []int
+	if cfg.SIPPort == 0 {
+		p, err := pickPort(BaresipSIPBase, 2, udpFree, tcpFree, tcpFreeNext)
+		if err != nil {
+			return nil, err
+		}
+		cfg.SIPPort, picked = p, append(picked, p, p+1)
+	}
+	if cfg.CtrlPort == 0 {
+		p, err := pickPort(BaresipCtrlBase, 1, tcpFree, func(p int) bool { return p != cfg.SIPPort && p != cfg.SIPPort+1 })
+		if err != nil {
+			release(picked...)
+			return nil, err
+		}
+		cfg.CtrlPort, picked = p, append(picked, p)
 	}
 	if cfg.CtrlPort == cfg.SIPPort || cfg.CtrlPort == cfg.SIPPort+1 {
+		release(picked...)
 		return nil, fmt.Errorf("softphone: baresip ctrl_tcp port %d clashes with SIP (%d, TLS on %d)", cfg.CtrlPort, cfg.SIPPort, cfg.SIPPort+1)
 	}
+	b, err := startBaresip(ctx, cfg)
+	if err != nil {
+		release(picked...)
+		return nil, err
+	}
+	b.picked = picked
+	return b, nil
+}
+
+func startBaresip(ctx context.Context, cfg BaresipConfig) (*Baresip, error) {
 	confDir := filepath.Join(cfg.Dir, "baresip")
 	if err := os.MkdirAll(confDir, 0o755); err != nil {
 		return nil, err
@@ -405,6 +434,8 @@ func (b *Baresip) Stop() error {
 	if b.conn != nil {
 		b.conn.Close()
 	}
+	release(b.picked...)
+	b.picked = nil
 	return err
 }
 
@@ -424,7 +455,9 @@ func RunBaresip(t testing.TB, cfg BaresipConfig) *Baresip {
 	defer cancel()
 	b, err := StartBaresip(ctx, cfg)
 	if err != nil {
-		logFile(t, filepath.Join(cfg.Dir, "baresip.log"))
+		if _, serr := os.Stat(filepath.Join(cfg.Dir, "baresip.log")); serr == nil {
+			logFile(t, filepath.Join(cfg.Dir, "baresip.log"))
+		}
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -32,7 +32,8 @@ type LinphoneConfig struct {
 	Dir string
 	// User is the user part of its address; default "linphone".
 	User string
-	// SIPPort is linphonec's SIP UDP port on 127.0.0.1. Required.
+	// SIPPort is linphonec's SIP UDP port on 127.0.0.1. 0 picks a free
+	// one from LinphoneSIPBase up.
 	SIPPort int
 	// RTPPorts is its audio RTP port range; default "27300-27399".
 	RTPPorts string
@@ -52,6 +53,7 @@ type Linphone struct {
 	cfg     LinphoneConfig
 	proc    *proc
 	logPath string // linphonec's own verbose log (-l)
+	picked  []int  // ports to release after Stop
 }
 
 // linphoneCodecs are the audio codecs linphonec 5.1 knows; the template
@@ -84,9 +86,27 @@ func StartLinphone(ctx context.Context, cfg LinphoneConfig) (*Linphone, error) {
 	if len(cfg.Codecs) == 0 {
 		cfg.Codecs = []string{"PCMU"}
 	}
-	if cfg.Dir == "" || cfg.SIPPort == 0 {
-		return nil, errors.New("softphone: linphonec needs Dir and SIPPort")
+	if cfg.Dir == "" {
+		return nil, errors.New("softphone: linphonec needs Dir")
 	}
+	var picked []int
+	if cfg.SIPPort == 0 {
+		p, err := pickPort(LinphoneSIPBase, 1, udpFree)
+		if err != nil {
+			return nil, err
+		}
+		cfg.SIPPort, picked = p, []int{p}
+	}
+	l, err := startLinphone(ctx, cfg)
+	if err != nil {
+		release(picked...)
+		return nil, err
+	}
+	l.picked = picked
+	return l, nil
+}
+
+func startLinphone(ctx context.Context, cfg LinphoneConfig) (*Linphone, error) {
 	data := map[string]any{
 		"SIPPort": cfg.SIPPort, "User": cfg.User, "RTPPorts": cfg.RTPPorts,
 		"VideoPorts": "0", "UseInfo": 0, "UseRFC2833": 0,
@@ -226,7 +246,12 @@ func (l *Linphone) Output() string { return l.proc.output() }
 
 // Stop ends linphonec by its PID ("quit" on stdin, then SIGTERM, then
 // SIGKILL) and waits for it.
-func (l *Linphone) Stop() error { return l.proc.stop("quit\n", 3*time.Second) }
+func (l *Linphone) Stop() error {
+	err := l.proc.stop("quit\n", 3*time.Second)
+	release(l.picked...)
+	l.picked = nil
+	return err
+}
 
 // RunLinphone starts linphonec for a test: it skips the test (or fails it
 // under HASHCALL_REQUIRE_PEERS=1) when linphonec is not installed, puts
@@ -242,7 +267,9 @@ func RunLinphone(t testing.TB, cfg LinphoneConfig) *Linphone {
 	}
 	l, err := StartLinphone(context.Background(), cfg)
 	if err != nil {
-		logFile(t, filepath.Join(cfg.Dir, "linphonec.log"))
+		if _, serr := os.Stat(filepath.Join(cfg.Dir, "linphonec.log")); serr == nil {
+			logFile(t, filepath.Join(cfg.Dir, "linphonec.log"))
+		}
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
