@@ -609,3 +609,30 @@ func TestDialTransports(t *testing.T) {
 		})
 	}
 }
+
+// TestPublicAddress: behind NAT, Contact and Via carry sip.public_address
+// while requests still leave from the bound socket.
+func TestPublicAddress(t *testing.T) {
+	ft := newFakeTrunk(t)
+	ua := newTestUA(t, ft, func(c *Config) { c.PublicAddress = "203.0.113.10:5099" })
+	// The fake trunk answers to the Contact it got, which is not routable
+	// here, so only the INVITE is checked: the call is cancelled.
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, _ = ua.Dial(ctx, "1000", DialOptions{Offer: []byte(testSDP)})
+	ft.mu.Lock()
+	inv := ft.lastReq
+	ft.mu.Unlock()
+	if inv == nil {
+		t.Fatal("no INVITE")
+	}
+	if c := inv.Contact(); c.Address.Host != "203.0.113.10" || c.Address.Port != 5099 {
+		t.Errorf("Contact %v", c)
+	}
+	if v := inv.Via(); v.Host != "203.0.113.10" || v.Port != 5099 {
+		t.Errorf("Via %v", v)
+	}
+	if src := inv.Source(); src != ua.Addr().String() {
+		t.Errorf("sent from %s, want the bound socket %s", src, ua.Addr())
+	}
+}
