@@ -368,24 +368,29 @@ func (b *Baresip) Events() []BaresipEvent {
 }
 
 // WaitRegistered waits until the account is registered at cfg.Registrar.
-// The REGISTER_OK event may come before ctrl_tcp is connected, so this
-// polls the reginfo command as well.
+// The REGISTER_OK event usually comes before ctrl_tcp is connected (and
+// events are not replayed), so this polls the reginfo command, whose
+// answer has "OK" (or "ERR") after the account.
 func (b *Baresip) WaitRegistered(ctx context.Context) error {
 	if b.cfg.Registrar == nil {
 		return errors.New("softphone: baresip has no registrar configured")
 	}
+	last := ""
 	for {
-		wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 		_, err := b.WaitEvent(wctx, 0, "REGISTER_OK")
 		cancel()
 		if err == nil {
 			return nil
 		}
-		if out, err := b.Command(ctx, "reginfo", ""); err == nil && strings.Contains(stripANSI(out), " OK") {
-			return nil
+		if out, err := b.Command(ctx, "reginfo", ""); err == nil {
+			last = strings.TrimSpace(stripANSI(out))
+			if strings.Contains(last, " OK ") {
+				return nil
+			}
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("baresip did not register at %s: %w", b.cfg.Registrar.Address, context.Cause(ctx))
+			return fmt.Errorf("baresip did not register at %s (reginfo: %q): %w", b.cfg.Registrar.Address, last, context.Cause(ctx))
 		}
 		if !b.proc.running() {
 			return errors.New("baresip exited before registering")
@@ -439,12 +444,16 @@ func (b *Baresip) Stop() error {
 	return err
 }
 
-// RunBaresip starts baresip for a test: it skips the test (or fails it
-// under HASHCALL_REQUIRE_PEERS=1) when baresip is not installed, puts its
-// configuration and log under t.TempDir() unless cfg.Dir is set, stops it
-// by its PID when the test ends and prints its log if the test failed.
+// RunBaresip starts baresip for a test. It skips the test in -short mode
+// or when baresip is not installed (fails it then under
+// HASHCALL_REQUIRE_PEERS=1), puts its configuration and log under
+// t.TempDir() unless cfg.Dir is set, stops it by its PID when the test
+// ends and prints its log if the test failed.
 func RunBaresip(t testing.TB, cfg BaresipConfig) *Baresip {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("real softphone (baresip): not in -short mode")
+	}
 	if cfg.Binary == "" {
 		cfg.Binary = peertest.Program(t, "baresip", "baresip-core")
 	}

@@ -58,10 +58,12 @@ type Linphone struct {
 
 // linphoneCodecs are the audio codecs linphonec 5.1 knows; the template
 // lists them all so that only the configured ones are enabled.
-var linphoneCodecs = []struct {
+type linphoneCodec struct {
 	Name           string
 	Rate, Channels int
-}{
+}
+
+var linphoneCodecs = []linphoneCodec{
 	{"PCMU", 8000, 1}, {"PCMA", 8000, 1},
 	{"opus", 48000, 2}, {"SILK", 16000, 1}, {"speex", 16000, 1}, {"speex", 8000, 1}, {"speex", 32000, 1},
 	{"GSM", 8000, 1}, {"G722", 8000, 1}, {"G729", 8000, 1}, {"iLBC", 8000, 1}, {"AMR", 8000, 1},
@@ -121,9 +123,13 @@ func startLinphone(ctx context.Context, cfg LinphoneConfig) (*Linphone, error) {
 		return nil, fmt.Errorf("softphone: linphonec DTMF %q: want %s, %s or %s", cfg.DTMF, DTMFRFC4733, DTMFInfo, DTMFInband)
 	}
 	type codec struct {
-		Name           string
-		Rate, Channels int
-		Enabled        int
+		linphoneCodec
+		Enabled int
+	}
+	for _, n := range cfg.Codecs {
+		if !slices.ContainsFunc(linphoneCodecs, func(c linphoneCodec) bool { return strings.EqualFold(n, c.Name) }) {
+			return nil, fmt.Errorf("softphone: linphonec codec %q: not one of those the template lists", n)
+		}
 	}
 	var codecs []codec
 	for _, c := range linphoneCodecs {
@@ -131,7 +137,7 @@ func startLinphone(ctx context.Context, cfg LinphoneConfig) (*Linphone, error) {
 		if slices.ContainsFunc(cfg.Codecs, func(n string) bool { return strings.EqualFold(n, c.Name) }) {
 			on = 1
 		}
-		codecs = append(codecs, codec{c.Name, c.Rate, c.Channels, on})
+		codecs = append(codecs, codec{c, on})
 	}
 	data["Codecs"] = codecs
 	if r := cfg.Registrar; r != nil {
@@ -253,12 +259,16 @@ func (l *Linphone) Stop() error {
 	return err
 }
 
-// RunLinphone starts linphonec for a test: it skips the test (or fails it
-// under HASHCALL_REQUIRE_PEERS=1) when linphonec is not installed, puts
-// its files under t.TempDir() unless cfg.Dir is set, stops it by its PID
-// when the test ends and prints its logs if the test failed.
+// RunLinphone starts linphonec for a test. It skips the test in -short
+// mode or when linphonec is not installed (fails it then under
+// HASHCALL_REQUIRE_PEERS=1), puts its files under t.TempDir() unless
+// cfg.Dir is set, stops it by its PID when the test ends and prints its
+// logs if the test failed.
 func RunLinphone(t testing.TB, cfg LinphoneConfig) *Linphone {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("real softphone (linphonec): not in -short mode")
+	}
 	if cfg.Binary == "" {
 		cfg.Binary = peertest.Program(t, "linphonec", "linphone-cli")
 	}
