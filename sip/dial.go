@@ -246,6 +246,10 @@ func (u *UA) Dial(ctx context.Context, number string, opts DialOptions) (*Call, 
 				authErr = errors.New("the trunk asks for authentication and no credentials are configured (sip.trunk.username, sip.trunk.password)")
 				return authErr
 			}
+			if err := u.checkRealm(r); err != nil {
+				authErr = err
+				return authErr
+			}
 			// One challenge is normal; one more is allowed only for a stale
 			// nonce (RFC 7616 §3.3 stale=true). Anything else means wrong
 			// credentials: stop rather than loop.
@@ -388,6 +392,28 @@ func (u *UA) identityURI(v string) (sip.Uri, error) {
 		host = u.host
 	}
 	return sip.Uri{Scheme: "sip", User: v, Host: host}, nil
+}
+
+// checkRealm refuses a digest challenge for another realm than
+// sip.trunk.realm, when that is set: our credentials are not sent to
+// whatever challenges us.
+func (u *UA) checkRealm(r *sip.Response) error {
+	want := u.cfg.Trunk.Realm
+	if want == "" {
+		return nil
+	}
+	for _, name := range []string{"WWW-Authenticate", "Proxy-Authenticate"} {
+		for _, h := range r.GetHeaders(name) {
+			c, err := digest.ParseChallenge(h.Value())
+			if err != nil {
+				return fmt.Errorf("unreadable digest challenge: %w", err)
+			}
+			if c.Realm != want {
+				return fmt.Errorf("the trunk challenged for realm %q, not sip.trunk.realm %q: credentials not sent", c.Realm, want)
+			}
+		}
+	}
+	return nil
 }
 
 func isStale(r *sip.Response) bool {

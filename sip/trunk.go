@@ -30,9 +30,9 @@ func (u *UA) registerLoop(ctx context.Context) {
 				u.log.Info("registered", "expires", granted)
 			}
 			backoff = time.Second
-			// Refresh at half the granted time, and never later than 60 s
-			// before it runs out.
-			wait = max(min(granted/2, granted-60*time.Second), 5*time.Second)
+			// Refresh at half the granted time (RFC 3261 §10.2.4 leaves the
+			// margin to us), so a lost refresh still has time to be retried.
+			wait = max(granted/2, 5*time.Second)
 		}
 		select {
 		case <-ctx.Done():
@@ -84,6 +84,9 @@ func (u *UA) register(ctx context.Context, expiry time.Duration) (time.Duration,
 	if res.StatusCode == 401 || res.StatusCode == 407 {
 		if u.cfg.Trunk.Password == "" {
 			return 0, fmt.Errorf("%w: %d %s and no credentials are configured", errRegisterRejected, res.StatusCode, res.Reason)
+		}
+		if err := u.checkRealm(res); err != nil {
+			return 0, fmt.Errorf("%w: %d %s: %w", errRegisterRejected, res.StatusCode, res.Reason, err)
 		}
 		res, err = u.client.DoDigestAuth(rctx, req, res, sipgo.DigestAuth{Username: u.cfg.Trunk.Username, Password: u.cfg.Trunk.Password})
 		if err != nil {

@@ -61,6 +61,7 @@ type Trunk struct {
 	OutboundProxy   string // optional host:port requests are sent through
 	Username        string
 	Password        string
+	Realm           string // when set, digest challenges for any other realm are refused
 	Register        bool
 	RegisterExpiry  time.Duration // default 600 s
 	OptionsInterval time.Duration // default 30 s; negative disables

@@ -55,6 +55,7 @@ func sipConfig(c *config.Config, logger *slog.Logger) (sip.Config, error) {
 			OutboundProxy:   s.Trunk.OutboundProxy,
 			Username:        s.Trunk.Username,
 			Password:        string(s.Trunk.Password),
+			Realm:           s.Trunk.Realm,
 			Register:        s.Trunk.Register,
 			RegisterExpiry:  s.Trunk.RegisterExpiry,
 			OptionsInterval: s.Trunk.OptionsInterval,

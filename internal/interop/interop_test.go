@@ -53,6 +53,7 @@ func shortPrompts(t testing.TB) *prompts.Set {
 // uaOptions are the per-test settings of hashcall's user agent.
 type uaOptions struct {
 	password string // "" means the right one
+	realm    string // sip.trunk.realm: "" answers any realm
 	register bool
 	rtpLow   int // 0: pick a free pair
 	rtpHigh  int
@@ -75,6 +76,7 @@ func (l *lab) newVerifier(t *testing.T, o uaOptions) (*verify.Verifier, *sip.UA)
 			Address:         l.kamAddr,
 			Username:        trunkUser,
 			Password:        pw,
+			Realm:           o.realm,
 			Register:        o.register,
 			RegisterExpiry:  60 * time.Second,
 			OptionsInterval: -1,
@@ -170,6 +172,7 @@ func TestCallsThroughKamailio(t *testing.T) {
 		scenario string // SIPp UAS; "" calls number with no SIPp behind it
 		number   string
 		password string
+		realm    string
 		want     verify.Outcome
 		code     int    // final SIP code, 0: not checked
 		source   string // DTMF source of the deciding key
@@ -182,6 +185,9 @@ func TestCallsThroughKamailio(t *testing.T) {
 		{name: "inband_pcma_hash_verified", scenario: "inband_pound_pcma", want: verify.Verified, code: 200, source: "inband", codec: "PCMA", keys: "#"},
 		{name: "inband_five_wrong_key", scenario: "inband_five", want: verify.WrongKey, code: 200, source: "inband", codec: "PCMU", keys: "5"},
 		{name: "rfc4733_five_wrong_key", scenario: "rfc4733_five", want: verify.WrongKey, code: 200, source: "rfc4733", codec: "PCMU", keys: "5"},
+		{name: "sip_info_hash_verified", scenario: "sip_info_pound", want: verify.Verified, code: 200, source: "sip_info", codec: "PCMU", keys: "#"},
+		{name: "reinvite_then_rfc4733_hash_verified", scenario: "reinvite_pound", want: verify.Verified, code: 200, source: "rfc4733", codec: "PCMU", keys: "#"},
+		{name: "far_end_hangup", scenario: "hangup", want: verify.HungUp, code: 200, codec: "PCMU"},
 		{name: "silent_no_key", scenario: "silent", want: verify.NoKey, code: 200, codec: "PCMU"},
 		{name: "busy_486", scenario: "busy", want: verify.Busy, code: 486},
 		{name: "declined_603", scenario: "decline", want: verify.Declined, code: 603},
@@ -190,6 +196,8 @@ func TestCallsThroughKamailio(t *testing.T) {
 		{name: "ring_timeout_cancel_487", scenario: "ring_forever", want: verify.NoAnswer},
 		{name: "early_media_hash_no_key", scenario: "early_media_pound", want: verify.NoKey, code: 200, codec: "PCMU", early: true},
 		{name: "wrong_password_failed", number: "9006", password: "not-the-password", want: verify.Failed},
+		{name: "right_realm_busy", scenario: "busy", realm: trunkRealm, want: verify.Busy, code: 486},
+		{name: "wrong_realm_refused", number: "9006", realm: "other.example.org", want: verify.Failed},
 	}
 	var (
 		mu      sync.Mutex
@@ -203,7 +211,7 @@ func TestCallsThroughKamailio(t *testing.T) {
 				u = l.startUAS(t, tc.scenario)
 				number = u.scenario.number
 			}
-			v, _ := l.newVerifier(t, uaOptions{password: tc.password})
+			v, _ := l.newVerifier(t, uaOptions{password: tc.password, realm: tc.realm})
 			mark := len(l.kamLog())
 			stages := &stageLog{}
 			start := time.Now()
@@ -239,11 +247,24 @@ func TestCallsThroughKamailio(t *testing.T) {
 				mu.Unlock()
 			}
 
+			if tc.want == verify.Failed {
+				time.Sleep(300 * time.Millisecond) // room for an INVITE loop to show
+			}
 			// Every INVITE was challenged once with 407 and then accepted.
 			kam := l.kamLog()[mark:]
-			invites := countLines(kam, "interop: request INVITE ")
+			invites := countLines(kam, "interop: request INVITE sip:"+number+"@") // ours, not re-INVITEs
 			challenges := countLines(kam, "interop: challenge 407 INVITE")
+			wrongRealm := tc.realm != "" && tc.realm != trunkRealm
 			switch {
+			case wrongRealm:
+				// A challenge for another realm than sip.trunk.realm: the
+				// credentials are never sent.
+				if invites != 1 || challenges != 1 {
+					t.Errorf("Kamailio saw %d INVITEs and sent %d 407s, want 1 and 1 (credentials not sent)", invites, challenges)
+				}
+				if !strings.Contains(res.Error, "realm") {
+					t.Errorf("error %q does not mention the realm", res.Error)
+				}
 			case tc.password != "":
 				// Wrong credentials: one INVITE without, one with, then stop.
 				if invites != 2 || challenges != 2 {
@@ -312,8 +333,7 @@ func countLines(log, sub string) int {
 // unregisters on close.
 func TestRegisterThenCall(t *testing.T) {
 	l := startLab(t)
-	u := l.startUAS(t, "rfc4733_pound")
-	v, ua := l.newVerifier(t, uaOptions{register: true})
+	v, ua := l.newVerifier(t, uaOptions{register: true, realm: trunkRealm})
 	deadline := time.Now().Add(5 * time.Second)
 	for !ua.Ready() {
 		if time.Now().After(deadline) {
@@ -335,6 +355,7 @@ func TestRegisterThenCall(t *testing.T) {
 		t.Errorf("Kamailio did not save the registration (200): %q", got)
 	}
 
+	u := l.startUAS(t, "rfc4733_pound")
 	stages := &stageLog{}
 	res := v.Run(ctxFor(t, callTimeout), verify.Request{To: u.scenario.number, Prompts: shortPrompts(t), OnProgress: stages.record})
 	logResult(t, res, stages)
@@ -351,6 +372,24 @@ func TestRegisterThenCall(t *testing.T) {
 	ua.Close()
 	if got := l.kamLines("registered sip:"+trunkUser+"@", "expires=0"); len(got) != 1 {
 		t.Errorf("no unregistration on Close; Kamailio logged:\n%s", strings.Join(l.kamLines("REGISTER"), "\n"))
+	}
+}
+
+// TestRegisterWrongRealmRefused: with sip.trunk.realm set to another realm
+// than the registrar's, hashcall never answers the 401 (the password is not
+// sent) and does not count itself registered.
+func TestRegisterWrongRealmRefused(t *testing.T) {
+	l := startLab(t)
+	_, ua := l.newVerifier(t, uaOptions{register: true, realm: "other.example.org"})
+	time.Sleep(1500 * time.Millisecond) // the first attempt and a retry
+	if ua.Ready() {
+		t.Fatal("registered although the registrar's realm is not sip.trunk.realm")
+	}
+	if n := len(l.kamLines("request REGISTER", "au=<null>")); n == 0 {
+		t.Error("no REGISTER reached Kamailio")
+	}
+	if got := l.kamLines("request REGISTER", "au="+trunkUser); len(got) != 0 {
+		t.Errorf("credentials were sent: %q", got)
 	}
 }
 

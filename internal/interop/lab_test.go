@@ -71,6 +71,9 @@ var scenarios = []scenario{
 	{"not_found", "9009", false, ""},
 	{"ring_forever", "9010", false, ""},
 	{"early_media_pound", "9011", true, ""},
+	{"sip_info_pound", "9012", false, ""},
+	{"hangup", "9013", false, ""},
+	{"reinvite_pound", "9014", true, sippPoundPcap},
 }
 
 func scenarioByName(t testing.TB, name string) scenario {
@@ -121,7 +124,6 @@ func requireRoot(t testing.TB) {
 
 // lab is a running Kamailio with the ports of every SIPp scenario routed.
 type lab struct {
-	t        *testing.T
 	dir      string // configs, logs and the generated pcaps
 	sipp     string
 	kamAddr  string
@@ -134,7 +136,7 @@ type lab struct {
 func startLab(t *testing.T) *lab {
 	t.Helper()
 	kamailio, sipp := requirePeers(t)
-	l := &lab{t: t, dir: t.TempDir(), sipp: sipp, uasPorts: map[string][2]int{}}
+	l := &lab{dir: t.TempDir(), sipp: sipp, uasPorts: map[string][2]int{}}
 	writeAudioPcaps(t, l.dir)
 
 	ports := newPortPicker()

@@ -1,0 +1,53 @@
+// Package interop holds hashcall's real-peer interoperability tests (its
+// test files only): real calls from hashcall's SIP user agent and verifier
+// (and from the built `hashcall call` binary) through Kamailio as the SIP
+// trunk, to SIPp UAS scenarios and registered softphones, all on 127.0.0.1.
+//
+// The lab (lab_test.go), per test:
+//
+//   - Kamailio 5.6 (Debian package kamailio) from testdata/kamailio.cfg, a
+//     text/template: registrar and proxy with digest authentication and no
+//     database. It answers REGISTER with 401 and INVITE with 407 (realm
+//     interop.hashcall.test), and routes an INVITE by its Request-URI user:
+//     test numbers to SIPp, 2001 and 2002 to the registered phones baresip
+//     and linphone, anything else to the location table. Users: hashcall /
+//     s3cret, baresip / baresip-pw, linphone / linphone-pw.
+//   - One SIPp 3.6 UAS (Debian package sip-tester) per call, from
+//     testdata/sipp/<scenario>.xml, exactly one call (-m 1): its exit status
+//     says whether the scenario ran to its end.
+//   - The RTP SIPp plays (play_pcap_audio, which needs root) is either SIPp's
+//     own RFC 4733 captures in /usr/share/sip-tester or G.711 captures that
+//     pcap_test.go generates at test time (in-band #, 5, silence, early-media
+//     #); none is committed.
+//
+// Test numbers (testdata/sipp):
+//
+//	9001 rfc4733_pound       RFC 4733 # (SIPp's dtmf_2833_pound.pcap)   verified
+//	9002 rfc4733_five        RFC 4733 5 (SIPp's dtmf_2833_5.pcap)       wrong_key
+//	9003 inband_pound_pcmu   in-band # in PCMU                          verified
+//	9004 inband_pound_pcma   in-band # in PCMA                          verified
+//	9005 inband_five         in-band 5 in PCMU                          wrong_key
+//	9006 silent              answers, sends silence                     no_key
+//	9007 busy                486 Busy Here                              busy
+//	9008 decline             603 Decline                                declined
+//	9009 not_found           404 Not Found                              unreachable
+//	9010 ring_forever        180, then 487 to our CANCEL                no_answer
+//	9011 early_media_pound   183 with an in-band # in early media, then
+//	                         a silent 200                               no_key
+//	9012 sip_info_pound      # by SIP INFO through the proxy            verified
+//	9013 hangup              far end sends BYE                          hung_up
+//	9014 reinvite_pound      re-INVITE, then RFC 4733 #                 verified
+//
+// Ports are the first free ones from: Kamailio 25060, SIPp SIP 25100,
+// SIPp media 26000 (even), hashcall RTP 26500; never 5060 or 6000. Every
+// process runs in its own process group, is ended by its PID (SIGTERM, then
+// SIGKILL) when its test ends, and dies with the test binary (Pdeathsig).
+// Logs go to the test's temporary folder and are printed when a test fails,
+// or always with HASHCALL_INTEROP_LOGS=1.
+//
+// Without kamailio or sipp the tests skip naming the Debian package, and
+// scenarios that play RTP skip when not root; with HASHCALL_REQUIRE_PEERS=1
+// (CI) they fail instead. Run them with
+//
+//	go test -race -count=1 -v ./internal/interop/
+package interop
