@@ -93,7 +93,7 @@ func (n Negotiated) StreamConfig(latch bool) StreamConfig {
 	if len(codecs) == 0 {
 		codecs = []Codec{n.Codec}
 	}
-	return StreamConfig{
+	cfg := StreamConfig{
 		Remote:         n.Remote,
 		Latch:          latch,
 		Codecs:         codecs,
@@ -101,6 +101,10 @@ func (n Negotiated) StreamConfig(latch bool) StreamConfig {
 		HaveEvents:     n.HaveEvents,
 		EventClockRate: n.EventClockRate,
 	}
+	if n.SendEventPT != n.RecvEventPT {
+		cfg.PeerEventPT = n.SendEventPT
+	}
+	return cfg
 }
 
 // config returns the effective codecs and event payload type, checked.

@@ -48,6 +48,12 @@ type StreamConfig struct {
 	// EventPT is the payload type we receive telephone-events on (the one
 	// we offered), used when HaveEvents.
 	EventPT uint8
+	// PeerEventPT is the far end's telephone-event payload type when it
+	// differs from EventPT. RFC 4733 §7.1.1 says to send on the payload
+	// type the receiver declared, but peers in the wild send on their own;
+	// both were negotiated as telephone-event in the SDP, so both count
+	// (anything else is still dropped, contract row R9). 0: none.
+	PeerEventPT uint8
 	// HaveEvents enables RFC 4733 telephone-events.
 	HaveEvents bool
 	// EventClockRate is the telephone-event clock rate; 0 means 8000.
@@ -279,7 +285,10 @@ func (s *Stream) Packet(dst []dtmf.Event, now time.Duration, from netip.AddrPort
 		payload = payload[:len(payload)-int(payload[len(payload)-1])]
 	}
 	law := s.law[h.PayloadType]
-	event := law == 0 && s.cfg.HaveEvents && h.PayloadType == s.cfg.EventPT
+	event := law == 0 && s.cfg.HaveEvents && (h.PayloadType == s.cfg.EventPT || (s.cfg.PeerEventPT != 0 && h.PayloadType == s.cfg.PeerEventPT))
+	if event {
+		h.PayloadType = s.cfg.EventPT // the receiver knows one payload type
+	}
 	switch {
 	case law == 0 && !event:
 		s.stats.Dropped.PayloadType++

@@ -70,6 +70,24 @@ func TestStreamSecurity(t *testing.T) {
 			want: want{dropped: Drops{PayloadType: 13}},
 		},
 		{
+			name: "telephone-event on the far end's own negotiated payload type",
+			cfg:  func() StreamConfig { c := streamCfg(PCMU); c.PeerEventPT = 96; return c }(),
+			pkts: func() []pkt {
+				far := newPhone(farEnd, PCMU)
+				return concat(far.silence(100*time.Millisecond), far.press(96, '#', 200*time.Millisecond), far.silence(100*time.Millisecond))
+			},
+			want: want{hashes: 1, source: dtmf.SourceRFC4733, rfc4733: 1},
+		},
+		{
+			name: "telephone-event on a third payload type when the far end declared another (R9)",
+			cfg:  func() StreamConfig { c := streamCfg(PCMU); c.PeerEventPT = 96; return c }(),
+			pkts: func() []pkt {
+				far := newPhone(farEnd, PCMU)
+				return concat(far.silence(100*time.Millisecond), far.press(100, '#', 200*time.Millisecond), far.silence(100*time.Millisecond))
+			},
+			want: want{dropped: Drops{PayloadType: 13}},
+		},
+		{
 			name: "telephone-event when none was negotiated",
 			cfg:  StreamConfig{Remote: ap(farEnd), Codecs: []Codec{PCMU}, EventPT: 101},
 			pkts: func() []pkt {
