@@ -112,6 +112,10 @@ type DialOptions struct {
 	// OnInfo receives DTMF from SIP INFO (application/dtmf-relay or
 	// application/dtmf).
 	OnInfo func(key dtmf.Key, d time.Duration)
+	// OnAnswer sees the 200's SDP before our ACK goes out, so media can
+	// start before the far end (which waits for the ACK) sends anything.
+	// An error hangs the call up and fails Dial.
+	OnAnswer func(answer []byte) error
 }
 
 // Call is an answered call.
@@ -327,15 +331,27 @@ func (u *UA) answered(ctx context.Context, call *Call, log interface {
 }) (*Call, error) {
 	sess := call.sess
 	res := sess.InviteResponse
+	call.Answer = res.Body()
+	call.Code, call.Reason = res.StatusCode, res.Reason
+	var answerErr error
+	if call.opts.OnAnswer != nil {
+		answerErr = call.opts.OnAnswer(call.Answer)
+	}
+	// In-dialog requests (an INFO right after our ACK) are taken from now.
+	call.mu.Lock()
+	call.answered = true
+	call.mu.Unlock()
 	if err := sess.Ack(context.WithoutCancel(ctx)); err != nil {
 		u.forget(call.callID)
 		return nil, &DialError{Kind: KindTransport, Code: res.StatusCode, Reason: res.Reason, Err: fmt.Errorf("sending ACK: %w", err)}
 	}
-	call.Answer = res.Body()
-	call.Code, call.Reason = res.StatusCode, res.Reason
-	call.mu.Lock()
-	call.answered = true
-	call.mu.Unlock()
+	if answerErr != nil {
+		log.Info("answer refused; hanging up", "err", answerErr)
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = call.Hangup(hctx)
+		cancel()
+		return nil, &DialError{Kind: KindTransport, Code: res.StatusCode, Reason: res.Reason, Err: answerErr}
+	}
 	log.Info("answered", "code", res.StatusCode)
 	return call, nil
 }

@@ -218,6 +218,7 @@ func (r *run) execute(ctx context.Context) {
 		return
 	}
 	var mu sync.Mutex // Local is used from SIP handler goroutines too
+	var neg media.Negotiated
 	r.progress(StageDialling, redact.Number(r.req.To))
 	invited := time.Now()
 	call, err := r.v.UA.Dial(ctx, r.req.To, sip.DialOptions{
@@ -248,6 +249,21 @@ func (r *run) execute(ctx context.Context) {
 			return b
 		},
 		OnInfo: sess.Info,
+		OnAnswer: func(answer []byte) error {
+			// Start media before our ACK: the far end may send its key
+			// (RTP or SIP INFO) the moment the ACK reaches it.
+			mu.Lock()
+			defer mu.Unlock()
+			n, err := sess.Local().ParseAnswer(answer)
+			if err != nil {
+				return fmt.Errorf("answer SDP: %w", err)
+			}
+			if err := sess.Start(n); err != nil {
+				return err
+			}
+			neg = n
+			return nil
+		},
 	})
 	if err != nil {
 		r.notAnswered(ctx, err)
@@ -265,18 +281,6 @@ func (r *run) execute(ctx context.Context) {
 		}
 	}
 	defer hangup()
-
-	mu.Lock()
-	neg, err := sess.Local().ParseAnswer(call.Answer)
-	mu.Unlock()
-	if err != nil {
-		r.fail(fmt.Errorf("answer SDP: %w", err))
-		return
-	}
-	if err := sess.Start(neg); err != nil {
-		r.fail(err)
-		return
-	}
 	r.res.Codec = neg.Codec.Name
 	r.progress(StageAnswered, fmt.Sprintf("%s, telephone-event %v, far end %v", neg.Codec.Name, neg.HaveEvents, neg.Remote))
 	r.converse(ctx, sess, call, epoch)
