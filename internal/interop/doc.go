@@ -1,7 +1,9 @@
 // Package interop holds hashcall's real-peer interoperability tests (its
 // test files only): real calls from hashcall's SIP user agent and verifier
 // (and from the built `hashcall call` binary) through Kamailio as the SIP
-// trunk, to SIPp UAS scenarios and registered softphones, all on 127.0.0.1.
+// trunk, to SIPp UAS scenarios and registered softphones, all on 127.0.0.1;
+// and of the built `hashcall serve` daemon, asked for verifications by Go
+// HTTP clients (serve_test.go).
 //
 // The lab (lab_test.go), per test:
 //
@@ -13,8 +15,10 @@
 //     and linphone, anything else to the location table. Users: hashcall /
 //     s3cret, baresip / baresip-pw, linphone / linphone-pw.
 //   - One SIPp 3.6 UAS (Debian package sip-tester) per call, from
-//     testdata/sipp/<scenario>.xml, exactly one call (-m 1): its exit status
-//     says whether the scenario ran to its end.
+//     testdata/sipp/<scenario>.xml, exactly one call (-m 1), or one for an
+//     exact number of calls (-m N, as many at once as come): its exit status
+//     says whether the scenario ran to its end for every call, and its
+//     statistics screen how many calls it took.
 //   - The RTP SIPp plays (play_pcap_audio, which needs root) is either SIPp's
 //     own RFC 4733 captures in /usr/share/sip-tester or G.711 captures that
 //     pcap_test.go generates at test time (in-band #, 5, silence, early-media
@@ -38,8 +42,18 @@
 //	9013 hangup              far end sends BYE                          hung_up
 //	9014 reinvite_pound      re-INVITE, then RFC 4733 #                 verified
 //
+// Each test number 90xx is also routed under the UK mobile number
+// +447700900xxx (Ofcom's drama range: 9001 is +447700900001), which
+// `hashcall serve`'s default policy (UK mobiles only) lets through, and
+// +447700900200 to +447700900299 (the pool) all reach one SIPp UAS that a
+// test starts for many calls at once (serve_test.go: 100 parallel
+// verifications).
+//
 // Ports are the first free ones from: Kamailio 25060, SIPp SIP 25100,
-// SIPp media 26000 (even), hashcall RTP 26500; never 5060 or 6000. Every
+// SIPp media 26000 (even), hashcall RTP 26500, hashcall serve's HTTP 25800
+// (TCP) and RTP range 27000, a dead trunk address 25700 (nothing listens);
+// never 5060 or 6000. The completion-callback
+// receiver of the serve tests is an httptest server on 127.0.0.1. Every
 // process runs in its own process group, is ended by its PID (SIGTERM, then
 // SIGKILL) when its test ends, and dies with the test binary (Pdeathsig).
 // Logs go to the test's temporary folder and are printed when a test fails,

@@ -51,7 +51,7 @@ const (
 )
 
 // scenario is a SIPp UAS scenario in testdata/sipp and the test number that
-// Kamailio routes to it.
+// Kamailio routes to it (and its UK mobile alias, see mobileNumber).
 type scenario struct {
 	name   string // testdata/sipp/<name>.xml
 	number string // Request-URI user routed to it
@@ -75,6 +75,24 @@ var scenarios = []scenario{
 	{"hangup", "9013", false, ""},
 	{"reinvite_pound", "9014", true, sippPoundPcap},
 }
+
+// mobileNumber is the E.164 alias of a test number 90xx that Kamailio
+// routes to the same SIPp UAS: +447700900 and the last three digits (9001
+// is +447700900001). Numbers of Ofcom's drama range +447700900xxx pass
+// hashcall's default policy (UK mobiles only), so `hashcall serve` can call
+// them.
+func mobileNumber(number string) string { return "+447700900" + number[len(number)-3:] }
+
+// The pool: poolSize UK mobile numbers from +447700900200 up, all routed to
+// one SIP port where a test runs one SIPp UAS for many calls
+// (lab.startPool).
+const (
+	poolFirst = 200
+	poolSize  = 100
+)
+
+// poolNumber is the i-th number of the pool (0 ≤ i < poolSize).
+func poolNumber(i int) string { return fmt.Sprintf("+447700900%03d", poolFirst+i) }
 
 func scenarioByName(t testing.TB, name string) scenario {
 	t.Helper()
@@ -124,11 +142,12 @@ func requireRoot(t testing.TB) {
 
 // lab is a running Kamailio with the ports of every SIPp scenario routed.
 type lab struct {
-	dir      string // configs, logs and the generated pcaps
-	sipp     string
-	kamAddr  string
-	kam      *proc
-	uasPorts map[string][2]int // scenario → SIP port, media port
+	dir       string // configs, logs and the generated pcaps
+	sipp      string
+	kamAddr   string
+	kam       *proc
+	uasPorts  map[string][2]int // scenario → SIP port, media port
+	poolPorts [2]int            // the pool's SIP port and media port
 }
 
 // startLab writes the pcaps, renders and checks testdata/kamailio.cfg and
@@ -148,7 +167,12 @@ func startLab(t *testing.T) *lab {
 		sp := ports.udp(t, uasPortBase, 1)
 		mp := ports.udp(t, uasMediaBase, 2) // even, and the port + 2 (SIPp binds both)
 		l.uasPorts[s.name] = [2]int{sp, mp}
-		routes = append(routes, route{s.number, "127.0.0.1:" + strconv.Itoa(sp)})
+		target := "127.0.0.1:" + strconv.Itoa(sp)
+		routes = append(routes, route{s.number, target}, route{mobileNumber(s.number), target})
+	}
+	l.poolPorts = [2]int{ports.udp(t, uasPortBase, 1), ports.udp(t, uasMediaBase, 2)}
+	for i := range poolSize {
+		routes = append(routes, route{poolNumber(i), "127.0.0.1:" + strconv.Itoa(l.poolPorts[0])})
 	}
 
 	tmpl, err := template.ParseFiles(filepath.Join("testdata", "kamailio.cfg"))
@@ -222,6 +246,21 @@ type uas struct {
 // generated pcaps are.
 func (l *lab) startUAS(t *testing.T, name string) *uas {
 	t.Helper()
+	return l.startUASOn(t, name, l.uasPorts[name], 1)
+}
+
+// startPool starts SIPp with the named scenario on the pool's port, for
+// exactly calls calls (-m), all of them at once if need be: every
+// poolNumber reaches it.
+func (l *lab) startPool(t *testing.T, name string, calls int) *uas {
+	t.Helper()
+	return l.startUASOn(t, name, l.poolPorts, calls)
+}
+
+// startUASOn starts SIPp with the named scenario on ports (SIP, media) for
+// exactly calls calls.
+func (l *lab) startUASOn(t *testing.T, name string, ports [2]int, calls int) *uas {
+	t.Helper()
 	s := scenarioByName(t, name)
 	if s.file != "" {
 		peertest.File(t, s.file, "sip-tester")
@@ -229,7 +268,6 @@ func (l *lab) startUAS(t *testing.T, name string) *uas {
 	if s.pcap {
 		requireRoot(t)
 	}
-	ports := l.uasPorts[name]
 	sf, err := filepath.Abs(filepath.Join("testdata", "sipp", name+".xml"))
 	if err != nil {
 		t.Fatal(err)
@@ -240,14 +278,19 @@ func (l *lab) startUAS(t *testing.T, name string) *uas {
 		msgLog:   filepath.Join(logDir, "messages.log"),
 		errLog:   filepath.Join(logDir, "errors.log"),
 	}
-	u.proc = startProc(t, "sipp "+name, l.dir, filepath.Join(logDir, "sipp.out"), l.sipp,
+	argv := []string{l.sipp,
 		"-sf", sf,
 		"-i", "127.0.0.1", "-p", strconv.Itoa(ports[0]),
 		"-mi", "127.0.0.1", "-mp", strconv.Itoa(ports[1]),
-		"-m", "1", "-nostdin", "-aa",
+		"-m", strconv.Itoa(calls), "-nostdin", "-aa",
 		"-timeout", "60s", "-timeout_error",
 		"-trace_msg", "-message_file", u.msgLog,
-		"-trace_err", "-error_file", u.errLog)
+		"-trace_err", "-error_file", u.errLog}
+	if calls > 1 {
+		// Room for every call at once.
+		argv = append(argv, "-l", strconv.Itoa(2*calls))
+	}
+	u.proc = startProc(t, "sipp "+name, l.dir, filepath.Join(logDir, "sipp.out"), argv...)
 	t.Cleanup(func() {
 		if t.Failed() || showLogs() {
 			for _, f := range []string{u.msgLog, u.errLog} {
@@ -289,12 +332,19 @@ type proc struct {
 // ends it gets SIGTERM, then SIGKILL; on failure its log is printed.
 func startProc(t *testing.T, name, dir, logPath string, argv ...string) *proc {
 	t.Helper()
+	return startProcEnv(t, name, dir, logPath, nil, argv...)
+}
+
+// startProcEnv is startProc with the environment env (nil: this process's).
+func startProcEnv(t *testing.T, name, dir, logPath string, env []string, argv ...string) *proc {
+	t.Helper()
 	f, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

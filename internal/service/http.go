@@ -2,6 +2,7 @@ package service
 
 import (
 	"bytes"
+	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -202,10 +203,19 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 	}
 	if idemKey != "" {
 		idemKey = tokenScope(r) + "\x00" + idemKey
-		if e := s.byIdempotency(idemKey); e != nil {
+		// Only one request per key at a time: a retry that arrives while
+		// the first is still being handled waits for it, then returns its
+		// verification (and neither places a call nor counts against the
+		// limits).
+		e, done := s.claimIdempotency(r.Context(), idemKey)
+		if e != nil {
 			writeJSON(w, http.StatusAccepted, e.snapshot())
 			return
 		}
+		if done == nil {
+			return // the client went away
+		}
+		defer done()
 	}
 	locale := req.Locale
 	if locale == "" {
@@ -241,23 +251,30 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 		e164: num.E164,
 		done: make(chan struct{}),
 	}
+	// Set before e is published: DELETE and Drain read e.cancel.
+	ctx, cancel := context.WithCancelCause(s.base)
+	e.cancel = cancel
 	s.mu.Lock()
+	if s.Draining() {
+		// The drain began while this request waited for a call slot: Drain
+		// may already have stopped waiting for calls, so none may start.
+		s.mu.Unlock()
+		cancel(nil)
+		s.slots.release()
+		writeError(w, http.StatusServiceUnavailable, "draining", "shutting down: not taking new verifications")
+		return
+	}
+	// Counted under s.mu, before Drain (which sets draining under s.mu)
+	// starts waiting for the calls in flight.
+	s.calls.Add(1)
 	if idemKey != "" {
-		if rec, ok := s.idem[idemKey]; ok && time.Now().Before(rec.expires) {
-			// Lost a race with the same key: return the winner.
-			winner := s.entries[rec.id]
-			s.mu.Unlock()
-			s.slots.release()
-			writeJSON(w, http.StatusAccepted, winner.snapshot())
-			return
-		}
 		s.idem[idemKey] = idemRecord{id: e.v.ID, expires: time.Now().Add(retention)}
 	}
 	s.entries[e.v.ID] = e
 	s.purgeLocked()
 	s.mu.Unlock()
 	s.log.Info("verification requested", "id", e.v.ID, "to", num.Masked, "reference", req.Reference, "locale", set.Locale)
-	s.start(e, set)
+	s.start(ctx, e, set)
 	writeJSON(w, http.StatusAccepted, e.snapshot())
 }
 
@@ -290,14 +307,38 @@ func (s *Service) refuse(w http.ResponseWriter, num policy.Number, ref *policy.R
 	writeError(w, ref.Status, code, ref.Rule+": "+ref.Message)
 }
 
-func (s *Service) byIdempotency(key string) *entry {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec, ok := s.idem[key]
-	if !ok || time.Now().After(rec.expires) {
-		return nil
+// claimIdempotency returns the verification of key, waiting first for a
+// request with the same key that is being handled. When there is none it
+// claims the key and returns done, to be called when the request has been
+// answered; both are nil when ctx ends first.
+func (s *Service) claimIdempotency(ctx context.Context, key string) (e *entry, done func()) {
+	for {
+		s.mu.Lock()
+		if rec, ok := s.idem[key]; ok && time.Now().Before(rec.expires) {
+			if e := s.entries[rec.id]; e != nil {
+				s.mu.Unlock()
+				return e, nil
+			}
+		}
+		busy, ok := s.idemBusy[key]
+		if !ok {
+			ch := make(chan struct{})
+			s.idemBusy[key] = ch
+			s.mu.Unlock()
+			return nil, func() {
+				s.mu.Lock()
+				delete(s.idemBusy, key)
+				s.mu.Unlock()
+				close(ch)
+			}
+		}
+		s.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, nil
+		}
 	}
-	return s.entries[rec.id]
 }
 
 // purgeLocked forgets completed verifications and idempotency keys older

@@ -118,6 +118,9 @@ type Service struct {
 	rules   policy.Rules
 	entries map[string]*entry
 	idem    map[string]idemRecord
+	// idemBusy holds the Idempotency-Keys of requests being handled; the
+	// channel is closed when the request has been answered.
+	idemBusy map[string]chan struct{}
 
 	slots    *slots
 	draining atomic.Bool
@@ -172,16 +175,17 @@ func New(caller Caller, opts Options) (*Service, error) {
 		return nil, errors.New("service: no prompts")
 	}
 	s := &Service{
-		opts:    opts,
-		caller:  caller,
-		log:     opts.Logger.With("component", "http"),
-		metrics: m,
-		limiter: policy.NewLimiter(opts.Rules, nil),
-		rules:   opts.Rules,
-		entries: map[string]*entry{},
-		idem:    map[string]idemRecord{},
-		slots:   newSlots(opts.MaxConcurrent),
-		cbStop:  make(chan struct{}),
+		opts:     opts,
+		caller:   caller,
+		log:      opts.Logger.With("component", "http"),
+		metrics:  m,
+		limiter:  policy.NewLimiter(opts.Rules, nil),
+		rules:    opts.Rules,
+		entries:  map[string]*entry{},
+		idem:     map[string]idemRecord{},
+		idemBusy: map[string]chan struct{}{},
+		slots:    newSlots(opts.MaxConcurrent),
+		cbStop:   make(chan struct{}),
 	}
 	s.tokens = hashTokens(opts.Tokens)
 	s.base, s.stopBase = context.WithCancel(context.Background())
@@ -247,11 +251,10 @@ func newID() string {
 	return "vrf_" + hex.EncodeToString(b[:])
 }
 
-// start launches the call of a new verification.
-func (s *Service) start(e *entry, set *prompts.Set) {
-	ctx, cancel := context.WithCancelCause(s.base)
-	e.cancel = cancel
-	s.calls.Add(1)
+// start launches the call of a new verification in ctx, which e.cancel
+// cancels; s.calls counts it already.
+func (s *Service) start(ctx context.Context, e *entry, set *prompts.Set) {
+	cancel := e.cancel
 	s.metrics.active.Inc()
 	go func() {
 		defer s.calls.Done()
@@ -305,7 +308,11 @@ func (s *Service) complete(e *entry, res verify.Result) {
 // outcome cancelled) and waits for them, then flushes callbacks until ctx
 // ends. It returns when every verification has a final outcome.
 func (s *Service) Drain(ctx context.Context, grace time.Duration) {
+	// Under s.mu: a request either registered its call (s.calls.Add)
+	// before this, or sees draining and places none.
+	s.mu.Lock()
 	s.draining.Store(true)
+	s.mu.Unlock()
 	s.log.Info("draining", "grace", grace)
 	done := make(chan struct{})
 	go func() { s.calls.Wait(); close(done) }()

@@ -403,3 +403,82 @@ func FuzzDecodeCreate(f *testing.F) {
 		}
 	})
 }
+
+// TestIdempotencyConcurrent: retries with one Idempotency-Key that arrive
+// while the first request is still being handled get the same
+// verification, and do not count against the per-number limit.
+func TestIdempotencyConcurrent(t *testing.T) {
+	fc := &fakeCaller{hold: make(chan struct{}), outcome: verify.Verified}
+	defer close(fc.hold)
+	_, srv := newTestService(t, fc, func(o *Options) { o.Rules.PerNumber = policy.Rate{N: 1, Per: 15 * time.Minute} })
+	const n = 8
+	var wg sync.WaitGroup
+	got := make([]resp, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i] = do(t, srv, "POST", "/v1/verifications", `{"to":"+447700900123"}`, "Idempotency-Key", "same")
+		}()
+	}
+	wg.Wait()
+	for i, r := range got {
+		if r.status != 202 || r.body["id"] != got[0].body["id"] {
+			t.Errorf("request %d: %d %s, want 202 with the id %v", i, r.status, r.raw, got[0].body["id"])
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	if p := fc.placed.Load(); p != 1 {
+		t.Errorf("%d calls placed, want 1", p)
+	}
+}
+
+// gatedCaller holds its first call until first is closed and every later
+// one until its context ends.
+type gatedCaller struct {
+	first  chan struct{}
+	placed atomic.Int32
+}
+
+func (g *gatedCaller) Run(ctx context.Context, req verify.Request) verify.Result {
+	if g.placed.Add(1) == 1 {
+		<-g.first
+		return verify.Result{Outcome: verify.Verified, SIPCode: 200}
+	}
+	<-ctx.Done()
+	return verify.Result{Outcome: verify.Cancelled, SIPCode: 200}
+}
+
+// TestDrainQueuedRequest: a request waiting for a free call slot
+// (policy.max_concurrent) when the drain begins either gets 503 or its
+// verification, which the drain then waits for (and cancels after the
+// grace period): Drain never returns with an accepted verification left
+// without a final outcome.
+func TestDrainQueuedRequest(t *testing.T) {
+	for i := range 20 {
+		g := &gatedCaller{first: make(chan struct{})}
+		s, srv := newTestService(t, g, func(o *Options) { o.MaxConcurrent = 1; o.QueueWait = 5 * time.Second })
+		if r := do(t, srv, "POST", "/v1/verifications", `{"to":"+447700900123"}`); r.status != 202 {
+			t.Fatalf("first: %d %s", r.status, r.raw)
+		}
+		queued := make(chan resp, 1)
+		go func() { queued <- do(t, srv, "POST", "/v1/verifications", `{"to":"+447700900124"}`) }()
+		time.Sleep(20 * time.Millisecond) // the second waits for the slot
+		drained := make(chan struct{})
+		go func() { s.Drain(context.Background(), 200*time.Millisecond); close(drained) }()
+		time.Sleep(20 * time.Millisecond)
+		close(g.first) // the first call ends, freeing its slot
+		<-drained
+		r := <-queued
+		switch r.status {
+		case 503:
+		case 202:
+			v := do(t, srv, "GET", "/v1/verifications/"+r.body["id"].(string), "")
+			if v.body["status"] != "completed" {
+				t.Fatalf("run %d: Drain returned while a verification it accepted is %v", i, v.body["status"])
+			}
+		default:
+			t.Fatalf("run %d: queued request: %d %s", i, r.status, r.raw)
+		}
+	}
+}
