@@ -190,6 +190,9 @@ func (g *pcapGuard) Read(p []byte) (int, error) {
 		if snap := order.Uint32(g.head[16:20]); snap == 0 || snap > maxSnaplen {
 			order.PutUint32(g.head[16:20], maxSnaplen)
 		}
+		// The link type is the low 16 bits (the high ones may give the FCS
+		// length).
+		order.PutUint32(g.head[20:24], mapLinkType(order.Uint32(g.head[20:24])&0xffff))
 	}
 	n := copy(p, g.head[g.pos:])
 	g.pos += n
@@ -298,6 +301,7 @@ func (g *ngGuard) block() error {
 		if !g.optionsOK(body[8:], checkIDBOption) {
 			return formatErrorf("damaged pcapng interface block options")
 		}
+		g.order.PutUint16(body[0:2], uint16(mapLinkType(uint32(g.order.Uint16(body[0:2])))))
 		snap := g.order.Uint32(body[4:8])
 		if snap > maxSnaplen {
 			snap = 0
