@@ -132,6 +132,7 @@ type Call struct {
 	Reason string
 
 	mu       sync.Mutex
+	earlySDP []byte // the last SDP of a provisional response
 	answered bool
 	ended    bool
 	remote   bool
@@ -240,6 +241,11 @@ func (u *UA) Dial(ctx context.Context, number string, opts DialOptions) (*Call, 
 		case r.StatusCode == 100:
 		case r.IsProvisional():
 			p := Progress{Code: r.StatusCode, Reason: r.Reason, EarlyMedia: len(r.Body()) > 0}
+			if p.EarlyMedia {
+				call.mu.Lock()
+				call.earlySDP = r.Body()
+				call.mu.Unlock()
+			}
 			log.Info("progress", "code", p.Code, "reason", p.Reason, "early_media", p.EarlyMedia)
 			if opts.OnProgress != nil {
 				opts.OnProgress(p)
@@ -332,6 +338,13 @@ func (u *UA) answered(ctx context.Context, call *Call, log interface {
 	sess := call.sess
 	res := sess.InviteResponse
 	call.Answer = res.Body()
+	if len(call.Answer) == 0 {
+		// Some gateways put the SDP in a 183 only and send the 200 without
+		// it (strictly that needs 100rel); the 183's SDP is then the answer.
+		call.mu.Lock()
+		call.Answer = call.earlySDP
+		call.mu.Unlock()
+	}
 	call.Code, call.Reason = res.StatusCode, res.Reason
 	var answerErr error
 	if call.opts.OnAnswer != nil {

@@ -171,6 +171,21 @@ func (ft *fakeTrunk) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	case user == "1001": // silent
 		// Never answer anything: Timer B or our ring timeout ends it.
 		<-tx.Done()
+	case user == "1003": // SDP in the 183 only, a 200 without it
+		res := sip.NewResponseFromRequest(req, 183, "Session Progress", []byte(testSDP))
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		_ = tx.Respond(res)
+		time.Sleep(20 * time.Millisecond)
+		s, err := ft.dialog.ReadInvite(req, tx)
+		if err != nil {
+			ft.t.Error(err)
+			return
+		}
+		ft.mu.Lock()
+		ft.sessions[req.CallID().Value()] = s
+		ft.mu.Unlock()
+		_ = s.Respond(200, "OK", nil)
+		<-tx.Done()
 	case user == "1002": // a carrier that repeats 183
 		for range 15 {
 			respond(183, "Session Progress")
@@ -635,4 +650,21 @@ func TestPublicAddress(t *testing.T) {
 	if src := inv.Source(); src != ua.Addr().String() {
 		t.Errorf("sent from %s, want the bound socket %s", src, ua.Addr())
 	}
+}
+
+// TestDialAnswerInEarlySDP: a 200 without SDP after a 183 with SDP takes
+// the 183's SDP as the answer.
+func TestDialAnswerInEarlySDP(t *testing.T) {
+	ft := newFakeTrunk(t)
+	ua := newTestUA(t, ft, nil)
+	var got []byte
+	call, err := ua.Dial(context.Background(), "1003", DialOptions{Offer: []byte(testSDP), OnAnswer: func(b []byte) error { got = b; return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(call.Answer) != testSDP || string(got) != testSDP {
+		t.Errorf("answer %q, OnAnswer saw %q", call.Answer, got)
+	}
+	waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+	_ = call.Hangup(context.Background())
 }
