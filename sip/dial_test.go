@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"log/slog"
 	"math/big"
 	"net"
 	"strconv"
@@ -41,6 +42,7 @@ type fakeTrunk struct {
 	dialog *sipgo.DialogUA
 
 	password string // when set, INVITEs are challenged (407)
+	algo     string // digest algorithm; default MD5
 	stale    bool   // challenge the first authenticated INVITE again with stale=true
 	nonces   atomic.Int32
 
@@ -217,7 +219,11 @@ func (ft *fakeTrunk) answer(req *sip.Request, tx sip.ServerTransaction) {
 func (ft *fakeTrunk) authorized(req *sip.Request, tx sip.ServerTransaction) bool {
 	h := req.GetHeader("Proxy-Authorization")
 	n := ft.nonces.Add(1)
-	chal := &digest.Challenge{Realm: "test", Nonce: "nonce" + string(rune('a'+n)), Algorithm: "MD5", QOP: []string{"auth"}}
+	algo := ft.algo
+	if algo == "" {
+		algo = "MD5"
+	}
+	chal := &digest.Challenge{Realm: "test", Nonce: "nonce" + string(rune('a'+n)), Algorithm: algo, QOP: []string{"auth"}}
 	if h != nil {
 		cred, err := digest.ParseCredentials(h.Value())
 		if err == nil {
@@ -415,13 +421,19 @@ func TestDialDigest(t *testing.T) {
 		wantErr  Kind
 	}{
 		{"right_password", "s3cret", false, 0},
+		{"right_password_sha256", "s3cret", false, 0},
 		{"stale_nonce_rechallenge_once", "s3cret", true, 0},
 		{"wrong_password_fails_without_loop", "wrong", false, KindAuth},
 		{"no_credentials", "", false, KindAuth},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ft := newFakeTrunk(t, func(ft *fakeTrunk) { ft.password, ft.stale = "s3cret", tc.stale })
+			ft := newFakeTrunk(t, func(ft *fakeTrunk) {
+				ft.password, ft.stale = "s3cret", tc.stale
+				if strings.HasSuffix(tc.name, "sha256") {
+					ft.algo = "SHA-256"
+				}
+			})
 			ua := newTestUA(t, ft, func(c *Config) { c.Trunk.Username, c.Trunk.Password = "hashcall", tc.password })
 			call, err := ua.Dial(context.Background(), "100", DialOptions{Offer: []byte(testSDP)})
 			if tc.wantErr == 0 {
@@ -667,4 +679,70 @@ func TestDialAnswerInEarlySDP(t *testing.T) {
 	}
 	waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
 	_ = call.Hangup(context.Background())
+}
+
+// TestOutboundProxy: with sip.trunk.outbound_proxy the INVITE goes to the
+// proxy with a loose Route to it, and the Request-URI names the trunk.
+func TestOutboundProxy(t *testing.T) {
+	ft := newFakeTrunk(t)
+	ua := newTestUA(t, ft, func(c *Config) {
+		c.Trunk.Address = "pbx.example.invalid:5080"
+		c.Trunk.OutboundProxy = ft.addr
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, _ = ua.Dial(ctx, "1000", DialOptions{Offer: []byte(testSDP)})
+	ft.mu.Lock()
+	inv := ft.lastReq
+	ft.mu.Unlock()
+	if inv == nil {
+		t.Fatal("no INVITE reached the proxy")
+	}
+	if inv.Recipient.Host != "pbx.example.invalid" || inv.Recipient.Port != 5080 {
+		t.Errorf("Request-URI %v", inv.Recipient)
+	}
+	if r := inv.GetHeader("Route"); r == nil || !strings.Contains(r.Value(), ft.addr) || !strings.Contains(r.Value(), ";lr") {
+		t.Errorf("Route %v", r)
+	}
+}
+
+// TestDebugLogMasksNumbers: SIP messages are logged at debug level with
+// the phone number masked.
+func TestDebugLogMasksNumbers(t *testing.T) {
+	ft := newFakeTrunk(t)
+	var buf syncBuffer
+	ua := newTestUA(t, ft, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	_, _ = ua.Dial(context.Background(), "486", DialOptions{Offer: []byte(testSDP)})
+	call, err := ua.Dial(context.Background(), "+447700900123", DialOptions{Offer: []byte(testSDP)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+	_ = call.Hangup(context.Background())
+	out := buf.String()
+	if !strings.Contains(out, "INVITE sip:+4477*****123@") {
+		t.Errorf("no masked INVITE in the debug log:\n%s", out)
+	}
+	if strings.Contains(out, "7700900123") {
+		t.Error("the number appears unmasked in the debug log")
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

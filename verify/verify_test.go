@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +66,56 @@ func TestVerifyWithSimulatedPhone(t *testing.T) {
 			}
 			if tc.want == Verified {
 				t.Logf("call set-up %.1f ms, # to decision %.1f ms", res.SetupMS, res.HashToDecisionMS)
+			}
+		})
+	}
+}
+
+// TestVerifyRepeatsAndLimits: silence repeats the ask up to Attempts times;
+// sip.max_call_duration ends a call that runs too long.
+func TestVerifyRepeatsAndLimits(t *testing.T) {
+	set, err := prompts.Load("", "en-GB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := *set
+	short.Ask, short.Goodbye = short.Ask[:4000], short.Goodbye[:1600] // 0.5 s, 0.2 s
+	tests := []struct {
+		name     string
+		cfg      Config
+		attempts int
+		errText  string
+	}{
+		{"three_attempts_then_goodbye", Config{AnswerTimeout: 300 * time.Millisecond, Attempts: 3}, 3, ""},
+		{"max_call_duration", Config{AnswerTimeout: 5 * time.Second, Attempts: 3, MaxCallDuration: 1500 * time.Millisecond}, 1, "maximum call duration"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			ph, err := phone.Start(ctx, phone.Config{Method: phone.MethodNone, Ports: media.PortRange{Low: 31000, High: 31999}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ph.Close()
+			ua, err := sip.NewUA(ctx, sip.Config{Listen: "127.0.0.1:0", Trunk: sip.Trunk{Address: ph.Addr(), OptionsInterval: -1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ua.Close()
+			cfg := tc.cfg
+			cfg.Media = media.SessionConfig{IP: netip.MustParseAddr("127.0.0.1"), Ports: media.PortRange{Low: 32000, High: 32999}}
+			var prompted []string
+			res := (&Verifier{UA: ua, Config: cfg}).Run(ctx, Request{To: "100", Prompts: &short, OnProgress: func(p Progress) {
+				if p.Stage == StagePrompt {
+					prompted = append(prompted, p.Detail)
+				}
+			}})
+			if res.Outcome != NoKey || res.Attempts != tc.attempts || !strings.Contains(res.Error, tc.errText) {
+				t.Fatalf("outcome %s attempts %d error %q; want no_key, %d, %q", res.Outcome, res.Attempts, res.Error, tc.attempts, tc.errText)
+			}
+			t.Logf("prompts played: %v", prompted)
+			if tc.errText == "" && strings.Join(prompted, ",") != "ask,ask,ask,goodbye" {
+				t.Errorf("prompts %v, want ask three times then goodbye", prompted)
 			}
 		})
 	}
