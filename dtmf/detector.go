@@ -438,11 +438,23 @@ func (d *Detector) classify() (Key, float64, float64) {
 	if tw := cp / rp; tw > maxTwist || tw < minTwist {
 		return 0, 0, 0
 	}
-	// Tone energy in the block: N·A²/2 = 2|X|²/N.
-	if (rp+cp)*2/blockSize < minToneShare*float64(total) {
+	// Tone energy in the block: N·A²/2 = 2|X|²/N, against the block's
+	// energy less its DC part (a recording with an offset keeps its tones;
+	// the Goertzel bins themselves barely see DC).
+	if (rp+cp)*2/blockSize < minToneShare*d.acEnergy(float64(total)) {
 		return 0, 0, 0
 	}
 	return keyGrid[row][col-4], rp, cp
+}
+
+// acEnergy removes the DC component from the block energy total:
+// Σx² − (Σx)²/N. It runs only for blocks that passed every other check.
+func (d *Detector) acEnergy(total float64) float64 {
+	var sum float64
+	for _, v := range d.buf {
+		sum += float64(v)
+	}
+	return total - sum*sum/blockSize
 }
 
 // offset estimates the frequency offset of the tone in filter i from the

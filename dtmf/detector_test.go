@@ -168,3 +168,25 @@ func TestDetectorAllKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestDetectorDCOffset: a recording with a DC offset (some sound cards and
+// converters) still yields its presses; the offset alone yields none.
+func TestDetectorDCOffset(t *testing.T) {
+	for _, dc := range []int16{0, 1500, -3000} {
+		audio := Concat(Silence(100*ms), DTMF('#', -15, 100*ms), Silence(100*ms))
+		for i := range audio {
+			audio[i] += dc
+		}
+		ev := collect(dtmf.NewDetector(), audio, 160)
+		if len(ev) != 2 || ev[0].Key != '#' {
+			t.Errorf("DC %d: got %v", dc, ev)
+		}
+		flat := make([]int16, 8000)
+		for i := range flat {
+			flat[i] = dc
+		}
+		if ev := collect(dtmf.NewDetector(), flat, 160); len(ev) != 0 {
+			t.Errorf("DC %d alone: %v", dc, ev)
+		}
+	}
+}
