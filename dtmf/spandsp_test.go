@@ -48,8 +48,8 @@ func feedSpandsp(rx *spandsp.Rx, audio []int16) {
 
 // spandspRun runs audio through a fresh spandsp receiver in 20 ms frames
 // and returns the starts it reported.
-func spandspRun(audio []int16) []spandsp.Event {
-	rx := spandsp.New()
+func spandspRun(tb testing.TB, audio []int16) []spandsp.Event {
+	rx := mustRx(tb)
 	defer rx.Close()
 	feedSpandsp(rx, audio)
 	var starts []spandsp.Event
@@ -118,7 +118,7 @@ func TestSpandspConformance(t *testing.T) {
 						t.Logf("hashcall: %s %s %s: got %q, want %s", r.id, s.name, rt.name, got, describe(s.want))
 					}
 				}
-				sgot := spandspKeys(spandspRun(rt.roundTrip(s.audio)))
+				sgot := spandspKeys(spandspRun(t, rt.roundTrip(s.audio)))
 				if meets(s.want, sgot) {
 					tl.theirs++
 				} else {
@@ -208,7 +208,7 @@ func TestSpandspTalkOff(t *testing.T) {
 								oursNear++
 							}
 						}
-						for _, e := range spandspRun(rt.roundTrip(audio)) {
+						for _, e := range spandspRun(t, rt.roundTrip(audio)) {
 							at := float64(e.Sample) / SampleRate
 							if e.Key == '#' {
 								theirsHash++
@@ -330,7 +330,7 @@ func BenchmarkSpandsp(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(iters)/float64(len(ul)), "ns/sample")
 	}
 	b.Run("ulaw/spandsp", func(b *testing.B) {
-		rx := spandsp.New()
+		rx := mustRx(b)
 		defer rx.Close()
 		b.SetBytes(int64(len(ul)))
 		b.ReportAllocs()
@@ -374,7 +374,7 @@ func TestSpandspSpeedRatio(t *testing.T) {
 	}
 	var theirsKeys, oursKeys string
 	theirs := best(func() {
-		rx := spandsp.New()
+		rx := mustRx(t)
 		defer rx.Close()
 		frames160(ul, rx.FeedUlaw)
 		theirsKeys = rx.Digits()
@@ -398,4 +398,13 @@ func TestSpandspSpeedRatio(t *testing.T) {
 	t.Logf("spandsp: hashcall is %.1f× faster (%.2f ns/sample vs %.2f ns/sample) on %.0f min of %s, best of 3",
 		theirsNS/oursNS, oursNS, theirsNS, n/SampleRate/60, src)
 	t.Logf("spandsp: keys found in the mix (%d # inserted): hashcall %q, spandsp %q", presses, oursKeys, theirsKeys)
+}
+
+func mustRx(tb testing.TB) *spandsp.Rx {
+	tb.Helper()
+	rx, err := spandsp.New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rx
 }

@@ -74,6 +74,7 @@ static int hc_feed(hc_rx *h, const int16_t *amp, int n) {
 import "C"
 
 import (
+	"errors"
 	"unsafe"
 
 	"github.com/zaf/g711"
@@ -128,17 +129,17 @@ type Rx struct {
 	lost   int
 }
 
-// New returns a receiver. It panics if spandsp cannot allocate one.
-func New() *Rx {
+// New returns a receiver, or an error if spandsp cannot allocate one.
+func New() (*Rx, error) {
 	h := C.hc_new()
 	if h == nil {
-		panic("spandsp: dtmf_rx_init failed")
+		return nil, errors.New("spandsp: dtmf_rx_init failed")
 	}
-	return &Rx{h: h, buf: make([]int16, maxChunk)}
+	return &Rx{h: h, buf: make([]int16, maxChunk)}, nil
 }
 
-// Close frees the receiver. Calling it twice is harmless; using the
-// receiver afterwards panics.
+// Close frees the receiver. Calling it twice is harmless; Feed afterwards
+// does nothing.
 func (r *Rx) Close() {
 	if r.h != nil {
 		C.hc_free(r.h)
@@ -150,7 +151,7 @@ func (r *Rx) Close() {
 // cgo call per up to maxChunk samples.
 func (r *Rx) Feed(samples []int16) {
 	if r.h == nil {
-		panic("spandsp: Feed after Close")
+		return
 	}
 	for len(samples) > 0 {
 		n := min(len(samples), maxChunk)

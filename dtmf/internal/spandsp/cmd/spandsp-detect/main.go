@@ -73,7 +73,10 @@ func detectFile(out io.Writer, name, format string) error {
 	if err != nil {
 		return err
 	}
-	rx := spandsp.New()
+	rx, err := spandsp.New()
+	if err != nil {
+		return err
+	}
 	defer rx.Close()
 	p := printer{out: out, name: name}
 	buf := make([]byte, 32<<10)
