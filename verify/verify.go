@@ -266,7 +266,7 @@ func (r *run) execute(ctx context.Context) {
 		},
 	})
 	if err != nil {
-		r.notAnswered(ctx, err)
+		r.notAnswered(err)
 		return
 	}
 	answered := time.Now()
@@ -287,7 +287,7 @@ func (r *run) execute(ctx context.Context) {
 }
 
 // notAnswered maps a Dial failure to the outcome.
-func (r *run) notAnswered(ctx context.Context, err error) {
+func (r *run) notAnswered(err error) {
 	var de *sip.DialError
 	if !errors.As(err, &de) {
 		r.fail(err)
@@ -307,7 +307,6 @@ func (r *run) notAnswered(ctx context.Context, err error) {
 			r.res.Error = de.Err.Error()
 		}
 	}
-	_ = ctx
 }
 
 // converse plays the prompts and decides on the keys.
@@ -357,6 +356,9 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 		select {
 		case err := <-doneOf(cur):
 			cur = nil
+			if ctx.Err() != nil {
+				continue // the ctx.Done case decides
+			}
 			if err != nil && !errors.Is(err, media.ErrStopped) && !errors.Is(err, context.Canceled) {
 				r.fail(fmt.Errorf("playing prompt: %w", err))
 				r.res.Keys = keys.String()
