@@ -302,6 +302,13 @@ func (u *UA) Dial(ctx context.Context, number string, opts DialOptions) (*Call, 
 			_ = sess.Bye(bctx)
 			bcancel()
 		}
+	} else if ringCtx.Err() != nil {
+		// We cancelled, and a 200 may still be on its way: one that crossed
+		// our CANCEL at a far end that then answered the CANCEL with 481
+		// (RFC 3261 §9.2: its INVITE transaction ended with the 200). sipgo
+		// then ends the INVITE transaction and drops that 200; its
+		// retransmissions (§13.3.1.4) reach lateAnswer.
+		u.awaitLate(call.callID, sess)
 	}
 	de := &DialError{Err: err}
 	if res != nil && !res.IsProvisional() {
@@ -485,6 +492,53 @@ func ParseQ850(v string) int {
 		}
 	}
 	return 0
+}
+
+// awaitLate keeps the dialog of a call we cancelled for 64*T1, the time a
+// far end retransmits an unacknowledged 2xx (RFC 3261 §13.3.1.4).
+func (u *UA) awaitLate(id string, sess *sipgo.DialogClientSession) {
+	u.mu.Lock()
+	u.late[id] = sess
+	u.mu.Unlock()
+	time.AfterFunc(64*sip.T1, func() {
+		u.mu.Lock()
+		if u.late[id] == sess {
+			delete(u.late, id)
+		}
+		u.mu.Unlock()
+	})
+}
+
+// lateAnswer sees the responses that match no client transaction. A 2xx to
+// the INVITE of a call we cancelled (see awaitLate) is acknowledged and hung
+// up at once, as in Dial when a 200 crosses our CANCEL; others are dropped
+// (retransmissions).
+func (u *UA) lateAnswer(r *sip.Response) {
+	var sess *sipgo.DialogClientSession
+	id := ""
+	if h := r.CallID(); h != nil && r.IsSuccess() && r.CSeq() != nil && r.CSeq().MethodName == sip.INVITE {
+		id = h.Value()
+		u.mu.Lock()
+		sess = u.late[id]
+		delete(u.late, id)
+		u.mu.Unlock()
+	}
+	if sess == nil {
+		u.log.Debug("response matches no transaction; dropped", "response", r.StartLine())
+		return
+	}
+	u.logMsg("recv", r)
+	u.log.Info("200 came after our CANCEL failed; acknowledging and hanging up", "call_id", id)
+	sess.InviteResponse = r
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := sess.Ack(ctx); err != nil {
+		u.log.Info("ACK of a late 200", "call_id", id, "err", err)
+		return
+	}
+	if err := sess.Bye(ctx); err != nil {
+		u.log.Info("BYE of a late 200", "call_id", id, "err", err)
+	}
 }
 
 func (u *UA) remember(c *Call) {

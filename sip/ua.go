@@ -103,6 +103,10 @@ type UA struct {
 
 	mu    sync.Mutex
 	calls map[string]*Call // by Call-ID
+	// late holds, by Call-ID and for 64*T1, the dialogs of calls we
+	// cancelled, for a 2xx that comes after the INVITE transaction is
+	// gone (see lateAnswer).
+	late map[string]*sipgo.DialogClientSession
 
 	registered atomic.Bool
 	trunkUp    atomic.Bool
@@ -146,7 +150,7 @@ func NewUA(ctx context.Context, cfg Config) (*UA, error) {
 			return nil, fmt.Errorf("sip: %w", err)
 		}
 	}
-	u := &UA{cfg: cfg, log: cfg.Logger.With("component", "sip"), calls: map[string]*Call{}}
+	u := &UA{cfg: cfg, log: cfg.Logger.With("component", "sip"), calls: map[string]*Call{}, late: map[string]*sipgo.DialogClientSession{}}
 	switch cfg.Transport {
 	case "udp":
 		u.network, u.transport = "udp", "udp"
@@ -167,7 +171,8 @@ func NewUA(ctx context.Context, cfg Config) (*UA, error) {
 	if err := u.listen(ctx); err != nil {
 		return nil, err
 	}
-	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(u.host)}
+	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(u.host),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerUnhandledResponseHandler(u.lateAnswer))}
 	if cfg.TLS != nil {
 		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(cfg.TLS))
 	}

@@ -41,6 +41,21 @@
 //	9012 sip_info_pound      # by SIP INFO through the proxy            verified
 //	9013 hangup              far end sends BYE                          hung_up
 //	9014 reinvite_pound      re-INVITE, then RFC 4733 #                 verified
+//	9015 cancel_crossed_200  180; at our CANCEL a 200 (SDP), our ACK and
+//	                         BYE (either order), then the CANCEL's 200  no_answer
+//	9016 reinvite_move_pound silence from media port P, re-INVITE that
+//	                         moves the media to P + 2, RFC 4733 # from
+//	                         there                                      verified
+//	9017 cancel_crossed_481  180; at our CANCEL a 200, 481 to the
+//	                         CANCEL, the 200 again until our ACK; BYE
+//	                         (called directly: SIPp as the trunk)       no_answer
+//
+// dialog_test.go holds the dialog edge cases 9015 to 9017. Kamailio answers
+// our CANCEL itself and relays the late 200 (a proxy forwards every 2xx), so
+// 9015 crosses through the proxy; the far end's 481 to a CANCEL never passes
+// it, hence 9017 direct. While 9016 plays, the test also sends an RFC 4733 5
+// from the old port P after the move, through a raw socket (root) as SIPp
+// does, which hashcall must drop.
 //
 // Each test number 90xx is also routed under the UK mobile number
 // +447700900xxx (Ofcom's drama range: 9001 is +447700900001), which

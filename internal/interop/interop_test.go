@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/netip"
@@ -57,6 +58,7 @@ type uaOptions struct {
 	register bool
 	rtpLow   int // 0: pick a free pair
 	rtpHigh  int
+	trunk    string // the trunk's address; "": Kamailio
 }
 
 // newVerifier starts a hashcall user agent with Kamailio as its trunk
@@ -64,7 +66,15 @@ type uaOptions struct {
 // when t ends.
 func (l *lab) newVerifier(t *testing.T, o uaOptions) (*verify.Verifier, *sip.UA) {
 	t.Helper()
-	logger, _ := testLogger(t, "hashcall")
+	v, ua, _ := l.newVerifierLog(t, o)
+	return v, ua
+}
+
+// newVerifierLog is newVerifier that also returns hashcall's log (the UA's
+// and the media session's), for tests that look for what it logged.
+func (l *lab) newVerifierLog(t *testing.T, o uaOptions) (*verify.Verifier, *sip.UA, *logBuffer) {
+	t.Helper()
+	logger, logs := testLogger(t, "hashcall")
 	pw := o.password
 	if pw == "" {
 		pw = trunkPassword
@@ -73,7 +83,7 @@ func (l *lab) newVerifier(t *testing.T, o uaOptions) (*verify.Verifier, *sip.UA)
 		Listen:    "127.0.0.1:0",
 		Transport: "udp",
 		Trunk: sip.Trunk{
-			Address:         l.kamAddr,
+			Address:         cmp.Or(o.trunk, l.kamAddr),
 			Username:        trunkUser,
 			Password:        pw,
 			Realm:           o.realm,
@@ -107,7 +117,7 @@ func (l *lab) newVerifier(t *testing.T, o uaOptions) (*verify.Verifier, *sip.UA)
 		},
 		Logger: logger,
 	}
-	return v, ua
+	return v, ua, logs
 }
 
 // stageLog records the progress of a call.

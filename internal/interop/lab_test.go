@@ -74,6 +74,9 @@ var scenarios = []scenario{
 	{"sip_info_pound", "9012", false, ""},
 	{"hangup", "9013", false, ""},
 	{"reinvite_pound", "9014", true, sippPoundPcap},
+	{"cancel_crossed_200", "9015", false, ""},
+	{"reinvite_move_pound", "9016", true, sippPoundPcap},
+	{"cancel_crossed_481", "9017", false, ""},
 }
 
 // mobileNumber is the E.164 alias of a test number 90xx that Kamailio

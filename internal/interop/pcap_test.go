@@ -146,6 +146,10 @@ func keyTone(key dtmf.Key, before, after time.Duration) []int16 {
 	return dtmftest.Concat(dtmftest.Silence(before), dtmftest.DTMF(key, toneDBm0, 200*time.Millisecond), dtmftest.Silence(after))
 }
 
+// silenceShortSSRC is the SSRC of silence_short_pcmu.pcap, the media that
+// reinvite_move_pound.xml plays before it moves its media.
+const silenceShortSSRC = 0x11110006
+
 // writeAudioPcaps writes every generated capture the SIPp scenarios play
 // into dir: the file names are the ones in testdata/sipp/*.xml.
 func writeAudioPcaps(t testing.TB, dir string) {
@@ -154,6 +158,9 @@ func writeAudioPcaps(t testing.TB, dir string) {
 	writeAudioPcap(t, dir, "inband_pound_pcma.pcap", lawPCMA, 0x11110002, keyTone(dtmf.KeyHash, time.Second, time.Second))
 	writeAudioPcap(t, dir, "inband_five_pcmu.pcap", lawPCMU, 0x11110003, keyTone('5', time.Second, time.Second))
 	writeAudioPcap(t, dir, "silence_pcmu.pcap", lawPCMU, 0x11110004, dtmftest.Silence(4*time.Second))
+	// Media before a re-INVITE moves it: over within 400 ms; the scenario
+	// sends the re-INVITE 700 ms after it started.
+	writeAudioPcap(t, dir, "silence_short_pcmu.pcap", lawPCMU, silenceShortSSRC, dtmftest.Silence(400*time.Millisecond))
 	// Early media: over within 700 ms; the scenario answers 1.5 s after it
 	// started.
 	writeAudioPcap(t, dir, "early_pound_pcmu.pcap", lawPCMU, 0x11110005, keyTone(dtmf.KeyHash, 200*time.Millisecond, 300*time.Millisecond))
