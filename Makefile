@@ -51,7 +51,8 @@ unit:
 # Side by side with Debian's libspandsp dtmf_rx (cgo, build tag spandsp):
 # prints where the two disagree on the conformance rows and the speed ratio.
 spandsp:
-	$(GO) test -count=1 -tags spandsp -v -run 'Spandsp' ./dtmf/...
+	$(GO) vet -tags spandsp ./dtmf/...
+	$(GO) test -count=1 -tags spandsp -v -run 'Spandsp' ./dtmf/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

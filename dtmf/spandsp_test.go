@@ -150,7 +150,7 @@ func TestSpandspConformance(t *testing.T) {
 		if ok {
 			return "ok"
 		}
-		return "FAIL"
+		return "disagrees"
 	}
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
