@@ -70,14 +70,19 @@ shutdown:
 }
 
 type client struct {
-	t    *testing.T
-	base string
+	t     *testing.T
+	base  string
+	token string // default serveToken
 }
 
 func (c client) do(method, path, body string) (int, map[string]any) {
 	c.t.Helper()
 	req, _ := http.NewRequest(method, c.base+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+serveToken)
+	tok := c.token
+	if tok == "" {
+		tok = serveToken
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
@@ -140,7 +145,7 @@ func TestServe(t *testing.T) {
 	go func() { served <- serve(ctx, cfg, false) }()
 	base := "http://" + httpAddr
 	waitReady(t, base)
-	c := client{t, base}
+	c := client{t: t, base: base}
 
 	// One verification, long-polled, with a callback.
 	code, v := c.do("POST", "/v1/verifications", `{"to":"+447700900123","reference":"vpn-login","callback_url":"`+cb.URL+`/hook"}`)
@@ -258,7 +263,32 @@ func TestServeSIGTERM(t *testing.T) {
 	defer cmd.Process.Kill()
 	base := "http://" + httpAddr
 	waitReady(t, base)
-	c := client{t, base}
+	c := client{t: t, base: base}
+
+	// SIGHUP reloads the tokens: the old one stops working, the new one works.
+	newToken := "reloaded-token-0123456789"
+	y, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(y), serveToken, newToken, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	reloaded := false
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if code, _ := c.do("GET", "/v1/verifications/none", ""); code == 401 {
+			reloaded = true
+			break
+		}
+	}
+	if !reloaded {
+		t.Fatalf("the old token still works after SIGHUP\n%s", logs.String())
+	}
+	c.token = newToken
+	if code, _ := c.do("GET", "/v1/verifications/none", ""); code != 404 {
+		t.Fatalf("new token after SIGHUP: %d", code)
+	}
+
 	code, v := c.do("POST", "/v1/verifications", `{"to":"+447700900123"}`)
 	if code != 202 {
 		t.Fatalf("POST: %d %v", code, v)
