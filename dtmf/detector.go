@@ -91,7 +91,9 @@ var (
 	minTonePw = toneMagSq(minToneDBm0)
 	maxTwist  = math.Pow(10, maxTwistDB/10)
 	minTwist  = math.Pow(10, minTwistDB/10)
-	relPeak   = math.Pow(10, -relativePeakB/10)
+	// blockTwistSlack widens the twist limits by 2 dB for a single block.
+	blockTwistSlack = math.Pow(10, 2.0/10)
+	relPeak         = math.Pow(10, -relativePeakB/10)
 	// minEnergy is the smallest block energy that could hold two tones at the
 	// minimum level; quieter blocks are skipped without analysis.
 	minEnergy = float32(2 * float64(blockSize) * sq(ampRef*math.Pow(10, minToneDBm0/20)) / 2)
@@ -331,7 +333,10 @@ func (d *Detector) candidate(dst []Event, start int64, key Key, rowPw, colPw flo
 		d.candLoudEnd = d.loudRun(start, d.candRef)
 		d.candClosed = d.candLoudEnd < start+blockSize
 	}
-	if d.candBlocks < minBlocks || d.candLoudEnd-d.candStart < minTone {
+	// Twist on the average over the press's blocks: the leakage that
+	// spoils one block's estimate changes phase from block to block.
+	tw := d.candColPw / d.candRowPw
+	if d.candBlocks < minBlocks || d.candLoudEnd-d.candStart < minTone || tw > maxTwist || tw < minTwist {
 		if d.candClosed {
 			d.candBlocks = 0
 		}
@@ -435,7 +440,10 @@ func (d *Detector) classify() (Key, float64, float64) {
 	if rp < minTonePw || cp < minTonePw {
 		return 0, 0, 0
 	}
-	if tw := cp / rp; tw > maxTwist || tw < minTwist {
+	// Twist, coarsely: one block's estimate is off by up to ±2 dB when a
+	// tone is off-frequency (the strong tone leaks into the weak one's bin).
+	// The press is judged on the average over its blocks (candidate).
+	if tw := cp / rp; tw > maxTwist*blockTwistSlack || tw < minTwist/blockTwistSlack {
 		return 0, 0, 0
 	}
 	// Tone energy in the block: N·A²/2 = 2|X|²/N, against the block's
