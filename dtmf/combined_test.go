@@ -43,3 +43,44 @@ func TestCombinedExtremes(t *testing.T) {
 	}
 	t.Logf("%d of %d combined-extreme signals missed", misses, total)
 }
+
+// TestCombinedRejects: Q.24's non-operate limits hold across levels and
+// twists: a tone 3.5 % off, or a press of 23 ms, never gives a #.
+func TestCombinedRejects(t *testing.T) {
+	lo, hi := 941.0, 1477.0
+	accepted, total := 0, 0
+	for _, level := range []float64{-3, -10, -25} {
+		for _, twist := range []float64{-8, 0, 4} {
+			low, high := level, level+twist
+			if twist > 0 {
+				low, high = level-twist, level
+			}
+			type sig struct {
+				name string
+				tone []int16
+			}
+			var sigs []sig
+			for _, d := range []time.Duration{40 * ms, 100 * ms, time.Second} {
+				for _, off := range []float64{-0.035, 0.035} {
+					sigs = append(sigs,
+						sig{"low off " + d.String(), DualTone(lo*(1+off), hi, low, high, d)},
+						sig{"high off " + d.String(), DualTone(lo, hi*(1+off), low, high, d)})
+				}
+			}
+			sigs = append(sigs, sig{"23ms", DualTone(lo, hi, low, high, 23*ms)})
+			for _, s := range sigs {
+				for _, off := range []int{0, 37, 71} {
+					audio := Concat(Silence(100*ms), Zeros(off), s.tone, Silence(100*ms))
+					for _, c := range codecs[:2] {
+						total++
+						if got, _ := presses(t, c.run, audio); got == "#" {
+							accepted++
+							t.Errorf("%s level %v twist %+v %s offset %d: accepted", c.name, level, twist, s.name, off)
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d of %d non-operate signals accepted", accepted, total)
+}
