@@ -153,10 +153,20 @@ func dBm0(magSq float64) float64 {
 // states of each half run on its own from zero, plus the energy of each
 // sub-block. The layout is shared with the assembly kernel (go_asm.h).
 type bank struct {
-	s1, s2 [8]float32 // whole block
-	m1, m2 [8]float32 // first half
-	h1, h2 [8]float32 // second half, from a zero state
-	sub    [subBlocks]float32
+	s1, s2 [8]float32         // whole block
+	m1, m2 [8]float32         // first half
+	h1, h2 [8]float32         // second half, from a zero state
+	sub    [subBlocks]float32 // Σx² per sub-block
+	sum    [subBlocks]float32 // Σx per sub-block
+}
+
+// acEnvelope writes each sub-block's energy less its DC part,
+// Σx² − (Σx)²/n: the envelope that times gaps, which a recording's DC
+// offset must not fill.
+func (b *bank) acEnvelope(dst *[subBlocks]float32) {
+	for j := range dst {
+		dst[j] = b.sub[j] - b.sum[j]*b.sum[j]/subSize
+	}
 }
 
 // Detector is the streaming in-band DTMF detector for 8 kHz audio. Feed it
@@ -170,7 +180,8 @@ type Detector struct {
 
 	b bank
 
-	prevSub [subBlocks]float32 // previous block's sub-block energies
+	env     [subBlocks]float32 // this block's sub-block AC energies
+	prevEnv [subBlocks]float32 // the previous block's
 
 	// candidate press (not yet reported)
 	candKey     Key
@@ -257,6 +268,7 @@ func (d *Detector) Position() int64 { return d.pos + int64(d.n) }
 // block analyses one full block and advances the state machine.
 func (d *Detector) block(dst []Event) []Event {
 	goertzel(&d.b, &d.buf)
+	d.b.acEnvelope(&d.env)
 	start := d.pos
 	d.pos += blockSize
 	d.n = 0
@@ -269,7 +281,7 @@ func (d *Detector) block(dst []Event) []Event {
 	if !d.active {
 		dst = d.candidate(dst, start, key, rowPw, colPw)
 	}
-	d.prevSub = d.b.sub
+	d.prevEnv = d.env
 	return dst
 }
 
@@ -278,7 +290,7 @@ func (d *Detector) track(dst []Event, start int64, key Key) []Event {
 	// The gap envelope: sub-blocks below quietShare of the press's level
 	// extend the current gap; a loud one ends it.
 	thr := d.ref * quietShare * subSize
-	for j, e := range d.b.sub {
+	for j, e := range d.env {
 		end := start + int64(j+1)*subSize
 		if e >= thr {
 			d.lastLoud = end
@@ -321,7 +333,7 @@ func (d *Detector) candidate(dst []Event, start int64, key Key, rowPw, colPw flo
 		d.candRef = float32((rowPw + colPw) * 2 / blockSize / blockSize)
 		thr := d.candRef * quietShare * subSize
 		s := start
-		for j := subBlocks - 1; j >= 0 && d.prevSub[j] >= thr; j-- {
+		for j := subBlocks - 1; j >= 0 && d.prevEnv[j] >= thr; j-- {
 			s -= subSize
 		}
 		d.candStart = max(s, 0)
@@ -363,7 +375,7 @@ func (d *Detector) candidate(dst []Event, start int64, key Key, rowPw, colPw flo
 // of the per-sample energy ref.
 func (d *Detector) loudRun(start int64, ref float32) int64 {
 	thr := ref * quietShare * subSize
-	for j, e := range d.b.sub {
+	for j, e := range d.env {
 		if e < thr {
 			return start + int64(j)*subSize
 		}
@@ -456,10 +468,10 @@ func (d *Detector) classify() (Key, float64, float64) {
 }
 
 // acEnergy removes the DC component from the block energy total:
-// Σx² − (Σx)²/N. It runs only for blocks that passed every other check.
+// Σx² − (Σx)²/N.
 func (d *Detector) acEnergy(total float64) float64 {
 	var sum float64
-	for _, v := range d.buf {
+	for _, v := range d.b.sum {
 		sum += float64(v)
 	}
 	return total - sum*sum/blockSize

@@ -190,3 +190,25 @@ func TestDetectorDCOffset(t *testing.T) {
 		}
 	}
 }
+
+// TestDetectorDCOffsetTiming: a DC offset neither fills the gaps between
+// presses nor stretches a short tone past the minimum.
+func TestDetectorDCOffsetTiming(t *testing.T) {
+	const dc = 3000
+	add := func(s []int16) []int16 {
+		for i := range s {
+			s[i] += dc
+		}
+		return s
+	}
+	two := add(Concat(Silence(100*ms), DTMF('#', -15, 100*ms), Silence(40*ms), DTMF('#', -15, 100*ms), Silence(100*ms)))
+	if got, _ := presses(t, codecs[2].run, two); got != "##" {
+		t.Errorf("two presses 40 ms apart on DC %d: got %q", dc, got)
+	}
+	for off := range 102 {
+		short := add(Concat(Silence(100*ms), Zeros(off), DTMF('#', -15, 23*ms), Silence(100*ms)))
+		if got, _ := presses(t, codecs[2].run, short); got != "" {
+			t.Fatalf("23 ms on DC %d at offset %d: got %q", dc, off, got)
+		}
+	}
+}

@@ -6,7 +6,8 @@
 // func goertzelAVX2(b *bank, x *[blockSize]float32)
 //
 // Y0: the eight coefficients. Y1/Y2: s[n−1]/s[n−2] of the first half,
-// Y5/Y6: of the second half; X9/X10: the halves' sub-block energy.
+// Y5/Y6: of the second half; X9/X10: the halves' sub-block energy, X11/X12
+// their sub-block sums.
 TEXT ·goertzelAVX2(SB), NOSPLIT, $0-16
 	MOVQ b+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -20,6 +21,8 @@ TEXT ·goertzelAVX2(SB), NOSPLIT, $0-16
 sub:
 	VXORPS X9, X9, X9
 	VXORPS X10, X10, X10
+	VXORPS X11, X11, X11
+	VXORPS X12, X12, X12
 	MOVQ   $const_subSize, R8
 
 sample:
@@ -31,6 +34,8 @@ sample:
 	VFMADD231PS  Y5, Y0, Y8
 	VFMADD231SS  X3, X3, X9
 	VFMADD231SS  X7, X7, X10
+	VADDSS       X3, X11, X11
+	VADDSS       X7, X12, X12
 	VMOVAPS      Y1, Y2
 	VMOVAPS      Y4, Y1
 	VMOVAPS      Y5, Y6
@@ -41,6 +46,8 @@ sample:
 
 	VMOVSS X9, bank_sub(DI)(CX*4)
 	VMOVSS X10, bank_sub+const_subBlocks/2*4(DI)(CX*4)
+	VMOVSS X11, bank_sum(DI)(CX*4)
+	VMOVSS X12, bank_sum+const_subBlocks/2*4(DI)(CX*4)
 	INCQ   CX
 	CMPQ   CX, $const_subBlocks/2
 	JNE    sub
