@@ -85,3 +85,31 @@ policy:
 }
 
 func dtmfKey(s string) dtmf.Key { return dtmf.Key(s[0]) }
+
+// TestConfigCheck: `hashcall config check` prints the effective
+// configuration with secrets masked, and exits 2 naming a bad key.
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	_ = os.WriteFile(good, []byte("sip:\n  trunk:\n    address: 127.0.0.1:5060\n    username: hashcall\n"), 0o600)
+	t.Setenv("HASHCALL_SIP_TRUNK_PASSWORD", "pa55word-from-env")
+	t.Setenv("HASHCALL_HTTP_TOKENS", "token-aaaaaaaaaaaaaaaa,token-bbbbbbbbbbbbbbbb")
+	out, errOut, code := run(t, "config", "check", "--config", good)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if strings.Contains(out, "pa55word-from-env") || strings.Contains(out, "token-aaaa") {
+		t.Errorf("a secret is printed:\n%s", out)
+	}
+	for _, want := range []string{"address: 127.0.0.1:5060", "password: '********'", "ring_timeout: 30s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	_ = os.WriteFile(bad, []byte("media:\n  rtp_ports: \"20001-20000\"\n  codec: [PCMA]\n"), 0o600)
+	_, errOut, code = run(t, "config", "check", "--config", bad)
+	if code != 2 || !strings.Contains(errOut, "media.rtp_ports") || !strings.Contains(errOut, "media.codec") {
+		t.Errorf("bad config: exit %d, stderr %q", code, errOut)
+	}
+}
