@@ -418,6 +418,10 @@ func (s *Session) shutdown() {
 // now is the time on the stream's timeline.
 func (s *Session) now() time.Duration { return s.clock.Now().Sub(s.epoch) }
 
+// Now is the session's clock: the time since Listen, the timeline the
+// Start and End of its key press reports are on.
+func (s *Session) Now() time.Duration { return s.now() }
+
 // receive is the receive goroutine: it drains the socket from Listen to
 // Close.
 func (s *Session) receive() {

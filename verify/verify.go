@@ -191,7 +191,6 @@ func (r *run) execute(ctx context.Context) {
 		r.fail(errors.New("no prompts"))
 		return
 	}
-	epoch := time.Now()
 	sess, err := media.Listen(ctx, r.cfg.Media)
 	if err != nil {
 		r.fail(err)
@@ -283,7 +282,7 @@ func (r *run) execute(ctx context.Context) {
 	defer hangup()
 	r.res.Codec = neg.Codec.Name
 	r.progress(StageAnswered, fmt.Sprintf("%s, telephone-event %v, far end %v", neg.Codec.Name, neg.HaveEvents, neg.Remote))
-	r.converse(ctx, sess, call, epoch)
+	r.converse(ctx, sess, call)
 }
 
 // notAnswered maps a Dial failure to the outcome.
@@ -310,7 +309,7 @@ func (r *run) notAnswered(err error) {
 }
 
 // converse plays the prompts and decides on the keys.
-func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Call, epoch time.Time) {
+func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Call) {
 	ctx, cancel := context.WithTimeout(parent, r.cfg.MaxCallDuration)
 	defer cancel()
 	p := r.req.Prompts
@@ -394,8 +393,7 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 				stop(cur)
 				r.res.KeyAt = &now
 				r.res.DTMFSource = e.Source.String()
-				// e.Start is on the session's clock, which starts at Listen.
-				r.res.HashToDecisionMS = ms(now.Sub(epoch) - e.Start)
+				r.res.HashToDecisionMS = ms(sess.Now() - e.Start)
 				finish(Verified, p.Success, prompts.Success)
 				return
 			}
