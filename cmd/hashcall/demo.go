@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	sipgosip "github.com/emiago/sipgo/sip"
 	"github.com/spf13/cobra"
 
 	"github.com/hashcall/hashcall/dtmf"
@@ -56,6 +57,7 @@ Exit status 0 only when the call is verified.`,
 				logLevel = slog.LevelDebug
 			}
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: logLevel}))
+			sipgosip.SetDefaultLogger(logger.With("component", "sipgo"))
 			res, err := runDemo(ctx, cmd.ErrOrStderr(), logger, set, method, dtmf.Key(key[0]))
 			if err != nil {
 				return exitError{2, err}

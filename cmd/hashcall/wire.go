@@ -10,6 +10,8 @@ import (
 	"os"
 	"time"
 
+	sipgosip "github.com/emiago/sipgo/sip"
+
 	"github.com/hashcall/hashcall/internal/config"
 	"github.com/hashcall/hashcall/media"
 	"github.com/hashcall/hashcall/sip"
@@ -26,17 +28,22 @@ func loadConfig(path string) (*config.Config, error) {
 	return cfg, nil
 }
 
-// newLogger builds the slog logger from log.level and log.format.
+// newLogger builds the slog logger from log.level and log.format, and makes
+// it the one sipgo logs through too.
 func newLogger(w io.Writer, c config.Log, verbose bool) *slog.Logger {
 	level := c.SlogLevel()
 	if verbose {
 		level = slog.LevelDebug
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var l *slog.Logger
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		l = slog.New(slog.NewJSONHandler(w, opts))
+	} else {
+		l = slog.New(slog.NewTextHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	sipgosip.SetDefaultLogger(l.With("component", "sipgo"))
+	return l
 }
 
 // sipConfig maps the configuration onto the user agent's.
