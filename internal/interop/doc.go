@@ -50,6 +50,11 @@
 //	                         CANCEL, the 200 again until our ACK; BYE
 //	                         (called directly: SIPp as the trunk)       no_answer
 //
+// golden_test.go records replay's golden captures kamailio-sipp-* (9001,
+// 9004, 9011, captured by tshark) into ../../replay/testdata, only with
+// HASHCALL_RECORD_GOLDEN=1, and keeps one only when its replay agrees
+// with the live call.
+//
 // dialog_test.go holds the dialog edge cases 9015 to 9017. Kamailio answers
 // our CANCEL itself and relays the late 200 (a proxy forwards every 2xx), so
 // 9015 crosses through the proxy; the far end's 481 to a CANCEL never passes
