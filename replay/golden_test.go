@@ -12,42 +12,10 @@ import (
 )
 
 // expected is a golden capture's expected result (x.expected.json beside
-// x.pcap). Method and Call record how the capture was made: the phone's
-// DTMF method and the live call's outcome.
-type expected struct {
-	Method   string     `json:"method,omitempty"`
-	Call     string     `json:"call,omitempty"`
-	Format   string     `json:"format"`
-	Links    []string   `json:"link_types"`
-	Calls    int        `json:"calls"`
-	Streams  int        `json:"rtp_streams"`
-	Keys     string     `json:"keys"`
-	Accepted string     `json:"accepted"`
-	Presses  []expPress `json:"presses"`
-}
+// x.pcap).
+type expected = replay.Golden
 
-type expPress struct {
-	Digit  string `json:"digit"`
-	Source string `json:"source"`
-	Live   bool   `json:"live"`
-	Reason string `json:"reason,omitempty"`
-}
-
-func expectedOf(rep *replay.Report) expected {
-	e := expected{
-		Format: rep.Format, Links: rep.LinkTypes, Calls: len(rep.Calls),
-		Keys: rep.Keys(), Accepted: rep.Accepted(), Presses: []expPress{},
-	}
-	for _, s := range rep.Streams {
-		if s.Kind == "rtp" {
-			e.Streams++
-		}
-	}
-	for _, p := range rep.Presses() {
-		e.Presses = append(e.Presses, expPress{Digit: p.Key.String(), Source: p.Source.String(), Live: p.Live, Reason: p.Reason})
-	}
-	return e
-}
+func expectedOf(rep *replay.Report) expected { return rep.Golden() }
 
 // TestReplayGoldens replays every golden capture in testdata/ and compares
 // the result with the expected one beside it.

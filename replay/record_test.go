@@ -79,42 +79,10 @@ func TestRecordGoldens(t *testing.T) {
 	for _, g := range goldens {
 		t.Run(g.file, func(t *testing.T) {
 			out := filepath.Join("testdata", g.file)
-			args := []string{"-i", g.iface, "-f", recFilter, "-w", out}
-			if g.link != "" {
-				args = append(args, "-y", g.link)
-			}
-			if g.pcap {
-				args = append(args, "-F", "pcap")
-			}
-			cmd := exec.Command(tshark, args...)
-			stderr, _ := cmd.StderrPipe()
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			ready := make(chan struct{})
-			go func() {
-				sc := bufio.NewScanner(stderr)
-				once := false
-				for sc.Scan() {
-					t.Log("tshark:", sc.Text())
-					if !once && strings.Contains(sc.Text(), "Capturing on") {
-						once = true
-						close(ready)
-					}
-				}
-			}()
-			select {
-			case <-ready:
-			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-				t.Fatal("tshark did not start")
-			}
-			time.Sleep(300 * time.Millisecond)
+			stop := startTshark(t, tshark, out, g.iface, g.link, g.pcap)
 			res := recordCall(t, g, &short)
 			time.Sleep(300 * time.Millisecond)
-			_ = cmd.Process.Signal(syscall.SIGINT)
-			_ = cmd.Wait()
+			stop()
 			t.Logf("call: %+v", res)
 
 			rep, err := replay.File(out, replay.Options{})

@@ -163,19 +163,7 @@ func TestDetectGolden(t *testing.T) {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
 			out = strings.ReplaceAll(out, f, "x.wav")
-			golden := filepath.Join("testdata", tc.golden)
-			if *update {
-				if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if out != string(want) {
-				t.Errorf("output differs from %s:\n%s\nwant:\n%s", golden, out, want)
-			}
+			checkGolden(t, tc.golden, out)
 		})
 	}
 }
@@ -250,5 +238,23 @@ func TestDemo(t *testing.T) {
 	}
 	if _, _, code := run(t, "demo", "--dtmf", "smoke"); code != 2 {
 		t.Errorf("bad --dtmf: exit %d, want 2", code)
+	}
+}
+
+// checkGolden compares out with testdata/name, rewriting it under -update.
+func checkGolden(t *testing.T, name, out string) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if out != string(want) {
+		t.Errorf("output differs from %s:\n%s\nwant:\n%s", golden, out, want)
 	}
 }

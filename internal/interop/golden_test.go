@@ -44,43 +44,6 @@ var labGoldens = []labGolden{
 	{"kamailio-sipp-early-inband-pcmu-lo.pcapng", "early_media_pound", "lo", "", false, verify.NoKey, "", "", 1},
 }
 
-// goldenExpected is the x.expected.json beside a golden capture, as
-// replay's TestReplayGoldens reads it.
-type goldenExpected struct {
-	Method   string        `json:"method,omitempty"`
-	Call     string        `json:"call,omitempty"`
-	Format   string        `json:"format"`
-	Links    []string      `json:"link_types"`
-	Calls    int           `json:"calls"`
-	Streams  int           `json:"rtp_streams"`
-	Keys     string        `json:"keys"`
-	Accepted string        `json:"accepted"`
-	Presses  []goldenPress `json:"presses"`
-}
-
-type goldenPress struct {
-	Digit  string `json:"digit"`
-	Source string `json:"source"`
-	Live   bool   `json:"live"`
-	Reason string `json:"reason,omitempty"`
-}
-
-func goldenOf(rep *replay.Report) goldenExpected {
-	e := goldenExpected{
-		Format: rep.Format, Links: rep.LinkTypes, Calls: len(rep.Calls),
-		Keys: rep.Keys(), Accepted: rep.Accepted(), Presses: []goldenPress{},
-	}
-	for _, s := range rep.Streams {
-		if s.Kind == "rtp" {
-			e.Streams++
-		}
-	}
-	for _, p := range rep.Presses() {
-		e.Presses = append(e.Presses, goldenPress{Digit: p.Key.String(), Source: p.Source.String(), Live: p.Live, Reason: p.Reason})
-	}
-	return e
-}
-
 // TestRecordLabGoldens records golden captures of real calls through this
 // lab with tshark, for replay/testdata. It runs only with
 // HASHCALL_RECORD_GOLDEN=1, as root (SIPp's play_pcap_audio and tshark):
@@ -152,7 +115,7 @@ func TestRecordLabGoldens(t *testing.T) {
 			if len(b) > 200<<10 {
 				t.Fatalf("capture is %d bytes; goldens stay under 200 KB", len(b))
 			}
-			exp := goldenOf(rep)
+			exp := rep.Golden()
 			exp.Method = "sipp " + g.scenario + " via kamailio"
 			exp.Call = string(res.Outcome)
 			js, _ := json.MarshalIndent(exp, "", "  ")
