@@ -15,9 +15,6 @@ import (
 	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/hashcall/hashcall/internal/policy"
-	"github.com/hashcall/hashcall/verify"
 )
 
 // OpenAPI is the OpenAPI 3 document of the API, served at /openapi.yaml.
@@ -164,10 +161,6 @@ func DecodeCreate(body []byte) (CreateRequest, error) {
 }
 
 func (s *Service) create(w http.ResponseWriter, r *http.Request) {
-	if s.Draining() {
-		writeError(w, http.StatusServiceUnavailable, "draining", "shutting down: not taking new verifications")
-		return
-	}
 	body, err := readBody(w, r)
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -183,99 +176,25 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	s.mu.Lock()
-	rules := s.rules
-	s.mu.Unlock()
-	num, err := policy.Parse(req.To, rules.DefaultRegion())
+	v, err := s.Create(r.Context(), tokenScope(r), r.Header.Get("Idempotency-Key"), req)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_number", "to: "+err.Error())
+		writeAPIError(w, err)
 		return
 	}
-	if req.CallbackURL != "" && !s.callbackAllowed(req.CallbackURL) {
-		writeError(w, http.StatusBadRequest, "callback_not_allowed", "callback_url: the host is not in http.callback_hosts")
+	writeJSON(w, http.StatusAccepted, v)
+}
+
+// writeAPIError answers with err's status and code (an *Error), or 500.
+func writeAPIError(w http.ResponseWriter, err error) {
+	var ae *Error
+	if !errors.As(err, &ae) {
+		writeError(w, http.StatusInternalServerError, "internal", "internal error")
 		return
 	}
-	// Idempotency: the same key within 24 h returns the same verification.
-	idemKey := r.Header.Get("Idempotency-Key")
-	if len(idemKey) > 255 {
-		writeError(w, http.StatusBadRequest, "bad_request", "Idempotency-Key: at most 255 characters")
-		return
+	if ae.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(ae.RetryAfter.Round(time.Second)/time.Second)))
 	}
-	if idemKey != "" {
-		idemKey = tokenScope(r) + "\x00" + idemKey
-		// Only one request per key at a time: a retry that arrives while
-		// the first is still being handled waits for it, then returns its
-		// verification (and neither places a call nor counts against the
-		// limits).
-		e, done := s.claimIdempotency(r.Context(), idemKey)
-		if e != nil {
-			writeJSON(w, http.StatusAccepted, e.snapshot())
-			return
-		}
-		if done == nil {
-			return // the client went away
-		}
-		defer done()
-	}
-	locale := req.Locale
-	if locale == "" {
-		locale = s.opts.DefaultLocale
-	}
-	set, err := s.opts.Prompts(locale)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_locale", "locale: "+err.Error())
-		return
-	}
-	if !s.opts.Ready() {
-		writeError(w, http.StatusServiceUnavailable, "trunk_down", "the trunk is down; no call was placed")
-		return
-	}
-	if ref := rules.Check(num); ref != nil {
-		s.refuse(w, num, ref)
-		return
-	}
-	if ref := s.limiter.Allow(num.E164); ref != nil {
-		s.refuse(w, num, ref)
-		return
-	}
-	if !s.slots.acquire(r.Context(), s.opts.QueueWait) {
-		s.refuse(w, num, &policy.Refusal{Status: http.StatusTooManyRequests, Rule: policy.RuleConcurrent,
-			Message: fmt.Sprintf("%d calls are in progress (policy.max_concurrent)", s.opts.MaxConcurrent), RetryAfter: 5 * time.Second})
-		return
-	}
-	e := &entry{
-		v: Verification{
-			ID: newID(), Status: StatusQueued, To: num.Masked, Locale: set.Locale,
-			Reference: req.Reference, CallbackURL: req.CallbackURL, CreatedAt: time.Now().UTC(),
-		},
-		e164: num.E164,
-		done: make(chan struct{}),
-	}
-	// Set before e is published: DELETE and Drain read e.cancel.
-	ctx, cancel := context.WithCancelCause(s.base)
-	e.cancel = cancel
-	s.mu.Lock()
-	if s.Draining() {
-		// The drain began while this request waited for a call slot: Drain
-		// may already have stopped waiting for calls, so none may start.
-		s.mu.Unlock()
-		cancel(nil)
-		s.slots.release()
-		writeError(w, http.StatusServiceUnavailable, "draining", "shutting down: not taking new verifications")
-		return
-	}
-	// Counted under s.mu, before Drain (which sets draining under s.mu)
-	// starts waiting for the calls in flight.
-	s.calls.Add(1)
-	if idemKey != "" {
-		s.idem[idemKey] = idemRecord{id: e.v.ID, expires: time.Now().Add(retention)}
-	}
-	s.entries[e.v.ID] = e
-	s.purgeLocked()
-	s.mu.Unlock()
-	s.log.Info("verification requested", "id", e.v.ID, "to", num.Masked, "reference", req.Reference, "locale", set.Locale)
-	s.start(ctx, e, set)
-	writeJSON(w, http.StatusAccepted, e.snapshot())
+	writeError(w, ae.Status, ae.Code, ae.Message)
 }
 
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
@@ -285,8 +204,9 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return b.Bytes(), err
 }
 
-// tokenScope keys idempotency by the caller's token, so two clients' keys
-// never collide.
+// tokenScope names the caller's token: idempotency keys are kept per scope
+// (two clients' keys never collide) and a verification is visible only in
+// the scope that created it.
 func tokenScope(r *http.Request) string {
 	h := r.Header.Get("Authorization")
 	sum := hashTokens([]string{h})
@@ -294,17 +214,6 @@ func tokenScope(r *http.Request) string {
 		return ""
 	}
 	return string(sum[0][:8])
-}
-
-func (s *Service) refuse(w http.ResponseWriter, num policy.Number, ref *policy.Refusal) {
-	s.metrics.refusals.WithLabelValues(ref.Rule).Inc()
-	s.log.Info("verification refused", "to", num.Masked, "rule", ref.Rule, "status", ref.Status)
-	code := "policy_refused"
-	if ref.Status == http.StatusTooManyRequests {
-		code = "rate_limited"
-		w.Header().Set("Retry-After", strconv.Itoa(int(ref.RetryAfter.Round(time.Second)/time.Second)))
-	}
-	writeError(w, ref.Status, code, ref.Rule+": "+ref.Message)
 }
 
 // claimIdempotency returns the verification of key, waiting first for a
@@ -360,34 +269,29 @@ func (s *Service) purgeLocked() {
 	}
 }
 
-func (s *Service) lookup(id string) *entry {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.entries[id]
-}
-
 func (s *Service) get(w http.ResponseWriter, r *http.Request) {
-	e := s.lookup(r.PathValue("id"))
-	if e == nil {
-		writeError(w, http.StatusNotFound, "not_found", "no verification with that id")
+	if s.lookup(tokenScope(r), r.PathValue("id")) == nil {
+		writeAPIError(w, errNotFound)
 		return
 	}
+	var wait time.Duration
 	if ws := r.URL.Query().Get("wait"); ws != "" {
 		d, err := parseWait(ws)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 			return
 		}
-		timer := time.NewTimer(d)
-		defer timer.Stop()
-		select {
-		case <-e.done:
-		case <-timer.C:
-		case <-r.Context().Done():
-			return
-		}
+		wait = d
 	}
-	writeJSON(w, http.StatusOK, e.snapshot())
+	v, err := s.Wait(r.Context(), tokenScope(r), r.PathValue("id"), wait)
+	if err != nil {
+		if r.Context().Err() != nil {
+			return // the client went away
+		}
+		writeAPIError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 // parseWait reads ?wait=30s (or plain seconds), capped at 60 s.
@@ -407,30 +311,19 @@ func parseWait(s string) (time.Duration, error) {
 }
 
 func (s *Service) cancel(w http.ResponseWriter, r *http.Request) {
-	e := s.lookup(r.PathValue("id"))
-	if e == nil {
-		writeError(w, http.StatusNotFound, "not_found", "no verification with that id")
+	v, final, err := s.Cancel(r.Context(), tokenScope(r), r.PathValue("id"))
+	if err != nil {
+		if r.Context().Err() != nil {
+			return
+		}
+		writeAPIError(w, err)
 		return
 	}
-	select {
-	case <-e.done:
-		writeJSON(w, http.StatusOK, e.snapshot()) // already final: nothing to cancel
-		return
-	default:
+	status := http.StatusOK
+	if !final {
+		status = http.StatusAccepted
 	}
-	s.log.Info("verification cancel requested", "id", e.v.ID)
-	if e.cancel != nil {
-		e.cancel(verify.ErrCancelled)
-	}
-	timer := time.NewTimer(10 * time.Second)
-	defer timer.Stop()
-	select {
-	case <-e.done:
-		writeJSON(w, http.StatusOK, e.snapshot())
-	case <-timer.C:
-		writeJSON(w, http.StatusAccepted, e.snapshot())
-	case <-r.Context().Done():
-	}
+	writeJSON(w, status, v)
 }
 
 // callbackAllowed reports whether the callback URL's host is listed.

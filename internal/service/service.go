@@ -82,6 +82,7 @@ type entry struct {
 	mu     sync.Mutex
 	v      Verification
 	e164   string
+	scope  string // who created it: only they can read or cancel it
 	cancel context.CancelCauseFunc
 	done   chan struct{}
 }
