@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -37,11 +38,19 @@ const (
 	Unreachable Outcome = "unreachable" // 404, 410, 484, 480, 604
 	Failed      Outcome = "failed"      // auth failure, 403, other 4xx/5xx/6xx, transport or media errors
 	Cancelled   Outcome = "cancelled"   // the requester cancelled, or shutdown
+	// Interrupted: hashcall stopped during the call (a crash, or its node
+	// lost its lease); not verified. Set at the next start or by another node.
+	Interrupted Outcome = "interrupted"
 )
 
 // Outcomes lists every outcome.
 func Outcomes() []Outcome {
-	return []Outcome{Verified, WrongKey, NoKey, HungUp, NoAnswer, Busy, Declined, Unreachable, Failed, Cancelled}
+	return []Outcome{Verified, WrongKey, NoKey, HungUp, NoAnswer, Busy, Declined, Unreachable, Failed, Cancelled, Interrupted}
+}
+
+// KnownOutcome reports whether o is one of Outcomes.
+func KnownOutcome(o Outcome) bool {
+	return slices.Contains(Outcomes(), o)
 }
 
 // ErrCancelled is the cause to cancel a verification's context with when
