@@ -3,7 +3,6 @@ package store
 import (
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/hashcall/hashcall/verify"
 )
@@ -75,6 +74,9 @@ func DecodeDialog(b []byte) (Dialog, error) {
 	if d.CallID == "" || d.LocalTag == "" || d.RemoteTag == "" || d.RemoteTarget == "" {
 		return Dialog{}, fmt.Errorf("store: stored dialog: Call-ID, tags and remote target are required")
 	}
+	if len(d.RouteSet) == 0 {
+		d.RouteSet = nil // no route set, however it was written
+	}
 	return d, nil
 }
 
@@ -89,5 +91,3 @@ func DecodeAuditDetail(b []byte) (map[string]any, error) {
 	}
 	return m, nil
 }
-
-var _ = time.Time{}

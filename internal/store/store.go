@@ -84,6 +84,12 @@ type Store struct {
 	log    *slog.Logger
 	m      *metrics
 	qs     sync.Map // query text → rebound text
+	stmts  map[string]*sql.Stmt
+
+	creates    chan *createReq
+	stop       chan struct{}
+	writerDone chan struct{}
+	closeOnce  sync.Once
 }
 
 // Open opens the database, applies the migrations and returns the store.
@@ -128,6 +134,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.db.Close()
 		return nil, err
 	}
+	if err := s.prepare(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	s.creates, s.stop, s.writerDone = make(chan *createReq), make(chan struct{}), make(chan struct{})
+	go s.writer()
 	return s, nil
 }
 
@@ -190,8 +202,16 @@ func (s *Store) openPostgres(ctx context.Context, dsn string) error {
 	return nil
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops the create writer (after its batch) and closes the database.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.writerDone
+		err = s.db.Close()
+	})
+	return err
+}
 
 // Driver returns sqlite or postgres.
 func (s *Store) Driver() string { return s.driver }

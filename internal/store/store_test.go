@@ -87,7 +87,6 @@ func TestStore(t *testing.T) {
 	}
 }
 
-type opener = func(t *testing.T, node string, now func() time.Time) *Store
 
 var suite = []struct {
 	name string

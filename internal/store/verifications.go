@@ -66,13 +66,132 @@ type Create struct {
 // transaction with its idempotency key and its count in every limit. When
 // the key is already bound to the same digest it returns that verification
 // and created false, changing nothing; bound to another digest, it returns
-// ErrIdempotencyReused; when a limit is full, a *LimitError. Windows are
-// locked in a fixed order, so concurrent creates on several nodes count
-// each call once and never dial past a limit.
+// ErrIdempotencyReused; when a limit is full, a *LimitError. It returns
+// once the verification is committed (or refused); it waits for the commit
+// even when ctx ends, so its answer is always the truth.
+//
+// Creates are group-committed: one writer per node takes every create
+// waiting and commits them in one transaction, each in its own savepoint
+// (a refusal rolls back only itself). On PostgreSQL the writers of all
+// nodes take a transaction-scoped advisory lock, so concurrent creates on
+// several nodes count each call once, never dial past a limit, and never
+// deadlock on the windows.
 func (s *Store) Create(ctx context.Context, c Create) (v Verification, created bool, err error) {
 	req, err := json.Marshal(c.Request)
 	if err != nil {
 		return Verification{}, false, fmt.Errorf("store: create: %w", err)
+	}
+	r := &createReq{c: c, req: req, done: make(chan createRes, 1)}
+	select {
+	case s.creates <- r:
+	case <-ctx.Done():
+		return Verification{}, false, ctx.Err()
+	case <-s.stop:
+		return Verification{}, false, ErrClosed
+	}
+	res := <-r.done
+	if res.err != nil {
+		return Verification{}, false, res.err
+	}
+	if res.existing != "" {
+		v, err := s.Get(ctx, res.existing)
+		return v, false, err
+	}
+	return Verification{ID: c.ID, Scope: c.Scope, Status: c.Status, Request: c.Request, Node: s.node,
+		LeaseUntil: fromMS(ms(res.now.Add(s.lease))), CreatedAt: fromMS(ms(res.now)), UpdatedAt: fromMS(ms(res.now))}, true, nil
+}
+
+// ErrClosed: the store was closed.
+var ErrClosed = errors.New("store: closed")
+
+type createReq struct {
+	c    Create
+	req  []byte
+	done chan createRes
+}
+
+type createRes struct {
+	existing string
+	now      time.Time
+	err      error
+}
+
+// createLock is the PostgreSQL advisory lock the create writers hold.
+const createLock = 0x68617369
+
+// maxBatch bounds one group commit.
+const maxBatch = 128
+
+// writer group-commits the creates until the store closes.
+func (s *Store) writer() {
+	defer close(s.writerDone)
+	for {
+		var batch []*createReq
+		select {
+		case r := <-s.creates:
+			batch = append(batch, r)
+		case <-s.stop:
+			return
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-s.creates:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		s.commitBatch(batch)
+	}
+}
+
+func (s *Store) commitBatch(batch []*createReq) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	now := s.now()
+	res := make([]createRes, len(batch))
+	err := s.tx(ctx, "create", func(tx *sql.Tx) error {
+		if s.driver == DriverPostgres {
+			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", createLock); err != nil {
+				return fmt.Errorf("store: create: lock: %w", err)
+			}
+		}
+		for i, r := range batch {
+			res[i].now = now
+			if len(batch) == 1 {
+				res[i].existing, res[i].err = s.createOne(ctx, tx, r, now)
+				return res[i].err
+			}
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT c"); err != nil {
+				return fmt.Errorf("store: create: %w", err)
+			}
+			res[i].existing, res[i].err = s.createOne(ctx, tx, r, now)
+			sp := "RELEASE SAVEPOINT c"
+			if res[i].err != nil {
+				sp = "ROLLBACK TO SAVEPOINT c"
+			}
+			if _, err := tx.ExecContext(ctx, sp); err != nil {
+				return fmt.Errorf("store: create: %w", err)
+			}
+		}
+		return nil
+	})
+	for i, r := range batch {
+		if err != nil && res[i].err == nil {
+			res[i].err = err
+		}
+		r.done <- res[i]
+	}
+}
+
+func (s *Store) createOne(ctx context.Context, tx *sql.Tx, r *createReq, now time.Time) (string, error) {
+	c := r.c
+	if c.IdemKey != "" {
+		id, err := s.bindKey(ctx, tx, c, now)
+		if err != nil || id != "" {
+			return id, err
+		}
 	}
 	limits := append([]Limit(nil), c.Limits...)
 	sort.Slice(limits, func(i, j int) bool {
@@ -81,47 +200,24 @@ func (s *Store) Create(ctx context.Context, c Create) (v Verification, created b
 		}
 		return limits[i].Key < limits[j].Key
 	})
-	now := s.now()
-	var existing string
-	err = s.tx(ctx, "create", func(tx *sql.Tx) error {
-		if c.IdemKey != "" {
-			id, err := s.bindKey(ctx, tx, c, now)
-			if err != nil || id != "" {
-				existing = id
-				return err
-			}
+	for _, l := range limits {
+		if err := s.count(ctx, tx, l, now); err != nil {
+			return "", err
 		}
-		for _, l := range limits {
-			if err := s.count(ctx, tx, l, now); err != nil {
-				return err
-			}
-		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO verifications
-			(id, scope, status, final, request, node, lease_until, created_at, updated_at)
-			VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?)`),
-			c.ID, c.Scope, c.Status, string(req), s.node, ms(now.Add(s.lease)), ms(now), ms(now))
-		if err != nil {
-			return fmt.Errorf("store: create: %w", err)
-		}
-		return nil
-	})
+	}
+	_, err := s.stmt(ctx, tx, qInsert).ExecContext(ctx,
+		c.ID, c.Scope, c.Status, string(r.req), s.node, ms(now.Add(s.lease)), ms(now), ms(now))
 	if err != nil {
-		return Verification{}, false, err
+		return "", fmt.Errorf("store: create: %w", err)
 	}
-	if existing != "" {
-		v, err := s.Get(ctx, existing)
-		return v, false, err
-	}
-	return Verification{ID: c.ID, Scope: c.Scope, Status: c.Status, Request: c.Request, Node: s.node,
-		LeaseUntil: fromMS(ms(now.Add(s.lease))), CreatedAt: fromMS(ms(now)), UpdatedAt: fromMS(ms(now))}, true, nil
+	return "", nil
 }
 
 // bindKey binds c's idempotency key, or returns the verification it is
 // already bound to. A concurrent insert of the same key on PostgreSQL waits
 // for the first transaction and then sees its row.
 func (s *Store) bindKey(ctx context.Context, tx *sql.Tx, c Create, now time.Time) (string, error) {
-	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO idempotency (scope, key, digest, verification_id, expires_at)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, key) DO NOTHING`),
+	res, err := s.stmt(ctx, tx, qBind).ExecContext(ctx,
 		c.Scope, c.IdemKey, c.Digest, c.ID, ms(now.Add(c.IdemTTL)))
 	if err != nil {
 		return "", fmt.Errorf("store: idempotency key: %w", err)
@@ -156,30 +252,58 @@ func (s *Store) count(ctx context.Context, tx *sql.Tx, l Limit, now time.Time) e
 	if l.N <= 0 || l.Per <= 0 {
 		return nil
 	}
-	// The upsert locks the window's row until commit (PostgreSQL); on
-	// SQLite the transaction already holds the write lock.
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO rate_keys (kind, key) VALUES (?, ?)
-		ON CONFLICT (kind, key) DO UPDATE SET kind = excluded.kind`), l.Kind, l.Key); err != nil {
-		return fmt.Errorf("store: limit %s: %w", l.Kind, err)
-	}
+	// The create writers are serialised (one writer; on PostgreSQL an
+	// advisory lock across nodes), so counting and adding cannot race.
 	from := ms(now) - l.Per.Milliseconds()
-	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM rate_events WHERE kind = ? AND key = ? AND at <= ?`), l.Kind, l.Key, from); err != nil {
-		return fmt.Errorf("store: limit %s: %w", l.Kind, err)
-	}
 	var n int
 	var oldest int64
-	if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*), COALESCE(MIN(at), 0) FROM rate_events WHERE kind = ? AND key = ?`),
-		l.Kind, l.Key).Scan(&n, &oldest); err != nil {
+	if err := s.stmt(ctx, tx, qWindow).QueryRowContext(ctx, l.Kind, l.Key, from).Scan(&n, &oldest); err != nil {
 		return fmt.Errorf("store: limit %s: %w", l.Kind, err)
 	}
 	if n >= l.N {
 		retry := fromMS(oldest).Add(l.Per).Sub(now)
 		return &LimitError{Limit: l, Count: n, RetryAfter: max(retry.Round(time.Second), time.Second)}
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO rate_events (kind, key, at) VALUES (?, ?, ?)`), l.Kind, l.Key, ms(now)); err != nil {
+	bucket := now.Truncate(time.Second)
+	if _, err := s.stmt(ctx, tx, qCount).ExecContext(ctx, l.Kind, l.Key, ms(bucket)); err != nil {
 		return fmt.Errorf("store: limit %s: %w", l.Kind, err)
 	}
+	if n == 0 {
+		// The window is empty: forget its old buckets.
+		if _, err := s.stmt(ctx, tx, qForget).ExecContext(ctx, l.Kind, l.Key, from); err != nil {
+			return fmt.Errorf("store: limit %s: %w", l.Kind, err)
+		}
+	}
 	return nil
+}
+
+// The create path's statements, prepared once at Open.
+const (
+	qWindow = `SELECT COALESCE(SUM(n), 0), COALESCE(MIN(at), 0) FROM rate_events WHERE kind = ? AND key = ? AND at > ?`
+	qCount  = `INSERT INTO rate_events (kind, key, at, n) VALUES (?, ?, ?, 1) ON CONFLICT (kind, key, at) DO UPDATE SET n = rate_events.n + 1`
+	qForget = `DELETE FROM rate_events WHERE kind = ? AND key = ? AND at <= ?`
+	qBind   = `INSERT INTO idempotency (scope, key, digest, verification_id, expires_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, key) DO NOTHING`
+	qInsert = `INSERT INTO verifications (id, scope, status, final, request, node, lease_until, created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?)`
+)
+
+var prepared = []string{qWindow, qCount, qForget, qBind, qInsert}
+
+// prepare prepares the create path's statements.
+func (s *Store) prepare(ctx context.Context) error {
+	s.stmts = map[string]*sql.Stmt{}
+	for _, q := range prepared {
+		st, err := s.db.PrepareContext(ctx, s.q(q))
+		if err != nil {
+			return fmt.Errorf("store: prepare: %w", err)
+		}
+		s.stmts[q] = st
+	}
+	return nil
+}
+
+// stmt returns the prepared statement q in tx.
+func (s *Store) stmt(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
+	return tx.StmtContext(ctx, s.stmts[q])
 }
 
 // LookupKey returns the verification an unexpired idempotency key is bound

@@ -31,19 +31,16 @@ CREATE TABLE idempotency (
 );
 CREATE INDEX idempotency_expires ON idempotency (expires_at);
 
--- Rate-limit windows: one row per counted call, per window (kind, key);
--- rate_keys has one row per window, locked while a call is counted.
-CREATE TABLE rate_keys (
-    kind TEXT NOT NULL,
-    key  TEXT NOT NULL,
-    PRIMARY KEY (kind, key)
-);
+-- Rate-limit windows: calls counted per window (kind, key) in one-second
+-- buckets, so a check sums at most one row per second of the window
+-- (and one per call for a sparse window such as one number's).
 CREATE TABLE rate_events (
     kind TEXT NOT NULL,
     key  TEXT NOT NULL,
-    at   BIGINT NOT NULL
+    at   BIGINT NOT NULL,
+    n    INTEGER NOT NULL,
+    PRIMARY KEY (kind, key, at)
 );
-CREATE INDEX rate_events_window ON rate_events (kind, key, at);
 
 -- Callbacks waiting to be delivered: claimed by one node at a time.
 CREATE TABLE callbacks (
