@@ -33,6 +33,8 @@ type Config struct {
 	HTTP     HTTP     `yaml:"http" mapstructure:"http"`
 	Policy   Policy   `yaml:"policy" mapstructure:"policy"`
 	Shutdown Shutdown `yaml:"shutdown" mapstructure:"shutdown"`
+	Store    Store    `yaml:"store" mapstructure:"store"`
+	Audit    Audit    `yaml:"audit" mapstructure:"audit"`
 }
 
 // SIP configures the user agent's signalling (keys sip.*).
@@ -195,6 +197,43 @@ type Shutdown struct {
 	Grace time.Duration `yaml:"grace" mapstructure:"grace"`
 }
 
+// Store drivers for [Store.Driver].
+const (
+	StoreSQLite   = "sqlite"
+	StorePostgres = "postgres"
+)
+
+// Store configures the durable state (keys store.*).
+type Store struct {
+	// Driver is sqlite (one node) or postgres (several nodes sharing the
+	// state) (store.driver).
+	Driver string `yaml:"driver" mapstructure:"driver"`
+	// Path is the SQLite database file (store.path); its directory must
+	// exist.
+	Path string `yaml:"path" mapstructure:"path"`
+	// DSN is the PostgreSQL connection string (store.dsn), such as
+	// postgres://hashcall:PASSWORD@db.example.org:5432/hashcall.
+	DSN Secret `yaml:"dsn" mapstructure:"dsn"`
+	// Retention is how long final verifications are kept (store.retention).
+	Retention time.Duration `yaml:"retention" mapstructure:"retention"`
+	// Node names this node; it must stay the same across restarts and
+	// differ between nodes on one PostgreSQL (store.node). Empty: the host
+	// name.
+	Node string `yaml:"node" mapstructure:"node"`
+	// Lease is how long another node waits before taking over the calls
+	// of a node that stopped renewing (store.lease).
+	Lease time.Duration `yaml:"lease" mapstructure:"lease"`
+}
+
+// Audit configures the audit log (keys audit.*).
+type Audit struct {
+	// Retention is how long audit rows are kept (audit.retention).
+	Retention time.Duration `yaml:"retention" mapstructure:"retention"`
+	// HMACKey keys the HMAC of the numbers in the audit log
+	// (audit.hmac_key); keep it to search the log by number.
+	HMACKey Secret `yaml:"hmac_key" mapstructure:"hmac_key"`
+}
+
 // Default returns the built-in defaults. They validate, but place no calls:
 // sip.trunk.address has no default.
 func Default() *Config {
@@ -233,6 +272,13 @@ func Default() *Config {
 			MaxConcurrent:  50,
 		},
 		Shutdown: Shutdown{Grace: 60 * time.Second},
+		Store: Store{
+			Driver:    StoreSQLite,
+			Path:      "/var/lib/hashcall/hashcall.db",
+			Retention: 30 * 24 * time.Hour,
+			Lease:     30 * time.Second,
+		},
+		Audit: Audit{Retention: 400 * 24 * time.Hour},
 	}
 }
 

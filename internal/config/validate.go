@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -118,6 +119,7 @@ func (c *Config) validate() []*FieldError {
 	c.validateMisc(&ck)
 	c.validateHTTP(&ck)
 	c.validatePolicy(&ck)
+	c.validateStore(&ck)
 	return ck.errs
 }
 
@@ -316,6 +318,45 @@ func (c *Config) validateHTTP(ck *checker) {
 	if h.CallbackSecret != "" {
 		ck.add("http.callback_secret", checkSecret(string(h.CallbackSecret), minSecretLen))
 	}
+}
+
+func (c *Config) validateStore(ck *checker) {
+	st := &c.Store
+	switch st.Driver {
+	case StoreSQLite:
+		if st.Path == "" || !filepath.IsAbs(st.Path) {
+			ck.addf("store.path", "want the absolute path of the SQLite file, such as /var/lib/hashcall/hashcall.db, got %s", quote(st.Path))
+		}
+	case StorePostgres:
+		if st.DSN == "" {
+			ck.addf("store.dsn", "required with store.driver postgres: a connection string such as postgres://hashcall:PASSWORD@db.example.org:5432/hashcall (or set %s)", EnvVar("store.dsn"))
+		}
+	default:
+		ck.addf("store.driver", "want sqlite or postgres, got %s", quote(st.Driver))
+	}
+	if st.Node != "" {
+		if err := checkHeaderValue(st.Node, nil); err != nil || len(st.Node) > 64 || strings.ContainsAny(st.Node, " \t") {
+			ck.addf("store.node", "want a name of at most 64 characters without spaces, such as hashcall-a, got %s", quote(st.Node))
+		}
+	}
+	checkDuration(ck, "store.retention", st.Retention, time.Hour, 10*365*24*time.Hour)
+	checkDuration(ck, "store.lease", st.Lease, 5*time.Second, 10*time.Minute)
+	checkDuration(ck, "audit.retention", c.Audit.Retention, 24*time.Hour, 20*365*24*time.Hour)
+	if c.Audit.HMACKey != "" {
+		ck.add("audit.hmac_key", checkSecret(string(c.Audit.HMACKey), minSecretLen))
+	}
+}
+
+// RequireAuditKey returns an error unless audit.hmac_key is set: the
+// daemon writes the audit log, which holds numbers only as HMACs under it.
+func (c *Config) RequireAuditKey() error {
+	if c.Audit.HMACKey == "" {
+		return &FieldError{
+			Key: "audit.hmac_key",
+			Err: errors.New("required by serve: a random secret of at least 16 characters that keys the numbers' HMACs in the audit log (or set " + EnvVar("audit.hmac_key") + ")"),
+		}
+	}
+	return nil
 }
 
 func (c *Config) validatePolicy(ck *checker) {
