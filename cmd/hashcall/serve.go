@@ -13,11 +13,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/hashcall/hashcall/internal/config"
 	"github.com/hashcall/hashcall/internal/policy"
 	"github.com/hashcall/hashcall/internal/service"
+	"github.com/hashcall/hashcall/internal/store"
 	"github.com/hashcall/hashcall/prompts"
 	"github.com/hashcall/hashcall/verify"
 )
@@ -97,6 +99,9 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 	if len(cfg.HTTP.Tokens) == 0 {
 		return exitError{2, errors.New("http.tokens: at least one bearer token is required (HASHCALL_HTTP_TOKENS=token1,token2)")}
 	}
+	if err := cfg.RequireAuditKey(); err != nil {
+		return exitError{2, err}
+	}
 	logger := newLogger(os.Stderr, cfg.Log, verbose)
 	cache := &promptCache{dir: cfg.Prompts.Dir, m: map[string]*prompts.Set{}}
 	if _, err := cache.get(cfg.Verify.Locale); err != nil {
@@ -115,6 +120,12 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 	}
 	ctx, stop := signal.NotifyContext(parent, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	reg := prometheus.NewRegistry()
+	st, err := openStore(ctx, cfg, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	ua, err := startUA(ctx, sc, 0)
 	if err != nil {
 		return exitError{2, err}
@@ -129,11 +140,19 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 		DefaultLocale:  cfg.Verify.Locale,
 		Prompts:        cache.get,
 		Ready:          ua.Ready,
+		Store:          st,
+		Retention:      store.Retention{Verifications: cfg.Store.Retention, Audit: cfg.Audit.Retention, RateWindow: max(cfg.Policy.PerNumberLimit.Per, cfg.Policy.GlobalRate.Per)},
 		Logger:         logger,
+		Registerer:     reg,
+		Gatherer:       reg,
 	})
 	if err != nil {
 		return exitError{2, err}
 	}
+	if err := svc.Start(ctx); err != nil {
+		return exitError{2, err}
+	}
+	defer svc.Close()
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return exitError{2, fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)}

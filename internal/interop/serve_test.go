@@ -188,8 +188,12 @@ policy:
   max_concurrent: %d
 shutdown:
   grace: 20s
+store:
+  path: %s
+audit:
+  hmac_key: "interop-audit-key-0123456789"
 `, callerID, o.ringTimeout, o.trunk, trunkUser, trunkRealm, o.optionsInterval, low, high, o.answerTimeout,
-		promptsDir, httpPort, serveToken, callbackSecret, o.perNumber, o.maxConcurrent)
+		promptsDir, httpPort, serveToken, callbackSecret, o.perNumber, o.maxConcurrent, filepath.Join(dir, "hashcall.db"))
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,16 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/hashcall/hashcall/internal/policy"
+	"github.com/hashcall/hashcall/internal/store"
 	"github.com/hashcall/hashcall/verify"
 )
 
@@ -29,14 +34,39 @@ func apiError(status int, code, msg string) *Error {
 	return &Error{Status: status, Code: code, Message: msg}
 }
 
+var (
+	errDraining  = apiError(http.StatusServiceUnavailable, "draining", "shutting down: not taking new verifications")
+	errStoreDown = apiError(http.StatusServiceUnavailable, "store_unavailable", "the store does not answer; no call was placed")
+	errKeyReused = apiError(http.StatusUnprocessableEntity, "idempotency_key_reused", "Idempotency-Key: already used with a different request")
+	errNotFound  = apiError(http.StatusNotFound, "not_found", "no verification with that id")
+)
+
+const (
+	// idempotencyTTL is how long an Idempotency-Key is bound.
+	idempotencyTTL = 24 * time.Hour
+	// storeOpTimeout bounds a store write that must not be lost with the
+	// request's context.
+	storeOpTimeout = 10 * time.Second
+)
+
+// digest is the SHA-256 of what a request asks for, with the number
+// normalised: an Idempotency-Key is bound to it.
+func digest(e164 string, req CreateRequest) string {
+	b, _ := json.Marshal([]string{e164, req.Locale, req.Reference, req.CallbackURL})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
 // Create requests a verification on behalf of scope (the caller's identity:
 // a token's digest for the HTTP hook, "radius" or "eam" for the other
-// doors). idemKey, when not empty, makes a retry with the same key within
-// 24 h return the same verification. It returns once the call has been
-// started; the verification's outcome comes from Wait.
+// doors). idemKey, when not empty, makes a retry with the same key and the
+// same request within 24 h return the same verification (on any node, and
+// after a restart); the key with another request is refused. It returns
+// once the verification is committed to the store and its call started;
+// the outcome comes from Wait.
 func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateRequest) (Verification, error) {
 	if s.Draining() {
-		return Verification{}, apiError(http.StatusServiceUnavailable, "draining", "shutting down: not taking new verifications")
+		return Verification{}, errDraining
 	}
 	s.mu.Lock()
 	rules := s.rules
@@ -48,24 +78,29 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 	if req.CallbackURL != "" && !s.callbackAllowed(req.CallbackURL) {
 		return Verification{}, apiError(http.StatusBadRequest, "callback_not_allowed", "callback_url: the host is not in http.callback_hosts")
 	}
-	// Idempotency: the same key within 24 h returns the same verification.
 	if len(idemKey) > 255 {
 		return Verification{}, apiError(http.StatusBadRequest, "bad_request", "Idempotency-Key: at most 255 characters")
 	}
+	dig := digest(num.E164, req)
 	if idemKey != "" {
-		idemKey = scope + "\x00" + idemKey
-		// Only one request per key at a time: a retry that arrives while
-		// the first is still being handled waits for it, then returns its
-		// verification (and neither places a call nor counts against the
-		// limits).
-		e, done := s.claimIdempotency(ctx, idemKey)
-		if e != nil {
-			return e.snapshot(), nil
-		}
+		// One request per key at a time on this node: a retry that arrives
+		// while the first is being handled waits for it, then finds its
+		// verification (the store settles races between nodes).
+		done := s.claimIdempotency(ctx, scope+"\x00"+idemKey)
 		if done == nil {
 			return Verification{}, ctx.Err() // the client went away
 		}
 		defer done()
+		sv, err := s.store.LookupKey(ctx, scope, idemKey, dig)
+		switch {
+		case err == nil:
+			return s.view(sv), nil
+		case errors.Is(err, store.ErrIdempotencyReused):
+			return Verification{}, errKeyReused
+		case !errors.Is(err, store.ErrNotFound):
+			s.log.Error("store: idempotency lookup", "err", err)
+			return Verification{}, errStoreDown
+		}
 	}
 	locale := req.Locale
 	if locale == "" {
@@ -79,54 +114,100 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 		return Verification{}, apiError(http.StatusServiceUnavailable, "trunk_down", "the trunk is down; no call was placed")
 	}
 	if ref := rules.Check(num); ref != nil {
-		return Verification{}, s.refuse(num, ref)
-	}
-	if ref := s.limiter.Allow(num.E164); ref != nil {
-		return Verification{}, s.refuse(num, ref)
+		return Verification{}, s.refuse(ctx, scope, num, ref)
 	}
 	if !s.slots.acquire(ctx, s.opts.QueueWait) {
-		return Verification{}, s.refuse(num, &policy.Refusal{Status: http.StatusTooManyRequests, Rule: policy.RuleConcurrent,
+		return Verification{}, s.refuse(ctx, scope, num, &policy.Refusal{Status: http.StatusTooManyRequests, Rule: policy.RuleConcurrent,
 			Message: fmt.Sprintf("%d calls are in progress (policy.max_concurrent)", s.opts.MaxConcurrent), RetryAfter: 5 * time.Second})
+	}
+	// Counted under s.mu, before Drain (which sets draining under s.mu)
+	// starts waiting for the calls in flight: a verification committed
+	// below always gets its call, or its final outcome.
+	s.mu.Lock()
+	if s.Draining() {
+		s.mu.Unlock()
+		s.slots.release()
+		return Verification{}, errDraining
+	}
+	s.calls.Add(1)
+	s.mu.Unlock()
+	placed := false
+	defer func() {
+		if !placed {
+			s.slots.release()
+			s.calls.Done()
+		}
+	}()
+
+	numberKey := s.store.NumberHMAC(num.E164)
+	id := newID()
+	sv, created, err := s.store.Create(ctx, store.Create{
+		ID: id, Scope: scope, Status: StatusQueued,
+		Request: store.Request{To: num.Masked, Locale: set.Locale, Reference: req.Reference, CallbackURL: req.CallbackURL, NumberHMAC: numberKey},
+		IdemKey: idemKey, Digest: dig, IdemTTL: idempotencyTTL,
+		Limits: []store.Limit{
+			{Kind: "number", Key: numberKey, N: rules.PerNumber.N, Per: rules.PerNumber.Per},
+			{Kind: "global", Key: "", N: rules.Global.N, Per: rules.Global.Per},
+		},
+	})
+	var le *store.LimitError
+	switch {
+	case errors.As(err, &le):
+		return Verification{}, s.refuse(ctx, scope, num, limitRefusal(le, rules))
+	case errors.Is(err, store.ErrIdempotencyReused):
+		return Verification{}, errKeyReused
+	case err != nil:
+		s.log.Error("store: create", "err", err)
+		return Verification{}, errStoreDown
+	case !created:
+		return s.view(sv), nil // another node took the key first
 	}
 	e := &entry{
 		v: Verification{
-			ID: newID(), Status: StatusQueued, To: num.Masked, Locale: set.Locale,
-			Reference: req.Reference, CallbackURL: req.CallbackURL, CreatedAt: time.Now().UTC(),
+			ID: id, Status: StatusQueued, To: num.Masked, Locale: set.Locale,
+			Reference: req.Reference, CallbackURL: req.CallbackURL, CreatedAt: sv.CreatedAt,
 		},
-		e164:  num.E164,
-		scope: scope,
-		done:  make(chan struct{}),
+		e164:      num.E164,
+		numberKey: numberKey,
+		scope:     scope,
+		done:      make(chan struct{}),
 	}
 	// Set before e is published: DELETE and Drain read e.cancel.
 	cctx, cancel := context.WithCancelCause(s.base)
 	e.cancel = cancel
 	s.mu.Lock()
-	if s.Draining() {
-		// The drain began while this request waited for a call slot: Drain
-		// may already have stopped waiting for calls, so none may start.
-		s.mu.Unlock()
-		cancel(nil)
-		s.slots.release()
-		return Verification{}, apiError(http.StatusServiceUnavailable, "draining", "shutting down: not taking new verifications")
-	}
-	// Counted under s.mu, before Drain (which sets draining under s.mu)
-	// starts waiting for the calls in flight.
-	s.calls.Add(1)
-	if idemKey != "" {
-		s.idem[idemKey] = idemRecord{id: e.v.ID, expires: time.Now().Add(retention)}
-	}
-	s.entries[e.v.ID] = e
+	s.entries[id] = e
 	s.purgeLocked()
 	s.mu.Unlock()
-	s.log.Info("verification requested", "id", e.v.ID, "to", num.Masked, "reference", req.Reference, "locale", set.Locale)
+	s.log.Info("verification requested", "id", id, "to", num.Masked, "reference", req.Reference, "locale", set.Locale)
+	placed = true
 	s.start(cctx, e, set)
 	return e.snapshot(), nil
 }
 
-// refuse counts and logs a policy refusal and returns it as an *Error.
-func (s *Service) refuse(num policy.Number, ref *policy.Refusal) *Error {
+// limitRefusal words a full window as the policy rule it enforces.
+func limitRefusal(le *store.LimitError, r policy.Rules) *policy.Refusal {
+	if le.Kind == "number" {
+		return &policy.Refusal{Status: http.StatusTooManyRequests, Rule: policy.RulePerNumber,
+			Message:    fmt.Sprintf("this number was called %d times in the last %v (policy.per_number_limit %d/%v)", le.Count, r.PerNumber.Per, r.PerNumber.N, r.PerNumber.Per),
+			RetryAfter: le.RetryAfter}
+	}
+	return &policy.Refusal{Status: http.StatusTooManyRequests, Rule: policy.RuleGlobal,
+		Message:    fmt.Sprintf("%d calls in the last %v (policy.global_rate %d/%v)", le.Count, r.Global.Per, r.Global.N, r.Global.Per),
+		RetryAfter: le.RetryAfter}
+}
+
+// refuse counts, logs and audits a policy refusal and returns it as an
+// *Error.
+func (s *Service) refuse(ctx context.Context, scope string, num policy.Number, ref *policy.Refusal) *Error {
 	s.metrics.refusals.WithLabelValues(ref.Rule).Inc()
 	s.log.Info("verification refused", "to", num.Masked, "rule", ref.Rule, "status", ref.Status)
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeOpTimeout)
+	defer cancel()
+	if err := s.store.Audit(actx, store.AuditEvent{Event: store.EventRefusal, Scope: scope, E164: num.E164, Masked: num.Masked,
+		Rule: ref.Rule, Detail: map[string]any{"status": ref.Status, "message": ref.Message}}); err != nil {
+		s.log.Error("store: audit of a refusal", "rule", ref.Rule, "err", err)
+	}
 	code := "policy_refused"
 	if ref.Status == http.StatusTooManyRequests {
 		code = "rate_limited"
@@ -134,10 +215,7 @@ func (s *Service) refuse(num policy.Number, ref *policy.Refusal) *Error {
 	return &Error{Status: ref.Status, Code: code, Message: ref.Rule + ": " + ref.Message, RetryAfter: ref.RetryAfter, Rule: ref.Rule}
 }
 
-var errNotFound = apiError(http.StatusNotFound, "not_found", "no verification with that id")
-
-// lookup returns the verification id if scope created it. Another scope's
-// verification is not found, exactly as an unknown id.
+// lookup returns this node's entry for id if scope created it.
 func (s *Service) lookup(scope, id string) *entry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -148,34 +226,81 @@ func (s *Service) lookup(scope, id string) *entry {
 	return e
 }
 
-// Wait returns the verification id of scope once it is final, or after wait
-// with its current status (wait 0: at once). It returns ctx's error if ctx
-// ends first.
-func (s *Service) Wait(ctx context.Context, scope, id string, wait time.Duration) (Verification, error) {
-	e := s.lookup(scope, id)
-	if e == nil {
-		return Verification{}, errNotFound
+// stored returns the verification id from the store if scope created it.
+// Another scope's verification is not found, exactly as an unknown id.
+func (s *Service) stored(ctx context.Context, scope, id string) (store.Verification, error) {
+	sv, err := s.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || (err == nil && sv.Scope != scope):
+		return store.Verification{}, errNotFound
+	case err != nil:
+		s.log.Error("store: get", "id", id, "err", err)
+		return store.Verification{}, errStoreDown
 	}
-	if wait > 0 {
-		timer := time.NewTimer(wait)
-		defer timer.Stop()
+	return sv, nil
+}
+
+// Wait returns the verification id of scope once it is final, or after wait
+// with its current status (wait 0: at once). A call this node runs is
+// awaited in memory; one another node runs (or ran before a restart) is
+// read from the store until it is final. It returns ctx's error if ctx ends
+// first.
+func (s *Service) Wait(ctx context.Context, scope, id string, wait time.Duration) (Verification, error) {
+	if e := s.lookup(scope, id); e != nil {
+		if wait > 0 {
+			timer := time.NewTimer(wait)
+			defer timer.Stop()
+			select {
+			case <-e.done:
+			case <-timer.C:
+			case <-ctx.Done():
+				return Verification{}, ctx.Err()
+			}
+		}
+		return e.snapshot(), nil
+	}
+	sv, err := s.stored(ctx, scope, id)
+	if err != nil || sv.Final || wait <= 0 {
+		return s.view(sv), err
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	tick := time.NewTicker(s.opts.PollInterval)
+	defer tick.Stop()
+	for {
 		select {
-		case <-e.done:
 		case <-timer.C:
+			return s.view(sv), nil
 		case <-ctx.Done():
 			return Verification{}, ctx.Err()
+		case <-tick.C:
+		}
+		final, err := s.store.Final(ctx, id)
+		if err != nil || final {
+			sv2, err := s.stored(ctx, scope, id)
+			if err != nil {
+				return Verification{}, err
+			}
+			sv = sv2
+			if sv.Final {
+				return s.view(sv), nil
+			}
 		}
 	}
-	return e.snapshot(), nil
 }
 
 // Cancel ends the verification id of scope (CANCEL while ringing, BYE once
 // answered) and waits up to 10 s for its final outcome; final says whether
-// the returned verification is final.
+// the returned verification is final. Only the node running the call can
+// end it; elsewhere the verification is returned as it stands.
 func (s *Service) Cancel(ctx context.Context, scope, id string) (v Verification, final bool, err error) {
 	e := s.lookup(scope, id)
 	if e == nil {
-		return Verification{}, false, errNotFound
+		sv, err := s.stored(ctx, scope, id)
+		if err != nil {
+			return Verification{}, false, err
+		}
+		return s.view(sv), sv.Final, nil
 	}
 	select {
 	case <-e.done:
@@ -196,4 +321,16 @@ func (s *Service) Cancel(ctx context.Context, scope, id string) (v Verification,
 	case <-ctx.Done():
 		return Verification{}, false, ctx.Err()
 	}
+}
+
+// view is a stored verification as the API shows it.
+func (s *Service) view(sv store.Verification) Verification {
+	v := Verification{
+		ID: sv.ID, Status: sv.Status, To: sv.Request.To, Locale: sv.Request.Locale, Reference: sv.Request.Reference,
+		CallbackURL: sv.Request.CallbackURL, CreatedAt: sv.CreatedAt, CompletedAt: sv.CompletedAt, Result: sv.Result,
+	}
+	if sv.Final {
+		v.Status = StatusCompleted
+	}
+	return v
 }

@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hashcall/hashcall/internal/policy"
+	"github.com/hashcall/hashcall/internal/store"
 	"github.com/hashcall/hashcall/prompts"
 	"github.com/hashcall/hashcall/verify"
 )
@@ -49,7 +51,20 @@ type Options struct {
 	CallbackClient *http.Client
 	// CallbackRetryFor bounds the callback retries; default 5 min.
 	CallbackRetryFor time.Duration
-	Logger           *slog.Logger
+	// Store holds the verifications, idempotency keys, rate windows,
+	// callbacks and audit log (required).
+	Store *store.Store
+	// Retention says how long the store keeps what (store.retention,
+	// audit.retention); zero fields keep rows for ever.
+	Retention store.Retention
+	// PollInterval is how often a long-poll for a call another node runs
+	// reads the store, and how often due callbacks are looked for;
+	// default 250 ms.
+	PollInterval time.Duration
+	// Hangup sends a BYE from a stored dialog, for calls interrupted by a
+	// crash (nil: none is sent, and that is logged).
+	Hangup func(ctx context.Context, d store.Dialog) error
+	Logger *slog.Logger
 	Registerer       prometheus.Registerer
 	Gatherer         prometheus.Gatherer
 }
@@ -81,8 +96,9 @@ type Verification struct {
 type entry struct {
 	mu     sync.Mutex
 	v      Verification
-	e164   string
-	scope  string // who created it: only they can read or cancel it
+	e164      string
+	numberKey string // the number's HMAC in the store
+	scope     string // who created it: only they can read or cancel it
 	cancel context.CancelCauseFunc
 	done   chan struct{}
 }
@@ -112,13 +128,15 @@ type Service struct {
 	caller  Caller
 	log     *slog.Logger
 	metrics *metrics
-	limiter *policy.Limiter
+	store   *store.Store
 
-	mu      sync.Mutex
-	tokens  [][32]byte
-	rules   policy.Rules
+	mu     sync.Mutex
+	tokens [][32]byte
+	rules  policy.Rules
+	// entries are the verifications this node runs, and those it
+	// finished in the last memoryFor: the fast path for waiting. The
+	// store is the truth.
 	entries map[string]*entry
-	idem    map[string]idemRecord
 	// idemBusy holds the Idempotency-Keys of requests being handled; the
 	// channel is closed when the request has been answered.
 	idemBusy map[string]chan struct{}
@@ -128,18 +146,17 @@ type Service struct {
 	base     context.Context
 	stopBase context.CancelFunc
 	calls    sync.WaitGroup
-	cbs      sync.WaitGroup
-	cbStop   chan struct{}
-	cbOnce   sync.Once
+	// Background loops (callbacks, leases, purge) run in bg until
+	// stopBG; Close waits for them.
+	bg        sync.WaitGroup
+	bgCtx     context.Context
+	stopBG    context.CancelFunc
+	cbWake    chan struct{}
+	closeOnce sync.Once
 }
 
-type idemRecord struct {
-	id      string
-	expires time.Time
-}
-
-// retention is how long completed verifications and idempotency keys live.
-const retention = 24 * time.Hour
+// memoryFor is how long a finished verification stays in memory.
+const memoryFor = 10 * time.Minute
 
 // New returns the service.
 func New(caller Caller, opts Options) (*Service, error) {
@@ -175,22 +192,149 @@ func New(caller Caller, opts Options) (*Service, error) {
 	if opts.Prompts == nil {
 		return nil, errors.New("service: no prompts")
 	}
+	if opts.Store == nil {
+		return nil, errors.New("service: no store")
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 250 * time.Millisecond
+	}
 	s := &Service{
 		opts:     opts,
 		caller:   caller,
 		log:      opts.Logger.With("component", "http"),
 		metrics:  m,
-		limiter:  policy.NewLimiter(opts.Rules, nil),
+		store:    opts.Store,
 		rules:    opts.Rules,
 		entries:  map[string]*entry{},
-		idem:     map[string]idemRecord{},
 		idemBusy: map[string]chan struct{}{},
 		slots:    newSlots(opts.MaxConcurrent),
-		cbStop:   make(chan struct{}),
+		cbWake:   make(chan struct{}, 1),
 	}
 	s.tokens = hashTokens(opts.Tokens)
 	s.base, s.stopBase = context.WithCancel(context.Background())
+	s.bgCtx, s.stopBG = context.WithCancel(context.Background())
 	return s, nil
+}
+
+// Start recovers what a previous run of this node left (its verifications
+// that are not final become interrupted, their callbacks are queued and
+// their answered calls are hung up) and starts the background work:
+// callbacks, lease renewal and the take-over of dead nodes' calls, and the
+// retention purge. Close stops it.
+func (s *Service) Start(ctx context.Context) error {
+	if err := s.recoverOrphans(ctx, true); err != nil {
+		return fmt.Errorf("service: recovery: %w", err)
+	}
+	s.bg.Add(3)
+	go s.dispatchCallbacks()
+	go s.leaseLoop()
+	go s.purgeLoop()
+	return nil
+}
+
+// Close stops the background work and waits for it. Calls in flight are
+// not touched: Drain ends them first.
+func (s *Service) Close() {
+	s.closeOnce.Do(func() {
+		s.stopBG()
+		s.bg.Wait()
+	})
+}
+
+// recoverOrphans marks interrupted the verifications left without a live
+// owner: with own, every one this node owned (at its start); and every one
+// whose owner's lease has expired.
+func (s *Service) recoverOrphans(ctx context.Context, own bool) error {
+	orphans, err := s.store.ClaimOrphans(ctx, own)
+	if err != nil {
+		return err
+	}
+	for _, o := range orphans {
+		s.mu.Lock()
+		_, running := s.entries[o.ID]
+		s.mu.Unlock()
+		if running {
+			continue // ours and alive: the renewal was late
+		}
+		now := time.Now().UTC()
+		res := verify.Result{Outcome: verify.Interrupted, To: o.Request.To, StartedAt: o.CreatedAt, EndedAt: now,
+			Error: "hashcall stopped during the call (node " + o.Node + ")"}
+		if o.Dialog != nil {
+			res.SIPCode = 200
+		}
+		v := s.view(o.Verification)
+		v.Status, v.Result, v.CompletedAt = StatusCompleted, &res, &now
+		if err := s.commit(ctx, v, o.Scope, "", o.Request.NumberHMAC); err != nil && !errors.Is(err, store.ErrFinal) {
+			return err
+		}
+		s.metrics.observe(res)
+		s.log.Warn("verification interrupted", "id", o.ID, "node", o.Node, "to", o.Request.To, "answered", o.Dialog != nil)
+		if o.Dialog != nil {
+			s.hangup(ctx, o.ID, *o.Dialog)
+		}
+	}
+	return nil
+}
+
+func (s *Service) hangup(ctx context.Context, id string, d store.Dialog) {
+	if s.opts.Hangup == nil {
+		s.log.Warn("no BYE sent for an interrupted call: no SIP user agent to send it", "id", id)
+		return
+	}
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.opts.Hangup(hctx, d); err != nil {
+		s.log.Warn("BYE for an interrupted call failed", "id", id, "err", err)
+		return
+	}
+	s.log.Info("BYE sent for an interrupted call", "id", id)
+}
+
+// leaseLoop renews this node's leases and takes over the calls of nodes
+// whose leases expired.
+func (s *Service) leaseLoop() {
+	defer s.bg.Done()
+	t := time.NewTicker(max(s.store.Lease()/3, 100*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.bgCtx.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(s.bgCtx, storeOpTimeout)
+		if err := s.store.RenewLeases(ctx); err != nil {
+			s.log.Error("store: renewing leases", "err", err)
+		}
+		if err := s.recoverOrphans(ctx, false); err != nil && s.bgCtx.Err() == nil {
+			s.log.Error("store: taking over interrupted calls", "err", err)
+		}
+		cancel()
+		s.wakeCallbacks()
+	}
+}
+
+// purgeLoop applies the retention at start and hourly.
+func (s *Service) purgeLoop() {
+	defer s.bg.Done()
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(s.bgCtx, time.Minute)
+		p, err := s.store.Purge(ctx, s.opts.Retention)
+		cancel()
+		switch {
+		case err != nil && s.bgCtx.Err() == nil:
+			s.log.Error("store: purge", "err", err)
+		case p.Verifications > 0 || p.Audit > 0:
+			s.log.Info("store: purged", "verifications", p.Verifications, "audit_rows", p.Audit)
+		}
+		select {
+		case <-s.bgCtx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func hashTokens(tokens []string) [][32]byte {
@@ -210,7 +354,6 @@ func (s *Service) Reload(tokens []string, rules policy.Rules) {
 	s.tokens = hashTokens(tokens)
 	s.rules = rules
 	s.mu.Unlock()
-	s.limiter.SetRules(rules)
 	s.log.Info("reloaded tokens and policy", "tokens", len(tokens), "regions", rules.Regions, "types", rules.Types)
 }
 
@@ -265,27 +408,59 @@ func (s *Service) start(ctx context.Context, e *entry, set *prompts.Set) {
 		res := s.caller.Run(ctx, verify.Request{To: e.e164, Prompts: set, OnProgress: func(p verify.Progress) {
 			switch p.Stage {
 			case verify.StageDialling:
-				e.setStatus(StatusCalling)
+				s.progress(e, StatusCalling)
 			case verify.StageRinging, verify.StageEarly:
-				e.setStatus(StatusRinging)
+				s.progress(e, StatusRinging)
 			case verify.StageAnswered:
-				e.setStatus(StatusAnswered)
+				s.progress(e, StatusAnswered)
 			}
 		}})
 		s.complete(e, res)
 	}()
 }
 
-// complete records the result, counts it, writes the audit record and
-// queues the callback.
+// progress records a call's progress in memory and, off the call path, in
+// the store (a long-poll on another node shows it).
+func (s *Service) progress(e *entry, status string) {
+	e.setStatus(status)
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), storeOpTimeout)
+		defer cancel()
+		if err := s.store.SetStatus(ctx, e.v.ID, status); err != nil {
+			s.log.Warn("store: status", "id", e.v.ID, "err", err)
+		}
+	}()
+}
+
+// complete commits the result with its audit row and queued callback,
+// then wakes the waiters and counts it.
 func (s *Service) complete(e *entry, res verify.Result) {
-	now := time.Now()
+	now := time.Now().UTC()
 	e.mu.Lock()
 	res.To = e.v.To
-	e.v.Result = &res
-	e.v.Status = StatusCompleted
-	e.v.CompletedAt = &now
 	v := e.v
+	v.Result, v.Status, v.CompletedAt = &res, StatusCompleted, &now
+	e.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), storeOpTimeout)
+	err := s.commit(ctx, v, e.scope, e.e164, e.numberKey)
+	cancel()
+	if errors.Is(err, store.ErrFinal) {
+		// Another node marked it interrupted (our lease lapsed): the store
+		// is the truth.
+		sctx, scancel := context.WithTimeout(context.Background(), storeOpTimeout)
+		if sv, gerr := s.store.Get(sctx, v.ID); gerr == nil {
+			v = s.view(sv)
+			res = *v.Result
+		}
+		scancel()
+		s.log.Warn("verification was already final in the store", "id", v.ID, "outcome", v.Result.Outcome)
+	} else if err != nil {
+		s.log.Error("store: the outcome could not be committed; it becomes interrupted at the next start", "id", v.ID, "err", err)
+	}
+	e.mu.Lock()
+	e.v = v
 	e.mu.Unlock()
 	close(e.done)
 	s.metrics.observe(res)
@@ -295,13 +470,55 @@ func (s *Service) complete(e *entry, res verify.Result) {
 		"dtmf_source", res.DTMFSource, "codec", res.Codec, "keys", res.Keys, "attempts", res.Attempts,
 		"started_at", res.StartedAt, "answered_at", res.AnsweredAt, "ended_at", res.EndedAt,
 		"setup_ms", res.SetupMS, "hash_to_decision_ms", res.HashToDecisionMS, "error", res.Error)
+	s.wakeCallbacks()
+}
+
+// commit writes a final verification to the store, with its audit row and
+// callback, retrying a store that does not answer for a little while.
+func (s *Service) commit(ctx context.Context, v Verification, scope, e164, numberKey string) error {
+	res := *v.Result
+	c := store.Complete{ID: v.ID, Status: StatusCompleted, Result: res,
+		Audit: store.AuditEvent{Event: store.EventOutcome, Scope: scope, E164: e164, NumberHMAC: numberKey, Masked: v.To,
+			Outcome: string(res.Outcome), Detail: auditDetail(v)}}
 	if v.CallbackURL != "" {
-		s.cbs.Add(1)
-		go func() {
-			defer s.cbs.Done()
-			s.callback(e.snapshot())
-		}()
+		body, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		c.Callback = &store.Callback{URL: v.CallbackURL, Body: body, Deadline: time.Now().Add(s.opts.CallbackRetryFor)}
 	}
+	var err error
+	backoff := 100 * time.Millisecond
+	for range 5 {
+		if err = s.store.Complete(ctx, c); err == nil || errors.Is(err, store.ErrFinal) || errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return err
+		}
+		backoff *= 2
+	}
+	return err
+}
+
+// auditDetail is what an outcome's audit row records beyond the outcome.
+func auditDetail(v Verification) map[string]any {
+	r := v.Result
+	d := map[string]any{"reference": v.Reference, "sip_code": r.SIPCode, "started_at": r.StartedAt, "ended_at": r.EndedAt}
+	for k, val := range map[string]any{"sip_reason": r.SIPReason, "dtmf_source": r.DTMFSource, "codec": r.Codec, "keys": r.Keys, "error": r.Error} {
+		if val != "" {
+			d[k] = val
+		}
+	}
+	if r.Q850Cause != 0 {
+		d["q850_cause"] = r.Q850Cause
+	}
+	if r.AnsweredAt != nil {
+		d["answered_at"] = *r.AnsweredAt
+	}
+	return d
 }
 
 // Drain stops taking new verifications (readyz fails, requests get 503),
@@ -330,15 +547,10 @@ func (s *Service) Drain(ctx context.Context, grace time.Duration) {
 		s.mu.Unlock()
 		<-done
 	}
-	// Callbacks: stop waiting between retries, make the last attempts.
-	s.cbOnce.Do(func() { close(s.cbStop) })
-	cbDone := make(chan struct{})
-	go func() { s.cbs.Wait(); close(cbDone) }()
-	select {
-	case <-cbDone:
-	case <-ctx.Done():
-		s.log.Warn("callbacks not all delivered before exit")
-	}
+	// Callbacks: one more attempt at those due; what is left stays queued
+	// in the store for the next start or another node.
+	s.Close()
+	s.deliverDue(ctx)
 	s.stopBase()
 }
 

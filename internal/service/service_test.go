@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hashcall/hashcall/internal/policy"
+	"github.com/hashcall/hashcall/internal/store"
 	"github.com/hashcall/hashcall/prompts"
 	"github.com/hashcall/hashcall/verify"
 )
@@ -70,13 +72,31 @@ func newTestService(t *testing.T, caller Caller, mod func(*Options)) (*Service, 
 	if mod != nil {
 		mod(&opts)
 	}
+	if opts.Store == nil {
+		opts.Store = openStore(t, filepath.Join(t.TempDir(), "hashcall.db"), "node-a")
+	}
 	s, err := New(caller, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return s, srv
+}
+
+// openStore opens a SQLite store for a test, closed when it ends.
+func openStore(t *testing.T, path, node string) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Options{Path: path, Node: node, AuditKey: []byte("audit-key-0123456789"), Lease: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 type resp struct {

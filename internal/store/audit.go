@@ -25,6 +25,7 @@ type AuditEvent struct {
 	VerificationID string // empty for a refusal
 	Scope          string
 	E164           string // hashed with the audit key; never stored
+	NumberHMAC     string // used when E164 is empty (NumberHMAC of it)
 	Masked         string
 	Outcome        string
 	Rule           string
@@ -93,6 +94,7 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, e AuditEvent, now t
 	r.Seq++
 	r.At = fromMS(ms(now))
 	r.Event, r.VerificationID, r.Scope, r.Masked, r.Outcome, r.Rule = e.Event, e.VerificationID, e.Scope, e.Masked, e.Outcome, e.Rule
+	r.NumberHMAC = e.NumberHMAC
 	if e.E164 != "" {
 		r.NumberHMAC = s.NumberHMAC(e.E164)
 	}

@@ -13,6 +13,9 @@ type Request struct {
 	Locale      string `json:"locale"`
 	Reference   string `json:"reference,omitempty"`
 	CallbackURL string `json:"callback_url,omitempty"`
+	// NumberHMAC is the number's NumberHMAC, for the audit row of an
+	// outcome set without the number at hand (interrupted).
+	NumberHMAC string `json:"to_hmac,omitempty"`
 }
 
 // Dialog is what a BYE needs to end an answered call's dialog from stored

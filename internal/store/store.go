@@ -216,6 +216,9 @@ func (s *Store) Close() error {
 // Driver returns sqlite or postgres.
 func (s *Store) Driver() string { return s.driver }
 
+// Lease returns how long a lease lasts without renewal.
+func (s *Store) Lease() time.Duration { return s.lease }
+
 // Node returns this node's name.
 func (s *Store) Node() string { return s.node }
 
