@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -217,7 +218,7 @@ func tokenScope(r *http.Request) string {
 	if len(sum) == 0 {
 		return ""
 	}
-	return string(sum[0][:8])
+	return hex.EncodeToString(sum[0][:8]) // text: the store keeps it
 }
 
 // claimIdempotency waits for a request with the same key that is being
