@@ -152,6 +152,7 @@ type Service struct {
 	bgCtx     context.Context
 	stopBG    context.CancelFunc
 	cbWake    chan struct{}
+	statuses  chan statusUpdate
 	closeOnce sync.Once
 }
 
@@ -209,6 +210,7 @@ func New(caller Caller, opts Options) (*Service, error) {
 		idemBusy: map[string]chan struct{}{},
 		slots:    newSlots(opts.MaxConcurrent),
 		cbWake:   make(chan struct{}, 1),
+		statuses: make(chan statusUpdate, 1024),
 	}
 	s.tokens = hashTokens(opts.Tokens)
 	s.base, s.stopBase = context.WithCancel(context.Background())
@@ -225,7 +227,8 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.recoverOrphans(ctx, true); err != nil {
 		return fmt.Errorf("service: recovery: %w", err)
 	}
-	s.bg.Add(3)
+	s.bg.Add(4)
+	go s.statusWriter()
 	go s.dispatchCallbacks()
 	go s.leaseLoop()
 	go s.purgeLoop()
@@ -403,7 +406,6 @@ func (s *Service) start(ctx context.Context, e *entry, set *prompts.Set) {
 	go func() {
 		defer s.calls.Done()
 		defer s.slots.release()
-		defer s.metrics.active.Dec()
 		defer cancel(nil)
 		res := s.caller.Run(ctx, verify.Request{To: e.e164, Prompts: set, OnProgress: func(p verify.Progress) {
 			switch p.Stage {
@@ -420,18 +422,38 @@ func (s *Service) start(ctx context.Context, e *entry, set *prompts.Set) {
 }
 
 // progress records a call's progress in memory and, off the call path, in
-// the store (a long-poll on another node shows it).
+// the store (a long-poll on another node shows it): one writer keeps the
+// updates in order; when it falls behind, updates are dropped (the final
+// outcome is what counts).
 func (s *Service) progress(e *entry, status string) {
 	e.setStatus(status)
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), storeOpTimeout)
-		defer cancel()
-		if err := s.store.SetStatus(ctx, e.v.ID, status); err != nil {
-			s.log.Warn("store: status", "id", e.v.ID, "err", err)
+	e.mu.Lock()
+	id := e.v.ID
+	e.mu.Unlock()
+	select {
+	case s.statuses <- statusUpdate{id, status}:
+	default:
+		s.log.Warn("store: status update dropped (the writer is behind)", "id", id, "status", status)
+	}
+}
+
+type statusUpdate struct{ id, status string }
+
+// statusWriter writes the progress updates until Close.
+func (s *Service) statusWriter() {
+	defer s.bg.Done()
+	for {
+		select {
+		case <-s.bgCtx.Done():
+			return
+		case u := <-s.statuses:
+			ctx, cancel := context.WithTimeout(s.bgCtx, storeOpTimeout)
+			if err := s.store.SetStatus(ctx, u.id, u.status); err != nil && s.bgCtx.Err() == nil {
+				s.log.Warn("store: status", "id", u.id, "err", err)
+			}
+			cancel()
 		}
-	}()
+	}
 }
 
 // complete commits the result with its audit row and queued callback,
@@ -459,11 +481,12 @@ func (s *Service) complete(e *entry, res verify.Result) {
 	} else if err != nil {
 		s.log.Error("store: the outcome could not be committed; it becomes interrupted at the next start", "id", v.ID, "err", err)
 	}
+	s.metrics.observe(res)
+	s.metrics.active.Dec()
 	e.mu.Lock()
 	e.v = v
 	e.mu.Unlock()
 	close(e.done)
-	s.metrics.observe(res)
 	s.log.Info("audit: verification completed",
 		"id", v.ID, "reference", v.Reference, "to", v.To, "outcome", res.Outcome,
 		"sip_code", res.SIPCode, "sip_reason", res.SIPReason, "q850_cause", res.Q850Cause,
