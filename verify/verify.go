@@ -127,6 +127,9 @@ const (
 type Progress struct {
 	Stage  Stage
 	Detail string
+	// Dialog, at StageAnswered, is what a BYE needs should this process
+	// stop during the call (stored by the service, sent at the next start).
+	Dialog *sip.DialogState
 }
 
 // Request is one verification.
@@ -290,7 +293,10 @@ func (r *run) execute(ctx context.Context) {
 	}
 	defer hangup()
 	r.res.Codec = neg.Codec.Name
-	r.progress(StageAnswered, fmt.Sprintf("%s, telephone-event %v, far end %v", neg.Codec.Name, neg.HaveEvents, neg.Remote))
+	if r.req.OnProgress != nil {
+		st := call.State()
+		r.req.OnProgress(Progress{Stage: StageAnswered, Detail: fmt.Sprintf("%s, telephone-event %v, far end %v", neg.Codec.Name, neg.HaveEvents, neg.Remote), Dialog: &st})
+	}
 	r.converse(ctx, sess, call)
 }
 

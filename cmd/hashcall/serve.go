@@ -141,6 +141,9 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 		Prompts:        cache.get,
 		Ready:          ua.Ready,
 		Store:          st,
+		Hangup: func(ctx context.Context, d store.Dialog) error {
+			return ua.ByeFromState(ctx, service.DialogState(d))
+		},
 		Retention:      store.Retention{Verifications: cfg.Store.Retention, Audit: cfg.Audit.Retention, RateWindow: max(cfg.Policy.PerNumberLimit.Per, cfg.Policy.GlobalRate.Per)},
 		Logger:         logger,
 		Registerer:     reg,

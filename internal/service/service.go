@@ -26,6 +26,7 @@ import (
 	"github.com/hashcall/hashcall/internal/policy"
 	"github.com/hashcall/hashcall/internal/store"
 	"github.com/hashcall/hashcall/prompts"
+	"github.com/hashcall/hashcall/sip"
 	"github.com/hashcall/hashcall/verify"
 )
 
@@ -415,6 +416,9 @@ func (s *Service) start(ctx context.Context, e *entry, set *prompts.Set) {
 				s.progress(e, StatusRinging)
 			case verify.StageAnswered:
 				s.progress(e, StatusAnswered)
+				if p.Dialog != nil {
+					s.saveDialog(e, *p.Dialog)
+				}
 			}
 		}})
 		s.complete(e, res)
@@ -431,13 +435,37 @@ func (s *Service) progress(e *entry, status string) {
 	id := e.v.ID
 	e.mu.Unlock()
 	select {
-	case s.statuses <- statusUpdate{id, status}:
+	case s.statuses <- statusUpdate{id: id, status: status}:
 	default:
 		s.log.Warn("store: status update dropped (the writer is behind)", "id", id, "status", status)
 	}
 }
 
-type statusUpdate struct{ id, status string }
+type statusUpdate struct {
+	id, status string
+	dialog     *store.Dialog
+}
+
+// saveDialog stores an answered call's dialog (off the call path, after
+// its status), so a BYE can end it should this node stop during the call.
+func (s *Service) saveDialog(e *entry, d sip.DialogState) {
+	e.mu.Lock()
+	id := e.v.ID
+	e.mu.Unlock()
+	sd := &store.Dialog{CallID: d.CallID, LocalTag: d.LocalTag, RemoteTag: d.RemoteTag, LocalURI: d.From, RemoteURI: d.To,
+		RemoteTarget: d.RemoteTarget, RouteSet: d.RouteSet, CSeq: d.CSeq, Transport: d.Transport, LocalContact: d.LocalContact}
+	select {
+	case s.statuses <- statusUpdate{id: id, dialog: sd}:
+	default:
+		s.log.Warn("store: dialog not stored (the writer is behind)", "id", id)
+	}
+}
+
+// DialogState is a stored dialog as the sip package sends a BYE from it.
+func DialogState(d store.Dialog) sip.DialogState {
+	return sip.DialogState{CallID: d.CallID, LocalTag: d.LocalTag, RemoteTag: d.RemoteTag, From: d.LocalURI, To: d.RemoteURI,
+		RemoteTarget: d.RemoteTarget, RouteSet: d.RouteSet, CSeq: d.CSeq, Transport: d.Transport, LocalContact: d.LocalContact}
+}
 
 // statusWriter writes the progress updates until Close.
 func (s *Service) statusWriter() {
@@ -448,8 +476,14 @@ func (s *Service) statusWriter() {
 			return
 		case u := <-s.statuses:
 			ctx, cancel := context.WithTimeout(s.bgCtx, storeOpTimeout)
-			if err := s.store.SetStatus(ctx, u.id, u.status); err != nil && s.bgCtx.Err() == nil {
-				s.log.Warn("store: status", "id", u.id, "err", err)
+			var err error
+			if u.dialog != nil {
+				err = s.store.SaveDialog(ctx, u.id, *u.dialog)
+			} else {
+				err = s.store.SetStatus(ctx, u.id, u.status)
+			}
+			if err != nil && s.bgCtx.Err() == nil {
+				s.log.Warn("store: progress", "id", u.id, "err", err)
 			}
 			cancel()
 		}

@@ -17,7 +17,8 @@ func Example() {
 	dir, _ := os.MkdirTemp("", "hashcall-example-")
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
-	s, err := store.Open(ctx, store.Options{Path: filepath.Join(dir, "hashcall.db"), Node: "node-a", AuditKey: []byte("audit key")})
+	now := func() time.Time { return time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC) } // a fixed clock
+	s, err := store.Open(ctx, store.Options{Path: filepath.Join(dir, "hashcall.db"), Node: "node-a", AuditKey: []byte("audit key"), Now: now})
 	if err != nil {
 		fmt.Println(err)
 		return

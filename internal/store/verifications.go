@@ -527,8 +527,11 @@ func (s *Store) SaveDialog(ctx context.Context, id string, d Dialog) error {
 		return fmt.Errorf("store: dialog: %w", err)
 	}
 	start := time.Now()
-	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO dialogs (verification_id, node, state, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (verification_id) DO UPDATE SET state = excluded.state, node = excluded.node`), id, s.node, string(b), ms(s.now()))
+	// Only while the verification is open: a late write must not outlive
+	// the outcome (which deletes the dialog).
+	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO dialogs (verification_id, node, state, created_at)
+		SELECT id, ?, ?, ? FROM verifications WHERE id = ? AND final = 0
+		ON CONFLICT (verification_id) DO UPDATE SET state = excluded.state, node = excluded.node`), s.node, string(b), ms(s.now()), id)
 	if err != nil {
 		err = fmt.Errorf("store: dialog: %w", err)
 	}
