@@ -15,6 +15,7 @@ import (
 	"github.com/hashcall/hashcall/internal/pgtest"
 	"github.com/hashcall/hashcall/internal/policy"
 	"github.com/hashcall/hashcall/internal/store"
+	"github.com/hashcall/hashcall/sip"
 	"github.com/hashcall/hashcall/verify"
 )
 
@@ -154,18 +155,32 @@ func TestLimitsAndKeysAcrossRestart(t *testing.T) {
 func TestRestartInterrupts(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hashcall.db")
 	sink := newSink(t)
-	fc := &fakeCaller{hold: make(chan struct{}), outcome: verify.Verified}
+	dialog := &sip.DialogState{CallID: "call-1@127.0.0.1", From: "<sip:+441234567890@127.0.0.1>;tag=ours", To: "<sip:+447700900123@127.0.0.1>;tag=theirs",
+		LocalTag: "ours", RemoteTag: "theirs", RemoteTarget: "sip:phone@127.0.0.1:5090", RouteSet: []string{"<sip:127.0.0.1:5060;lr>"}, CSeq: 7, Transport: "UDP"}
+	fc := &fakeCaller{hold: make(chan struct{}), outcome: verify.Verified, dialog: dialog, answered: make(chan struct{}, 1)}
 	s1, srv1 := newTestService(t, fc, withStore(openStore(t, path, "node-a")))
 	r := do(t, srv1, "POST", "/v1/verifications", `{"to":"+447700900123","callback_url":"`+sink.srv.URL+`/cb"}`)
 	if r.status != 202 {
 		t.Fatalf("%d %s", r.status, r.raw)
 	}
 	id := r.body["id"].(string)
+	<-fc.answered
 	s1.Close() // "kill -9": no more leases, callbacks or outcomes from it
 	srv1.Close()
 
 	st2 := openStore(t, path, "node-a")
-	_, srv2 := newTestService(t, fc, withStore(st2))
+	byes := make(chan store.Dialog, 2)
+	_, srv2 := newTestService(t, fc, withStore(st2, func(o *Options) {
+		o.Hangup = func(_ context.Context, d store.Dialog) error { byes <- d; return nil }
+	}))
+	select {
+	case d := <-byes:
+		if got := DialogState(d); fmt.Sprint(got) != fmt.Sprint(*dialog) {
+			t.Errorf("BYE from %+v, want %+v", got, *dialog)
+		}
+	default:
+		t.Error("no BYE for the interrupted call's stored dialog")
+	}
 	got := sink.wait(t, id)
 	if got["outcome"] != "interrupted" || got["status"] != "completed" {
 		t.Errorf("callback %v", got)

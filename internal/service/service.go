@@ -470,22 +470,33 @@ func DialogState(d store.Dialog) sip.DialogState {
 // statusWriter writes the progress updates until Close.
 func (s *Service) statusWriter() {
 	defer s.bg.Done()
+	write := func(u statusUpdate) {
+		ctx, cancel := context.WithTimeout(context.Background(), storeOpTimeout)
+		defer cancel()
+		var err error
+		if u.dialog != nil {
+			err = s.store.SaveDialog(ctx, u.id, *u.dialog)
+		} else {
+			err = s.store.SetStatus(ctx, u.id, u.status)
+		}
+		if err != nil {
+			s.log.Warn("store: progress", "id", u.id, "err", err)
+		}
+	}
 	for {
 		select {
 		case <-s.bgCtx.Done():
-			return
+			// Write what is queued before going.
+			for {
+				select {
+				case u := <-s.statuses:
+					write(u)
+				default:
+					return
+				}
+			}
 		case u := <-s.statuses:
-			ctx, cancel := context.WithTimeout(s.bgCtx, storeOpTimeout)
-			var err error
-			if u.dialog != nil {
-				err = s.store.SaveDialog(ctx, u.id, *u.dialog)
-			} else {
-				err = s.store.SetStatus(ctx, u.id, u.status)
-			}
-			if err != nil && s.bgCtx.Err() == nil {
-				s.log.Warn("store: progress", "id", u.id, "err", err)
-			}
-			cancel()
+			write(u)
 		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/hashcall/hashcall/internal/policy"
 	"github.com/hashcall/hashcall/internal/store"
 	"github.com/hashcall/hashcall/prompts"
+	"github.com/hashcall/hashcall/sip"
 	"github.com/hashcall/hashcall/verify"
 )
 
@@ -34,6 +35,10 @@ type fakeCaller struct {
 	outcome verify.Outcome
 	hold    chan struct{} // closed to let calls finish
 	placed  atomic.Int32
+	// dialog, when set, is reported with the answer; answered then sees
+	// each call answered.
+	dialog   *sip.DialogState
+	answered chan struct{}
 }
 
 func (f *fakeCaller) Run(ctx context.Context, req verify.Request) verify.Result {
@@ -42,7 +47,10 @@ func (f *fakeCaller) Run(ctx context.Context, req verify.Request) verify.Result 
 	f.calls = append(f.calls, req.To)
 	f.mu.Unlock()
 	req.OnProgress(verify.Progress{Stage: verify.StageDialling})
-	req.OnProgress(verify.Progress{Stage: verify.StageAnswered})
+	req.OnProgress(verify.Progress{Stage: verify.StageAnswered, Dialog: f.dialog})
+	if f.answered != nil {
+		f.answered <- struct{}{}
+	}
 	select {
 	case <-f.hold:
 		return verify.Result{Outcome: f.outcome, SIPCode: 200, DTMFSource: "rfc4733", Codec: "PCMA", SetupMS: 120, HashToDecisionMS: 40}
