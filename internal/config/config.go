@@ -61,6 +61,10 @@ type SIP struct {
 	RingTimeout time.Duration `yaml:"ring_timeout" mapstructure:"ring_timeout"`
 	// MaxCallDuration ends an answered call with BYE (sip.max_call_duration).
 	MaxCallDuration time.Duration `yaml:"max_call_duration" mapstructure:"max_call_duration"`
+	// UDPReadBuffer is the receive buffer asked for the SIP UDP socket
+	// (sip.udp_read_buffer): a burst of call set-ups overflows the
+	// kernel's default of about 208 KiB. 0 keeps the kernel's default.
+	UDPReadBuffer ByteSize `yaml:"udp_read_buffer" mapstructure:"udp_read_buffer"`
 	// Trunk is the trunk or PBX that calls go through (sip.trunk.*).
 	Trunk Trunk `yaml:"trunk" mapstructure:"trunk"`
 	// TLS configures sip.transport tls (sip.tls.*).
@@ -204,6 +208,7 @@ func Default() *Config {
 			Transport:       TransportUDP,
 			RingTimeout:     30 * time.Second,
 			MaxCallDuration: 3 * time.Minute,
+			UDPReadBuffer:   4 << 20,
 			Trunk: Trunk{
 				RegisterExpiry:  600 * time.Second,
 				OptionsInterval: 30 * time.Second,

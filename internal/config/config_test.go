@@ -506,6 +506,7 @@ func TestValidationErrors(t *testing.T) {
 		{name: "register expiry fraction", mutate: func(c *Config) { c.SIP.Trunk.RegisterExpiry = 90500 * time.Millisecond }, key: "sip.trunk.register_expiry", want: "whole seconds"},
 		{name: "options interval negative", mutate: func(c *Config) { c.SIP.Trunk.OptionsInterval = -time.Second }, key: "sip.trunk.options_interval", want: "want 0 (off) or a duration"},
 		{name: "ring timeout zero", mutate: func(c *Config) { c.SIP.RingTimeout = 0 }, key: "sip.ring_timeout", want: "want a duration between 1s and 5m, got 0s"},
+		{name: "udp read buffer too small", mutate: func(c *Config) { c.SIP.UDPReadBuffer = 1000 }, key: "sip.udp_read_buffer", want: "want 0 (the kernel's default) or 64KiB to 256MiB, got 1000"},
 		{name: "max call negative", mutate: func(c *Config) { c.SIP.MaxCallDuration = -time.Minute }, key: "sip.max_call_duration", want: "want a duration between"},
 		{name: "max call shorter than attempts", mutate: func(c *Config) { c.SIP.MaxCallDuration = 30 * time.Second }, key: "sip.max_call_duration", want: "verify.attempts × verify.answer_timeout alone is 30s"},
 		{name: "from CRLF", mutate: func(c *Config) { c.SIP.From = "+44123\r\nX-Evil: 1" }, key: "sip.from", want: "must not contain CR, LF, NUL"},

@@ -145,6 +145,9 @@ func (c *Config) validateSIP(ck *checker) {
 	ck.add("sip.p_asserted_identity", checkHeaderValue(s.PAssertedIdentity, checkIdentity))
 	checkDuration(ck, "sip.ring_timeout", s.RingTimeout, time.Second, 5*time.Minute)
 	checkDuration(ck, "sip.max_call_duration", s.MaxCallDuration, 10*time.Second, 2*time.Hour)
+	if b := s.UDPReadBuffer; b != 0 && (b < 64<<10 || b > 256<<20) {
+		ck.addf("sip.udp_read_buffer", "want 0 (the kernel's default) or 64KiB to 256MiB, got %s", b)
+	}
 
 	t := &s.Trunk
 	if t.Address != "" {
