@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/hashcall/hashcall/internal/config"
@@ -120,6 +122,13 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 		return exitError{2, err}
 	}
 	defer ua.Close()
+	stopDiag, err := startDiagnostics(ctx, cfg.Diagnostics.Listen, logger)
+	if err != nil {
+		return exitError{2, err}
+	}
+	defer stopDiag()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	svc, err := service.New(&verify.Verifier{UA: ua, Config: vc, Logger: logger}, service.Options{
 		Tokens:         tokensOf(cfg),
 		CallbackHosts:  cfg.HTTP.CallbackHosts,
@@ -130,6 +139,8 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 		Prompts:        cache.get,
 		Ready:          ua.Ready,
 		Logger:         logger,
+		Registerer:     reg,
+		Gatherer:       reg,
 	})
 	if err != nil {
 		return exitError{2, err}

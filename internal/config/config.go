@@ -33,6 +33,8 @@ type Config struct {
 	HTTP     HTTP     `yaml:"http" mapstructure:"http"`
 	Policy   Policy   `yaml:"policy" mapstructure:"policy"`
 	Shutdown Shutdown `yaml:"shutdown" mapstructure:"shutdown"`
+	// Diagnostics is the operators' profiling listener (diagnostics.*).
+	Diagnostics Diagnostics `yaml:"diagnostics" mapstructure:"diagnostics"`
 }
 
 // SIP configures the user agent's signalling (keys sip.*).
@@ -197,6 +199,13 @@ type Shutdown struct {
 	// Grace is how long calls in progress may go on after a stop is asked
 	// for (shutdown.grace).
 	Grace time.Duration `yaml:"grace" mapstructure:"grace"`
+}
+
+// Diagnostics configures the profiling listener (keys diagnostics.*).
+type Diagnostics struct {
+	// Listen is the loopback IP:PORT serving /debug/pprof
+	// (diagnostics.listen); empty: off.
+	Listen string `yaml:"listen" mapstructure:"listen"`
 }
 
 // Default returns the built-in defaults. They validate, but place no calls:

@@ -118,7 +118,21 @@ func (c *Config) validate() []*FieldError {
 	c.validateMisc(&ck)
 	c.validateHTTP(&ck)
 	c.validatePolicy(&ck)
+	c.validateDiagnostics(&ck)
 	return ck.errs
+}
+
+// validateDiagnostics: profiles show call data in memory and cost CPU, so
+// the listener is loopback only (reach it over SSH).
+func (c *Config) validateDiagnostics(ck *checker) {
+	l := c.Diagnostics.Listen
+	if l == "" {
+		return
+	}
+	ap, err := netip.ParseAddrPort(l)
+	if err != nil || !ap.Addr().IsLoopback() {
+		ck.addf("diagnostics.listen", "want a loopback IP:PORT such as 127.0.0.1:6060 (profiles are not for the network), got %s", quote(l))
+	}
 }
 
 func (c *Config) validateSIP(ck *checker) {
