@@ -51,7 +51,7 @@ unit:
 # Side by side with Debian's libspandsp dtmf_rx (cgo, build tag spandsp):
 # prints where the two disagree on the conformance rows and the speed ratio.
 spandsp:
-	$(GO) vet -tags spandsp ./dtmf/...
+	$(GO) vet -tags spandsp ./dtmf/... ./tools/...
 	$(GO) test -count=1 -tags spandsp -v -run 'Spandsp' ./dtmf/
 
 bench:
