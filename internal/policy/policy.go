@@ -88,15 +88,6 @@ func ofcomDramaMobile(e164 string) bool {
 	return len(e164) == 13 && strings.HasPrefix(e164, "+447700900")
 }
 
-// Mask formats a number for logs as +44 77** ***123 when it parses, and
-// masks its digits anyway when it does not.
-func Mask(raw string) string {
-	if n, err := Parse(raw, ""); err == nil {
-		return n.Masked
-	}
-	return redact.Number(raw)
-}
-
 // Refusal is why a number may not be called now. Status is the HTTP status
 // to answer (422 for a number the rules refuse, 429 for a limit) and Rule
 // the rule's name, used in metrics.
