@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"strings"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hashcall/hashcall/internal/policy"
