@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/hashcall/hashcall/internal/config"
 )
 
 // ErrCallbackHost is wrapped by the errors of a callback URL whose host is
@@ -145,7 +147,7 @@ func NewCallbackGuard(ctx context.Context, hosts, addresses []string, resolver *
 		g.patterns = append(g.patterns, p)
 	}
 	for _, a := range addresses {
-		host, ip, err := ParseCallbackAddress(a)
+		host, ip, err := config.ParseCallbackAddress(a)
 		if err != nil {
 			return nil, err
 		}
@@ -165,20 +167,6 @@ func NewCallbackGuard(ctx context.Context, hosts, addresses []string, resolver *
 		}
 	}
 	return g, nil
-}
-
-// ParseCallbackAddress reads an http.callback_addresses entry, HOST=IP.
-func ParseCallbackAddress(s string) (host string, ip netip.Addr, err error) {
-	h, a, ok := strings.Cut(s, "=")
-	host = normalHost(strings.TrimSpace(h))
-	if !ok || host == "" || strings.ContainsAny(host, "*/:@ ") {
-		return "", netip.Addr{}, fmt.Errorf("callback address %q: want HOST=IP such as auth.example.org=192.0.2.10", s)
-	}
-	ip, err = netip.ParseAddr(strings.TrimSpace(a))
-	if err != nil {
-		return "", netip.Addr{}, fmt.Errorf("callback address %q: want HOST=IP such as auth.example.org=192.0.2.10: %w", s, err)
-	}
-	return host, ip.Unmap(), nil
 }
 
 func (g *CallbackGuard) lookup(ctx context.Context, host string) ([]netip.Addr, error) {

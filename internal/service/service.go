@@ -24,6 +24,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hashcall/hashcall/internal/config"
 	"github.com/hashcall/hashcall/internal/policy"
 	"github.com/hashcall/hashcall/prompts"
 	"github.com/hashcall/hashcall/verify"
@@ -148,10 +149,9 @@ type idemRecord struct {
 	expires time.Time
 }
 
-// MinCallbackSecret is the shortest http.callback_secret accepted when
-// callbacks are possible: 32 bytes, the HMAC-SHA256 block's half and the
-// output size, so the key is not the weak part of the signature.
-const MinCallbackSecret = 32
+// MinCallbackSecret is the shortest callback secret accepted with callback
+// hosts (bytes); the one home of the figure is internal/config.
+const MinCallbackSecret = config.MinCallbackSecret
 
 // ErrCallbackSecret: callback hosts are configured without a long enough
 // secret to sign callbacks with.
