@@ -121,7 +121,7 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 	}
 	defer ua.Close()
 	svc, err := service.New(&verify.Verifier{UA: ua, Config: vc, Logger: logger}, service.Options{
-		Tokens:         tokensOf(cfg),
+		Tokens:            tokensOf(cfg),
 		CallbackHosts:     cfg.HTTP.CallbackHosts,
 		CallbackAddresses: cfg.HTTP.CallbackAddresses,
 		CallbackSecret:    string(cfg.HTTP.CallbackSecret),
