@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -212,4 +213,21 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("bad E.164 %q", n.E164)
 		}
 	})
+}
+
+// A request holds its place in the limits while it waits for a call slot,
+// and spends it only once the call is placed.
+func ExampleLimiter_Reserve() {
+	l := NewLimiter(Rules{PerNumber: Rate{N: 1, Per: 15 * time.Minute}, Global: Rate{N: 60, Per: time.Minute}}, nil)
+	res, ref := l.Reserve("+447700900123")
+	if ref != nil {
+		fmt.Println("refused:", ref.Rule)
+		return
+	}
+	res.Cancel() // no free call slot: nothing was placed, nothing is spent
+	res, _ = l.Reserve("+447700900123")
+	res.Commit() // the call was placed
+	_, ref = l.Reserve("+447700900123")
+	fmt.Println(ref.Rule)
+	// Output: per_number_limit
 }
