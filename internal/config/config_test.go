@@ -555,6 +555,12 @@ func TestValidationErrors(t *testing.T) {
 		{name: "callback host url", mutate: func(c *Config) {
 			c.HTTP.CallbackHosts, c.HTTP.CallbackSecret = []string{"https://auth.example.org/cb"}, Secret(strings.Repeat("s", 32))
 		}, key: "http.callback_hosts", want: "without a scheme or path"},
+		{name: "callback wildcard address", mutate: func(c *Config) {
+			c.HTTP.CallbackHosts, c.HTTP.CallbackSecret = []string{"*.192.0.2.1"}, Secret(strings.Repeat("s", 32))
+		}, key: "http.callback_hosts", want: "a wildcard needs a domain name"},
+		{name: "callback double wildcard", mutate: func(c *Config) {
+			c.HTTP.CallbackHosts, c.HTTP.CallbackSecret = []string{"*.*.example.org"}, Secret(strings.Repeat("s", 32))
+		}, key: "http.callback_hosts", want: "want HOST or HOST:PORT"},
 		{name: "callback secret short", mutate: func(c *Config) { c.HTTP.CallbackSecret = "tiny" }, key: "http.callback_secret", want: "shorter than 32"},
 		{name: "callback hosts without secret", mutate: func(c *Config) { c.HTTP.CallbackHosts = []string{"auth.example.org"} }, key: "http.callback_secret",
 			want: "required when http.callback_hosts is not empty"},

@@ -324,8 +324,17 @@ func (c *Config) validateHTTP(ck *checker) {
 		}
 	}
 	for _, host := range h.CallbackHosts {
-		if err := checkHostOptionalPort(strings.TrimPrefix(host, "*.")); err != nil || strings.Contains(host, "/") {
+		rest, wild := strings.CutPrefix(host, "*.")
+		if err := checkHostOptionalPort(rest); err != nil || strings.ContainsAny(host, "/@") || strings.Contains(rest, "*") {
 			ck.addf("http.callback_hosts", "want HOST or HOST:PORT such as auth.example.org or *.example.org, without a scheme or path, got %s", quote(host))
+			continue
+		}
+		name := rest
+		if hh, _, err := net.SplitHostPort(rest); err == nil {
+			name = hh
+		}
+		if _, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil && wild {
+			ck.addf("http.callback_hosts", "a wildcard needs a domain name (*.example.org), not an address, got %s", quote(host))
 		}
 	}
 	switch {

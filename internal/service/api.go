@@ -72,6 +72,7 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 		if e != nil {
 			if first != digest {
 				s.metrics.refusals.WithLabelValues("idempotency_key_reused").Inc()
+				s.log.Info("verification refused", "to", num.Masked, "rule", "idempotency_key_reused", "status", http.StatusUnprocessableEntity, "id", e.v.ID)
 				return Verification{}, errIdempotencyReused
 			}
 			return e.snapshot(), nil

@@ -34,7 +34,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		callbacks:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hashcall_callbacks_total", Help: "Completion callbacks by result (delivered, failed)."}, []string{"result"}),
 		callbackBlocked: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hashcall_callback_blocked_total",
 			Help: "Callback connections to an address that is not the allowed host's (address), and redirects not followed (redirect)."}, []string{"reason"}),
-		panics: prometheus.NewCounter(prometheus.CounterOpts{Name: "hashcall_call_panics_total", Help: "Calls that ended in a panic (outcome failed, error internal)."}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{Name: "hashcall_call_panics_total", Help: "Panics contained: calls that ended in one (outcome failed, error internal) and callbacks."}),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "hashcall_active_calls", Help: "Verification calls in progress."}),
 		setup: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hashcall_call_setup_seconds", Help: "From INVITE to 200 OK.",
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60}}),

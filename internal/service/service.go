@@ -339,6 +339,13 @@ func (s *Service) complete(e *entry, res verify.Result) {
 		s.cbs.Add(1)
 		go func() {
 			defer s.cbs.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					s.metrics.panics.Inc()
+					s.metrics.callbacks.WithLabelValues("failed").Inc()
+					s.log.Error("callback panicked", "id", v.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				}
+			}()
 			s.callback(e.snapshot())
 		}()
 	}
