@@ -34,9 +34,12 @@ func apiError(status int, code, msg string) *Error {
 
 // Create requests a verification on behalf of scope (the caller's identity:
 // a token's digest for the HTTP hook, "radius" or "eam" for the other
-// doors). idemKey, when not empty, makes a retry with the same key within
-// 24 h return the same verification. It returns once the call has been
-// started; the verification's outcome comes from Wait.
+// doors). idemKey, when not empty, makes a retry of the same request
+// (RequestDigest) with the same key within 24 h return the same
+// verification; another request under a used key is refused (422
+// idempotency_key_reused). The per-number and global quota is spent only
+// when the call is placed. It returns once the call has been started; the
+// verification's outcome comes from Wait.
 func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateRequest) (Verification, error) {
 	if s.Draining() {
 		return Verification{}, apiError(http.StatusServiceUnavailable, "draining", "shutting down: not taking new verifications")
