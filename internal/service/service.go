@@ -1,8 +1,12 @@
 // Package service is hashcall's local HTTP hook: auth services (a RADIUS
 // server, an identity provider, a web app) ask it for a verification call
 // and read the outcome by long-poll or signed callback. It guards the phone
-// bill (policy: allowed regions and number types, rate limits, a cap on
-// concurrent calls), exposes Prometheus metrics, and drains gracefully.
+// bill (policy: allowed regions and number types, rate limits spent only
+// by calls really placed, a cap on concurrent calls), binds each
+// Idempotency-Key to its request (RequestDigest), keeps each verification
+// visible to the token that created it only, sends callbacks only to the
+// allowed hosts' addresses (CallbackGuard), contains a panic to its own
+// call, exposes Prometheus metrics, and drains gracefully.
 package service
 
 import (
