@@ -130,17 +130,18 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	svc, err := service.New(&verify.Verifier{UA: ua, Config: vc, Logger: logger}, service.Options{
-		Tokens:         tokensOf(cfg),
-		CallbackHosts:  cfg.HTTP.CallbackHosts,
-		CallbackSecret: string(cfg.HTTP.CallbackSecret),
-		Rules:          rulesOf(cfg),
-		MaxConcurrent:  cfg.Policy.MaxConcurrent,
-		DefaultLocale:  cfg.Verify.Locale,
-		Prompts:        cache.get,
-		Ready:          ua.Ready,
-		Logger:         logger,
-		Registerer:     reg,
-		Gatherer:       reg,
+		Tokens:            tokensOf(cfg),
+		CallbackHosts:     cfg.HTTP.CallbackHosts,
+		CallbackAddresses: cfg.HTTP.CallbackAddresses,
+		CallbackSecret:    string(cfg.HTTP.CallbackSecret),
+		Rules:             rulesOf(cfg),
+		MaxConcurrent:     cfg.Policy.MaxConcurrent,
+		DefaultLocale:     cfg.Verify.Locale,
+		Prompts:           cache.get,
+		Ready:             ua.Ready,
+		Logger:            logger,
+		Registerer:        reg,
+		Gatherer:          reg,
 	})
 	if err != nil {
 		return exitError{2, err}
@@ -182,11 +183,12 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 			svc.Reload(tokensOf(next), rulesOf(next))
 		case <-ctx.Done():
 			logger.Info("shutting down: draining", "grace", cfg.Shutdown.Grace)
-			// Callbacks get up to 30 s beyond the grace period.
-			dctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Grace+30*time.Second)
+			// Callbacks get up to config.CallbackFlush beyond the grace
+			// period (the systemd unit's TimeoutStopSec allows for it).
+			dctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Grace+config.CallbackFlush)
 			svc.Drain(dctx, cfg.Shutdown.Grace)
 			cancel()
-			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			sctx, scancel := context.WithTimeout(context.Background(), config.HTTPShutdown)
 			err := srv.Shutdown(sctx)
 			scancel()
 			if err != nil {

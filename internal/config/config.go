@@ -170,9 +170,16 @@ type HTTP struct {
 	Tokens []Secret `yaml:"tokens" mapstructure:"tokens"`
 	// CallbackHosts are the hosts that result callbacks may be sent to
 	// (http.callback_hosts): HOST or HOST:PORT, with an optional leading
-	// "*." for any subdomain.
+	// "*." for any subdomain (on a dot boundary: *.example.org matches
+	// a.example.org, not example.org nor evilexample.org).
 	CallbackHosts []string `yaml:"callback_hosts" mapstructure:"callback_hosts"`
-	// CallbackSecret signs result callbacks (http.callback_secret).
+	// CallbackAddresses pin callback hosts to the addresses their
+	// callbacks may connect to (http.callback_addresses): HOST=IP, one
+	// address each; by default a host's addresses are what it resolves
+	// to at start.
+	CallbackAddresses []string `yaml:"callback_addresses" mapstructure:"callback_addresses"`
+	// CallbackSecret signs result callbacks (http.callback_secret);
+	// required, at least MinCallbackSecret bytes, with callback hosts.
 	CallbackSecret Secret `yaml:"callback_secret" mapstructure:"callback_secret"`
 }
 
@@ -235,9 +242,10 @@ func Default() *Config {
 		},
 		Log: Log{Level: "info", Format: "text"},
 		HTTP: HTTP{
-			Listen:        "127.0.0.1:8080",
-			Tokens:        []Secret{},
-			CallbackHosts: []string{},
+			Listen:            "127.0.0.1:8080",
+			Tokens:            []Secret{},
+			CallbackHosts:     []string{},
+			CallbackAddresses: []string{},
 		},
 		Policy: Policy{
 			AllowedRegions: []string{"GB"},

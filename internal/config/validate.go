@@ -19,6 +19,21 @@ import (
 // maxHeaderValue bounds the values that end up in SIP headers.
 const maxHeaderValue = 256
 
+// MaxShutdownGrace is the longest shutdown.grace accepted. A stop then
+// takes up to the grace, 30 s more for callbacks and 5 s for the HTTP
+// server: the systemd unit's TimeoutStopSec must be at least
+// MaxShutdownGrace + StopOverhead.
+const MaxShutdownGrace = time.Hour
+
+// After shutdown.grace, hashcall serve gives callbacks CallbackFlush to be
+// delivered, then the HTTP server HTTPShutdown to close: a stop takes up
+// to the grace + StopOverhead.
+const (
+	CallbackFlush = 30 * time.Second
+	HTTPShutdown  = 5 * time.Second
+	StopOverhead  = CallbackFlush + HTTPShutdown
+)
+
 // minSecretLen is the shortest bearer token or callback secret accepted.
 const minSecretLen = 16
 
@@ -309,7 +324,7 @@ func (c *Config) validateMisc(ck *checker) {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		ck.addf("log.format", "want text or json, got %s", quote(c.Log.Format))
 	}
-	checkDuration(ck, "shutdown.grace", c.Shutdown.Grace, time.Second, time.Hour)
+	checkDuration(ck, "shutdown.grace", c.Shutdown.Grace, time.Second, MaxShutdownGrace)
 }
 
 func (c *Config) validateHTTP(ck *checker) {
@@ -326,13 +341,59 @@ func (c *Config) validateHTTP(ck *checker) {
 		}
 	}
 	for _, host := range h.CallbackHosts {
-		if err := checkHostOptionalPort(strings.TrimPrefix(host, "*.")); err != nil || strings.Contains(host, "/") {
+		rest, wild := strings.CutPrefix(host, "*.")
+		if err := checkHostOptionalPort(rest); err != nil || strings.ContainsAny(host, "/@") || strings.Contains(rest, "*") {
 			ck.addf("http.callback_hosts", "want HOST or HOST:PORT such as auth.example.org or *.example.org, without a scheme or path, got %s", quote(host))
+			continue
+		}
+		name := rest
+		if hh, _, err := net.SplitHostPort(rest); err == nil {
+			name = hh
+		}
+		if _, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil && wild {
+			ck.addf("http.callback_hosts", "a wildcard needs a domain name (*.example.org), not an address, got %s", quote(host))
 		}
 	}
-	if h.CallbackSecret != "" {
-		ck.add("http.callback_secret", checkSecret(string(h.CallbackSecret), minSecretLen))
+	switch {
+	case len(h.CallbackHosts) > 0 && h.CallbackSecret == "":
+		ck.addf("http.callback_secret", "required when http.callback_hosts is not empty: callbacks are signed with it; want at least %d bytes of random (openssl rand -hex 32), best in HASHCALL_HTTP_CALLBACK_SECRET", MinCallbackSecret)
+	case len(h.CallbackHosts) > 0 && len(h.CallbackSecret) < MinCallbackSecret:
+		ck.addf("http.callback_secret", "shorter than %d bytes (callbacks are signed with it; openssl rand -hex 32 makes one)", MinCallbackSecret)
+	case h.CallbackSecret != "":
+		ck.add("http.callback_secret", checkSecret(string(h.CallbackSecret), MinCallbackSecret))
 	}
+	for _, a := range h.CallbackAddresses {
+		host, _, err := ParseCallbackAddress(a)
+		if err != nil {
+			ck.add("http.callback_addresses", err)
+			continue
+		}
+		if !slices.ContainsFunc(h.CallbackHosts, func(c string) bool {
+			return strings.EqualFold(strings.TrimSuffix(c, "."), host) || strings.HasPrefix(strings.ToLower(c), host+":")
+		}) {
+			ck.addf("http.callback_addresses", "%s: the host %s is not listed (by name, without *.) in http.callback_hosts", quote(a), host)
+		}
+	}
+}
+
+// MinCallbackSecret is the shortest http.callback_secret accepted (bytes)
+// when callbacks are possible: the size of the HMAC-SHA256 output, so the
+// key is not the weak part of the signature.
+const MinCallbackSecret = 32
+
+// ParseCallbackAddress reads an http.callback_addresses entry, HOST=IP,
+// into the host (lower case, no trailing dot) and the address.
+func ParseCallbackAddress(s string) (host string, ip netip.Addr, err error) {
+	h, a, ok := strings.Cut(s, "=")
+	host = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), ".")
+	if !ok || host == "" || strings.ContainsAny(host, "*/:@[] ") {
+		return "", netip.Addr{}, fmt.Errorf("want HOST=IP such as auth.example.org=192.0.2.10, got %s", quote(s))
+	}
+	ip, err = netip.ParseAddr(strings.TrimSpace(a))
+	if err != nil {
+		return "", netip.Addr{}, fmt.Errorf("want HOST=IP such as auth.example.org=192.0.2.10, got %s (%w)", quote(s), err)
+	}
+	return host, ip.Unmap(), nil
 }
 
 func (c *Config) validatePolicy(ck *checker) {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -59,6 +60,9 @@ type Phone struct {
 
 	mu    sync.Mutex
 	calls map[string]*call
+
+	answered atomic.Int32
+	pressed  atomic.Int32
 }
 
 type call struct {
@@ -158,6 +162,12 @@ func Start(ctx context.Context, cfg Config) (*Phone, error) {
 // Addr is the phone's SIP address (host:port).
 func (p *Phone) Addr() string { return p.conn.LocalAddr().String() }
 
+// Answered is how many calls the phone answered; Pressed how many keys it sent.
+func (p *Phone) Answered() int { return int(p.answered.Load()) }
+
+// Pressed is how many key presses the phone sent.
+func (p *Phone) Pressed() int { return int(p.pressed.Load()) }
+
 // Close hangs up calls in progress, stops the phone and waits for it.
 func (p *Phone) Close() error {
 	p.cancel()
@@ -241,6 +251,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		p.log.Info("answer not acknowledged", "err", err)
 		return
 	}
+	p.answered.Add(1)
 	p.log.Info("answered", "codec", neg.Codec.Name, "events", neg.HaveEvents)
 	select {
 	case <-time.After(p.cfg.After):
@@ -289,5 +300,6 @@ func (p *Phone) press(c *call, neg media.Negotiated) {
 		p.log.Info("pressing key failed", "method", p.cfg.Method, "err", err)
 		return
 	}
+	p.pressed.Add(1)
 	p.log.Info("pressed", "key", p.cfg.Key.String(), "method", p.cfg.Method)
 }
