@@ -16,7 +16,7 @@ import (
 
 	"github.com/hashcall/hashcall/dtmf"
 	. "github.com/hashcall/hashcall/dtmf/dtmftest"
-	"github.com/hashcall/hashcall/dtmf/internal/spandsp"
+	"github.com/hashcall/hashcall/tools/spandsp"
 	"github.com/hashcall/hashcall/internal/peertest"
 )
 
@@ -398,6 +398,12 @@ func TestSpandspSpeedRatio(t *testing.T) {
 	t.Logf("spandsp: hashcall is %.1f× faster (%.2f ns/sample vs %.2f ns/sample) on %.0f min of %s, best of 3",
 		theirsNS/oursNS, oursNS, theirsNS, n/SampleRate/60, src)
 	t.Logf("spandsp: keys found in the mix (%d # inserted): hashcall %q, spandsp %q", presses, oursKeys, theirsKeys)
+	// The contract's speed target ("Speed" in CONFORMANCE.md): at least twice
+	// spandsp on the same audio. Best of three runs each, so a busy machine
+	// slows both sides rather than deciding the ratio.
+	if ratio := theirsNS / oursNS; ratio < 2 {
+		t.Errorf("hashcall is only %.2f× spandsp's speed on the same audio; the contract asks for at least 2×", ratio)
+	}
 }
 
 func mustRx(tb testing.TB) *spandsp.Rx {

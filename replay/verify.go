@@ -44,20 +44,6 @@ func AssertVerified(tb TB, path string) *Report {
 	return rep
 }
 
-// AssertNotVerified fails tb if the capture at path holds a press that
-// verifies a call.
-func AssertNotVerified(tb TB, path string) *Report {
-	tb.Helper()
-	rep, err := File(path, Options{})
-	if err != nil {
-		tb.Fatalf("replay %s: %v", path, err)
-		return nil
-	}
-	if rep.Verified() {
-		tb.Fatalf("replay %s: accepted presses %q, expected none\n%s", path, rep.Accepted(), rep.Summary())
-	}
-	return rep
-}
 
 // Summary describes the report in a few lines: its streams and presses,
 // for test failures and logs.

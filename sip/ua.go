@@ -45,6 +45,10 @@ type Config struct {
 
 	RingTimeout time.Duration // default 30 s
 
+	// UDPReadBuffer is the receive buffer in bytes asked for the UDP
+	// socket; 0 keeps the kernel's default.
+	UDPReadBuffer int
+
 	// TLS is the client configuration for transport "tls" (CA, SNI,
 	// optional client certificate); ServerTLS, when set, serves TLS on
 	// Listen too.
@@ -262,6 +266,18 @@ func (u *UA) listen(ctx context.Context) error {
 		pc, err := lc.ListenPacket(ctx, "udp", u.cfg.Listen)
 		if err != nil {
 			return fmt.Errorf("sip: listen udp %s: %w", u.cfg.Listen, err)
+		}
+		if uc, ok := pc.(*net.UDPConn); ok && u.cfg.UDPReadBuffer > 0 {
+			got, err := sizeReadBuffer(uc, u.cfg.UDPReadBuffer)
+			switch {
+			case err != nil:
+				u.log.Warn("sip: could not size the UDP receive buffer", "want_bytes", u.cfg.UDPReadBuffer, "err", err)
+			case got < u.cfg.UDPReadBuffer:
+				u.log.Warn("sip: the kernel capped the UDP receive buffer at net.core.rmem_max; a burst of call set-ups may be dropped (sysctl -w net.core.rmem_max=N, or run with CAP_NET_ADMIN)",
+					"want_bytes", u.cfg.UDPReadBuffer, "got_bytes", got)
+			default:
+				u.log.Debug("sip: UDP receive buffer", "bytes", got)
+			}
 		}
 		u.laddr, u.closer = pc.LocalAddr(), pc.Close
 		u.serveFn = func() error { return u.server.ServeUDP(pc) }

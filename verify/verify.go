@@ -405,10 +405,13 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 			r.progress(StageKey, fmt.Sprintf("%s via %s", e.Key, e.Source))
 			r.log.Info("key", "key", e.Key.String(), "source", e.Source.String(), "level_dbm0", e.LevelDBm0)
 			if e.Key.Accepted() {
+				// The decision is made here; measure it before stopping the
+				// prompt, which waits for the sender's next 20 ms slot (a #
+				// pressed during the prompt measured up to 20 ms late).
+				r.res.HashToDecisionMS = ms(sess.Now() - e.Start)
 				stop(cur)
 				r.res.KeyAt = &now
 				r.res.DTMFSource = e.Source.String()
-				r.res.HashToDecisionMS = ms(sess.Now() - e.Start)
 				finish(Verified, p.Success, prompts.Success)
 				return
 			}

@@ -113,3 +113,53 @@ func TestConfigCheck(t *testing.T) {
 		t.Errorf("bad config: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// TestCallPolicy: `hashcall call` applies the toll-fraud policy as the
+// daemon does (a refused number exits 2 naming the rule, and no call
+// reaches the phone) unless --no-policy is given.
+func TestCallPolicy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real calls")
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		want     string // in stderr
+		answered int    // calls the phone answered
+	}{
+		{"landline refused", []string{"+442079460123"}, 2, "allowed_types", 0},
+		{"premium rate refused", []string{"+449098790123"}, 2, "premium_rate", 0},
+		{"another region refused", []string{"+33612345678"}, 2, "allowed_regions", 0},
+		{"not a number", []string{"+44abc"}, 2, "malformed", 0},
+		{"mobile called", []string{"+447700900123"}, 0, "verified", 1},
+		{"landline with --no-policy", []string{"--no-policy", "+442079460123"}, 0, "verified", 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ph, err := phone.Start(context.Background(), phone.Config{Method: phone.MethodInfo, Key: '#', After: 300 * time.Millisecond, Ports: media.PortRange{Low: 33000, High: 33999}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ph.Close()
+			cfg := filepath.Join(t.TempDir(), "hashcall.yaml")
+			yaml := fmt.Sprintf("sip:\n  listen: 127.0.0.1:0\n  from: \"+441234567890\"\n  trunk:\n    address: %s\nmedia:\n  rtp_ports: \"34000-34999\"\nverify:\n  answer_timeout: 500ms\n  attempts: 1\n", ph.Addr())
+			if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, errOut, code := run(t, append([]string{"call", "--config", cfg}, tc.args...)...)
+			if code != tc.code || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d, want %d with %q in stderr:\n%s", code, tc.code, tc.want, errOut)
+			}
+			if tc.code == 2 && !strings.Contains(errOut, "--no-policy") {
+				t.Errorf("the refusal does not say how to override it: %s", errOut)
+			}
+			if got := ph.Answered(); got != tc.answered {
+				t.Errorf("the phone answered %d calls, want %d", got, tc.answered)
+			}
+			if strings.Contains(errOut, "2079460123") || strings.Contains(errOut, "9098790123") {
+				t.Errorf("a number appears unmasked: %s", errOut)
+			}
+		})
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/hashcall/hashcall/internal/config"
@@ -121,6 +122,7 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 	ctx, stop := signal.NotifyContext(parent, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	st, err := openStore(ctx, cfg, logger, reg)
 	if err != nil {
 		return err
@@ -131,23 +133,30 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 		return exitError{2, err}
 	}
 	defer ua.Close()
+	stopDiag, err := startDiagnostics(ctx, cfg.Diagnostics.Listen, logger)
+	if err != nil {
+		return exitError{2, err}
+	}
+	defer stopDiag()
 	svc, err := service.New(&verify.Verifier{UA: ua, Config: vc, Logger: logger}, service.Options{
-		Tokens:         tokensOf(cfg),
-		CallbackHosts:  cfg.HTTP.CallbackHosts,
-		CallbackSecret: string(cfg.HTTP.CallbackSecret),
-		Rules:          rulesOf(cfg),
-		MaxConcurrent:  cfg.Policy.MaxConcurrent,
-		DefaultLocale:  cfg.Verify.Locale,
-		Prompts:        cache.get,
-		Ready:          ua.Ready,
-		Store:          st,
+		Tokens:            tokensOf(cfg),
+		CallbackHosts:     cfg.HTTP.CallbackHosts,
+		CallbackAddresses: cfg.HTTP.CallbackAddresses,
+		CallbackSecret:    string(cfg.HTTP.CallbackSecret),
+		Rules:             rulesOf(cfg),
+		MaxConcurrent:     cfg.Policy.MaxConcurrent,
+		DefaultLocale:     cfg.Verify.Locale,
+		Prompts:           cache.get,
+		Ready:             ua.Ready,
+		Store:             st,
 		Hangup: func(ctx context.Context, d store.Dialog) error {
 			return ua.ByeFromState(ctx, service.DialogState(d))
 		},
-		Retention:      store.Retention{Verifications: cfg.Store.Retention, Audit: cfg.Audit.Retention, RateWindow: max(cfg.Policy.PerNumberLimit.Per, cfg.Policy.GlobalRate.Per)},
-		Logger:         logger,
-		Registerer:     reg,
-		Gatherer:       reg,
+		Retention: store.Retention{Verifications: cfg.Store.Retention, Audit: cfg.Audit.Retention,
+			RateWindow: max(cfg.Policy.PerNumberLimit.Per, cfg.Policy.GlobalRate.Per)},
+		Logger:     logger,
+		Registerer: reg,
+		Gatherer:   reg,
 	})
 	if err != nil {
 		return exitError{2, err}
@@ -193,11 +202,12 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 			svc.Reload(tokensOf(next), rulesOf(next))
 		case <-ctx.Done():
 			logger.Info("shutting down: draining", "grace", cfg.Shutdown.Grace)
-			// Callbacks get up to 30 s beyond the grace period.
-			dctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Grace+30*time.Second)
+			// Callbacks get up to config.CallbackFlush beyond the grace
+			// period (the systemd unit's TimeoutStopSec allows for it).
+			dctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Grace+config.CallbackFlush)
 			svc.Drain(dctx, cfg.Shutdown.Grace)
 			cancel()
-			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			sctx, scancel := context.WithTimeout(context.Background(), config.HTTPShutdown)
 			err := srv.Shutdown(sctx)
 			scancel()
 			if err != nil {

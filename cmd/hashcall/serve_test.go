@@ -55,7 +55,7 @@ http:
   listen: %s
   tokens: [%s]
   callback_hosts: [127.0.0.1]
-  callback_secret: "callback-secret-0123456789"
+  callback_secret: "callback-secret-0123456789abcdefghijkl"
 policy:
   per_number_limit: 3/15m
   global_rate: 1000/1m
@@ -129,7 +129,7 @@ func TestServe(t *testing.T) {
 	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		ts, sig, _ := strings.Cut(strings.TrimPrefix(r.Header.Get("X-Hashcall-Signature"), "t="), ",v1=")
-		m := hmac.New(sha256.New, []byte("callback-secret-0123456789"))
+		m := hmac.New(sha256.New, []byte("callback-secret-0123456789abcdefghijkl"))
 		m.Write([]byte(ts + "." + string(body)))
 		if hex.EncodeToString(m.Sum(nil)) != sig {
 			t.Errorf("bad callback signature %q", r.Header.Get("X-Hashcall-Signature"))

@@ -57,6 +57,7 @@ func sipConfig(c *config.Config, logger *slog.Logger) (sip.Config, error) {
 		DisplayName:       s.DisplayName,
 		PAssertedIdentity: s.PAssertedIdentity,
 		RingTimeout:       s.RingTimeout,
+		UDPReadBuffer:     int(s.UDPReadBuffer),
 		Trunk: sip.Trunk{
 			Address:         s.Trunk.Address,
 			OutboundProxy:   s.Trunk.OutboundProxy,

@@ -35,6 +35,8 @@ type Config struct {
 	Shutdown Shutdown `yaml:"shutdown" mapstructure:"shutdown"`
 	Store    Store    `yaml:"store" mapstructure:"store"`
 	Audit    Audit    `yaml:"audit" mapstructure:"audit"`
+	// Diagnostics is the operators' profiling listener (diagnostics.*).
+	Diagnostics Diagnostics `yaml:"diagnostics" mapstructure:"diagnostics"`
 }
 
 // SIP configures the user agent's signalling (keys sip.*).
@@ -63,6 +65,10 @@ type SIP struct {
 	RingTimeout time.Duration `yaml:"ring_timeout" mapstructure:"ring_timeout"`
 	// MaxCallDuration ends an answered call with BYE (sip.max_call_duration).
 	MaxCallDuration time.Duration `yaml:"max_call_duration" mapstructure:"max_call_duration"`
+	// UDPReadBuffer is the receive buffer asked for the SIP UDP socket
+	// (sip.udp_read_buffer): a burst of call set-ups overflows the
+	// kernel's default of about 208 KiB. 0 keeps the kernel's default.
+	UDPReadBuffer ByteSize `yaml:"udp_read_buffer" mapstructure:"udp_read_buffer"`
 	// Trunk is the trunk or PBX that calls go through (sip.trunk.*).
 	Trunk Trunk `yaml:"trunk" mapstructure:"trunk"`
 	// TLS configures sip.transport tls (sip.tls.*).
@@ -166,9 +172,16 @@ type HTTP struct {
 	Tokens []Secret `yaml:"tokens" mapstructure:"tokens"`
 	// CallbackHosts are the hosts that result callbacks may be sent to
 	// (http.callback_hosts): HOST or HOST:PORT, with an optional leading
-	// "*." for any subdomain.
+	// "*." for any subdomain (on a dot boundary: *.example.org matches
+	// a.example.org, not example.org nor evilexample.org).
 	CallbackHosts []string `yaml:"callback_hosts" mapstructure:"callback_hosts"`
-	// CallbackSecret signs result callbacks (http.callback_secret).
+	// CallbackAddresses pin callback hosts to the addresses their
+	// callbacks may connect to (http.callback_addresses): HOST=IP, one
+	// address each; by default a host's addresses are what it resolves
+	// to at start.
+	CallbackAddresses []string `yaml:"callback_addresses" mapstructure:"callback_addresses"`
+	// CallbackSecret signs result callbacks (http.callback_secret);
+	// required, at least MinCallbackSecret bytes, with callback hosts.
 	CallbackSecret Secret `yaml:"callback_secret" mapstructure:"callback_secret"`
 }
 
@@ -234,6 +247,13 @@ type Audit struct {
 	HMACKey Secret `yaml:"hmac_key" mapstructure:"hmac_key"`
 }
 
+// Diagnostics configures the profiling listener (keys diagnostics.*).
+type Diagnostics struct {
+	// Listen is the loopback IP:PORT serving /debug/pprof
+	// (diagnostics.listen); empty: off.
+	Listen string `yaml:"listen" mapstructure:"listen"`
+}
+
 // Default returns the built-in defaults. They validate, but place no calls:
 // sip.trunk.address has no default.
 func Default() *Config {
@@ -243,6 +263,7 @@ func Default() *Config {
 			Transport:       TransportUDP,
 			RingTimeout:     30 * time.Second,
 			MaxCallDuration: 3 * time.Minute,
+			UDPReadBuffer:   4 << 20,
 			Trunk: Trunk{
 				RegisterExpiry:  600 * time.Second,
 				OptionsInterval: 30 * time.Second,
@@ -260,9 +281,10 @@ func Default() *Config {
 		},
 		Log: Log{Level: "info", Format: "text"},
 		HTTP: HTTP{
-			Listen:        "127.0.0.1:8080",
-			Tokens:        []Secret{},
-			CallbackHosts: []string{},
+			Listen:            "127.0.0.1:8080",
+			Tokens:            []Secret{},
+			CallbackHosts:     []string{},
+			CallbackAddresses: []string{},
 		},
 		Policy: Policy{
 			AllowedRegions: []string{"GB"},

@@ -277,6 +277,7 @@ func TestEnvLists(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clearEnv(t)
 			t.Setenv(tt.env, tt.value)
+			t.Setenv("HASHCALL_HTTP_CALLBACK_SECRET", strings.Repeat("c", MinCallbackSecret)) // callback hosts need one
 			c := mustLoad(t, "")
 			if got := tt.get(c); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %#v, want %#v", got, tt.want)
@@ -344,6 +345,7 @@ media:
   codecs: &codecs [PCMU]
 http:
   callback_hosts: *codecs
+  callback_secret: callback-secret-0123456789abcdefghijkl
 `)
 	if c.SIP.Trunk.OptionsInterval != 15*time.Second || !slices.Equal(c.HTTP.CallbackHosts, []string{"PCMU"}) {
 		t.Errorf("got %+v %v", c.SIP.Trunk, c.HTTP.CallbackHosts)
@@ -508,6 +510,10 @@ func TestValidationErrors(t *testing.T) {
 		{name: "register expiry fraction", mutate: func(c *Config) { c.SIP.Trunk.RegisterExpiry = 90500 * time.Millisecond }, key: "sip.trunk.register_expiry", want: "whole seconds"},
 		{name: "options interval negative", mutate: func(c *Config) { c.SIP.Trunk.OptionsInterval = -time.Second }, key: "sip.trunk.options_interval", want: "want 0 (off) or a duration"},
 		{name: "ring timeout zero", mutate: func(c *Config) { c.SIP.RingTimeout = 0 }, key: "sip.ring_timeout", want: "want a duration between 1s and 5m, got 0s"},
+		{name: "diagnostics on all interfaces", mutate: func(c *Config) { c.Diagnostics.Listen = "0.0.0.0:6060" }, key: "diagnostics.listen", want: "want a loopback IP:PORT"},
+		{name: "diagnostics on a LAN address", mutate: func(c *Config) { c.Diagnostics.Listen = "192.0.2.1:6060" }, key: "diagnostics.listen", want: "want a loopback IP:PORT"},
+		{name: "diagnostics without port", mutate: func(c *Config) { c.Diagnostics.Listen = "127.0.0.1" }, key: "diagnostics.listen", want: "want a loopback IP:PORT"},
+		{name: "udp read buffer too small", mutate: func(c *Config) { c.SIP.UDPReadBuffer = 1000 }, key: "sip.udp_read_buffer", want: "want 0 (the kernel's default) or 64KiB to 256MiB, got 1000"},
 		{name: "max call negative", mutate: func(c *Config) { c.SIP.MaxCallDuration = -time.Minute }, key: "sip.max_call_duration", want: "want a duration between"},
 		{name: "max call shorter than attempts", mutate: func(c *Config) { c.SIP.MaxCallDuration = 30 * time.Second }, key: "sip.max_call_duration", want: "verify.attempts × verify.answer_timeout alone is 30s"},
 		{name: "from CRLF", mutate: func(c *Config) { c.SIP.From = "+44123\r\nX-Evil: 1" }, key: "sip.from", want: "must not contain CR, LF, NUL"},
@@ -552,8 +558,33 @@ func TestValidationErrors(t *testing.T) {
 		{name: "token twice", mutate: func(c *Config) {
 			c.HTTP.Tokens = []Secret{"abcdefghijklmnopq", "abcdefghijklmnopq"}
 		}, key: "http.tokens", want: "token 2: the same as an earlier one"},
-		{name: "callback host url", mutate: func(c *Config) { c.HTTP.CallbackHosts = []string{"https://auth.example.org/cb"} }, key: "http.callback_hosts", want: "without a scheme or path"},
-		{name: "callback secret short", mutate: func(c *Config) { c.HTTP.CallbackSecret = "tiny" }, key: "http.callback_secret", want: "shorter than 16"},
+		{name: "callback host url", mutate: func(c *Config) {
+			c.HTTP.CallbackHosts, c.HTTP.CallbackSecret = []string{"https://auth.example.org/cb"}, Secret(strings.Repeat("s", 32))
+		}, key: "http.callback_hosts", want: "without a scheme or path"},
+		{name: "callback wildcard address", mutate: func(c *Config) {
+			c.HTTP.CallbackHosts, c.HTTP.CallbackSecret = []string{"*.192.0.2.1"}, Secret(strings.Repeat("s", 32))
+		}, key: "http.callback_hosts", want: "a wildcard needs a domain name"},
+		{name: "callback double wildcard", mutate: func(c *Config) {
+			c.HTTP.CallbackHosts, c.HTTP.CallbackSecret = []string{"*.*.example.org"}, Secret(strings.Repeat("s", 32))
+		}, key: "http.callback_hosts", want: "want HOST or HOST:PORT"},
+		{name: "callback secret short", mutate: func(c *Config) { c.HTTP.CallbackSecret = "tiny" }, key: "http.callback_secret", want: "shorter than 32"},
+		{name: "callback hosts without secret", mutate: func(c *Config) { c.HTTP.CallbackHosts = []string{"auth.example.org"} }, key: "http.callback_secret",
+			want: "required when http.callback_hosts is not empty"},
+		{name: "callback hosts with a 31-byte secret", mutate: func(c *Config) {
+			c.HTTP.CallbackHosts, c.HTTP.CallbackSecret = []string{"auth.example.org"}, Secret(strings.Repeat("s", 31))
+		}, key: "http.callback_secret", want: "shorter than 32 bytes"},
+		{name: "callback address form", mutate: func(c *Config) {
+			c.HTTP.CallbackHosts, c.HTTP.CallbackSecret = []string{"auth.example.org"}, Secret(strings.Repeat("s", 32))
+			c.HTTP.CallbackAddresses = []string{"auth.example.org:192.0.2.1"}
+		}, key: "http.callback_addresses", want: "want HOST=IP"},
+		{name: "callback address not an ip", mutate: func(c *Config) {
+			c.HTTP.CallbackHosts, c.HTTP.CallbackSecret = []string{"auth.example.org"}, Secret(strings.Repeat("s", 32))
+			c.HTTP.CallbackAddresses = []string{"auth.example.org=other.example.org"}
+		}, key: "http.callback_addresses", want: "want HOST=IP"},
+		{name: "callback address of an unlisted host", mutate: func(c *Config) {
+			c.HTTP.CallbackHosts, c.HTTP.CallbackSecret = []string{"*.example.org"}, Secret(strings.Repeat("s", 32))
+			c.HTTP.CallbackAddresses = []string{"auth.example.org=192.0.2.1"}
+		}, key: "http.callback_addresses", want: "not listed"},
 		{name: "regions", mutate: func(c *Config) { c.Policy.AllowedRegions = []string{"GBR"} }, key: "policy.allowed_regions", want: "ISO 3166-1"},
 		{name: "regions empty", mutate: func(c *Config) { c.Policy.AllowedRegions = []string{} }, key: "policy.allowed_regions", want: "ISO 3166-1"},
 		{name: "types", mutate: func(c *Config) { c.Policy.AllowedTypes = []string{"landline"} }, key: "policy.allowed_types", want: `got ["landline"]`},
@@ -630,6 +661,12 @@ func TestValidValues(t *testing.T) {
 		{"http all interfaces", func(c *Config) { c.HTTP.Listen = ":8080" }},
 		{"callback wildcard", func(c *Config) {
 			c.HTTP.CallbackHosts = []string{"*.example.org", "auth.example.net:8443", "192.0.2.5"}
+			c.HTTP.CallbackSecret = Secret(strings.Repeat("s", MinCallbackSecret))
+		}},
+		{"callback addresses", func(c *Config) {
+			c.HTTP.CallbackHosts = []string{"auth.example.org", "auth.example.net:8443"}
+			c.HTTP.CallbackAddresses = []string{"auth.example.org=192.0.2.10", "Auth.Example.org.=2001:db8::10", "auth.example.net=192.0.2.11"}
+			c.HTTP.CallbackSecret = Secret(strings.Repeat("s", MinCallbackSecret))
 		}},
 		{"tls with system roots", func(c *Config) { c.SIP.Transport = TransportTLS }},
 		{"tls files ignored on udp", func(c *Config) { c.SIP.TLS.CertFile = "/nonexistent" }},
@@ -797,7 +834,7 @@ func TestTLS(t *testing.T) {
 const (
 	secretPassword = "Sup3r-Secret-Pa55"
 	secretToken    = "tok-ABCDEFGHIJKLMNOP-1"
-	secretCallback = "cb-ABCDEFGHIJKLMNOP-2"
+	secretCallback = "cb-ABCDEFGHIJKLMNOP-2-0123456789abc"
 	secretDSNPass  = "Db-Pa55-ABCDEFGH"
 	secretDSN      = "postgres://hashcall:" + secretDSNPass + "@db.example.org:5432/hashcall"
 	secretAuditKey = "audit-ABCDEFGHIJKLMNOP-3"
@@ -931,6 +968,8 @@ func TestYAMLRoundTrip(t *testing.T) {
 	c.Media.Codecs = []string{"PCMU"}
 	c.Media.RTPPorts = PortRange{40000, 40199}
 	c.HTTP.CallbackHosts = []string{"*.example.org"}
+	c.HTTP.CallbackSecret = Secret(strings.Repeat("s", MinCallbackSecret))
+	t.Setenv("HASHCALL_HTTP_CALLBACK_SECRET", string(c.HTTP.CallbackSecret)) // YAML() masks it
 	c.Policy.AllowedTypes = []string{"mobile", "fixed_line"}
 	c.Policy.PerNumberLimit = Rate{5, time.Hour}
 	if err := c.Validate(); err != nil {

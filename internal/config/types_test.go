@@ -191,3 +191,40 @@ func FuzzParseYAML(f *testing.F) {
 		}
 	})
 }
+
+func TestParseByteSize(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     ByteSize
+		ok       bool
+		str      string
+	}{
+		{"mib", "4MiB", 4 << 20, true, "4MiB"},
+		{"kib", "512KiB", 512 << 10, true, "512KiB"},
+		{"gib", "1GiB", 1 << 30, true, "1GiB"},
+		{"bytes", "4194304", 4 << 20, true, "4MiB"},
+		{"b_suffix", "1000B", 1000, true, "1000"},
+		{"space", " 2 MiB ", 2 << 20, true, "2MiB"},
+		{"zero", "0", 0, true, "0"},
+		{"odd_bytes", "1536", 1536, true, "1536"},
+		{"negative", "-1", 0, false, ""},
+		{"si_unit", "4MB", 0, false, ""},
+		{"lower_case", "4mib", 0, false, ""},
+		{"fraction", "1.5MiB", 0, false, ""},
+		{"too_big", "2000GiB", 0, false, ""},
+		{"empty", "", 0, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseByteSize(tc.in)
+			if (err == nil) != tc.ok || got != tc.want {
+				t.Fatalf("ParseByteSize(%q) = %v, %v", tc.in, got, err)
+			}
+			if err != nil && !strings.Contains(err.Error(), byteSizeWant) {
+				t.Errorf("error %q does not say what is wanted", err)
+			}
+			if tc.ok && got.String() != tc.str {
+				t.Errorf("String() = %q, want %q", got.String(), tc.str)
+			}
+		})
+	}
+}

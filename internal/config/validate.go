@@ -20,6 +20,21 @@ import (
 // maxHeaderValue bounds the values that end up in SIP headers.
 const maxHeaderValue = 256
 
+// MaxShutdownGrace is the longest shutdown.grace accepted. A stop then
+// takes up to the grace, 30 s more for callbacks and 5 s for the HTTP
+// server: the systemd unit's TimeoutStopSec must be at least
+// MaxShutdownGrace + StopOverhead.
+const MaxShutdownGrace = time.Hour
+
+// After shutdown.grace, hashcall serve gives callbacks CallbackFlush to be
+// delivered, then the HTTP server HTTPShutdown to close: a stop takes up
+// to the grace + StopOverhead.
+const (
+	CallbackFlush = 30 * time.Second
+	HTTPShutdown  = 5 * time.Second
+	StopOverhead  = CallbackFlush + HTTPShutdown
+)
+
 // minSecretLen is the shortest bearer token or callback secret accepted.
 const minSecretLen = 16
 
@@ -120,7 +135,21 @@ func (c *Config) validate() []*FieldError {
 	c.validateHTTP(&ck)
 	c.validatePolicy(&ck)
 	c.validateStore(&ck)
+	c.validateDiagnostics(&ck)
 	return ck.errs
+}
+
+// validateDiagnostics: profiles show call data in memory and cost CPU, so
+// the listener is loopback only (reach it over SSH).
+func (c *Config) validateDiagnostics(ck *checker) {
+	l := c.Diagnostics.Listen
+	if l == "" {
+		return
+	}
+	ap, err := netip.ParseAddrPort(l)
+	if err != nil || !ap.Addr().IsLoopback() {
+		ck.addf("diagnostics.listen", "want a loopback IP:PORT such as 127.0.0.1:6060 (profiles are not for the network), got %s", quote(l))
+	}
 }
 
 func (c *Config) validateSIP(ck *checker) {
@@ -147,6 +176,9 @@ func (c *Config) validateSIP(ck *checker) {
 	ck.add("sip.p_asserted_identity", checkHeaderValue(s.PAssertedIdentity, checkIdentity))
 	checkDuration(ck, "sip.ring_timeout", s.RingTimeout, time.Second, 5*time.Minute)
 	checkDuration(ck, "sip.max_call_duration", s.MaxCallDuration, 10*time.Second, 2*time.Hour)
+	if b := s.UDPReadBuffer; b != 0 && (b < 64<<10 || b > 256<<20) {
+		ck.addf("sip.udp_read_buffer", "want 0 (the kernel's default) or 64KiB to 256MiB, got %s", b)
+	}
 
 	t := &s.Trunk
 	if t.Address != "" {
@@ -294,7 +326,7 @@ func (c *Config) validateMisc(ck *checker) {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		ck.addf("log.format", "want text or json, got %s", quote(c.Log.Format))
 	}
-	checkDuration(ck, "shutdown.grace", c.Shutdown.Grace, time.Second, time.Hour)
+	checkDuration(ck, "shutdown.grace", c.Shutdown.Grace, time.Second, MaxShutdownGrace)
 }
 
 func (c *Config) validateHTTP(ck *checker) {
@@ -311,13 +343,59 @@ func (c *Config) validateHTTP(ck *checker) {
 		}
 	}
 	for _, host := range h.CallbackHosts {
-		if err := checkHostOptionalPort(strings.TrimPrefix(host, "*.")); err != nil || strings.Contains(host, "/") {
+		rest, wild := strings.CutPrefix(host, "*.")
+		if err := checkHostOptionalPort(rest); err != nil || strings.ContainsAny(host, "/@") || strings.Contains(rest, "*") {
 			ck.addf("http.callback_hosts", "want HOST or HOST:PORT such as auth.example.org or *.example.org, without a scheme or path, got %s", quote(host))
+			continue
+		}
+		name := rest
+		if hh, _, err := net.SplitHostPort(rest); err == nil {
+			name = hh
+		}
+		if _, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil && wild {
+			ck.addf("http.callback_hosts", "a wildcard needs a domain name (*.example.org), not an address, got %s", quote(host))
 		}
 	}
-	if h.CallbackSecret != "" {
-		ck.add("http.callback_secret", checkSecret(string(h.CallbackSecret), minSecretLen))
+	switch {
+	case len(h.CallbackHosts) > 0 && h.CallbackSecret == "":
+		ck.addf("http.callback_secret", "required when http.callback_hosts is not empty: callbacks are signed with it; want at least %d bytes of random (openssl rand -hex 32), best in HASHCALL_HTTP_CALLBACK_SECRET", MinCallbackSecret)
+	case len(h.CallbackHosts) > 0 && len(h.CallbackSecret) < MinCallbackSecret:
+		ck.addf("http.callback_secret", "shorter than %d bytes (callbacks are signed with it; openssl rand -hex 32 makes one)", MinCallbackSecret)
+	case h.CallbackSecret != "":
+		ck.add("http.callback_secret", checkSecret(string(h.CallbackSecret), MinCallbackSecret))
 	}
+	for _, a := range h.CallbackAddresses {
+		host, _, err := ParseCallbackAddress(a)
+		if err != nil {
+			ck.add("http.callback_addresses", err)
+			continue
+		}
+		if !slices.ContainsFunc(h.CallbackHosts, func(c string) bool {
+			return strings.EqualFold(strings.TrimSuffix(c, "."), host) || strings.HasPrefix(strings.ToLower(c), host+":")
+		}) {
+			ck.addf("http.callback_addresses", "%s: the host %s is not listed (by name, without *.) in http.callback_hosts", quote(a), host)
+		}
+	}
+}
+
+// MinCallbackSecret is the shortest http.callback_secret accepted (bytes)
+// when callbacks are possible: the size of the HMAC-SHA256 output, so the
+// key is not the weak part of the signature.
+const MinCallbackSecret = 32
+
+// ParseCallbackAddress reads an http.callback_addresses entry, HOST=IP,
+// into the host (lower case, no trailing dot) and the address.
+func ParseCallbackAddress(s string) (host string, ip netip.Addr, err error) {
+	h, a, ok := strings.Cut(s, "=")
+	host = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), ".")
+	if !ok || host == "" || strings.ContainsAny(host, "*/:@[] ") {
+		return "", netip.Addr{}, fmt.Errorf("want HOST=IP such as auth.example.org=192.0.2.10, got %s", quote(s))
+	}
+	ip, err = netip.ParseAddr(strings.TrimSpace(a))
+	if err != nil {
+		return "", netip.Addr{}, fmt.Errorf("want HOST=IP such as auth.example.org=192.0.2.10, got %s (%w)", quote(s), err)
+	}
+	return host, ip.Unmap(), nil
 }
 
 func (c *Config) validateStore(ck *checker) {

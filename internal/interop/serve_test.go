@@ -57,6 +57,10 @@ type serveOptions struct {
 	perNumber       string        // policy.per_number_limit; "" is 3/15m (the default)
 	maxConcurrent   int           // policy.max_concurrent; 0 is 10
 	optionsInterval time.Duration // sip.trunk.options_interval; 0 is 1 s
+	tokens          []string      // http.tokens; nil is [serveToken]
+	callbackHosts   []string      // http.callback_hosts; nil is [127.0.0.1]
+	callbackAddrs   []string      // http.callback_addresses; nil is none
+	callbackSecret  *string       // http.callback_secret; nil is callbackSecret
 }
 
 // server is a running `hashcall serve`.
@@ -133,6 +137,37 @@ next:
 // The process gets SIGTERM, then SIGKILL, when t ends.
 func (l *lab) startServe(t *testing.T, bin, promptsDir string, o serveOptions) *server {
 	t.Helper()
+	p, base := l.runServe(t, bin, promptsDir, o)
+	s := &server{proc: p, base: base}
+	start := time.Now()
+	path := "/readyz"
+	if o.trunk != "" && o.trunk != l.kamAddr {
+		path = "/healthz"
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if p.exited() {
+			t.Fatalf("hashcall serve exited with status %d:\n%s", p.code, p.tail(40))
+		}
+		if res, err := http.Get(s.base + path); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hashcall serve: %s not 200 after 15 s:\n%s", path, p.tail(40))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("hashcall serve on %s ready (%s) in %v", s.base, path, time.Since(start).Round(time.Millisecond))
+	return s
+}
+
+// runServe writes the configuration of o and starts `hashcall serve` on
+// it, without waiting for it; base is its HTTP address.
+func (l *lab) runServe(t *testing.T, bin, promptsDir string, o serveOptions) (p *proc, base string) {
+	t.Helper()
 	if o.trunk == "" {
 		o.trunk = l.kamAddr
 	}
@@ -150,6 +185,20 @@ func (l *lab) startServe(t *testing.T, bin, promptsDir string, o serveOptions) *
 	}
 	if o.optionsInterval == 0 {
 		o.optionsInterval = time.Second
+	}
+	if o.tokens == nil {
+		o.tokens = []string{serveToken}
+	}
+	if o.callbackHosts == nil {
+		o.callbackHosts = []string{"127.0.0.1"}
+	}
+	secret := callbackSecret
+	if o.callbackSecret != nil {
+		secret = *o.callbackSecret
+	}
+	quoted := func(list []string) string {
+		b, _ := json.Marshal(list) // a JSON array is a YAML flow sequence
+		return string(b)
 	}
 	httpPort := tcpPort(t, serveHTTPBase)
 	low, high := rtpRange(t, serveRTPBase, 2*o.maxConcurrent+20)
@@ -179,8 +228,9 @@ log:
   format: json
 http:
   listen: 127.0.0.1:%d
-  tokens: [%q]
-  callback_hosts: [127.0.0.1]
+  tokens: %s
+  callback_hosts: %s
+  callback_addresses: %s
   callback_secret: %q
 policy:
   per_number_limit: %s
@@ -193,36 +243,13 @@ store:
 audit:
   hmac_key: "interop-audit-key-0123456789"
 `, callerID, o.ringTimeout, o.trunk, trunkUser, trunkRealm, o.optionsInterval, low, high, o.answerTimeout,
-		promptsDir, httpPort, serveToken, callbackSecret, o.perNumber, o.maxConcurrent, filepath.Join(dir, "hashcall.db"))
+		promptsDir, httpPort, quoted(o.tokens), quoted(o.callbackHosts), quoted(o.callbackAddrs), secret, o.perNumber, o.maxConcurrent, filepath.Join(dir, "hashcall.db"))
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	p := startProcEnv(t, "hashcall serve", dir, filepath.Join(dir, "serve.log"),
+	p = startProcEnv(t, "hashcall serve", dir, filepath.Join(dir, "serve.log"),
 		cliEnv("HASHCALL_SIP_TRUNK_PASSWORD="+trunkPassword), bin, "serve", "--config", cfg)
-	s := &server{proc: p, base: "http://127.0.0.1:" + strconv.Itoa(httpPort)}
-	path := "/readyz"
-	if o.trunk != l.kamAddr {
-		path = "/healthz"
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if p.exited() {
-			t.Fatalf("hashcall serve exited with status %d:\n%s", p.code, p.tail(40))
-		}
-		if res, err := http.Get(s.base + path); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hashcall serve: %s not 200 after 15 s:\n%s", path, p.tail(40))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Logf("hashcall serve on %s ready (%s) in %v", s.base, path, time.Since(start).Round(time.Millisecond))
-	return s
+	return p, "http://127.0.0.1:" + strconv.Itoa(httpPort)
 }
 
 // verification is what the API answers for a verification (and posts to

@@ -62,7 +62,6 @@ type Phone struct {
 	calls map[string]*call
 
 	answered atomic.Int32
-	pressed  atomic.Int32
 }
 
 type call struct {
@@ -162,11 +161,8 @@ func Start(ctx context.Context, cfg Config) (*Phone, error) {
 // Addr is the phone's SIP address (host:port).
 func (p *Phone) Addr() string { return p.conn.LocalAddr().String() }
 
-// Answered is how many calls the phone answered; Pressed how many keys it sent.
+// Answered is how many calls the phone answered.
 func (p *Phone) Answered() int { return int(p.answered.Load()) }
-
-// Pressed is how many key presses the phone sent.
-func (p *Phone) Pressed() int { return int(p.pressed.Load()) }
 
 // Close hangs up calls in progress, stops the phone and waits for it.
 func (p *Phone) Close() error {
@@ -300,6 +296,5 @@ func (p *Phone) press(c *call, neg media.Negotiated) {
 		p.log.Info("pressing key failed", "method", p.cfg.Method, "err", err)
 		return
 	}
-	p.pressed.Add(1)
 	p.log.Info("pressed", "key", p.cfg.Key.String(), "method", p.cfg.Method)
 }

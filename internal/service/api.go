@@ -3,11 +3,12 @@ package service
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hashcall/hashcall/internal/policy"
@@ -37,7 +38,8 @@ func apiError(status int, code, msg string) *Error {
 var (
 	errDraining  = apiError(http.StatusServiceUnavailable, "draining", "shutting down: not taking new verifications")
 	errStoreDown = apiError(http.StatusServiceUnavailable, "store_unavailable", "the store does not answer; no call was placed")
-	errKeyReused = apiError(http.StatusUnprocessableEntity, "idempotency_key_reused", "Idempotency-Key: already used with a different request")
+	errIdempotencyReused = apiError(http.StatusUnprocessableEntity, "idempotency_key_reused",
+		"Idempotency-Key: already used for another request (number, locale, reference or callback_url differ); use a new key for a new request")
 	errNotFound  = apiError(http.StatusNotFound, "not_found", "no verification with that id")
 )
 
@@ -49,21 +51,34 @@ const (
 	storeOpTimeout = 10 * time.Second
 )
 
-// digest is the SHA-256 of what a request asks for, with the number
-// normalised: an Idempotency-Key is bound to it.
-func digest(e164 string, req CreateRequest) string {
-	b, _ := json.Marshal([]string{e164, req.Locale, req.Reference, req.CallbackURL})
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+// RequestDigest is what an Idempotency-Key is bound to: a SHA-256 over the
+// method, the number in E.164, the locale (as requested, or the default),
+// the reference and the callback URL, each length-prefixed so that no two
+// requests share a digest. A retry with the same key must have the same
+// digest.
+func RequestDigest(method, e164, locale, reference, callbackURL string) [32]byte {
+	h := sha256.New()
+	for _, f := range []string{method, e164, strings.ToLower(locale), reference, callbackURL} {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(f)))
+		h.Write(n[:])
+		h.Write([]byte(f))
+	}
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
 }
 
 // Create requests a verification on behalf of scope (the caller's identity:
 // a token's digest for the HTTP hook, "radius" or "eam" for the other
-// doors). idemKey, when not empty, makes a retry with the same key and the
-// same request within 24 h return the same verification (on any node, and
-// after a restart); the key with another request is refused. It returns
-// once the verification is committed to the store and its call started;
-// the outcome comes from Wait.
+// doors). idemKey, when not empty, makes a retry of the same request
+// (RequestDigest) with the same key within 24 h return the same
+// verification, on any node and after a restart; another request under a
+// used key is refused (422 idempotency_key_reused). The per-number and
+// global quota is spent only when the call is placed: it is counted in the
+// transaction that commits the verification, once the call slot is held.
+// It returns once the verification is committed to the store and its call
+// started; the outcome comes from Wait.
 func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateRequest) (Verification, error) {
 	if s.Draining() {
 		return Verification{}, errDraining
@@ -75,13 +90,20 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 	if err != nil {
 		return Verification{}, apiError(http.StatusBadRequest, "bad_number", "to: "+err.Error())
 	}
-	if req.CallbackURL != "" && !s.callbackAllowed(req.CallbackURL) {
-		return Verification{}, apiError(http.StatusBadRequest, "callback_not_allowed", "callback_url: the host is not in http.callback_hosts")
+	if req.CallbackURL != "" {
+		if err := s.guard.AllowURL(req.CallbackURL); err != nil {
+			return Verification{}, apiError(http.StatusBadRequest, "callback_not_allowed", "callback_url: the host is not in http.callback_hosts")
+		}
 	}
 	if len(idemKey) > 255 {
 		return Verification{}, apiError(http.StatusBadRequest, "bad_request", "Idempotency-Key: at most 255 characters")
 	}
-	dig := digest(num.E164, req)
+	locale := req.Locale
+	if locale == "" {
+		locale = s.opts.DefaultLocale
+	}
+	rd := RequestDigest(http.MethodPost, num.E164, locale, req.Reference, req.CallbackURL)
+	dig := hex.EncodeToString(rd[:])
 	if idemKey != "" {
 		// One request per key at a time on this node: a retry that arrives
 		// while the first is being handled waits for it, then finds its
@@ -96,15 +118,11 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 		case err == nil:
 			return s.view(sv), nil
 		case errors.Is(err, store.ErrIdempotencyReused):
-			return Verification{}, errKeyReused
+			return Verification{}, s.keyReused(num)
 		case !errors.Is(err, store.ErrNotFound):
 			s.log.Error("store: idempotency lookup", "err", err)
 			return Verification{}, errStoreDown
 		}
-	}
-	locale := req.Locale
-	if locale == "" {
-		locale = s.opts.DefaultLocale
 	}
 	set, err := s.opts.Prompts(locale)
 	if err != nil {
@@ -155,7 +173,7 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 	case errors.As(err, &le):
 		return Verification{}, s.refuse(ctx, scope, num, limitRefusal(le, rules))
 	case errors.Is(err, store.ErrIdempotencyReused):
-		return Verification{}, errKeyReused
+		return Verification{}, s.keyReused(num)
 	case err != nil:
 		s.log.Error("store: create", "err", err)
 		return Verification{}, errStoreDown
@@ -183,6 +201,13 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 	placed = true
 	s.start(cctx, e, set)
 	return e.snapshot(), nil
+}
+
+// keyReused counts and logs a reused Idempotency-Key.
+func (s *Service) keyReused(num policy.Number) *Error {
+	s.metrics.refusals.WithLabelValues("idempotency_key_reused").Inc()
+	s.log.Info("verification refused", "to", num.Masked, "rule", "idempotency_key_reused", "status", http.StatusUnprocessableEntity)
+	return errIdempotencyReused
 }
 
 // limitRefusal words a full window as the policy rule it enforces.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -43,7 +44,7 @@ func (s *Service) dispatchCallbacks() {
 
 // deliverDue claims and delivers the due callbacks until none is left.
 func (s *Service) deliverDue(ctx context.Context) {
-	claimFor := s.opts.CallbackClient.Timeout + 30*time.Second
+	claimFor := s.cbc.Timeout + 30*time.Second
 	for ctx.Err() == nil {
 		cs, err := s.store.ClaimCallbacks(ctx, 8, claimFor)
 		if err != nil {
@@ -64,6 +65,13 @@ func (s *Service) deliverDue(ctx context.Context) {
 }
 
 func (s *Service) deliver(ctx context.Context, c store.PendingCallback) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.metrics.panics.Inc()
+			s.metrics.callbacks.WithLabelValues("failed").Inc()
+			s.log.Error("callback panicked", "id", c.VerificationID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
 	status, err := s.post(ctx, c.URL, c.Body)
 	// Recorded even when ctx has ended: the attempt was made.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeOpTimeout)
@@ -98,6 +106,8 @@ func (s *Service) deliver(ctx context.Context, c store.PendingCallback) {
 	}
 }
 
+var errRedirect = errors.New("the callback URL answered with a redirect, which is not followed")
+
 func (s *Service) post(ctx context.Context, url string, body []byte) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
@@ -106,10 +116,15 @@ func (s *Service) post(ctx context.Context, url string, body []byte) (int, error
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "hashcall")
 	req.Header.Set("X-Hashcall-Signature", sign(s.opts.CallbackSecret, time.Now(), body))
-	res, err := s.opts.CallbackClient.Do(req)
+	res, err := s.cbc.Do(req)
 	if err != nil {
 		return 0, err
 	}
 	res.Body.Close()
+	if res.StatusCode/100 == 3 {
+		// Never followed: the body and its signature go to the
+		// allowed host only.
+		return res.StatusCode, errRedirect
+	}
 	return res.StatusCode, nil
 }

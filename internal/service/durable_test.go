@@ -70,7 +70,7 @@ func withStore(st *store.Store, more ...func(*Options)) func(*Options) {
 	return func(o *Options) {
 		o.Store = st
 		o.CallbackHosts = []string{"127.0.0.1"}
-		o.CallbackSecret = "callback-secret-0123456789"
+		o.CallbackSecret = "callback-secret-0123456789abcdefghijkl"
 		o.PollInterval = 50 * time.Millisecond
 		for _, m := range more {
 			m(o)

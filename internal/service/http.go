@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 	"unicode"
 
@@ -319,18 +318,4 @@ func (s *Service) cancel(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusAccepted
 	}
 	writeJSON(w, status, v)
-}
-
-// callbackAllowed reports whether the callback URL's host is listed.
-func (s *Service) callbackAllowed(raw string) bool {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return false
-	}
-	for _, h := range s.opts.CallbackHosts {
-		if strings.EqualFold(h, u.Hostname()) || strings.EqualFold(h, u.Host) {
-			return true
-		}
-	}
-	return false
 }

@@ -1,8 +1,12 @@
 // Package service is hashcall's local HTTP hook: auth services (a RADIUS
 // server, an identity provider, a web app) ask it for a verification call
 // and read the outcome by long-poll or signed callback. It guards the phone
-// bill (policy: allowed regions and number types, rate limits, a cap on
-// concurrent calls), exposes Prometheus metrics, and drains gracefully.
+// bill (policy: allowed regions and number types, rate limits spent only
+// by calls really placed, a cap on concurrent calls), binds each
+// Idempotency-Key to its request (RequestDigest), keeps each verification
+// visible to the token that created it only, sends callbacks only to the
+// allowed hosts' addresses (CallbackGuard), contains a panic to its own
+// call, exposes Prometheus metrics, and drains gracefully.
 package service
 
 import (
@@ -16,13 +20,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hashcall/hashcall/internal/config"
 	"github.com/hashcall/hashcall/internal/policy"
 	"github.com/hashcall/hashcall/internal/store"
 	"github.com/hashcall/hashcall/prompts"
@@ -37,8 +44,15 @@ type Caller interface {
 
 // Options configure the service.
 type Options struct {
-	Tokens         []string
-	CallbackHosts  []string
+	Tokens        []string
+	CallbackHosts []string
+	// CallbackAddresses pin callback hosts to addresses, HOST=IP
+	// (http.callback_addresses); see CallbackGuard.
+	CallbackAddresses []string
+	// CallbackResolver resolves callback hosts; nil is the system's.
+	CallbackResolver *net.Resolver
+	// CallbackSecret signs callbacks; New refuses callback hosts without
+	// one of at least MinCallbackSecret bytes.
 	CallbackSecret string
 	Rules          policy.Rules
 	MaxConcurrent  int           // calls at once; default 50
@@ -48,8 +62,6 @@ type Options struct {
 	Prompts func(locale string) (*prompts.Set, error)
 	// Ready reports whether the trunk is reachable or registered.
 	Ready func() bool
-	// CallbackClient posts callbacks; default a client with a 10 s timeout.
-	CallbackClient *http.Client
 	// CallbackRetryFor bounds the callback retries; default 5 min.
 	CallbackRetryFor time.Duration
 	// Store holds the verifications, idempotency keys, rate windows,
@@ -130,6 +142,8 @@ type Service struct {
 	log     *slog.Logger
 	metrics *metrics
 	store   *store.Store
+	guard   *CallbackGuard
+	cbc     *http.Client
 
 	mu     sync.Mutex
 	tokens [][32]byte
@@ -160,6 +174,14 @@ type Service struct {
 // memoryFor is how long a finished verification stays in memory.
 const memoryFor = 10 * time.Minute
 
+// MinCallbackSecret is the shortest callback secret accepted with callback
+// hosts (bytes); the one home of the figure is internal/config.
+const MinCallbackSecret = config.MinCallbackSecret
+
+// ErrCallbackSecret: callback hosts are configured without a long enough
+// secret to sign callbacks with.
+var ErrCallbackSecret = fmt.Errorf("http.callback_secret: required, at least %d bytes, when http.callback_hosts is not empty (callbacks are signed with it)", MinCallbackSecret)
+
 // New returns the service.
 func New(caller Caller, opts Options) (*Service, error) {
 	if opts.MaxConcurrent <= 0 {
@@ -168,8 +190,8 @@ func New(caller Caller, opts Options) (*Service, error) {
 	if opts.QueueWait <= 0 {
 		opts.QueueWait = 2 * time.Second
 	}
-	if opts.CallbackClient == nil {
-		opts.CallbackClient = &http.Client{Timeout: 10 * time.Second}
+	if len(opts.CallbackHosts) > 0 && len(opts.CallbackSecret) < MinCallbackSecret {
+		return nil, fmt.Errorf("service: %w", ErrCallbackSecret)
 	}
 	if opts.CallbackRetryFor <= 0 {
 		opts.CallbackRetryFor = 5 * time.Minute
@@ -213,6 +235,14 @@ func New(caller Caller, opts Options) (*Service, error) {
 		cbWake:   make(chan struct{}, 1),
 		statuses: make(chan statusUpdate, 1024),
 	}
+	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	s.guard, err = NewCallbackGuard(rctx, opts.CallbackHosts, opts.CallbackAddresses, opts.CallbackResolver)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("service: http.callback_hosts: %w", err)
+	}
+	s.guard.onBlocked = func(reason string) { m.callbackBlocked.WithLabelValues(reason).Inc() }
+	s.cbc = s.guard.Client(10 * time.Second)
 	s.tokens = hashTokens(opts.Tokens)
 	s.base, s.stopBase = context.WithCancel(context.Background())
 	s.bgCtx, s.stopBG = context.WithCancel(context.Background())
@@ -408,21 +438,34 @@ func (s *Service) start(ctx context.Context, e *entry, set *prompts.Set) {
 		defer s.calls.Done()
 		defer s.slots.release()
 		defer cancel(nil)
-		res := s.caller.Run(ctx, verify.Request{To: e.e164, Prompts: set, OnProgress: func(p verify.Progress) {
-			switch p.Stage {
-			case verify.StageDialling:
-				s.progress(e, StatusCalling)
-			case verify.StageRinging, verify.StageEarly:
-				s.progress(e, StatusRinging)
-			case verify.StageAnswered:
-				s.progress(e, StatusAnswered)
-				if p.Dialog != nil {
-					s.saveDialog(e, *p.Dialog)
-				}
-			}
-		}})
-		s.complete(e, res)
+		s.complete(e, s.run(ctx, e, set))
 	}()
+}
+
+// run places the call. A panic in it ends only this call: its outcome is
+// failed with error "internal", and the panic is logged with its stack and
+// counted (hashcall_call_panics_total).
+func (s *Service) run(ctx context.Context, e *entry, set *prompts.Set) (res verify.Result) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.metrics.panics.Inc()
+			s.log.Error("call panicked", "id", e.v.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			res = verify.Result{Outcome: verify.Failed, Error: "internal"}
+		}
+	}()
+	return s.caller.Run(ctx, verify.Request{To: e.e164, Prompts: set, OnProgress: func(p verify.Progress) {
+		switch p.Stage {
+		case verify.StageDialling:
+			s.progress(e, StatusCalling)
+		case verify.StageRinging, verify.StageEarly:
+			s.progress(e, StatusRinging)
+		case verify.StageAnswered:
+			s.progress(e, StatusAnswered)
+			if p.Dialog != nil {
+				s.saveDialog(e, *p.Dialog)
+			}
+		}
+	}})
 }
 
 // progress records a call's progress in memory and, off the call path, in
@@ -503,6 +546,7 @@ func (s *Service) statusWriter() {
 
 // complete commits the result with its audit row and queued callback,
 // then wakes the waiters and counts it.
+
 func (s *Service) complete(e *entry, res verify.Result) {
 	now := time.Now().UTC()
 	e.mu.Lock()

@@ -309,7 +309,7 @@ func TestCancel(t *testing.T) {
 }
 
 func TestCallbackSigned(t *testing.T) {
-	secret := "callback-secret-0123456789"
+	secret := "callback-secret-0123456789abcdefghijkl"
 	got := make(chan *http.Request, 1)
 	var body []byte
 	var fails atomic.Int32

@@ -3,7 +3,7 @@
 // Command spandsp-detect finds DTMF digits in an 8 kHz audio file with
 // spandsp's dtmf_rx, for timing against `hashcall detect` on the same file:
 //
-//	go build -tags spandsp -o /tmp/spandsp-detect ./dtmf/internal/spandsp/cmd/spandsp-detect
+//	go build -tags spandsp -o /tmp/spandsp-detect ./tools/spandsp-detect
 //	go build -o /tmp/hashcall ./cmd/hashcall
 //	hyperfine '/tmp/spandsp-detect call.ul' '/tmp/hashcall detect call.ul'
 //
@@ -32,7 +32,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/hashcall/hashcall/dtmf/internal/spandsp"
+	"github.com/hashcall/hashcall/tools/spandsp"
 	"github.com/hashcall/hashcall/internal/wav"
 )
 

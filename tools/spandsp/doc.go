@@ -9,7 +9,7 @@
 //
 //	go test -tags spandsp -run Spandsp -v ./dtmf/
 //	go test -tags spandsp -run XX -bench Spandsp -benchmem ./dtmf/
-//	go build -tags spandsp ./dtmf/internal/spandsp/cmd/spandsp-detect
+//	go build -tags spandsp ./tools/spandsp-detect
 //
 // Without the tag the package is empty, so untagged builds and tools such as
 // go vet ./... still see a valid package.

@@ -1,0 +1,44 @@
+//go:build linux
+
+package sip
+
+import (
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestSizeReadBuffer(t *testing.T) {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const want = 4 << 20
+	got, err := sizeReadBuffer(c, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+	if err != nil {
+		t.Skip("no /proc/sys/net/core/rmem_max:", err)
+	}
+	rmemMax, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	switch {
+	case os.Geteuid() == 0:
+		// Root has CAP_NET_ADMIN: SO_RCVBUFFORCE passes rmem_max.
+		if got < want {
+			t.Errorf("as root: got %d bytes, want %d (SO_RCVBUFFORCE)", got, want)
+		}
+	case want > rmemMax:
+		if got > rmemMax {
+			t.Errorf("got %d bytes, more than net.core.rmem_max %d", got, rmemMax)
+		}
+	default:
+		if got < want {
+			t.Errorf("got %d bytes, want %d (under rmem_max %d)", got, want, rmemMax)
+		}
+	}
+}
