@@ -61,6 +61,13 @@ type serveOptions struct {
 	callbackHosts   []string      // http.callback_hosts; nil is [127.0.0.1]
 	callbackAddrs   []string      // http.callback_addresses; nil is none
 	callbackSecret  *string       // http.callback_secret; nil is callbackSecret
+	// The store: storePath is the SQLite file ("" is one in the run's
+	// folder, new each run; give one to keep the state across restarts);
+	// storeDSN, when set, selects PostgreSQL (passed in the environment).
+	storePath string
+	storeDSN  string
+	node      string        // store.node; "" is the host name
+	lease     time.Duration // store.lease; 0 is 30 s
 }
 
 // server is a running `hashcall serve`.
@@ -196,6 +203,16 @@ func (l *lab) runServe(t *testing.T, bin, promptsDir string, o serveOptions) (p 
 	if o.callbackSecret != nil {
 		secret = *o.callbackSecret
 	}
+	if o.storePath == "" {
+		o.storePath = filepath.Join(t.TempDir(), "hashcall.db")
+	}
+	if o.lease == 0 {
+		o.lease = 30 * time.Second
+	}
+	driver, env := "sqlite", cliEnv("HASHCALL_SIP_TRUNK_PASSWORD="+trunkPassword)
+	if o.storeDSN != "" {
+		driver, env = "postgres", append(env, "HASHCALL_STORE_DSN="+o.storeDSN)
+	}
 	quoted := func(list []string) string {
 		b, _ := json.Marshal(list) // a JSON array is a YAML flow sequence
 		return string(b)
@@ -239,16 +256,18 @@ policy:
 shutdown:
   grace: 20s
 store:
+  driver: %s
   path: %s
+  node: %q
+  lease: %s
 audit:
   hmac_key: "interop-audit-key-0123456789"
 `, callerID, o.ringTimeout, o.trunk, trunkUser, trunkRealm, o.optionsInterval, low, high, o.answerTimeout,
-		promptsDir, httpPort, quoted(o.tokens), quoted(o.callbackHosts), quoted(o.callbackAddrs), secret, o.perNumber, o.maxConcurrent, filepath.Join(dir, "hashcall.db"))
+		promptsDir, httpPort, quoted(o.tokens), quoted(o.callbackHosts), quoted(o.callbackAddrs), secret, o.perNumber, o.maxConcurrent, driver, o.storePath, o.node, o.lease)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p = startProcEnv(t, "hashcall serve", dir, filepath.Join(dir, "serve.log"),
-		cliEnv("HASHCALL_SIP_TRUNK_PASSWORD="+trunkPassword), bin, "serve", "--config", cfg)
+	p = startProcEnv(t, "hashcall serve", dir, filepath.Join(dir, "serve.log"), env, bin, "serve", "--config", cfg)
 	return p, "http://127.0.0.1:" + strconv.Itoa(httpPort)
 }
 
