@@ -267,8 +267,8 @@ func (s *Service) stored(ctx context.Context, scope, id string) (store.Verificat
 
 // Wait returns the verification id of scope once it is final, or after wait
 // with its current status (wait 0: at once). A call this node runs is
-// awaited in memory; one another node runs (or ran before a restart) is
-// read from the store until it is final. It returns ctx's error if ctx ends
+// awaited in memory; one another node runs is awaited through the store's
+// notices (PostgreSQL LISTEN/NOTIFY), with polling as the fallback. It returns ctx's error if ctx ends
 // first.
 func (s *Service) Wait(ctx context.Context, scope, id string, wait time.Duration) (Verification, error) {
 	if e := s.lookup(scope, id); e != nil {
@@ -288,9 +288,20 @@ func (s *Service) Wait(ctx context.Context, scope, id string, wait time.Duration
 	if err != nil || sv.Final || wait <= 0 {
 		return s.view(sv), err
 	}
+	// The outcome is announced (LISTEN/NOTIFY on PostgreSQL); the store is
+	// polled too, every PollInterval, or every few seconds while the
+	// notices are known to arrive.
+	notice, unwatch := s.store.WatchFinal(id)
+	defer unwatch()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	tick := time.NewTicker(s.opts.PollInterval)
+	poll := func() time.Duration {
+		if s.store.Notifying() {
+			return max(s.opts.PollInterval, 5*time.Second)
+		}
+		return s.opts.PollInterval
+	}
+	tick := time.NewTimer(poll())
 	defer tick.Stop()
 	for {
 		select {
@@ -298,7 +309,9 @@ func (s *Service) Wait(ctx context.Context, scope, id string, wait time.Duration
 			return s.view(sv), nil
 		case <-ctx.Done():
 			return Verification{}, ctx.Err()
+		case <-notice:
 		case <-tick.C:
+			tick.Reset(poll())
 		}
 		final, err := s.store.Final(ctx, id)
 		if err != nil || final {

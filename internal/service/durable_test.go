@@ -239,7 +239,9 @@ func TestTwoNodes(t *testing.T) {
 	defer close(fb.hold)
 	limit := func(o *Options) { o.Rules.PerNumber = policy.Rate{N: 3, Per: 15 * time.Minute} }
 	_, srvA := newTestService(t, fa, withStore(open("a"), limit))
-	_, srvB := newTestService(t, fb, withStore(open("b"), limit))
+	stB := open("b")
+	// B polls rarely: its long-poll for A's call returns on A's NOTIFY.
+	_, srvB := newTestService(t, fb, withStore(stB, limit, func(o *Options) { o.PollInterval = 20 * time.Second }))
 
 	t.Run("burst over both nodes", func(t *testing.T) {
 		var wg sync.WaitGroup
@@ -276,10 +278,19 @@ func TestTwoNodes(t *testing.T) {
 		if v := do(t, srvB, "GET", "/v1/verifications/"+idA+"?wait=100ms", ""); v.status != 200 || v.body["status"] == "completed" {
 			t.Fatalf("B before the end: %d %v", v.status, v.body)
 		}
+		select {
+		case <-stB.Listening():
+		case <-time.After(10 * time.Second):
+			t.Fatal("B's LISTEN not up")
+		}
 		polled := make(chan resp, 1)
 		go func() { polled <- do(t, srvB, "GET", "/v1/verifications/"+idA+"?wait=20s", "") }()
 		close(fa.hold) // A's calls end
+		start := time.Now()
 		v := <-polled
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("B's long-poll returned %v after A's end (its polling is every 20 s): no notice", took)
+		}
 		if v.body["outcome"] != "verified" {
 			t.Fatalf("B's long-poll: %v", v.body)
 		}

@@ -86,6 +86,10 @@ type Store struct {
 	qs     sync.Map // query text → rebound text
 	stmts  map[string]*sql.Stmt
 
+	watch      watchers
+	stopListen context.CancelFunc
+	listenDone chan struct{}
+
 	creates    chan *createReq
 	stop       chan struct{}
 	writerDone chan struct{}
@@ -115,6 +119,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	s := &Store{driver: o.Driver, node: o.Node, lease: o.Lease, key: o.AuditKey, now: o.Now,
 		log: o.Logger.With("component", "store")}
+	s.watch.ready = make(chan struct{})
 	var err error
 	if s.m, err = newMetrics(o.Registerer); err != nil {
 		return nil, err
@@ -140,6 +145,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	s.creates, s.stop, s.writerDone = make(chan *createReq), make(chan struct{}), make(chan struct{})
 	go s.writer()
+	if s.driver == DriverPostgres {
+		var lctx context.Context
+		lctx, s.stopListen = context.WithCancel(context.Background())
+		s.listenDone = make(chan struct{})
+		go s.listen(lctx, o.DSN)
+	}
 	return s, nil
 }
 
@@ -208,6 +219,10 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		<-s.writerDone
+		if s.stopListen != nil {
+			s.stopListen()
+			<-s.listenDone
+		}
 		err = s.db.Close()
 	})
 	return err

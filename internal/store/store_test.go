@@ -104,6 +104,58 @@ var suite = []struct {
 	{"audit_chain", testAuditChain},
 	{"purge", testPurge},
 	{"schema_too_new", testSchemaTooNew},
+	{"watch_final", testWatchFinal},
+}
+
+// testWatchFinal: a waiter hears a verification become final, through the
+// same store at once and, on PostgreSQL, from another node (NOTIFY).
+func testWatchFinal(t *testing.T, be backend) {
+	open := be.fresh(t)
+	ctx := context.Background()
+	a, b := open(t, "a", nil), open(t, "b", nil)
+	for _, id := range []string{"vrf_1", "vrf_2"} {
+		if _, _, err := a.Create(ctx, create(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	local, stop := a.WatchFinal("vrf_1")
+	defer stop()
+	other, stopOther := a.WatchFinal("vrf_2")
+	defer stopOther()
+	if err := a.Complete(ctx, Complete{ID: "vrf_1", Status: "completed", Result: result(verify.Verified), Audit: AuditEvent{Event: EventOutcome}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-local:
+	default:
+		t.Fatal("no notice through the same store")
+	}
+	select {
+	case <-other:
+		t.Fatal("a notice for another verification")
+	default:
+	}
+	if be.name != "postgres" {
+		return
+	}
+	select {
+	case <-b.Listening():
+	case <-time.After(10 * time.Second):
+		t.Fatal("LISTEN not up after 10 s")
+	}
+	remote, stopRemote := b.WatchFinal("vrf_2")
+	defer stopRemote()
+	if err := a.Complete(ctx, Complete{ID: "vrf_2", Status: "completed", Result: result(verify.Verified), Audit: AuditEvent{Event: EventOutcome}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-remote:
+	case <-time.After(10 * time.Second):
+		t.Fatal("node b heard nothing of node a's outcome")
+	}
+	if !b.Notifying() {
+		t.Error("Notifying false with LISTEN up")
+	}
 }
 
 func testCreateGet(t *testing.T, be backend) {

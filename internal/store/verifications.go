@@ -409,7 +409,7 @@ func (s *Store) Complete(ctx context.Context, c Complete) error {
 		return fmt.Errorf("store: complete: %w", err)
 	}
 	now := s.now()
-	return s.tx(ctx, "complete", func(tx *sql.Tx) error {
+	err = s.tx(ctx, "complete", func(tx *sql.Tx) error {
 		r, err := tx.ExecContext(ctx, s.q(`UPDATE verifications SET status = ?, final = 1, result = ?, updated_at = ?, completed_at = ?
 			WHERE id = ? AND final = 0`), c.Status, string(res), ms(now), ms(now), c.ID)
 		if err != nil {
@@ -430,9 +430,19 @@ func (s *Store) Complete(ctx context.Context, c Complete) error {
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM dialogs WHERE verification_id = ?`), c.ID); err != nil {
 			return fmt.Errorf("store: complete: dialog: %w", err)
 		}
+		if s.driver == DriverPostgres {
+			// Delivered to the listening nodes when the transaction commits.
+			if _, err := tx.ExecContext(ctx, "SELECT pg_notify($1, $2)", finalChannel, c.ID); err != nil {
+				return fmt.Errorf("store: complete: notify: %w", err)
+			}
+		}
 		c.Audit.VerificationID = c.ID
 		return s.appendAudit(ctx, tx, c.Audit, now)
 	})
+	if err == nil {
+		s.watch.notify(c.ID)
+	}
+	return err
 }
 
 func (s *Store) getTx(ctx context.Context, tx *sql.Tx, id string) (Verification, error) {
