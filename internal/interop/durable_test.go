@@ -53,6 +53,13 @@ func TestServeDurable(t *testing.T) {
 		if n := routed(kamSince(mark), number); n != 3 {
 			t.Errorf("Kamailio relayed %d INVITEs for %s to the phone, want 3", n, number)
 		}
+		// The store's latency and errors are on /metrics.
+		if n := s.metric(t, `hashcall_store_seconds_count{op="create"}`); n != 1 {
+			t.Errorf("hashcall_store_seconds_count{op=\"create\"} = %v, want 1 (the refused create)", n)
+		}
+		if n := s.metric(t, `hashcall_store_errors_total{op="create"}`); n != -1 && n != 0 {
+			t.Errorf("store errors on create: %v", n)
+		}
 	})
 
 	t.Run("kill9_mid_call", func(t *testing.T) {

@@ -125,7 +125,8 @@ func TestLimitsAndKeysAcrossRestart(t *testing.T) {
 	s1.Drain(context.Background(), 5*time.Second)
 	srv1.Close()
 
-	_, srv2 := newTestService(t, fc, withStore(openStore(t, path, "node-a")))
+	st2 := openStore(t, path, "node-a")
+	s2, srv2 := newTestService(t, fc, withStore(st2))
 	cases := []struct {
 		name, body, key string
 		status          int
@@ -146,6 +147,24 @@ func TestLimitsAndKeysAcrossRestart(t *testing.T) {
 	}
 	if got := do(t, srv2, "GET", "/v1/verifications/"+first.body["id"].(string), ""); got.body["outcome"] != "verified" {
 		t.Errorf("a verification from before the restart: %v", got.body)
+	}
+	// The audit log: 3 outcomes before the restart, 1 after, and the
+	// refusal, each number as its HMAC only.
+	s2.Drain(context.Background(), 5*time.Second)
+	rows := map[string]int{}
+	if err := st2.ExportAudit(context.Background(), time.Time{}, func(r store.AuditRecord) error {
+		if r.NumberHMAC == st2.NumberHMAC("+447700900123") || r.NumberHMAC == st2.NumberHMAC("+447700900124") {
+			rows[r.Event+" "+r.Outcome+r.Rule]++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if rows["refusal per_number_limit"] != 1 || rows["outcome verified"] != 4 || len(rows) != 2 {
+		t.Errorf("audit rows %v, want 4 verified outcomes and 1 per_number_limit refusal", rows)
+	}
+	if _, err := st2.VerifyAudit(context.Background()); err != nil {
+		t.Error(err)
 	}
 }
 
