@@ -337,7 +337,7 @@ func (s *Service) leaseLoop() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(s.bgCtx, storeOpTimeout)
-		if err := s.store.RenewLeases(ctx); err != nil {
+		if err := s.store.RenewLeases(ctx, s.running()); err != nil {
 			s.log.Error("store: renewing leases", "err", err)
 		}
 		if err := s.recoverOrphans(ctx, false); err != nil && s.bgCtx.Err() == nil {
@@ -346,6 +346,21 @@ func (s *Service) leaseLoop() {
 		cancel()
 		s.wakeCallbacks()
 	}
+}
+
+// running returns the ids of the calls this node runs.
+func (s *Service) running() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id, e := range s.entries {
+		select {
+		case <-e.done:
+		default:
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // purgeLoop applies the retention at start and hourly.

@@ -517,7 +517,7 @@ func testOrphans(t *testing.T, be backend) {
 	}
 	// b renews its lease; a does not (it died).
 	clk.Add(6 * time.Second)
-	if err := b.RenewLeases(ctx); err != nil {
+	if err := b.RenewLeases(ctx, []string{"vrf_b1"}); err != nil {
 		t.Fatal(err)
 	}
 	clk.Add(5 * time.Second)

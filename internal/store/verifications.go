@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hashcall/hashcall/verify"
@@ -453,15 +454,26 @@ func (s *Store) getTx(ctx context.Context, tx *sql.Tx, id string) (Verification,
 	return v, err
 }
 
-// RenewLeases extends this node's lease on its verifications in flight.
-func (s *Store) RenewLeases(ctx context.Context) error {
+// RenewLeases extends this node's lease on ids, its verifications whose
+// calls are running. Only those: one this node took over but could not
+// complete lets its lease lapse, so it is taken over again.
+func (s *Store) RenewLeases(ctx context.Context, ids []string) (err error) {
 	start := time.Now()
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE verifications SET lease_until = ? WHERE final = 0 AND node = ?`), ms(s.now().Add(s.lease)), s.node)
-	if err != nil {
-		err = fmt.Errorf("store: renew leases: %w", err)
+	defer func() { s.m.done("renew", start, err) }()
+	until := ms(s.now().Add(s.lease))
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		args := []any{until, s.node}
+		for _, id := range ids[:n] {
+			args = append(args, id)
+		}
+		q := `UPDATE verifications SET lease_until = ? WHERE final = 0 AND node = ? AND id IN (?` + strings.Repeat(", ?", n-1) + `)`
+		if _, err := s.db.ExecContext(ctx, s.q(q), args...); err != nil {
+			return fmt.Errorf("store: renew leases: %w", err)
+		}
+		ids = ids[n:]
 	}
-	s.m.done("renew", start, err)
-	return err
+	return nil
 }
 
 // Orphan is a verification left without a live owner, and the dialog to
