@@ -118,7 +118,7 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 		case err == nil:
 			return s.view(sv), nil
 		case errors.Is(err, store.ErrIdempotencyReused):
-			return Verification{}, s.keyReused(num)
+			return Verification{}, s.keyReused(ctx, scope, num)
 		case !errors.Is(err, store.ErrNotFound):
 			s.log.Error("store: idempotency lookup", "err", err)
 			return Verification{}, errStoreDown
@@ -173,7 +173,7 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 	case errors.As(err, &le):
 		return Verification{}, s.refuse(ctx, scope, num, limitRefusal(le, rules))
 	case errors.Is(err, store.ErrIdempotencyReused):
-		return Verification{}, s.keyReused(num)
+		return Verification{}, s.keyReused(ctx, scope, num)
 	case err != nil:
 		s.log.Error("store: create", "err", err)
 		return Verification{}, errStoreDown
@@ -203,11 +203,22 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 	return e.snapshot(), nil
 }
 
-// keyReused counts and logs a reused Idempotency-Key.
-func (s *Service) keyReused(num policy.Number) *Error {
+// keyReused counts, logs and audits a reused Idempotency-Key.
+func (s *Service) keyReused(ctx context.Context, scope string, num policy.Number) *Error {
 	s.metrics.refusals.WithLabelValues("idempotency_key_reused").Inc()
 	s.log.Info("verification refused", "to", num.Masked, "rule", "idempotency_key_reused", "status", http.StatusUnprocessableEntity)
+	s.audit(ctx, scope, num, "idempotency_key_reused", http.StatusUnprocessableEntity, errIdempotencyReused.Message)
 	return errIdempotencyReused
+}
+
+// audit appends a refusal's audit row.
+func (s *Service) audit(ctx context.Context, scope string, num policy.Number, rule string, status int, msg string) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeOpTimeout)
+	defer cancel()
+	if err := s.store.Audit(actx, store.AuditEvent{Event: store.EventRefusal, Scope: scope, E164: num.E164, Masked: num.Masked,
+		Rule: rule, Detail: map[string]any{"status": status, "message": msg}}); err != nil {
+		s.log.Error("store: audit of a refusal", "rule", rule, "err", err)
+	}
 }
 
 // limitRefusal words a full window as the policy rule it enforces.
@@ -227,12 +238,7 @@ func limitRefusal(le *store.LimitError, r policy.Rules) *policy.Refusal {
 func (s *Service) refuse(ctx context.Context, scope string, num policy.Number, ref *policy.Refusal) *Error {
 	s.metrics.refusals.WithLabelValues(ref.Rule).Inc()
 	s.log.Info("verification refused", "to", num.Masked, "rule", ref.Rule, "status", ref.Status)
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeOpTimeout)
-	defer cancel()
-	if err := s.store.Audit(actx, store.AuditEvent{Event: store.EventRefusal, Scope: scope, E164: num.E164, Masked: num.Masked,
-		Rule: ref.Rule, Detail: map[string]any{"status": ref.Status, "message": ref.Message}}); err != nil {
-		s.log.Error("store: audit of a refusal", "rule", ref.Rule, "err", err)
-	}
+	s.audit(ctx, scope, num, ref.Rule, ref.Status, ref.Message)
 	code := "policy_refused"
 	if ref.Status == http.StatusTooManyRequests {
 		code = "rate_limited"

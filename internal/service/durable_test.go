@@ -160,8 +160,8 @@ func TestLimitsAndKeysAcrossRestart(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if rows["refusal per_number_limit"] != 1 || rows["outcome verified"] != 4 || len(rows) != 2 {
-		t.Errorf("audit rows %v, want 4 verified outcomes and 1 per_number_limit refusal", rows)
+	if rows["refusal per_number_limit"] != 1 || rows["refusal idempotency_key_reused"] != 1 || rows["outcome verified"] != 4 || len(rows) != 3 {
+		t.Errorf("audit rows %v, want 4 verified outcomes, 1 per_number_limit and 1 idempotency_key_reused refusal", rows)
 	}
 	if _, err := st2.VerifyAudit(context.Background()); err != nil {
 		t.Error(err)
