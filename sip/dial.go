@@ -93,6 +93,9 @@ type Progress struct {
 	Code       int
 	Reason     string
 	EarlyMedia bool // a 183 (or 18x) with SDP: announcements, never the answer
+	// Cancel is what a CANCEL of the INVITE needs, should this process
+	// stop while the call rings.
+	Cancel *CancelState
 }
 
 // DialOptions are the per-call parameters and hooks of Dial.
@@ -240,7 +243,7 @@ func (u *UA) Dial(ctx context.Context, number string, opts DialOptions) (*Call, 
 		switch {
 		case r.StatusCode == 100:
 		case r.IsProvisional():
-			p := Progress{Code: r.StatusCode, Reason: r.Reason, EarlyMedia: len(r.Body()) > 0}
+			p := Progress{Code: r.StatusCode, Reason: r.Reason, EarlyMedia: len(r.Body()) > 0, Cancel: cancelState(sess.InviteRequest)}
 			if p.EarlyMedia {
 				call.mu.Lock()
 				call.earlySDP = r.Body()

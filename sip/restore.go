@@ -124,3 +124,85 @@ func (u *UA) ByeFromState(ctx context.Context, d DialogState) error {
 		}
 	}
 }
+
+// CancelState is what a CANCEL of a ringing call's INVITE needs once the
+// process that sent it is gone (RFC 3261 §9.1): the INVITE's Request-URI,
+// its top Via (the CANCEL's only Via, so the far end matches the INVITE
+// transaction by its branch), From, To, Call-ID, CSeq number and Route
+// headers, and where it was sent.
+type CancelState struct {
+	RequestURI  string
+	Via         string
+	From        string
+	To          string
+	CallID      string
+	CSeq        uint32
+	Route       []string
+	Transport   string
+	Destination string
+}
+
+func cancelState(inv *sip.Request) *CancelState {
+	if inv == nil || inv.Via() == nil || inv.CallID() == nil || inv.CSeq() == nil || inv.From() == nil || inv.To() == nil {
+		return nil
+	}
+	c := &CancelState{RequestURI: inv.Recipient.String(), Via: inv.Via().Value(), From: inv.From().Value(), To: inv.To().Value(),
+		CallID: inv.CallID().Value(), CSeq: inv.CSeq().SeqNo, Transport: inv.Transport(), Destination: inv.Destination()}
+	for _, h := range inv.GetHeaders("Route") {
+		c.Route = append(c.Route, h.Value())
+	}
+	return c
+}
+
+// CancelFromState cancels a ringing call's INVITE from stored state. The
+// far end answers the CANCEL (and the INVITE with 487) towards the INVITE's
+// Via, so no answer is awaited here: the CANCEL is sent, retransmitted per
+// RFC 3261 §17.1.2 by sipgo's transaction, until ctx ends or a response
+// comes.
+func (u *UA) CancelFromState(ctx context.Context, c CancelState) error {
+	if c.RequestURI == "" || c.Via == "" || c.CallID == "" || c.From == "" || c.To == "" {
+		return ErrBadDialogState
+	}
+	var target sip.Uri
+	if err := sip.ParseUri(c.RequestURI, &target); err != nil {
+		return fmt.Errorf("%w: request URI: %v", ErrBadDialogState, err)
+	}
+	req := sip.NewRequest(sip.CANCEL, target)
+	req.AppendHeader(sip.NewHeader("Via", c.Via))
+	maxFwd := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&maxFwd)
+	req.AppendHeader(sip.NewHeader("From", c.From))
+	req.AppendHeader(sip.NewHeader("To", c.To))
+	req.AppendHeader(sip.NewHeader("Call-ID", c.CallID))
+	req.AppendHeader(sip.NewHeader("CSeq", strconv.FormatUint(uint64(c.CSeq), 10)+" CANCEL"))
+	for _, r := range c.Route {
+		req.AppendHeader(sip.NewHeader("Route", r))
+	}
+	if c.Transport != "" {
+		req.SetTransport(c.Transport)
+	} else {
+		req.SetTransport(u.transportName())
+	}
+	if c.Destination != "" {
+		req.SetDestination(c.Destination)
+	}
+	req.SetBody(nil)
+	u.logMsg("send", req)
+	tx, err := u.client.TransactionRequest(ctx, req, func(*sipgo.Client, *sip.Request) error { return nil })
+	if err != nil {
+		return fmt.Errorf("sip: cancel: %w", err)
+	}
+	defer tx.Terminate()
+	select {
+	case res := <-tx.Responses():
+		u.logMsg("recv", res)
+		if res.IsSuccess() || res.StatusCode == 481 {
+			return nil
+		}
+		return fmt.Errorf("sip: cancel: %d %s", res.StatusCode, res.Reason)
+	case <-tx.Done():
+		return tx.Err()
+	case <-ctx.Done():
+		return ctx.Err() // sent; the answer goes to the INVITE's Via
+	}
+}

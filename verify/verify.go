@@ -130,6 +130,9 @@ type Progress struct {
 	// Dialog, at StageAnswered, is what a BYE needs should this process
 	// stop during the call (stored by the service, sent at the next start).
 	Dialog *sip.DialogState
+	// Cancel, at StageRinging and StageEarly, is what a CANCEL needs
+	// should this process stop while the call rings.
+	Cancel *sip.CancelState
 }
 
 // Request is one verification.
@@ -235,10 +238,12 @@ func (r *run) execute(ctx context.Context) {
 	call, err := r.v.UA.Dial(ctx, r.req.To, sip.DialOptions{
 		Offer: offer,
 		OnProgress: func(p sip.Progress) {
+			stage := StageRinging
 			if p.EarlyMedia {
-				r.progress(StageEarly, fmt.Sprintf("%d %s", p.Code, p.Reason))
-			} else {
-				r.progress(StageRinging, fmt.Sprintf("%d %s", p.Code, p.Reason))
+				stage = StageEarly
+			}
+			if r.req.OnProgress != nil {
+				r.req.OnProgress(Progress{Stage: stage, Detail: fmt.Sprintf("%d %s", p.Code, p.Reason), Cancel: p.Cancel})
 			}
 		},
 		OnOffer: func(o []byte) ([]byte, error) {

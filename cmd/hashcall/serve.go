@@ -150,6 +150,9 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 		Ready:             ua.Ready,
 		Store:             st,
 		Hangup: func(ctx context.Context, d store.Dialog) error {
+			if d.Early {
+				return ua.CancelFromState(ctx, service.CancelState(d))
+			}
 			return ua.ByeFromState(ctx, service.DialogState(d))
 		},
 		Retention: store.Retention{Verifications: cfg.Store.Retention, Audit: cfg.Audit.Retention,

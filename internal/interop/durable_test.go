@@ -96,6 +96,34 @@ func TestServeDurable(t *testing.T) {
 		}
 	})
 
+	t.Run("kill9_while_ringing", func(t *testing.T) {
+		sipp := l.startUAS(t, "ring_forever")
+		number := mobileNumber(sipp.scenario.number)
+		o := serveOptions{storePath: filepath.Join(t.TempDir(), "hashcall.db")}
+		cb := newCallbackSink(t)
+		mark := kamMark()
+		s := l.startServe(t, bin, promptsDir, o)
+		v := s.create(t, `{"to":"`+number+`","callback_url":"`+cb.url()+`"}`)
+		s.waitStatus(t, v.ID, "ringing", 10*time.Second)
+		time.Sleep(200 * time.Millisecond) // the ringing call's state reaches the store off the call path
+		if err := s.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		s.wait(10 * time.Second)
+		s = l.startServe(t, bin, promptsDir, o)
+		got := s.must(t, "GET", "/v1/verifications/"+v.ID, "")
+		if got.v.Outcome != "interrupted" {
+			t.Errorf("after the restart: %s, want interrupted", got)
+		}
+		sippDone(t, sipp, 10*time.Second) // our CANCEL came: SIPp answered 487
+		if n := countLines(kamSince(mark), "interop: relaying CANCEL"); n != 1 {
+			t.Errorf("Kamailio relayed %d CANCELs, want 1", n)
+		}
+		if cbs := cb.waitCallbacks(1, 10*time.Second); len(cbs[v.ID]) != 1 || cbs[v.ID][0].Outcome != "interrupted" {
+			t.Errorf("callbacks %+v, want one, interrupted", cbs[v.ID])
+		}
+	})
+
 	t.Run("two_nodes_on_postgres", func(t *testing.T) {
 		pg := pgtest.Start(t)
 		dsn := pg.NewDatabase(t)

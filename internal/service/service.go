@@ -74,8 +74,9 @@ type Options struct {
 	// reads the store, and how often due callbacks are looked for;
 	// default 250 ms.
 	PollInterval time.Duration
-	// Hangup sends a BYE from a stored dialog, for calls interrupted by a
-	// crash (nil: none is sent, and that is logged).
+	// Hangup ends an interrupted call from its stored state: a BYE for an
+	// answered dialog, a CANCEL for a call still ringing (d.Early). Nil:
+	// nothing is sent, and that is logged.
 	Hangup func(ctx context.Context, d store.Dialog) error
 	Logger *slog.Logger
 	Registerer       prometheus.Registerer
@@ -293,7 +294,7 @@ func (s *Service) recoverOrphans(ctx context.Context, own bool) error {
 		now := time.Now().UTC()
 		res := verify.Result{Outcome: verify.Interrupted, To: o.Request.To, StartedAt: o.CreatedAt, EndedAt: now,
 			Error: "hashcall stopped during the call (node " + o.Node + ")"}
-		if o.Dialog != nil {
+		if o.Dialog != nil && !o.Dialog.Early {
 			res.SIPCode = 200
 		}
 		v := s.view(o.Verification)
@@ -312,16 +313,16 @@ func (s *Service) recoverOrphans(ctx context.Context, own bool) error {
 
 func (s *Service) hangup(ctx context.Context, id string, d store.Dialog) {
 	if s.opts.Hangup == nil {
-		s.log.Warn("no BYE sent for an interrupted call: no SIP user agent to send it", "id", id)
+		s.log.Warn("no BYE or CANCEL sent for an interrupted call: no SIP user agent to send it", "id", id)
 		return
 	}
 	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := s.opts.Hangup(hctx, d); err != nil {
-		s.log.Warn("BYE for an interrupted call failed", "id", id, "err", err)
+		s.log.Warn("hanging up an interrupted call failed", "id", id, "err", err)
 		return
 	}
-	s.log.Info("BYE sent for an interrupted call", "id", id)
+	s.log.Info("interrupted call hung up", "id", id, "cancel", d.Early)
 }
 
 // leaseLoop renews this node's leases and takes over the calls of nodes
@@ -474,6 +475,9 @@ func (s *Service) run(ctx context.Context, e *entry, set *prompts.Set) (res veri
 			s.progress(e, StatusCalling)
 		case verify.StageRinging, verify.StageEarly:
 			s.progress(e, StatusRinging)
+			if p.Cancel != nil {
+				s.saveCancel(e, *p.Cancel)
+			}
 		case verify.StageAnswered:
 			s.progress(e, StatusAnswered)
 			if p.Dialog != nil {
@@ -517,6 +521,28 @@ func (s *Service) saveDialog(e *entry, d sip.DialogState) {
 	default:
 		s.log.Warn("store: dialog not stored (the writer is behind)", "id", id)
 	}
+}
+
+// saveCancel stores what a CANCEL of a ringing call needs (replaced by the
+// dialog once answered).
+func (s *Service) saveCancel(e *entry, c sip.CancelState) {
+	e.mu.Lock()
+	id := e.v.ID
+	e.mu.Unlock()
+	sd := &store.Dialog{Early: true, CallID: c.CallID, RequestURI: c.RequestURI, Via: c.Via, LocalURI: c.From, RemoteURI: c.To,
+		CSeq: c.CSeq, RouteSet: c.Route, Transport: c.Transport, Destination: c.Destination}
+	select {
+	case s.statuses <- statusUpdate{id: id, dialog: sd}:
+	default:
+		s.log.Warn("store: ringing call's state not stored (the writer is behind)", "id", id)
+	}
+}
+
+// CancelState is a stored ringing call as the sip package sends a CANCEL
+// from it.
+func CancelState(d store.Dialog) sip.CancelState {
+	return sip.CancelState{RequestURI: d.RequestURI, Via: d.Via, From: d.LocalURI, To: d.RemoteURI, CallID: d.CallID,
+		CSeq: d.CSeq, Route: d.RouteSet, Transport: d.Transport, Destination: d.Destination}
 }
 
 // DialogState is a stored dialog as the sip package sends a BYE from it.

@@ -32,6 +32,13 @@ type Dialog struct {
 	CSeq         uint32   `json:"cseq"` // the last CSeq we sent
 	Transport    string   `json:"transport"`
 	LocalContact string   `json:"local_contact,omitempty"`
+	// Early: the call was still ringing; a CANCEL of the INVITE ends it
+	// (RFC 3261 §9.1), with the INVITE's Request-URI, top Via and
+	// destination; RemoteTag and RemoteTarget are then empty.
+	Early       bool   `json:"early,omitempty"`
+	RequestURI  string `json:"request_uri,omitempty"`
+	Via         string `json:"via,omitempty"`
+	Destination string `json:"destination,omitempty"`
 }
 
 // maxJSON bounds a stored JSON document: nothing hashcall writes comes near.
@@ -74,7 +81,10 @@ func DecodeDialog(b []byte) (Dialog, error) {
 	if err := decodeJSON("dialog", b, &d); err != nil {
 		return Dialog{}, err
 	}
-	if d.CallID == "" || d.LocalTag == "" || d.RemoteTag == "" || d.RemoteTarget == "" {
+	switch {
+	case d.Early && (d.CallID == "" || d.RequestURI == "" || d.Via == ""):
+		return Dialog{}, fmt.Errorf("store: stored dialog: a ringing call needs its Call-ID, Request-URI and Via")
+	case !d.Early && (d.CallID == "" || d.LocalTag == "" || d.RemoteTag == "" || d.RemoteTarget == ""):
 		return Dialog{}, fmt.Errorf("store: stored dialog: Call-ID, tags and remote target are required")
 	}
 	if len(d.RouteSet) == 0 {
