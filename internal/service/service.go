@@ -325,12 +325,16 @@ func (s *Service) hangup(ctx context.Context, id string, d store.Dialog) {
 	s.log.Info("interrupted call hung up", "id", id, "cancel", d.Early)
 }
 
-// leaseLoop renews this node's leases and takes over the calls of nodes
-// whose leases expired.
+// leaseLoop renews this node's leases (every third of a lease) and looks
+// for the calls of nodes whose leases expired (every second, or more often
+// for short leases), so a dead node's calls are taken over within about a
+// second of the lease's end.
 func (s *Service) leaseLoop() {
 	defer s.bg.Done()
-	t := time.NewTicker(max(s.store.Lease()/3, 100*time.Millisecond))
+	lease := s.store.Lease()
+	t := time.NewTicker(min(max(lease/10, 50*time.Millisecond), time.Second))
 	defer t.Stop()
+	var renewed time.Time
 	for {
 		select {
 		case <-s.bgCtx.Done():
@@ -338,8 +342,12 @@ func (s *Service) leaseLoop() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(s.bgCtx, storeOpTimeout)
-		if err := s.store.RenewLeases(ctx, s.running()); err != nil {
-			s.log.Error("store: renewing leases", "err", err)
+		if time.Since(renewed) >= lease/3 {
+			if err := s.store.RenewLeases(ctx, s.running()); err != nil {
+				s.log.Error("store: renewing leases", "err", err)
+			} else {
+				renewed = time.Now()
+			}
 		}
 		if err := s.recoverOrphans(ctx, false); err != nil && s.bgCtx.Err() == nil {
 			s.log.Error("store: taking over interrupted calls", "err", err)
