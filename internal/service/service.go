@@ -299,7 +299,10 @@ func (s *Service) recoverOrphans(ctx context.Context, own bool) error {
 		}
 		v := s.view(o.Verification)
 		v.Status, v.Result, v.CompletedAt = StatusCompleted, &res, &now
-		if err := s.commit(ctx, v, o.Scope, "", o.Request.NumberHMAC); err != nil && !errors.Is(err, store.ErrFinal) {
+		switch err := s.commit(ctx, v, o.Scope, "", o.Request.NumberHMAC); {
+		case errors.Is(err, store.ErrFinal):
+			continue // another node (or the late call) got there first
+		case err != nil:
 			return err
 		}
 		s.metrics.observe(res)
