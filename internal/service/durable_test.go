@@ -197,7 +197,7 @@ func TestRestartInterrupts(t *testing.T) {
 		if got := DialogState(d); fmt.Sprint(got) != fmt.Sprint(*dialog) {
 			t.Errorf("BYE from %+v, want %+v", got, *dialog)
 		}
-	default:
+	case <-time.After(10 * time.Second):
 		t.Error("no BYE for the interrupted call's stored dialog")
 	}
 	got := sink.wait(t, id)

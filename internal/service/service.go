@@ -308,7 +308,13 @@ func (s *Service) recoverOrphans(ctx context.Context, own bool) error {
 		s.metrics.observe(res)
 		s.log.Warn("verification interrupted", "id", o.ID, "node", o.Node, "to", o.Request.To, "answered", o.Dialog != nil)
 		if o.Dialog != nil {
-			s.hangup(ctx, o.ID, *o.Dialog)
+			// Off the start path: a far end that does not answer must not
+			// hold the others up.
+			s.bg.Add(1)
+			go func() {
+				defer s.bg.Done()
+				s.hangup(s.bgCtx, o.ID, *o.Dialog)
+			}()
 		}
 	}
 	return nil
