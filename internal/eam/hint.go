@@ -248,19 +248,19 @@ func (u *URLKeys) fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
 	}
 	res, err := c.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("Entra keys %s: %w", u.URL, err)
+		return nil, fmt.Errorf("entra keys %s: %w", u.URL, err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("Entra keys %s: %s", u.URL, res.Status)
+		return nil, fmt.Errorf("entra keys %s: %s", u.URL, res.Status)
 	}
 	data, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("Entra keys %s: %w", u.URL, err)
+		return nil, fmt.Errorf("entra keys %s: %w", u.URL, err)
 	}
 	set, err := parseJWKS(data)
 	if err != nil {
-		return nil, fmt.Errorf("Entra keys %s: %w", u.URL, err)
+		return nil, fmt.Errorf("entra keys %s: %w", u.URL, err)
 	}
 	return set, nil
 }
