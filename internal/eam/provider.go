@@ -50,14 +50,6 @@ const (
 	EnrolOff       = "off"
 )
 
-// DefaultRedirectURIs are Entra's reply URLs for the global, US government
-// and China clouds.
-var DefaultRedirectURIs = []string{
-	"https://login.microsoftonline.com/common/federation/externalauthprovider",
-	"https://login.microsoftonline.us/common/federation/externalauthprovider",
-	"https://login.partner.microsoftonline.cn/common/federation/externalauthprovider",
-}
-
 // Verifications is what the provider needs of the verify service:
 // *service.Service is one.
 type Verifications interface {
@@ -72,7 +64,7 @@ type Options struct {
 	// every token (eam.issuer); the endpoints live under its path.
 	Issuer       string
 	ClientID     string   // eam.client_id
-	RedirectURIs []string // eam.redirect_uris; nil: DefaultRedirectURIs
+	RedirectURIs []string // eam.redirect_uris (Entra's reply URLs)
 	Hints        *HintVerifier
 	// SigningKeys: the first signs, all are published (eam.signing_keys).
 	SigningKeys []*SigningKey
@@ -133,8 +125,8 @@ func New(opts Options) (*Provider, error) {
 	if opts.Hints == nil || opts.Service == nil || opts.Claims == nil || opts.Enrolments == nil {
 		return nil, errors.New("eam: Hints, Service, Claims and Enrolments are required")
 	}
-	if opts.RedirectURIs == nil {
-		opts.RedirectURIs = DefaultRedirectURIs
+	if len(opts.RedirectURIs) == 0 {
+		return nil, errors.New("eam: no redirect_uris")
 	}
 	if opts.Enrolment == "" {
 		opts.Enrolment = EnrolDirectory
