@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/hashcall/hashcall/internal/config"
@@ -120,6 +121,7 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 		return exitError{2, err}
 	}
 	defer ua.Close()
+	reg := prometheus.NewRegistry()
 	svc, err := service.New(&verify.Verifier{UA: ua, Config: vc, Logger: logger}, service.Options{
 		Tokens:         tokensOf(cfg),
 		CallbackHosts:  cfg.HTTP.CallbackHosts,
@@ -130,9 +132,25 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 		Prompts:        cache.get,
 		Ready:          ua.Ready,
 		Logger:         logger,
+		Registerer:     reg,
+		Gatherer:       reg,
 	})
 	if err != nil {
 		return exitError{2, err}
+	}
+	var eamSrv *eamServer
+	eamErr := make(<-chan error)
+	if cfg.EAM.Enabled {
+		p, err := newEAM(cfg, svc, reg, logger)
+		if err != nil {
+			return exitError{2, err}
+		}
+		if eamSrv, err = startEAM(cfg, p, logger); err != nil {
+			return exitError{2, err}
+		}
+		eamErr = eamSrv.errc
+		logger.Info("entra external MFA serving", "listen", eamSrv.addr, "issuer", cfg.EAM.Issuer,
+			"tls", cfg.EAM.TLSCert != "", "enrolment", cfg.EAM.Enrolment)
 	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
@@ -158,6 +176,8 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 		select {
 		case err := <-serveErr:
 			return exitError{2, fmt.Errorf("http server: %w", err)}
+		case err := <-eamErr:
+			return exitError{2, fmt.Errorf("eam server: %w", err)}
 		case <-hup:
 			next, err := config.Load(cfgPath)
 			if err != nil {
@@ -171,6 +191,15 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 			svc.Reload(tokensOf(next), rulesOf(next))
 		case <-ctx.Done():
 			logger.Info("shutting down: draining", "grace", cfg.Shutdown.Grace)
+			if eamSrv != nil {
+				// No new sign-ins; pages being polled get a closed
+				// connection, their calls are drained below.
+				ectx, ecancel := context.WithTimeout(context.Background(), 5*time.Second)
+				if err := eamSrv.shutdown(ectx); err != nil {
+					logger.Warn("eam shutdown", "err", err)
+				}
+				ecancel()
+			}
 			// Callbacks get up to 30 s beyond the grace period.
 			dctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Grace+30*time.Second)
 			svc.Drain(dctx, cfg.Shutdown.Grace)
