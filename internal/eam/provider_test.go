@@ -387,35 +387,6 @@ func (h *harness) verifyToken(raw, nonce string) map[string]any {
 	return c
 }
 
-// CheckClaims asserts every claim of a verified sign-in's id_token.
-func checkClaims(t *testing.T, c map[string]any, issuer, sub, nonce string) {
-	t.Helper()
-	iat, _ := c["iat"].(float64)
-	exp, _ := c["exp"].(float64)
-	amr, _ := c["amr"].([]any)
-	switch {
-	case c["iss"] != issuer:
-		t.Errorf("iss %v, want %s", c["iss"], issuer)
-	case c["aud"] != testClientID:
-		t.Errorf("aud %v, want %s", c["aud"], testClientID)
-	case c["sub"] != sub:
-		t.Errorf("sub %v, want %s", c["sub"], sub)
-	case c["nonce"] != nonce:
-		t.Errorf("nonce %v, want %s", c["nonce"], nonce)
-	case c["acr"] != ACR:
-		t.Errorf("acr %v, want %s", c["acr"], ACR)
-	case len(amr) != 1 || amr[0] != AMR:
-		t.Errorf("amr %v, want [tel]", c["amr"])
-	case exp-iat != 600:
-		t.Errorf("exp - iat = %v, want 600", exp-iat)
-	case c["jti"] == nil || c["jti"] == "":
-		t.Errorf("no jti")
-	}
-	if d := time.Since(time.Unix(int64(iat), 0)); d < -time.Minute || d > time.Minute {
-		t.Errorf("iat %v is not now", iat)
-	}
-}
-
 func TestVerifiedSignIn(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	page := h.post("/eam/authorize", h.authForm(alice, "nonce-1", "state-1"), "en-GB,en;q=0.8")
@@ -431,7 +402,7 @@ func TestVerifiedSignIn(t *testing.T) {
 	if form.Get("state") != "state-1" || form.Get("error") != "" {
 		t.Fatalf("form %v: want state-1 and no error", form)
 	}
-	checkClaims(t, h.verifyToken(form.Get("id_token"), "nonce-1"), h.issuer, alice.Sub, "nonce-1")
+	eamtest.CheckClaims(t, h.verifyToken(form.Get("id_token"), "nonce-1"), h.issuer, testClientID, alice.Sub, "nonce-1")
 	// The directory's number is enrolled by the verified call.
 	if n, err := h.store.Enrolled(context.Background(), testTID, alice.OID); err != nil || n != aliceNumber {
 		t.Errorf("enrolled %q, %v; want %s", n, err, aliceNumber)
