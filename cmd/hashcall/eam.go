@@ -98,7 +98,7 @@ func newEAM(c *config.Config, svc *service.Service, reg prometheus.Registerer, l
 	store := eam.NewMemoryStore(nil)
 	return eam.New(eam.Options{
 		Issuer: e.Issuer, ClientID: e.ClientID, RedirectURIs: e.RedirectURIs,
-		Hints: &eam.HintVerifier{Keys: src, Tenants: e.Tenants, Audiences: auds, MaxAge: e.HintMaxAge, Skew: e.ClockSkew},
+		Hints:       &eam.HintVerifier{Keys: src, Tenants: e.Tenants, Audiences: auds, MaxAge: e.HintMaxAge, Skew: e.ClockSkew},
 		SigningKeys: keys, Enrolment: e.Enrolment, Directory: dir, Enrolments: store, Claims: store, Service: svc,
 		Regions: c.Policy.AllowedRegions, DefaultLocale: c.Verify.Locale, MaxCalls: e.MaxCalls,
 		PageDir: e.PageDir, TrustedProxies: proxies, Logger: logger, Registerer: reg,

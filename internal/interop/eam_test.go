@@ -570,8 +570,12 @@ func TestEAMServeRefusals(t *testing.T) {
 			f.Set("id_token_hint", e.entra.Hint(t, eamAlice, time.Now(), map[string]any{"tid": other, "iss": "https://login.microsoftonline.com/" + other + "/v2.0"}))
 		}},
 		{"foreign_client_id", func(f url.Values) { f.Set("client_id", other) }},
-		{"foreign_redirect_uri", func(f url.Values) { f.Set("redirect_uri", "https://login.example.net/common/federation/externalauthprovider") }},
-		{"hint_too_old", func(f url.Values) { f.Set("id_token_hint", e.entra.Hint(t, eamAlice, time.Now().Add(-15*time.Minute), nil)) }},
+		{"foreign_redirect_uri", func(f url.Values) {
+			f.Set("redirect_uri", "https://login.example.net/common/federation/externalauthprovider")
+		}},
+		{"hint_too_old", func(f url.Values) {
+			f.Set("id_token_hint", e.entra.Hint(t, eamAlice, time.Now().Add(-15*time.Minute), nil))
+		}},
 		{"replayed_nonce_state", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
