@@ -107,7 +107,7 @@ func (s *syncBuffer) String() string {
 }
 
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	entra  *eamtest.Entra
 	sink   *eamtest.RedirectSink
 	srv    *httptest.Server
@@ -124,9 +124,10 @@ type harnessOptions struct {
 	maxCalls  int
 	trunkDown bool
 	outcomes  map[string][]verify.Outcome
+	perNumber int // calls per number per minute; default 10
 }
 
-func newHarness(t *testing.T, o harnessOptions) *harness {
+func newHarness(t testing.TB, o harnessOptions) *harness {
 	t.Helper()
 	h := &harness{t: t, logs: &syncBuffer{}, ready: !o.trunkDown}
 	h.entra = eamtest.New(t, testTID, testClientID, eamtest.NewKey(t, 0), "entra-test-key-1")
@@ -135,9 +136,12 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		o.outcomes = map[string][]verify.Outcome{aliceNumber: {verify.Verified}, bobNumber: {verify.WrongKey}}
 	}
 	h.caller = &fakeCaller{outcomes: o.outcomes}
+	if o.perNumber == 0 {
+		o.perNumber = 10
+	}
 	logger := slog.New(slog.NewJSONHandler(h.logs, nil))
 	svc, err := service.New(h.caller, service.Options{
-		Rules:         policy.Rules{Regions: []string{"GB"}, Types: []string{"mobile"}, PerNumber: policy.Rate{N: 10, Per: time.Minute}, Global: policy.Rate{N: 100, Per: time.Minute}},
+		Rules:         policy.Rules{Regions: []string{"GB"}, Types: []string{"mobile"}, PerNumber: policy.Rate{N: o.perNumber, Per: time.Minute}, Global: policy.Rate{N: 1_000_000, Per: time.Minute}},
 		DefaultLocale: "en-GB",
 		Prompts:       func(l string) (*prompts.Set, error) { return prompts.Load("", l) },
 		Ready:         func() bool { return h.ready },
