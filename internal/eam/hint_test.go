@@ -156,3 +156,35 @@ func TestPickLocale(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseJWKS: Entra's key set comes from the network (or a file); any
+// input parses to a set or an error, and a key found in it is a public one.
+func FuzzParseJWKS(f *testing.F) {
+	entra := eamtest.New(f, testTID, testClientID, eamtest.NewKey(f, 0), "kid-1")
+	f.Add(entra.JWKS(f))
+	f.Add([]byte(`{"keys":[]}`))
+	f.Add([]byte(`{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"kid-1"}]}`))
+	f.Add([]byte(`not json`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		set, err := parseJWKS(data)
+		if err != nil {
+			return
+		}
+		if k, err := keySet(set, "kid-1"); err == nil && !k.IsPublic() {
+			t.Fatalf("keySet returned a non-public key")
+		}
+	})
+}
+
+// FuzzPickLocale: Accept-Language is the browser's; any value gives one of
+// the shipped locales.
+func FuzzPickLocale(f *testing.F) {
+	for _, s := range []string{"", "en-US,en;q=0.9", "fr;q=0.1, en-GB;q=0.5", "en-us;q=", ";;,,", "*"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		if got := pickLocale(h, "en-GB"); got != "en-GB" && got != "en-US" {
+			t.Fatalf("pickLocale(%q) = %q", h, got)
+		}
+	})
+}

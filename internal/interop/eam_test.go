@@ -598,6 +598,11 @@ func TestEAMServeRefusals(t *testing.T) {
 	if !strings.Contains(s.log(), `"reason":"hint_signature"`) || !strings.Contains(s.log(), `"reason":"replay"`) {
 		t.Errorf("refusals not logged with their reasons")
 	}
+	for _, reason := range []string{"hint_signature", "hint_tenant", "client_id", "redirect_uri", "hint_age", "replay"} {
+		if v := s.metric(t, `hashcall_eam_refused_total{reason="`+reason+`"}`); v != 1 {
+			t.Errorf("hashcall_eam_refused_total{reason=%q} = %v, want 1", reason, v)
+		}
+	}
 	loc, err := first.Location()
 	if err != nil {
 		t.Fatal(err)
