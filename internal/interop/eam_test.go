@@ -40,6 +40,7 @@ import (
 
 	"github.com/hashcall/hashcall/internal/eam/eamtest"
 	"github.com/hashcall/hashcall/internal/peertest"
+	"github.com/hashcall/hashcall/internal/softphone"
 )
 
 // The Entra ID external MFA provider of the built `hashcall serve`, signed
@@ -72,6 +73,7 @@ const (
 var (
 	eamAlice = eamtest.User{OID: "6f1e2d3c-0000-4000-8000-00000000a11c", Sub: "mBqz0l3Yk2Jtq1aW3dV9Yc4hX0e8nQ1Lr5sT7uV9wXo", UPN: "alice@contoso.example", Name: "Alice Example"}
 	eamBob   = eamtest.User{OID: "6f1e2d3c-0000-4000-8000-000000000b0b", Sub: "nCra1m4Zl3Kur2bX4eW0Zd5iY1f9oR2Ms6tU8vW0xYp", UPN: "bob@contoso.example", Name: "Bob Example"}
+	eamErin  = eamtest.User{OID: "6f1e2d3c-0000-4000-8000-00000000e417", Sub: "pEtc3o6Bn5Mwt4dZ6gY2Bf7kA3h1qT4Ou8vW0xY2zAr", UPN: "erin@contoso.example", Name: "Erin Example"}
 	eamDave  = eamtest.User{OID: "6f1e2d3c-0000-4000-8000-00000000da7e", Sub: "oDsb2n5Am4Lvs3cY5fX1Ae6jZ2g0pS3Nt7uV9wX1yZq", UPN: "dave@contoso.example", Name: "Dave Example"}
 )
 
@@ -122,6 +124,7 @@ func startEAMLab(t *testing.T) *eamLab {
 	}{{eamAlice, "9001"}, {eamBob, "9002"}, {eamDave, "9010"}} {
 		fmt.Fprintf(&b, "%s,%s,%s\n", u.u.UPN, u.u.OID, mobileNumber(u.num))
 	}
+	fmt.Fprintf(&b, "%s,%s,%s\n", eamErin.UPN, eamErin.OID, baresipMobile)
 	for i := range 20 {
 		fmt.Fprintf(&b, "pool%02d@contoso.example,,%s\n", i, poolNumber(i))
 	}
@@ -230,7 +233,9 @@ func randomUUID(t *testing.T) string {
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatal(err)
 	}
-	return fmt.Sprintf("%x-%x-4%x-8%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])[:36]
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 9562 variant
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 var entraPage = template.Must(template.New("").Parse(`<!doctype html>
@@ -453,6 +458,47 @@ func TestEAMBrowserVerified(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// baresipMobile is Kamailio's UK mobile alias of the registered baresip.
+const baresipMobile = "+447700900901"
+
+// The same sign-in answered by a real softphone: baresip registers at
+// Kamailio, answers, and presses # as RFC 4733 events.
+func TestEAMBrowserBaresip(t *testing.T) {
+	e := startEAMLab(t)
+	ph := softphone.RunBaresip(t, softphone.BaresipConfig{
+		User:      "baresip",
+		Registrar: &softphone.Registrar{Address: e.kamAddr, Password: "baresip-pw"},
+	})
+	if err := ph.WaitRegistered(ctxFor(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	mark := ph.Mark()
+	pressed := make(chan error, 1)
+	go func() {
+		ctx := ctxFor(t, 40*time.Second)
+		if _, err := ph.WaitEvent(ctx, mark, "CALL_ESTABLISHED"); err != nil {
+			pressed <- err
+			return
+		}
+		time.Sleep(500 * time.Millisecond) // the callee listens to the prompt for a moment
+		pressed <- ph.Press(ctx, '#')
+	}()
+	e.serve(t, serveOptions{}, 2)
+	b := newBrowser(t, "en-GB")
+	form := e.authForm(t, eamErin, time.Now())
+	e.signIn(t, b, form)
+	b.do(t, 40*time.Second, chromedp.WaitVisible("#result"))
+	b.shot(t, "back-at-entra")
+	if err := <-pressed; err != nil {
+		t.Fatalf("baresip pressing #: %v", err)
+	}
+	p := waitPosted(t, e.sink, 10*time.Second)
+	if p.Form.Get("error") != "" {
+		t.Fatalf("posted %v, want an id_token", p.Form)
+	}
+	eamtest.CheckClaims(t, e.verifyIDToken(t, p.Form.Get("id_token")), e.issuer, eamClientID, eamErin.Sub, form.Get("nonce"))
 }
 
 // The phone presses 5: with one call allowed the page posts access_denied.
