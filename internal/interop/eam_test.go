@@ -94,6 +94,7 @@ type eamLab struct {
 	csv     string
 	port    int
 	issuer  string
+	enrol   string // eam.enrolment; "" is directory
 
 	mu    sync.Mutex
 	forms map[string]string // Entra's sign-in pages by path
@@ -199,6 +200,9 @@ eam:
   tls_key: %s
   max_calls: %d
 `, e.csv, e.port, e.issuer, eamClientID, e.sink.URL, eamTID, e.jwks.URL, e.signing, e.cert, e.key, maxCalls)
+	if e.enrol != "" {
+		o.extraYAML += "  enrolment: " + e.enrol + "\n"
+	}
 	if o.perNumber == "" {
 		o.perNumber = "100/1m"
 	}
@@ -499,6 +503,39 @@ func TestEAMBrowserBaresip(t *testing.T) {
 		t.Fatalf("posted %v, want an id_token", p.Form)
 	}
 	eamtest.CheckClaims(t, e.verifyIDToken(t, p.Form.Get("id_token")), e.issuer, eamClientID, eamErin.Sub, form.Get("nonce"))
+}
+
+// Self-enrolment: a user the directory does not know enters a premium-rate
+// number (refused by the policy: nothing is called), then their mobile,
+// which is called, verified and enrolled.
+func TestEAMBrowserSelfEnrolment(t *testing.T) {
+	e := startEAMLab(t)
+	e.enrol = "self"
+	uas := e.startUAS(t, "rfc4733_pound")
+	s := e.serve(t, serveOptions{}, 2)
+	b := newBrowser(t, "en-GB")
+	frank := eamtest.User{OID: "6f1e2d3c-0000-4000-8000-0000000f4a2c", Sub: "qFud4p7Co6Nxu5eA7hZ3Cg8lB4i2rU5Pv9wX1yZ3aBs", UPN: "frank@contoso.example"}
+	form := e.authForm(t, frank, time.Now())
+	b.do(t, 20*time.Second, chromedp.Navigate(e.entraURL(t, form)), chromedp.Click("#go"), chromedp.WaitVisible("#number"))
+	b.shot(t, "enrol")
+	b.do(t, 20*time.Second, chromedp.SendKeys("#number", "0909 8790000"), chromedp.Click("#call-me"), chromedp.WaitVisible(".notice"))
+	if txt, _ := chromedp.Run(b.ctx, chromedp.Text(".notice")); !strings.Contains(txt, "can't be used") {
+		t.Errorf("notice %q: want the refusal", txt)
+	}
+	b.shot(t, "premium-refused")
+	if n := len(e.kamLines("request INVITE")); n != 0 {
+		t.Fatalf("%d INVITEs for a premium-rate number, want none", n)
+	}
+	b.do(t, 20*time.Second, chromedp.SendKeys("#number", "07700 900001"), chromedp.Click("#call-me"), chromedp.WaitVisible("#status"))
+	b.do(t, 40*time.Second, chromedp.WaitVisible("#result"))
+	p := waitPosted(t, e.sink, 10*time.Second)
+	eamtest.CheckClaims(t, e.verifyIDToken(t, p.Form.Get("id_token")), e.issuer, eamClientID, frank.Sub, form.Get("nonce"))
+	for _, want := range []string{"audit: eam self-enrolment refused", "audit: eam enrolment recorded"} {
+		if !strings.Contains(s.log(), want) {
+			t.Errorf("serve's log lacks %q", want)
+		}
+	}
+	uas.finish(t, 20*time.Second)
 }
 
 // The phone presses 5: with one call allowed the page posts access_denied.

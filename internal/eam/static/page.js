@@ -25,7 +25,12 @@
   }
   function poll() {
     fetch(url, { cache: "no-store", credentials: "same-origin" })
-      .then(function (r) { return r.json(); })
+      .then(function (r) {
+        if (r.status === 404) { // the sign-in expired
+          return { stage: "expired", text: status.getAttribute("data-expired"), final: true };
+        }
+        return r.json();
+      })
       .then(function (v) {
         if (show(v)) {
           setTimeout(poll, 500);
