@@ -144,13 +144,26 @@ func keySet(set *jose.JSONWebKeySet, kid string) (*jose.JSONWebKey, error) {
 	return nil, fmt.Errorf("%w %q", ErrUnknownKey, kid)
 }
 
+// parseJWKS reads a key set (RFC 7517 §5), skipping keys it cannot use
+// (another key type, a malformed entry): one odd key in Entra's set must
+// not stop the others from verifying.
 func parseJWKS(data []byte) (*jose.JSONWebKeySet, error) {
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(data, &set); err != nil {
+	var raw struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, fmt.Errorf("JWKS: %w", err)
 	}
+	var set jose.JSONWebKeySet
+	for _, r := range raw.Keys {
+		var k jose.JSONWebKey
+		if err := json.Unmarshal(r, &k); err != nil {
+			continue
+		}
+		set.Keys = append(set.Keys, k)
+	}
 	if len(set.Keys) == 0 {
-		return nil, errors.New("JWKS: no keys")
+		return nil, errors.New("JWKS: no usable keys")
 	}
 	return &set, nil
 }

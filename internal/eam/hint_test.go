@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -187,4 +188,20 @@ func FuzzPickLocale(f *testing.F) {
 			t.Fatalf("pickLocale(%q) = %q", h, got)
 		}
 	})
+}
+
+func TestParseJWKSSkipsOddKeys(t *testing.T) {
+	entra := eamtest.New(t, testTID, testClientID, eamtest.NewKey(t, 0), "good")
+	good := string(entra.JWKS(t))
+	mixed := strings.Replace(good, `{"keys":[`, `{"keys":[{"kty":"XYZ","kid":"odd"},{"kty":"RSA","kid":"broken","n":"!!"},`, 1)
+	set, err := parseJWKS([]byte(mixed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keySet(set, "good"); err != nil {
+		t.Errorf("the good key is lost among odd ones: %v", err)
+	}
+	if _, err := parseJWKS([]byte(`{"keys":[{"kty":"XYZ"}]}`)); err == nil {
+		t.Error("a set of no usable keys parsed")
+	}
 }

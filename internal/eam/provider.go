@@ -33,6 +33,9 @@ import (
 	"github.com/hashcall/hashcall/verify"
 )
 
+// maxSessions bounds the sign-ins held at once (each lives SessionTTL).
+const maxSessions = 10000
+
 // Scope is the caller scope the provider's verifications run under.
 const Scope = "eam"
 
@@ -505,8 +508,18 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			delete(p.sessions, id)
 		}
 	}
-	p.sessions[s.id] = s
+	full := len(p.sessions) >= maxSessions
+	if !full {
+		p.sessions[s.id] = s
+	}
 	p.mu.Unlock()
+	if full {
+		p.log.Warn("eam: too many sign-ins in progress", "max", maxSessions)
+		s.mu.Lock()
+		p.answerError(w, s, "temporarily_unavailable", "too many sign-ins in progress")
+		s.mu.Unlock()
+		return
+	}
 
 	e164, from := p.numberOf(r.Context(), hint)
 	s.mu.Lock()
