@@ -566,7 +566,8 @@ func quoteList(items []string) string {
 }
 
 // promptAllowance is what the budget of eam.max_calls counts for playing
-// the ask prompt once (the shipped prompts last about 6 s).
+// the ask prompt once (the shipped ask prompts last about 7 s; a
+// replacement in prompts.dir longer than this eats into the margin).
 const promptAllowance = 10 * time.Second
 
 // EntraBudget is how long an EAM sign-in may take in all: Entra drops its
