@@ -618,7 +618,7 @@ func (p *Provider) refresh(ctx context.Context, s *session) {
 	if v.Outcome == verify.Verified {
 		s.verified = true
 		if s.enrol {
-			if err := p.o.Enrolments.Enrol(ctx, s.hint.TID, s.hint.OID, s.e164); err != nil {
+			if err := p.o.Enrolments.Enrol(ctx, s.hint.TID, s.hint.OID, s.e164, s.verID); err != nil {
 				p.log.Error("eam: enrolment store", "err", err)
 			} else {
 				p.log.Info("audit: eam enrolment recorded", "tid", s.hint.TID, "oid", s.hint.OID, "to", s.masked,

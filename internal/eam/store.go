@@ -22,9 +22,9 @@ type Enrolments interface {
 	// Enrolled returns the E.164 number enrolled for (tid, oid), or
 	// ErrNotEnrolled.
 	Enrolled(ctx context.Context, tid, oid string) (string, error)
-	// Enrol records e164 for (tid, oid) after a verified call to it,
-	// replacing any earlier number.
-	Enrol(ctx context.Context, tid, oid, e164 string) error
+	// Enrol records e164 for (tid, oid), confirmed by the verified call
+	// verificationID, replacing any earlier number.
+	Enrol(ctx context.Context, tid, oid, e164, verificationID string) error
 }
 
 // Claims makes each (nonce, state) of an authorization request usable once.
@@ -61,7 +61,7 @@ func (m *MemoryStore) Enrolled(_ context.Context, tid, oid string) (string, erro
 }
 
 // Enrol implements Enrolments.
-func (m *MemoryStore) Enrol(_ context.Context, tid, oid, e164 string) error {
+func (m *MemoryStore) Enrol(_ context.Context, tid, oid, e164, _ string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.enrolments[[2]string{tid, oid}] = e164
