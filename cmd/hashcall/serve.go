@@ -146,6 +146,20 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 	if err != nil {
 		return exitError{2, err}
 	}
+	var eamSrv *eamServer
+	eamErr := make(<-chan error)
+	if cfg.EAM.Enabled {
+		p, err := newEAM(cfg, svc, reg, logger)
+		if err != nil {
+			return exitError{2, err}
+		}
+		if eamSrv, err = startEAM(cfg, p, logger); err != nil {
+			return exitError{2, err}
+		}
+		eamErr = eamSrv.errc
+		logger.Info("entra external MFA serving", "listen", eamSrv.addr, "issuer", cfg.EAM.Issuer,
+			"tls", cfg.EAM.TLSCert != "", "enrolment", cfg.EAM.Enrolment)
+	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return exitError{2, fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)}
@@ -170,6 +184,8 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 		select {
 		case err := <-serveErr:
 			return exitError{2, fmt.Errorf("http server: %w", err)}
+		case err := <-eamErr:
+			return exitError{2, fmt.Errorf("eam server: %w", err)}
 		case <-hup:
 			next, err := config.Load(cfgPath)
 			if err != nil {
@@ -183,6 +199,15 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 			svc.Reload(tokensOf(next), rulesOf(next))
 		case <-ctx.Done():
 			logger.Info("shutting down: draining", "grace", cfg.Shutdown.Grace)
+			if eamSrv != nil {
+				// No new sign-ins; pages being polled get a closed
+				// connection, their calls are drained below.
+				ectx, ecancel := context.WithTimeout(context.Background(), 5*time.Second)
+				if err := eamSrv.shutdown(ectx); err != nil {
+					logger.Warn("eam shutdown", "err", err)
+				}
+				ecancel()
+			}
 			// Callbacks get up to config.CallbackFlush beyond the grace
 			// period (the systemd unit's TimeoutStopSec allows for it).
 			dctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Grace+config.CallbackFlush)

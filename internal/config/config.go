@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -35,6 +36,113 @@ type Config struct {
 	Shutdown Shutdown `yaml:"shutdown" mapstructure:"shutdown"`
 	// Diagnostics is the operators' profiling listener (diagnostics.*).
 	Diagnostics Diagnostics `yaml:"diagnostics" mapstructure:"diagnostics"`
+	// Directory finds users' phone numbers for the doors (directory.*).
+	Directory Directory `yaml:"directory" mapstructure:"directory"`
+	// EAM is the Entra ID external MFA provider (eam.*).
+	EAM EAM `yaml:"eam" mapstructure:"eam"`
+}
+
+// Directory is where users' phone numbers come from (keys directory.*):
+// a CSV file, LDAP, or neither.
+type Directory struct {
+	// CSV is a CSV file with columns user, mobile and optionally oid,
+	// read again when it changes (directory.csv).
+	CSV string `yaml:"csv" mapstructure:"csv"`
+	// LDAP is an LDAP directory (directory.ldap.*).
+	LDAP LDAP `yaml:"ldap" mapstructure:"ldap"`
+}
+
+// LDAP configures the LDAP directory (keys directory.ldap.*); it is used
+// when URL is set.
+type LDAP struct {
+	// URL is ldap://HOST[:PORT] or ldaps://HOST[:PORT] (directory.ldap.url).
+	URL string `yaml:"url" mapstructure:"url"`
+	// StartTLS upgrades an ldap:// connection with StartTLS
+	// (directory.ldap.start_tls).
+	StartTLS bool `yaml:"start_tls" mapstructure:"start_tls"`
+	// CAFile holds the PEM CA certificates that verify the server
+	// (directory.ldap.ca_file). Empty: the system roots.
+	CAFile string `yaml:"ca_file" mapstructure:"ca_file"`
+	// BindDN is the DN to bind as; empty binds anonymously
+	// (directory.ldap.bind_dn).
+	BindDN string `yaml:"bind_dn" mapstructure:"bind_dn"`
+	// Password is BindDN's password (directory.ldap.password).
+	Password Secret `yaml:"password" mapstructure:"password"`
+	// BaseDN is where users are searched (directory.ldap.base_dn).
+	BaseDN string `yaml:"base_dn" mapstructure:"base_dn"`
+	// Filter finds one user; %s is the escaped user principal name
+	// (directory.ldap.filter).
+	Filter string `yaml:"filter" mapstructure:"filter"`
+	// Attribute holds the phone number (directory.ldap.attribute).
+	Attribute string `yaml:"attribute" mapstructure:"attribute"`
+	// Timeout bounds each lookup (directory.ldap.timeout).
+	Timeout time.Duration `yaml:"timeout" mapstructure:"timeout"`
+}
+
+// Enrolment modes for [EAM.Enrolment].
+const (
+	EnrolDirectory = "directory"
+	EnrolSelf      = "self"
+	EnrolOff       = "off"
+)
+
+// DefaultEAMRedirectURIs are Entra's reply URLs for the global, US
+// government and China clouds: the default of eam.redirect_uris.
+var DefaultEAMRedirectURIs = []string{
+	"https://login.microsoftonline.com/common/federation/externalauthprovider",
+	"https://login.microsoftonline.us/common/federation/externalauthprovider",
+	"https://login.partner.microsoftonline.cn/common/federation/externalauthprovider",
+}
+
+// EAM configures the Entra ID external MFA provider (keys eam.*).
+type EAM struct {
+	// Enabled serves the provider on Listen (eam.enabled).
+	Enabled bool `yaml:"enabled" mapstructure:"enabled"`
+	// Listen is the HOST:PORT of its own listener (eam.listen).
+	Listen string `yaml:"listen" mapstructure:"listen"`
+	// Issuer is the public https URL, exactly as Entra's discovery URL
+	// starts and every token's iss (eam.issuer).
+	Issuer string `yaml:"issuer" mapstructure:"issuer"`
+	// ClientID is the client_id Entra sends: the app registration's
+	// application id (eam.client_id).
+	ClientID string `yaml:"client_id" mapstructure:"client_id"`
+	// RedirectURIs are the only redirect_uri values answered
+	// (eam.redirect_uris).
+	RedirectURIs []string `yaml:"redirect_uris" mapstructure:"redirect_uris"`
+	// Tenants are the Entra tenant ids whose sign-ins are accepted
+	// (eam.tenants).
+	Tenants []string `yaml:"tenants" mapstructure:"tenants"`
+	// HintAudiences are the accepted aud values of the id_token_hint
+	// (eam.hint_audiences); empty: eam.client_id only.
+	HintAudiences []string `yaml:"hint_audiences" mapstructure:"hint_audiences"`
+	// EntraJWKSURL is where Entra's signing keys are fetched
+	// (eam.entra_jwks_url).
+	EntraJWKSURL string `yaml:"entra_jwks_url" mapstructure:"entra_jwks_url"`
+	// EntraJWKSFile, when set, is a file of Entra's keys used instead of
+	// the URL, for offline installs (eam.entra_jwks_file).
+	EntraJWKSFile string `yaml:"entra_jwks_file" mapstructure:"entra_jwks_file"`
+	// HintMaxAge bounds the hint's age by its iat (eam.hint_max_age).
+	HintMaxAge time.Duration `yaml:"hint_max_age" mapstructure:"hint_max_age"`
+	// ClockSkew is allowed between Entra's clock and ours
+	// (eam.clock_skew).
+	ClockSkew time.Duration `yaml:"clock_skew" mapstructure:"clock_skew"`
+	// SigningKeys are PEM files from `hashcall keys generate`: the first
+	// signs, all are published (eam.signing_keys).
+	SigningKeys []string `yaml:"signing_keys" mapstructure:"signing_keys"`
+	// TLSCert and TLSKey, when set, serve HTTPS (eam.tls_cert, eam.tls_key).
+	TLSCert string `yaml:"tls_cert" mapstructure:"tls_cert"`
+	TLSKey  string `yaml:"tls_key" mapstructure:"tls_key"`
+	// TrustedProxies are the IPs or CIDRs of reverse proxies whose
+	// X-Forwarded-For is believed (eam.trusted_proxies).
+	TrustedProxies []string `yaml:"trusted_proxies" mapstructure:"trusted_proxies"`
+	// Enrolment is directory, self or off (eam.enrolment).
+	Enrolment string `yaml:"enrolment" mapstructure:"enrolment"`
+	// MaxCalls is the calls one sign-in may place, "Call me again"
+	// included (eam.max_calls).
+	MaxCalls int `yaml:"max_calls" mapstructure:"max_calls"`
+	// PageDir overrides the page's logo (logo.png) and texts
+	// (<locale>.json) (eam.page_dir).
+	PageDir string `yaml:"page_dir" mapstructure:"page_dir"`
 }
 
 // SIP configures the user agent's signalling (keys sip.*).
@@ -255,6 +363,24 @@ func Default() *Config {
 			MaxConcurrent:  50,
 		},
 		Shutdown: Shutdown{Grace: 60 * time.Second},
+		Directory: Directory{LDAP: LDAP{
+			Filter:    "(userPrincipalName=%s)",
+			Attribute: "mobile",
+			Timeout:   5 * time.Second,
+		}},
+		EAM: EAM{
+			Listen:         "127.0.0.1:8443",
+			RedirectURIs:   slices.Clone(DefaultEAMRedirectURIs),
+			Tenants:        []string{},
+			HintAudiences:  []string{},
+			EntraJWKSURL:   "https://login.microsoftonline.com/common/discovery/v2.0/keys",
+			HintMaxAge:     10 * time.Minute,
+			ClockSkew:      time.Minute,
+			SigningKeys:    []string{},
+			TrustedProxies: []string{},
+			Enrolment:      EnrolDirectory,
+			MaxCalls:       2,
+		},
 	}
 }
 

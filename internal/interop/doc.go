@@ -69,9 +69,19 @@
 // test starts for many calls at once (serve_test.go: 100 parallel
 // verifications).
 //
+// eam_test.go signs in to the built `hashcall serve`'s Entra ID external
+// MFA provider (eam.*) with headless Chromium (Debian chromium, driven with
+// chromedp, a fresh profile per test): a test Entra (internal/eam/eamtest)
+// signs the hints and serves its JWKS over HTTPS (trusted by the binary
+// through SSL_CERT_FILE), a local HTTPS redirect_uri records the answer,
+// and go-oidc checks the id_token against hashcall's discovery and JWKS.
+// The phones are the SIPp scenarios above (9001 #, 9002 5, 9010 no answer;
+// the pool, busy, for the POST → INVITE figure); screenshots go to
+// t.ArtifactDir() (go test -artifacts keeps them).
+//
 // Ports are the first free ones from: Kamailio 25060, SIPp SIP 25100,
 // SIPp media 26000 (even), hashcall RTP 26500, hashcall serve's HTTP 25800
-// (TCP) and RTP range 29000 (clear of internal/softphone, which runs at the same time), a dead trunk address 25700 (nothing listens);
+// (TCP), its eam listener 25960 (TCP) and RTP range 29000 (clear of internal/softphone, which runs at the same time), a dead trunk address 25700 (nothing listens);
 // never 5060 or 6000. The completion-callback
 // receiver of the serve tests is an httptest server on 127.0.0.1. Every
 // process runs in its own process group, is ended by its PID (SIGTERM, then

@@ -61,6 +61,8 @@ type serveOptions struct {
 	callbackHosts   []string      // http.callback_hosts; nil is [127.0.0.1]
 	callbackAddrs   []string      // http.callback_addresses; nil is none
 	callbackSecret  *string       // http.callback_secret; nil is callbackSecret
+	extraYAML       string        // more top-level sections (eam, directory)
+	env             []string      // more environment
 }
 
 // server is a running `hashcall serve`.
@@ -240,11 +242,12 @@ shutdown:
   grace: 20s
 `, callerID, o.ringTimeout, o.trunk, trunkUser, trunkRealm, o.optionsInterval, low, high, o.answerTimeout,
 		promptsDir, httpPort, quoted(o.tokens), quoted(o.callbackHosts), quoted(o.callbackAddrs), secret, o.perNumber, o.maxConcurrent)
+	yaml += o.extraYAML
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p = startProcEnv(t, "hashcall serve", dir, filepath.Join(dir, "serve.log"),
-		cliEnv("HASHCALL_SIP_TRUNK_PASSWORD="+trunkPassword), bin, "serve", "--config", cfg)
+		cliEnv(append([]string{"HASHCALL_SIP_TRUNK_PASSWORD=" + trunkPassword}, o.env...)...), bin, "serve", "--config", cfg)
 	return p, "http://127.0.0.1:" + strconv.Itoa(httpPort)
 }
 
