@@ -175,6 +175,7 @@ type Session struct {
 	early      uint64
 	pressDrops uint64
 	lastSource netip.AddrPort
+	lastLocks  uint64       // the stream's lock count last logged
 	evs        []dtmf.Event // Info's scratch
 
 	// Sender state, owned by the sender goroutine.
@@ -457,6 +458,15 @@ func (s *Session) receive() {
 			continue
 		}
 		evs = s.stream.Packet(evs[:0], now, from, buf[:n])
+		if src, ssrc, locks := s.stream.Lock(); locks != s.lastLocks {
+			s.lastLocks = locks
+			if locks == 1 {
+				s.log.Info("rtp locked", "source", src, "ssrc", ssrc)
+			} else {
+				// Another stream took over (Stream: takeover rules).
+				s.log.Info("rtp lock taken over", "source", src, "ssrc", ssrc, "locks", locks)
+			}
+		}
 		if s.cfg.Latch {
 			if src, ok := s.stream.Source(); ok && src != s.lastSource {
 				s.lastSource = src
