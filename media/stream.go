@@ -219,7 +219,19 @@ type Stream struct {
 	cands [numCandidates]candidate
 	ncand int
 
+	onDrop func(DroppedPacket)
+
 	stats StreamStats
+}
+
+// DroppedPacket is a packet dropped for its source or SSRC, as
+// [Stream.OnDrop] reports it: either at once (a stranger's, without
+// latching) or when a candidate's held packets are given up, later.
+type DroppedPacket struct {
+	At   time.Duration  // its arrival
+	From netip.AddrPort // its source
+	SSRC bool           // counted as Drops.SSRC; false: Drops.Source
+	B    []byte         // the datagram, valid during the call only
 }
 
 // candidate is a stream of one source and SSRC that is not locked onto:
@@ -319,6 +331,12 @@ func (s *Stream) Lock() (source netip.AddrPort, ssrc uint32, locks uint64) {
 	return s.source, s.ssrc, s.stats.Locks
 }
 
+// OnDrop sets f to be called with each packet dropped for its source or
+// SSRC, when it is counted: a held packet's drop is only known when its
+// candidate loses, after later packets. replay uses it to tell which
+// packet a drop was. nil turns it off.
+func (s *Stream) OnDrop(f func(DroppedPacket)) { s.onDrop = f }
+
 // Stats returns the stream's counters.
 func (s *Stream) Stats() StreamStats {
 	st := s.stats
@@ -341,6 +359,9 @@ func (s *Stream) Packet(dst []dtmf.Event, now time.Duration, from netip.AddrPort
 	onLock := s.locked && from == s.source
 	if !onLock && !s.cfg.Latch && from != s.remote {
 		s.stats.Dropped.Source++
+		if s.onDrop != nil {
+			s.onDrop(DroppedPacket{At: now, From: from, B: b})
+		}
 		return dst
 	}
 	payload, law, event, ok := s.parse(b)
@@ -421,12 +442,14 @@ func (s *Stream) candidate(dst []dtmf.Event, now time.Duration, from netip.AddrP
 		case d <= 0 && d > -maxMisorder:
 			// A duplicate or reordered packet (SIPp repeats an E packet's
 			// sequence number): kept with the run, not counted in it.
-		default: // a jump: the run starts again
-			s.drop(c, c.nheld)
-			c.run, c.nheld = 0, 0
+		default:
+			// A jump: the count starts again. The packets held are kept:
+			// one SSRC from one source is one sender (a forger cannot
+			// guess a 32-bit SSRC), and some send events in a sequence
+			// space of their own; the receive path sorts them out.
+			c.run, c.seq = 1, h.SequenceNumber
 		}
-	}
-	if c.run == 0 {
+	} else {
 		c.run, c.seq, c.first = 1, h.SequenceNumber, now
 	}
 	c.last = now
@@ -491,10 +514,17 @@ func (s *Stream) drop(c *candidate, n int) {
 	if s.locked {
 		expected = s.source
 	}
-	if c.from == expected || !s.cfg.Latch {
+	ssrc := c.from == expected || !s.cfg.Latch
+	if ssrc {
 		s.stats.Dropped.SSRC += uint64(n)
 	} else {
 		s.stats.Dropped.Source += uint64(n)
+	}
+	if s.onDrop != nil {
+		for i := range n {
+			hp := &c.held[i]
+			s.onDrop(DroppedPacket{At: hp.at, From: c.from, SSRC: ssrc, B: hp.b})
+		}
 	}
 }
 
