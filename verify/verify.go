@@ -99,7 +99,7 @@ type Result struct {
 	// EarlyKeys are the keys heard too early to count (the early-key
 	// guard), in order.
 	EarlyKeys []EarlyKey `json:"early_keys,omitempty"`
-	Error      string            `json:"error,omitempty"`
+	Error     string     `json:"error,omitempty"`
 }
 
 // EarlyKey is a key that did not count because it came too early.
