@@ -159,7 +159,8 @@ type StreamStats struct {
 //   - Source: without latching, only packets from StreamConfig.Remote are
 //     accepted; with latching, packets from any source are candidates until
 //     the lock, and then only the locked source's (and candidates that may
-//     take it over, below). Anyone who can reach the port could otherwise
+//     take it over, below; none from elsewhere once the lock is on Remote
+//     itself). Anyone who can reach the port could otherwise
 //     forge a '#' (RFC 4961 symmetric RTP is why the far end's source is a
 //     fair identity).
 //   - Payload type: audio on a negotiated G.711 payload type is decoded into
@@ -357,7 +358,10 @@ func (s *Stream) Packet(dst []dtmf.Event, now time.Duration, from netip.AddrPort
 
 	// Source first, before parsing: a packet from a stranger costs nothing.
 	onLock := s.locked && from == s.source
-	if !onLock && !s.cfg.Latch && from != s.remote {
+	// Once locked onto Remote itself latching has nothing more to give:
+	// only Remote is accepted, as without it.
+	strict := !s.cfg.Latch || s.locked && s.source == s.remote
+	if !onLock && strict && from != s.remote {
 		s.stats.Dropped.Source++
 		if s.onDrop != nil {
 			s.onDrop(DroppedPacket{At: now, From: from, B: b})

@@ -636,6 +636,31 @@ func TestStreamLock(t *testing.T) {
 			// dropped.
 			want: want{hashes: 1, ssrc: 0x11223344, locks: 2, dropped: Drops{Source: 23}},
 		},
+		{
+			name: "latching: once on the SDP address, a stranger never takes over, even in a pause",
+			cfg:  StreamConfig{Remote: remote, Latch: true, Codecs: []Codec{PCMU}, EventPT: 101, HaveEvents: true},
+			pkts: func() []pkt {
+				far, evil := newPhone(farEnd, PCMU), newPhone(stranger, PCMU)
+				evil.ssrc = evilSSRC
+				lead := far.silence(100 * time.Millisecond) // latched
+				evil.at = far.at
+				return concat(lead, evil.audio(hashTone()))
+			},
+			want: want{ssrc: 0x11223344, locks: 1, dropped: Drops{Source: 31}},
+		},
+		{
+			name: "latching: a NATed phone pausing loses the latch to a stranger streaming",
+			cfg:  StreamConfig{Remote: ap("10.0.0.5:4000"), Latch: true, Codecs: []Codec{PCMU}, EventPT: 101, HaveEvents: true},
+			pkts: func() []pkt {
+				far, evil := newPhone(farEnd, PCMU), newPhone(stranger, PCMU)
+				evil.ssrc = evilSSRC
+				lead := far.silence(100 * time.Millisecond)
+				evil.at = far.at
+				// What symmetric_latching gives up (configs/hashcall.yaml).
+				return concat(lead, evil.audio(hashTone()))
+			},
+			want: want{hashes: 1, ssrc: evilSSRC, locks: 2},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := NewStream(tc.cfg)

@@ -106,7 +106,9 @@ type Result struct {
 type EarlyKey struct {
 	Key    string `json:"key"`
 	Source string `json:"source"` // rfc4733, inband or sip_info
-	// MS is when the key started, in milliseconds after the answer.
+	// MS is when the key started, in milliseconds after the answer (an
+	// in-band tone's start is estimated from the audio, and one that began
+	// with the answer's first packet is at 0).
 	MS     float64     `json:"ms_after_answer"`
 	Reason EarlyReason `json:"reason"`
 }
@@ -450,7 +452,7 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 				continue
 			}
 			if why, ok := early(e.Start, answerAt, askAt, r.cfg.MinKeyDelay, p.AskPressAt); ok {
-				ek := EarlyKey{Key: e.Key.String(), Source: e.Source.String(), MS: ms(e.Start - answerAt), Reason: why}
+				ek := EarlyKey{Key: e.Key.String(), Source: e.Source.String(), MS: ms(max(0, e.Start-answerAt)), Reason: why}
 				r.res.EarlyKeys = append(r.res.EarlyKeys, ek)
 				r.progress(StageKey, fmt.Sprintf("%s via %s too early (%s): not counted", e.Key, e.Source, why))
 				r.log.Info("early key not counted", "key", ek.Key, "source", ek.Source, "ms_after_answer", ek.MS, "reason", why)
