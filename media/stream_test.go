@@ -226,17 +226,33 @@ func FuzzStreamPacket(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte, latch bool) {
 		cfg := streamCfg(PCMU)
 		cfg.Latch = latch
-		s := NewStream(cfg)
-		var evs []dtmf.Event
-		for i := range 3 {
-			evs = s.Packet(evs, time.Duration(i)*FrameDuration, far.from, b)
-		}
-		evs = s.Flush(evs, time.Minute)
-		if len(evs) > 0 && len(evs)%2 != 0 {
-			t.Fatalf("unbalanced reports %v", evs)
-		}
-		if st := s.Stats(); st.Received != 3 {
-			t.Fatalf("stats %+v", st)
+		for _, locked := range []bool{false, true} {
+			s := NewStream(cfg)
+			var evs []dtmf.Event
+			var n uint64
+			at := time.Second
+			if locked {
+				// Lock first (lockRun packets of the phone), so that b meets
+				// the locked path as well as the candidates'.
+				lead := newPhone(farEnd, PCMU)
+				for _, p := range lead.silence(time.Duration(lockRun) * FrameDuration) {
+					evs = s.Packet(evs, p.at, p.from, p.b)
+					n++
+					at = p.at
+				}
+			}
+			for i := range 3 {
+				evs = s.Packet(evs, at+time.Duration(i+1)*FrameDuration, far.from, b)
+				n++
+			}
+			evs = s.Flush(evs, time.Minute)
+			if len(evs) > 0 && len(evs)%2 != 0 {
+				t.Fatalf("unbalanced reports %v", evs)
+			}
+			st := s.Stats()
+			if st.Received != n || st.Dropped.Total() > n {
+				t.Fatalf("stats %+v after %d packets", st, n)
+			}
 		}
 	})
 }

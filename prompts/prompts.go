@@ -310,17 +310,23 @@ func (s *Set) pressAt(locDir, canon string, embedded bool) (time.Duration, error
 	if err != nil {
 		return 0, fmt.Errorf("prompts: %w", err)
 	}
+	return parsePressAt(b, s.duration(), name)
+}
+
+// parsePressAt parses ask.json (b, from name) for an ask prompt of length
+// d: one object with press_at_ms, a whole number of milliseconds from 0 to
+// d, and nothing else (one JSON value, no unknown field).
+func parsePressAt(b []byte, d time.Duration, name string) (time.Duration, error) {
 	var m pressMeta
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil || m.PressAtMS == nil {
+	if err := dec.Decode(&m); err != nil || m.PressAtMS == nil || dec.More() {
 		return 0, fmt.Errorf("prompts: %s: want {\"press_at_ms\": N}, where the \"press the hash key\" phrase starts in ask.wav, in ms", name)
 	}
-	at := time.Duration(*m.PressAtMS) * time.Millisecond
-	if at < 0 || at > s.duration() {
-		return 0, fmt.Errorf("prompts: %s: press_at_ms %d is outside ask.wav (0 to %d ms)", name, *m.PressAtMS, s.duration().Milliseconds())
+	if ms := *m.PressAtMS; ms < 0 || ms > d.Milliseconds() {
+		return 0, fmt.Errorf("prompts: %s: press_at_ms %d is outside ask.wav (0 to %d ms)", name, ms, d.Milliseconds())
 	}
-	return at, nil
+	return time.Duration(*m.PressAtMS) * time.Millisecond, nil
 }
 
 // duration is the length of the ask prompt.
