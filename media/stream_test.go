@@ -437,16 +437,39 @@ func TestStreamPacketAllocs(t *testing.T) {
 	far := newPhone(farEnd, PCMU)
 	pk := concat(far.audio(hashTone()), far.press(101, '#', 100*time.Millisecond), far.interleaved(hashTone(), 101, '1', 100*time.Millisecond))
 	dst := make([]dtmf.Event, 0, 64)
-	// Warm up: the first packet fixes the source and SSRC.
-	s.Packet(dst, 0, pk[0].from, pk[0].b)
-	i := 1
-	allocs := testing.AllocsPerRun(len(pk)-1, func() {
+	// Warm up: the first lockRun packets lock the stream (held packets'
+	// buffers are allocated once, then reused).
+	for _, p := range pk[:lockRun] {
+		dst = s.Packet(dst[:0], p.at, p.from, p.b)
+	}
+	i := lockRun
+	allocs := testing.AllocsPerRun(len(pk)-lockRun, func() {
 		p := pk[i%len(pk)]
 		dst = s.Packet(dst[:0], p.at, p.from, p.b)
 		i++
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per packet", allocs)
+	}
+	// A forger's packets beside the phone's: held, then dropped, with no
+	// allocation once the candidates' buffers exist.
+	evil := newPhone(farEnd, PCMU)
+	evil.ssrc, evil.at = 0x0badc0de, far.at+time.Millisecond
+	mix := interleave(far.silence(2*time.Second), evil.silence(2*time.Second))
+	for _, p := range mix[:20] {
+		dst = s.Packet(dst[:0], p.at, p.from, p.b)
+	}
+	j := 20
+	allocs = testing.AllocsPerRun(len(mix)-21, func() {
+		p := mix[j]
+		dst = s.Packet(dst[:0], p.at, p.from, p.b)
+		j++
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per packet beside a forger's", allocs)
+	}
+	if st := s.Stats(); st.Dropped.SSRC < 90 || st.SSRC != far.ssrc {
+		t.Errorf("the forger's packets were not held and dropped: %+v", st)
 	}
 	allocs = testing.AllocsPerRun(100, func() {
 		dst = s.Tick(dst[:0], 10*time.Second)
