@@ -61,8 +61,12 @@ func (u *UA) register(ctx context.Context, expiry time.Duration) (time.Duration,
 	}
 	aor := sip.Uri{Scheme: "sip", User: user, Host: u.trunkHost}
 	req := sip.NewRequest(sip.REGISTER, u.trunkURI(""))
+	tag, err := newTag()
+	if err != nil {
+		return 0, err
+	}
 	req.AppendHeader(&sip.FromHeader{Address: aor, Params: sip.NewParams()})
-	req.From().Params.Add("tag", sip.GenerateTagN(16))
+	req.From().Params.Add("tag", tag)
 	req.AppendHeader(&sip.ToHeader{Address: aor})
 	contact := u.dialog.ContactHDR.Clone()
 	contact.Address.User = user
@@ -140,8 +144,12 @@ func (u *UA) optionsLoop(ctx context.Context) {
 // ping sends one OPTIONS to the trunk and records whether it answered.
 func (u *UA) ping(ctx context.Context) bool {
 	req := sip.NewRequest(sip.OPTIONS, u.trunkURI(""))
+	tag, err := newTag()
+	if err != nil {
+		return false
+	}
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "hashcall", Host: u.host}, Params: sip.NewParams()}
-	from.Params.Add("tag", sip.GenerateTagN(16))
+	from.Params.Add("tag", tag)
 	req.AppendHeader(from)
 	req.AppendHeader(&sip.ToHeader{Address: u.trunkURI("")})
 	req.AppendHeader(sip.NewHeader("User-Agent", u.cfg.UserAgent))

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,6 +49,11 @@ type Config struct {
 	// UDPReadBuffer is the receive buffer in bytes asked for the UDP
 	// socket; 0 keeps the kernel's default.
 	UDPReadBuffer int
+
+	// TrustedSources are networks besides the trunk's and the outbound
+	// proxy's addresses that may send us requests (see trust.go); requests
+	// from anywhere else get 403.
+	TrustedSources []netip.Prefix
 
 	// TLS is the client configuration for transport "tls" (CA, SNI,
 	// optional client certificate); ServerTLS, when set, serves TLS on
@@ -111,6 +117,9 @@ type UA struct {
 	// cancelled, for a 2xx that comes after the INVITE transaction is
 	// gone (see lateAnswer).
 	late map[string]*sipgo.DialogClientSession
+
+	trust  atomic.Pointer[trustSet]
+	counts counters
 
 	registered atomic.Bool
 	trunkUp    atomic.Bool
@@ -195,9 +204,23 @@ func NewUA(ctx context.Context, cfg Config) (*UA, error) {
 		// connection address matches the listener exactly.
 		clientOpts = append(clientOpts, sipgo.WithClientConnectionAddr(u.laddr.String()))
 	}
+	// Two clients of one user agent: u.client builds requests and hands
+	// them to branchRewriter, which gives them branches of ours and sends
+	// them with inner.
+	inner, err := sipgo.NewClient(u.ua, clientOpts...)
+	if err != nil {
+		u.close()
+		return nil, fmt.Errorf("sip: %w", err)
+	}
 	if u.client, err = sipgo.NewClient(u.ua, clientOpts...); err != nil {
 		u.close()
 		return nil, fmt.Errorf("sip: %w", err)
+	}
+	u.client.TxRequester = branchRewriter{inner: inner}
+	t, err := u.resolveTrust(ctx, cfg.TrustedSources)
+	u.trust.Store(t)
+	if err != nil {
+		u.log.Warn("requests from a trunk address that does not resolve are refused until it does (a reload resolves again)", "err", err)
 	}
 	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "hashcall", Host: u.host, Port: u.port}}
 	if u.transport != "udp" {

@@ -1,0 +1,136 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// Trusted sources. hashcall only places calls through its trunk, so every
+// request it should ever receive (the far end's INFO, re-INVITE, UPDATE or
+// BYE, the trunk's OPTIONS) comes from the trunk or the outbound proxy.
+// Requests from anywhere else get 403 (an ACK is dropped: it has no
+// response) and are counted (Stats.Untrusted), before anything looks at
+// them; OPTIONS included, so strangers learn neither that hashcall runs
+// nor what it supports.
+//
+// On UDP a request must come from the address and port the trunk (or the
+// proxy) is configured at: that is where a proxy or SBC sends its requests
+// from (it answers ours there). On TCP and TLS any port of those addresses
+// is allowed, as the trunk may open its own connection. A hostname is
+// resolved (A and AAAA) when the user agent starts and on ReloadTrust.
+// Trunks that signal from other addresses or ports (several SBCs, SRV
+// targets) are listed in Config.TrustedSources as CIDR prefixes, which
+// allow every port.
+
+// trustSet is what the source of a request is checked against.
+type trustSet struct {
+	exact []netip.AddrPort // the trunk's and the proxy's addresses and ports (UDP)
+	hosts []netip.Addr     // their addresses, any port (TCP, TLS)
+	nets  []netip.Prefix   // Config.TrustedSources
+}
+
+func (t *trustSet) allows(network string, src netip.AddrPort) bool {
+	a := src.Addr().Unmap()
+	for _, p := range t.nets {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	if network == "udp" {
+		return slices.Contains(t.exact, netip.AddrPortFrom(a, src.Port()))
+	}
+	return slices.Contains(t.hosts, a)
+}
+
+// ErrTrustedSources: a trusted source could not be resolved. Requests
+// from it are refused until a reload resolves it.
+var ErrTrustedSources = errors.New("sip: trusted source not resolved")
+
+// resolveTrust resolves the trunk and outbound proxy addresses and returns
+// the set with nets; it always returns a usable set, with the addresses
+// that did resolve, and an error naming those that did not.
+func (u *UA) resolveTrust(ctx context.Context, nets []netip.Prefix) (*trustSet, error) {
+	t := &trustSet{}
+	for _, p := range nets {
+		t.nets = append(t.nets, p.Masked())
+	}
+	var errs []error
+	for _, name := range []string{u.cfg.Trunk.Address, u.cfg.Trunk.OutboundProxy} {
+		if name == "" {
+			continue
+		}
+		host, port, err := splitHostPort(name, defaultPort(u.transport))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: %q: %w", ErrTrustedSources, name, err))
+			continue
+		}
+		var addrs []netip.Addr
+		if a, err := netip.ParseAddr(host); err == nil {
+			addrs = []netip.Addr{a}
+		} else {
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			addrs, err = net.DefaultResolver.LookupNetIP(rctx, "ip", host)
+			cancel()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%w: %q: %w", ErrTrustedSources, name, err))
+				continue
+			}
+		}
+		for _, a := range addrs {
+			a = a.Unmap()
+			t.hosts = append(t.hosts, a)
+			t.exact = append(t.exact, netip.AddrPortFrom(a, uint16(port)))
+		}
+	}
+	return t, errors.Join(errs...)
+}
+
+// ReloadTrust resolves the trunk and outbound proxy addresses again and
+// replaces Config.TrustedSources with nets (SIGHUP). What does not resolve
+// is not trusted until the next reload; the error says what.
+func (u *UA) ReloadTrust(ctx context.Context, nets []netip.Prefix) error {
+	t, err := u.resolveTrust(ctx, nets)
+	u.trust.Store(t)
+	u.log.Info("trusted sources", "addresses", len(t.exact), "prefixes", len(t.nets), "err", err)
+	return err
+}
+
+// trusted reports whether req comes from a trusted source. The source is
+// the address the message arrived from (never its Via, which the sender
+// writes).
+func (u *UA) trusted(req *sip.Request) bool {
+	src, err := netip.ParseAddrPort(req.MessageData.Source())
+	if err != nil {
+		return false
+	}
+	t := u.trust.Load()
+	return t != nil && t.allows(u.network, src)
+}
+
+// ParseTrustedSources parses CIDR prefixes ("192.0.2.0/24",
+// "2001:db8::/32") or single addresses ("192.0.2.10", a /32 or /128).
+func ParseTrustedSources(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return nil, fmt.Errorf("%q is not a CIDR prefix (192.0.2.0/24, 2001:db8::/32) or an IP address", s)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
