@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -113,24 +112,4 @@ func (u *UA) trusted(req *sip.Request) bool {
 	}
 	t := u.trust.Load()
 	return t != nil && t.allows(u.network, src)
-}
-
-// ParseTrustedSources parses CIDR prefixes ("192.0.2.0/24",
-// "2001:db8::/32") or single addresses ("192.0.2.10", a /32 or /128).
-func ParseTrustedSources(list []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(list))
-	for _, s := range list {
-		s = strings.TrimSpace(s)
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
-		if err != nil || a.Zone() != "" {
-			return nil, fmt.Errorf("%q is not a CIDR prefix (192.0.2.0/24, 2001:db8::/32) or an IP address", s)
-		}
-		a = a.Unmap()
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
-	}
-	return out, nil
 }

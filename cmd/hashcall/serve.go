@@ -129,6 +129,9 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 	defer stopDiag()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := reg.Register(sipCollector{ua}); err != nil {
+		return exitError{2, fmt.Errorf("metrics: %w", err)}
+	}
 	svc, err := service.New(&verify.Verifier{UA: ua, Config: vc, Logger: logger}, service.Options{
 		Tokens:            tokensOf(cfg),
 		CallbackHosts:     cfg.HTTP.CallbackHosts,
@@ -181,6 +184,11 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 				continue
 			}
 			svc.Reload(tokensOf(next), rulesOf(next))
+			// The trunk's address itself needs a restart; its name is
+			// resolved again, and sip.trusted_sources taken anew.
+			if err := ua.ReloadTrust(ctx, next.SIP.TrustedPrefixes()); err != nil {
+				logger.Warn("reload: trusted SIP sources", "err", err)
+			}
 		case <-ctx.Done():
 			logger.Info("shutting down: draining", "grace", cfg.Shutdown.Grace)
 			// Callbacks get up to config.CallbackFlush beyond the grace
