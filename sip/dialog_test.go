@@ -469,3 +469,45 @@ func TestWireIDs(t *testing.T) {
 		t.Errorf("CANCEL branch %q, INVITE branch %q: want the same, ours", cb, ib)
 	}
 }
+
+// TestStrangerByeLeavesCallUp: a BYE with the wrong tags (through the
+// trunk) or from a stranger's socket gets 481 / 403 and changes nothing:
+// the call stays up, and our hang-up later still sends our BYE to the far
+// end.
+func TestStrangerByeLeavesCallUp(t *testing.T) {
+	ft := newFakeTrunk(t)
+	ua := newTestUA(t, ft, nil)
+	call, err := ua.Dial(context.Background(), "100", DialOptions{Offer: []byte(testSDP)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+	s := ft.sessionByID(call.CallID())
+	// Right From tag, made-up To tag, via the trunk.
+	bye := sip.NewRequest(sip.BYE, sip.Uri{Scheme: "sip", User: "hashcall", Host: "127.0.0.1", Port: ua.Addr().(*net.UDPAddr).Port})
+	from := sip.HeaderClone(s.InviteRequest.To()).(*sip.ToHeader)
+	bye.AppendHeader(&sip.FromHeader{Address: from.Address, Params: from.Params})
+	to := &sip.ToHeader{Address: s.InviteRequest.From().Address, Params: sip.NewParams()}
+	to.Params.Add("tag", "not-ours")
+	bye.AppendHeader(to)
+	cid := sip.CallIDHeader(call.CallID())
+	bye.AppendHeader(&cid)
+	res, err := ft.client.Do(context.Background(), bye)
+	if err != nil || res.StatusCode != 481 {
+		t.Fatalf("BYE with a wrong To tag: %v %v, want 481", res, err)
+	}
+	select {
+	case <-call.Done():
+		t.Fatal("a BYE that failed the dialog check ended the call")
+	default:
+	}
+	if err := call.Hangup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := ft.byes.Load(); n != 1 {
+		t.Errorf("%d BYEs reached the far end, want ours", n)
+	}
+	if call.RemoteHangup() {
+		t.Error("RemoteHangup after our own BYE")
+	}
+}
