@@ -9,6 +9,13 @@
 // reason phrase and Q.850 cause, and inside a dialog answers re-INVITE and
 // UPDATE, reads SIP INFO DTMF and handles BYE both ways.
 //
+// Only the callee's dialog acts on a call: requests are taken from the
+// trunk, the outbound proxy and Config.TrustedSources only (403 otherwise,
+// trust.go), and an in-dialog request must match the call's Call-ID, both
+// tags and a rising CSeq (481 or 500 otherwise, dialog.go, RFC 3261
+// §12.2.2). Call-IDs, tags and branches come from crypto/rand (ids.go).
+// Stats counts what was refused.
+//
 // It knows SDP only as bytes: the media package makes offers and answers.
 package sip
 

@@ -661,7 +661,9 @@ func TestValidValues(t *testing.T) {
 			c.HTTP.CallbackAddresses = []string{"auth.example.org=192.0.2.10", "Auth.Example.org.=2001:db8::10", "auth.example.net=192.0.2.11"}
 			c.HTTP.CallbackSecret = Secret(strings.Repeat("s", MinCallbackSecret))
 		}},
-		{"trusted sources", func(c *Config) { c.SIP.TrustedSources = []string{"192.0.2.0/24", "2001:db8::/32", "198.51.100.7", "::1"} }},
+		{"trusted sources", func(c *Config) {
+			c.SIP.TrustedSources = []string{"192.0.2.0/24", "2001:db8::/32", "198.51.100.7", "::1"}
+		}},
 		{"tls with system roots", func(c *Config) { c.SIP.Transport = TransportTLS }},
 		{"tls files ignored on udp", func(c *Config) { c.SIP.TLS.CertFile = "/nonexistent" }},
 		{"one codec", func(c *Config) { c.Media.Codecs = []string{"PCMU"} }},

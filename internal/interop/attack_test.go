@@ -119,15 +119,14 @@ func newAttacker(t *testing.T) *attacker {
 
 // attack is one forged in-dialog request.
 type attack struct {
-	method   string
-	ids      dialogIDs
-	fromTag  string // the tag it claims as the phone's
-	toTag    string // the tag it claims as hashcall's
-	cseq     int
-	via      string // "" sends to hashcall's Contact directly; else the proxy it is sent through (Route)
-	ctype    string
-	body     string
-	wantCode int
+	method  string
+	ids     dialogIDs
+	fromTag string // the tag it claims as the phone's
+	toTag   string // the tag it claims as hashcall's
+	cseq    int
+	via     string // "" sends to hashcall's Contact directly; else the proxy it is sent through (Route)
+	ctype   string
+	body    string
 }
 
 // send sends a's request and returns the final status code (0: none came
