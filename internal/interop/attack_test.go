@@ -1,12 +1,16 @@
 package interop
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -147,17 +151,21 @@ func (at *attacker) send(a attack) int {
 		route = "Route: <sip:" + a.via + ";lr>\r\n"
 		dst = a.via
 	}
+	toTag := ""
+	if a.toTag != "" {
+		toTag = ";tag=" + a.toTag
+	}
 	head := func(method string, cseq int) string {
 		return fmt.Sprintf("%s %s SIP/2.0\r\n"+
 			"Via: SIP/2.0/UDP %s;branch=%s;rport\r\n"+
 			"%s"+
 			"Max-Forwards: 70\r\n"+
 			"From: <sip:%s@127.0.0.1>;tag=%s\r\n"+
-			"To: <sip:%s@127.0.0.1>;tag=%s\r\n"+
+			"To: <sip:%s@127.0.0.1>%s\r\n"+
 			"Call-ID: %s\r\n"+
 			"CSeq: %d %s\r\n"+
 			"Contact: <sip:attacker@%s>\r\n",
-			method, a.ids.contact, la, branch, route, "9018", a.fromTag, callerID, a.toTag, a.ids.callID, cseq, method, la)
+			method, a.ids.contact, la, branch, route, "9018", a.fromTag, callerID, toTag, a.ids.callID, cseq, method, la)
 	}
 	msg := head(a.method, a.cseq)
 	if a.ctype != "" {
@@ -186,11 +194,11 @@ func (at *attacker) send(a attack) int {
 		if a.method == "INVITE" {
 			// ACK of a non-2xx final response: the same branch, the
 			// response's To (RFC 3261 §17.1.1.3).
-			to := a.toTag
-			if m := reToTag.FindStringSubmatch(string(buf[:n])); m != nil {
-				to = m[1]
+			ack := head("ACK", a.cseq)
+			if m := reToTag.FindStringSubmatch(string(buf[:n])); m != nil && m[1] != a.toTag {
+				ack = strings.Replace(ack, toTag+"\r\n", ";tag="+m[1]+"\r\n", 1)
 			}
-			ack := strings.Replace(head("ACK", a.cseq), ";tag="+a.toTag+"\r\n", ";tag="+to+"\r\n", 1) + "Content-Length: 0\r\n\r\n"
+			ack += "Content-Length: 0\r\n\r\n"
 			_, _ = at.conn.WriteToUDP([]byte(ack), raddr)
 		}
 		return code
@@ -371,5 +379,68 @@ func TestAttackStrangerBye(t *testing.T) {
 	}
 	if n := countLines(r.l.kamLog(), "interop: request BYE sip:127.0.0.1:"); n != 1 {
 		t.Errorf("Kamailio relayed %d BYEs to the phone, want hashcall's one", n)
+	}
+}
+
+// TestAttackServeStrangerOptions: the built `hashcall serve` answers a
+// stranger's OPTIONS with 403 and shows it on /metrics
+// (hashcall_sip_untrusted_requests_total) beside the dialog refusals; after
+// sip.trusted_sources lists 127.0.0.0/8 and a SIGHUP, the same socket's
+// OPTIONS gets 200.
+func TestAttackServeStrangerOptions(t *testing.T) {
+	l := startLab(t)
+	bin := buildCLI(t, l.dir)
+	s := l.startServe(t, bin, writeShortPrompts(t), serveOptions{})
+	sipAddr := ""
+	for _, line := range strings.Split(s.log(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "hashcall serving" {
+			sipAddr, _ = rec["sip"].(string)
+		}
+	}
+	if sipAddr == "" {
+		t.Fatalf("no SIP address in the serve log:\n%s", s.tail(20))
+	}
+	at := newAttacker(t)
+	options := func() int {
+		t.Helper()
+		return at.send(attack{method: "OPTIONS", ids: dialogIDs{callID: fmt.Sprintf("probe-%d@attacker", at.n), contact: "sip:hashcall@" + sipAddr}, fromTag: "p1", cseq: 1})
+	}
+	if code := options(); code != 403 {
+		t.Errorf("stranger OPTIONS: %d, want 403", code)
+	}
+	if m := s.metric(t, `hashcall_sip_untrusted_requests_total{method="OPTIONS"}`); m != 1 {
+		t.Errorf(`hashcall_sip_untrusted_requests_total{method="OPTIONS"} %v, want 1`, m)
+	}
+	for _, reason := range []string{sip.RejectUnknownCall, sip.RejectNoDialog, sip.RejectTagMismatch, sip.RejectCSeq} {
+		if m := s.metric(t, `hashcall_sip_dialog_rejected_total{reason="`+reason+`"}`); m != 0 {
+			t.Errorf(`hashcall_sip_dialog_rejected_total{reason=%q} %v, want 0`, reason, m)
+		}
+	}
+
+	cfg := filepath.Join(s.cmd.Dir, "hashcall.yaml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.Replace(b, []byte("\n  trunk:\n"), []byte("\n  trusted_sources: [127.0.0.0/8]\n  trunk:\n"), 1)
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(s.log(), `"prefixes":1`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload of the trusted sources in the log:\n%s", s.tail(20))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code := options(); code != 200 {
+		t.Errorf("OPTIONS from 127.0.0.0/8 after the reload: %d, want 200", code)
+	}
+	if m := s.metric(t, `hashcall_sip_untrusted_requests_total{method="OPTIONS"}`); m != 1 {
+		t.Errorf(`hashcall_sip_untrusted_requests_total{method="OPTIONS"} %v after the reload, want still 1`, m)
 	}
 }
