@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"regexp"
@@ -509,5 +510,52 @@ func TestStrangerByeLeavesCallUp(t *testing.T) {
 	}
 	if call.RemoteHangup() {
 		t.Error("RemoteHangup after our own BYE")
+	}
+}
+
+// TestNoCallIDAboveDebug: a call with everything that logs (dialling,
+// answer, INFO, a refused in-dialog request, the far end's BYE) leaves its
+// Call-ID out of every log line above debug level, which name the call by
+// its ref; at debug level the Call-ID is there.
+func TestNoCallIDAboveDebug(t *testing.T) {
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
+		t.Run(level.String(), func(t *testing.T) {
+			ft := newFakeTrunk(t)
+			var buf syncBuffer
+			ua := newTestUA(t, ft, func(c *Config) {
+				c.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: level}))
+			})
+			call, err := ua.Dial(context.Background(), "100", DialOptions{Offer: []byte(testSDP), OnInfo: func(dtmf.Key, time.Duration) {}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+			s := ft.sessionByID(call.CallID())
+			info := sip.NewRequest(sip.INFO, s.InviteRequest.Contact().Address)
+			info.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf-relay"))
+			info.SetBody([]byte("Signal=#\r\n"))
+			if res, err := s.Do(context.Background(), info); err != nil || res.StatusCode != 200 {
+				t.Fatalf("INFO: %v %v", res, err)
+			}
+			bad := sip.NewRequest(sip.INFO, s.InviteRequest.Contact().Address)
+			bad.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf-relay"))
+			bad.AppendHeader(sip.NewHeader("CSeq", "1 INFO")) // not above the last one
+			bad.SetBody([]byte("Signal=#\r\n"))
+			if res, err := s.Do(context.Background(), bad); err != nil || res.StatusCode != 500 {
+				t.Fatalf("INFO with an old CSeq: %v %v, want 500", res, err)
+			}
+			if err := s.Bye(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			<-call.Done()
+			out := buf.String()
+			ref := callRef(call.CallID())
+			if !strings.Contains(out, "call="+ref) || !strings.Contains(out, "reason="+RejectCSeq) {
+				t.Errorf("the log does not name the call by its ref %s or lacks the refusal:\n%s", ref, out)
+			}
+			if got := strings.Contains(out, call.CallID()); got != (level == slog.LevelDebug) {
+				t.Errorf("Call-ID in the %s log: %v\n%s", level, got, out)
+			}
+		})
 	}
 }

@@ -165,7 +165,7 @@ func (at *attacker) send(a attack) int {
 			"Call-ID: %s\r\n"+
 			"CSeq: %d %s\r\n"+
 			"Contact: <sip:attacker@%s>\r\n",
-			method, a.ids.contact, la, branch, route, "9018", a.fromTag, callerID, toTag, a.ids.callID, cseq, method, la)
+			method, a.ids.contact, la, branch, route, "9030", a.fromTag, callerID, toTag, a.ids.callID, cseq, method, la)
 	}
 	msg := head(a.method, a.cseq)
 	if a.ctype != "" {

@@ -49,10 +49,10 @@
 //	9017 cancel_crossed_481  180; at our CANCEL a 200, 481 to the
 //	                         CANCEL, the 200 again until our ACK; BYE
 //	                         (called directly: SIPp as the trunk)       no_answer
-//	9018 info_pound_late     # by SIP INFO through the proxy 2 s after
+//	9030 info_pound_late     # by SIP INFO through the proxy 2 s after
 //	                         the answer; the attack tests strike first  verified
 //
-// attack_test.go attacks the dialog of a call to 9018: a stranger's INFO,
+// attack_test.go attacks the dialog of a call to 9030: a stranger's INFO,
 // re-INVITE, UPDATE and BYE from a fresh socket, straight to hashcall and
 // through Kamailio (which relays in-dialog requests by their Route), with
 // made-up tags or with the right ones read off the phone's message log;

@@ -77,7 +77,7 @@ var scenarios = []scenario{
 	{"cancel_crossed_200", "9015", false, ""},
 	{"reinvite_move_pound", "9016", true, sippPoundPcap},
 	{"cancel_crossed_481", "9017", false, ""},
-	{"info_pound_late", "9018", false, ""},
+	{"info_pound_late", "9030", false, ""},
 }
 
 // mobileNumber is the E.164 alias of a test number 90xx that Kamailio
