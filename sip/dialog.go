@@ -83,9 +83,16 @@ func rejectStatus(reason string) (int, string) {
 	return 481, "Call/Transaction Does Not Exist"
 }
 
-// Methods counted by name when refused for their source; others count as
-// "other" (the method is the sender's choice, the label set is ours).
-var untrustedMethods = [...]string{"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "UPDATE", "other"}
+// What a stranger sent that was refused, besides requests by method.
+const (
+	untrustedResponse = "response" // a response on UDP, dropped
+	untrustedStream   = "stream"   // a read of a TCP or TLS connection, dropped
+)
+
+// Methods counted by name when refused for their source, then responses
+// and stream reads; other methods count as "other" (the method is the
+// sender's choice, the label set is ours).
+var untrustedMethods = [...]string{"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "UPDATE", untrustedResponse, untrustedStream, "other"}
 
 // counters of refused requests.
 type counters struct {
@@ -102,10 +109,10 @@ func (c *counters) reject(reason string) {
 	}
 }
 
-func (c *counters) stranger(m sip.RequestMethod) {
+func (c *counters) stranger(m string) {
 	last := len(untrustedMethods) - 1
 	for i, name := range untrustedMethods[:last] {
-		if string(m) == name {
+		if m == name {
 			c.untrusted[i].Add(1)
 			return
 		}
@@ -120,10 +127,12 @@ type Stats struct {
 	// RejectNoDialog, RejectTagMismatch, RejectCSeq. Every reason is
 	// present.
 	DialogRejected map[string]uint64
-	// Untrusted counts requests refused with 403 (an ACK: dropped) for
-	// coming from a source that is neither the trunk, the outbound proxy
-	// nor in Config.TrustedSources, by method (INVITE, ACK, BYE, CANCEL,
-	// OPTIONS, INFO, UPDATE, other). Every method is present.
+	// Untrusted counts what came from a source that is neither the trunk,
+	// the outbound proxy nor in Config.TrustedSources: requests refused
+	// with 403 (an ACK dropped) by method (INVITE, ACK, BYE, CANCEL,
+	// OPTIONS, INFO, UPDATE, other), "response" for responses dropped
+	// (UDP), "stream" for reads of TCP or TLS connections dropped. Every
+	// label is present.
 	Untrusted map[string]uint64
 }
 

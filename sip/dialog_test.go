@@ -559,3 +559,61 @@ func TestNoCallIDAboveDebug(t *testing.T) {
 		})
 	}
 }
+
+// TestForgedResponsesDropped: a stranger who has read our INVITE answers
+// it from its own socket, first with a 200 and its own SDP, then with a
+// 486: both are dropped before the transaction layer and counted, and the
+// call rings on until our ring timeout cancels it.
+func TestForgedResponsesDropped(t *testing.T) {
+	ft := newFakeTrunk(t)
+	ua := newTestUA(t, ft, nil)
+	stranger, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	forged := make(chan error, 1)
+	go func() {
+		deadline := time.Now().Add(3 * time.Second)
+		var inv *sip.Request
+		for inv == nil {
+			if time.Now().After(deadline) {
+				forged <- errors.New("no INVITE reached the trunk")
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+			ft.mu.Lock()
+			inv = ft.lastReq
+			ft.mu.Unlock()
+		}
+		for _, code := range []int{200, 486} {
+			res := sip.NewResponseFromRequest(inv, code, "Forged", nil)
+			res.To().Params.Add("tag", "attacker")
+			res.AppendHeader(sip.NewHeader("Contact", "<sip:attacker@"+stranger.LocalAddr().String()+">"))
+			if code == 200 {
+				res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+				res.SetBody([]byte(testSDP))
+			}
+			if _, err := stranger.WriteToUDP([]byte(res.String()), ua.Addr().(*net.UDPAddr)); err != nil {
+				forged <- err
+				return
+			}
+		}
+		forged <- nil
+	}()
+	start := time.Now()
+	_, err = ua.Dial(context.Background(), "1000", DialOptions{Offer: []byte(testSDP), RingTimeout: time.Second})
+	if err := <-forged; err != nil {
+		t.Fatal(err)
+	}
+	var de *DialError
+	if !errors.As(err, &de) || de.Kind != KindRingTimeout {
+		t.Fatalf("Dial: %v, want the ring timeout (the forged responses must not answer or end the call)", err)
+	}
+	if time.Since(start) < time.Second {
+		t.Errorf("Dial returned after %v, before the ring timeout", time.Since(start))
+	}
+	if n := ua.Stats().Untrusted[untrustedResponse]; n != 2 {
+		t.Errorf("%d forged responses counted, want 2", n)
+	}
+}

@@ -95,7 +95,7 @@ func (u *UA) guard(h func(*sip.Request, sip.ServerTransaction)) func(*sip.Reques
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		u.logMsg("recv", req)
 		if !u.trusted(req) {
-			u.counts.stranger(req.Method)
+			u.counts.stranger(string(req.Method))
 			u.log.Debug("request from an untrusted source refused", "method", string(req.Method), "source", req.MessageData.Source())
 			if !req.IsAck() {
 				u.respond(tx, sip.NewResponseFromRequest(req, 403, "Forbidden", nil))

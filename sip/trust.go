@@ -1,12 +1,14 @@
 package sip
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -28,6 +30,13 @@ import (
 // Trunks that signal from other addresses or ports (several SBCs, SRV
 // targets) are listed in Config.TrustedSources as CIDR prefixes, which
 // allow every port.
+//
+// Responses are checked too, before sipgo parses them (readFilter): a
+// stranger who read our INVITE could otherwise answer it with a forged 200
+// and its own SDP, or end it with a forged 4xx. On UDP a stranger's
+// response is dropped (its requests go on to the handlers, which answer
+// 403); on TCP and TLS everything a stranger's connection carries is
+// dropped, as a stream cannot be split into messages before parsing.
 
 // trustSet is what the source of a request is checked against.
 type trustSet struct {
@@ -100,6 +109,37 @@ func (u *UA) ReloadTrust(ctx context.Context, nets []netip.Prefix) error {
 	u.trust.Store(t)
 	u.log.Info("trusted sources", "addresses", len(t.exact), "prefixes", len(t.nets), "err", err)
 	return err
+}
+
+// readFilter sees every datagram and every read of a connection before
+// sipgo parses it, with the address it came from.
+func (u *UA) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error) {
+	src, ok := addrPortOf(p.RemoteAddr)
+	if t := u.trust.Load(); ok && t != nil && t.allows(u.network, src) {
+		return data, nil
+	}
+	if strings.EqualFold(p.Transport, "udp") {
+		if bytes.HasPrefix(data, []byte("SIP/")) {
+			u.counts.stranger(untrustedResponse)
+			return nil, nil
+		}
+		return data, nil // a request: the handlers answer it with 403
+	}
+	u.counts.stranger(untrustedStream)
+	return nil, nil
+}
+
+func addrPortOf(a net.Addr) (netip.AddrPort, bool) {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		return a.AddrPort(), true
+	case *net.TCPAddr:
+		return a.AddrPort(), true
+	case nil:
+		return netip.AddrPort{}, false
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	return ap, err == nil
 }
 
 // trusted reports whether req comes from a trusted source. The source is

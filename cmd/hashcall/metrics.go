@@ -13,7 +13,7 @@ var (
 		"In-dialog SIP requests (INFO, re-INVITE, UPDATE, BYE, ...) refused with 481, or 500 for a CSeq out of order, by reason (unknown_call, no_dialog, tag_mismatch, cseq_not_increasing).",
 		[]string{"reason"}, nil)
 	sipUntrustedDesc = prometheus.NewDesc("hashcall_sip_untrusted_requests_total",
-		"SIP requests refused with 403 (an ACK dropped) for coming from neither the trunk, the outbound proxy nor sip.trusted_sources, by method.",
+		"SIP messages from neither the trunk, the outbound proxy nor sip.trusted_sources: requests refused with 403 (an ACK dropped) by method, responses dropped (response), reads of TCP/TLS connections dropped (stream).",
 		[]string{"method"}, nil)
 )
 

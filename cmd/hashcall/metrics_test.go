@@ -30,7 +30,7 @@ hashcall_sip_dialog_rejected_total{reason="cseq_not_increasing"} 2
 hashcall_sip_dialog_rejected_total{reason="no_dialog"} 0
 hashcall_sip_dialog_rejected_total{reason="tag_mismatch"} 3
 hashcall_sip_dialog_rejected_total{reason="unknown_call"} 1
-# HELP hashcall_sip_untrusted_requests_total SIP requests refused with 403 (an ACK dropped) for coming from neither the trunk, the outbound proxy nor sip.trusted_sources, by method.
+# HELP hashcall_sip_untrusted_requests_total SIP messages from neither the trunk, the outbound proxy nor sip.trusted_sources: requests refused with 403 (an ACK dropped) by method, responses dropped (response), reads of TCP/TLS connections dropped (stream).
 # TYPE hashcall_sip_untrusted_requests_total counter
 hashcall_sip_untrusted_requests_total{method="INFO"} 4
 hashcall_sip_untrusted_requests_total{method="other"} 1
