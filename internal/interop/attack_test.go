@@ -444,3 +444,99 @@ func TestAttackServeStrangerOptions(t *testing.T) {
 		t.Errorf(`hashcall_sip_untrusted_requests_total{method="OPTIONS"} %v after the reload, want still 1`, m)
 	}
 }
+
+var reMedia = regexp.MustCompile(`(?m)^m=audio (\d+) `)
+
+// TestAttackForged200: while the SIPp phone rings (ring_forever: 180, then
+// 487 to our CANCEL), an attacker who has read the INVITE answers it
+// itself, straight to hashcall from its own socket: a 200 with hashcall's
+// Via, the Call-ID and tags, and an SDP naming the attacker's RTP socket,
+// from which it then sends RFC 4733 # to hashcall's RTP port. The 200 must
+// be dropped (not from the trunk) and counted: the call is never answered,
+// hashcall cancels it at its ring timeout (no_answer; SIPp exits 0 only
+// when the CANCEL came), and no key is heard.
+func TestAttackForged200(t *testing.T) {
+	l := startLab(t)
+	u := l.startUAS(t, "ring_forever")
+	low, high := rtpPorts(t)
+	v, ua, _ := l.newVerifierLog(t, uaOptions{rtpLow: low, rtpHigh: high})
+	rtp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rtp.Close()
+	at := newAttacker(t)
+	stop := make(chan struct{})
+	type result struct {
+		forged int
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		deadline := time.Now().Add(10 * time.Second)
+		var inv string
+		for inv == "" {
+			if time.Now().After(deadline) {
+				done <- result{err: fmt.Errorf("no INVITE in the phone's message log")}
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+			b, _ := os.ReadFile(u.msgLog)
+			inv = messageStarting(string(b), "INVITE sip:")
+		}
+		// hashcall's Via is the one naming its own address; the proxy's
+		// goes with the proxy.
+		uaAddr := ua.Addr().String()
+		var via string
+		for _, line := range strings.Split(inv, "\n") {
+			if !strings.HasPrefix(strings.ToLower(line), "via:") {
+				continue
+			}
+			for _, v := range strings.Split(strings.TrimSpace(line[4:]), ",") {
+				if strings.Contains(v, uaAddr) {
+					via = strings.TrimSpace(v)
+				}
+			}
+		}
+		header := func(name string) string {
+			m := regexp.MustCompile(`(?mi)^` + name + `:\s*(.*?)\r?$`).FindStringSubmatch(inv)
+			if m == nil {
+				return ""
+			}
+			return m[1]
+		}
+		m := reMedia.FindStringSubmatch(inv)
+		if via == "" || m == nil {
+			done <- result{err: fmt.Errorf("no Via of %s or no m= line in the INVITE:\n%s", uaAddr, inv)}
+			return
+		}
+		ourRTP, _ := strconv.Atoi(m[1])
+		sdp := attackSDP(rtp.LocalAddr().(*net.UDPAddr).Port)
+		ok := "SIP/2.0 200 OK\r\nVia: " + via + "\r\nFrom: " + header("From") + "\r\nTo: " + header("To") + ";tag=attacker\r\n" +
+			"Call-ID: " + header("Call-ID") + "\r\nCSeq: " + header("CSeq") + "\r\nContact: <sip:attacker@" + at.conn.LocalAddr().String() + ">\r\n" +
+			"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp
+		if _, err := at.conn.WriteToUDP([]byte(ok), ua.Addr().(*net.UDPAddr)); err != nil {
+			done <- result{err: err}
+			return
+		}
+		done <- result{forged: forge(rtp, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: ourRTP}, stop)}
+	}()
+	stages := &stageLog{}
+	res := v.Run(ctxFor(t, callTimeout), verify.Request{To: u.scenario.number, Prompts: shortPrompts(t), OnProgress: stages.record})
+	close(stop)
+	r := <-done
+	logResult(t, res, stages)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	t.Logf("forged a 200 and %d RFC 4733 packets of #", r.forged)
+	if res.Outcome != verify.NoAnswer || res.AnsweredAt != nil || res.Keys != "" {
+		t.Errorf("outcome %s, answered at %v, keys %q: want no_answer, never answered, no key", res.Outcome, res.AnsweredAt, res.Keys)
+	}
+	if n := ua.Stats().Untrusted["response"]; n < 1 {
+		t.Errorf("%d stranger responses counted, want the forged 200", n)
+	}
+	if code := u.finish(t, 10*time.Second); code != 0 {
+		t.Errorf("SIPp exited with status %d, want 0 (our CANCEL)", code)
+	}
+}

@@ -55,8 +55,9 @@
 // attack_test.go attacks the dialog of a call to 9030: a stranger's INFO,
 // re-INVITE, UPDATE and BYE from a fresh socket, straight to hashcall and
 // through Kamailio (which relays in-dialog requests by their Route), with
-// made-up tags or with the right ones read off the phone's message log;
-// and a stranger's OPTIONS to the built `hashcall serve` (403, on
+// made-up tags or with the right ones read off the phone's message log; a
+// stranger's forged 200 (own SDP, then RFC 4733 #) to a call ringing at
+// 9010; and a stranger's OPTIONS to the built `hashcall serve` (403, on
 // /metrics; 200 once a SIGHUP has taken sip.trusted_sources 127.0.0.0/8).
 //
 // golden_test.go records replay's golden captures kamailio-sipp-* (9001,
