@@ -617,3 +617,36 @@ func TestForgedResponsesDropped(t *testing.T) {
 		t.Errorf("%d forged responses counted, want 2", n)
 	}
 }
+
+// TestStrangerStreamDropped: on TCP, what a stranger's connection carries
+// is dropped unread (a stream cannot be split into messages before
+// parsing) and counted; the trunk (here 127.0.0.2) is another address.
+func TestStrangerStreamDropped(t *testing.T) {
+	ua, err := NewUA(context.Background(), Config{
+		Listen:    "127.0.0.1:0",
+		Transport: "tcp",
+		Trunk:     Trunk{Address: "127.0.0.2:5", OptionsInterval: -1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ua.Close()
+	c, err := net.Dial("tcp", ua.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg := fmt.Sprintf("OPTIONS sip:hashcall@%s;transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP %s;branch=z9hG4bKtcp1\r\nMax-Forwards: 70\r\n"+
+		"From: <sip:probe@x>;tag=1\r\nTo: <sip:hashcall@x>\r\nCall-ID: tcp1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", ua.Addr(), c.LocalAddr())
+	if _, err := c.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the stream counted", func() bool { return ua.Stats().Untrusted[untrustedStream] >= 1 })
+	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, err := c.Read(make([]byte, 512)); err == nil {
+		t.Errorf("a stranger's TCP OPTIONS was answered (%d bytes)", n)
+	}
+	if n := ua.Stats().Untrusted["OPTIONS"]; n != 0 {
+		t.Errorf("the OPTIONS reached the handlers (%d)", n)
+	}
+}
