@@ -372,11 +372,13 @@ func (u *UA) answered(ctx context.Context, call *Call, log interface {
 	call.dialog.up = true
 	call.mu.Unlock()
 	if err := sess.Ack(context.WithoutCancel(ctx)); err != nil {
-		// The far end answered: try to end its leg even so.
-		log.Info("ACK not sent; hanging up", "err", err)
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_ = call.Hangup(hctx)
-		cancel()
+		// The ACK could not be written (the socket failed), so neither can
+		// a BYE, and sipgo refuses one for a dialog it has not confirmed.
+		// The far end ends its leg itself when no ACK comes (RFC 3261
+		// §13.3.1.4: it gives up retransmitting the 200 after 64*T1 and
+		// sends BYE).
+		log.Info("ACK not sent", "err", err)
+		call.end(false)
 		u.forget(call.callID)
 		return nil, &DialError{Kind: KindTransport, Code: res.StatusCode, Reason: res.Reason, Err: fmt.Errorf("sending ACK: %w", err)}
 	}
