@@ -38,7 +38,8 @@ or a signed callback. /healthz, /readyz and /metrics (Prometheus) need no token.
 
 SIGTERM or SIGINT drains: /readyz fails, new requests get 503, calls in flight
 finish (up to shutdown.grace, then BYE with outcome cancelled), callbacks are
-flushed, and the process exits 0. SIGHUP reloads http.tokens and policy.*.`,
+flushed, and the process exits 0. SIGHUP reloads http.tokens, policy.* and
+sip.trusted_sources, and resolves the trunk's and outbound proxy's names again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return serve(cmd.Context(), cfgPath, verbose)
