@@ -21,7 +21,7 @@ import (
 )
 
 // request parses a request from its header lines (CRLFs added).
-func request(t *testing.T, lines ...string) *sip.Request {
+func request(t testing.TB, lines ...string) *sip.Request {
 	t.Helper()
 	msg, err := sip.ParseMessage([]byte(strings.Join(lines, "\r\n") + "\r\nContent-Length: 0\r\n\r\n"))
 	if err != nil {
@@ -37,7 +37,7 @@ func request(t *testing.T, lines ...string) *sip.Request {
 // inDialogRequest is a request of the far end within the dialog of
 // dialogState{callID: "c1@hashcall", localTag: "ours", remoteTag: "theirs"}
 // unless a field says otherwise ("-": header or tag left out).
-func inDialogRequest(t *testing.T, method, callID, toTag, fromTag string, cseq int) *sip.Request {
+func inDialogRequest(t testing.TB, method, callID, toTag, fromTag string, cseq int) *sip.Request {
 	t.Helper()
 	tag := func(v string) string {
 		if v == "-" {
@@ -648,5 +648,35 @@ func TestStrangerStreamDropped(t *testing.T) {
 	}
 	if n := ua.Stats().Untrusted["OPTIONS"]; n != 0 {
 		t.Errorf("the OPTIONS reached the handlers (%d)", n)
+	}
+}
+
+// BenchmarkDialogAdmit: the dialog check of one in-dialog request.
+func BenchmarkDialogAdmit(b *testing.B) {
+	req := inDialogRequest(b, "INFO", "c1@hashcall", "ours", "theirs", 6)
+	d := dialogState{callID: "c1@hashcall", localTag: "ours", remoteTag: "theirs", up: true}
+	b.ReportAllocs()
+	for b.Loop() {
+		d.haveSeq = false
+		if d.admit(req) != "" {
+			b.Fatal("refused")
+		}
+	}
+}
+
+// BenchmarkTrustAllows: the source check of one message against the trunk
+// and three trusted prefixes.
+func BenchmarkTrustAllows(b *testing.B) {
+	ts := &trustSet{
+		exact: []netip.AddrPort{netip.MustParseAddrPort("203.0.113.5:5060")},
+		hosts: []netip.Addr{netip.MustParseAddr("203.0.113.5")},
+		nets:  []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("198.51.100.7/32")},
+	}
+	src := netip.MustParseAddrPort("203.0.113.5:5060")
+	b.ReportAllocs()
+	for b.Loop() {
+		if !ts.allows("udp", src) {
+			b.Fatal("refused")
+		}
 	}
 }
