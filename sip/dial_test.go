@@ -53,6 +53,8 @@ type fakeTrunk struct {
 	acks     atomic.Int32
 	invites  atomic.Int32
 	lastReq  *sip.Request
+	// seen, when set (by an option), sees every ACK, BYE and CANCEL.
+	seen func(*sip.Request)
 }
 
 func newFakeTrunk(t *testing.T, opts ...func(*fakeTrunk)) *fakeTrunk {
@@ -111,6 +113,9 @@ func newFakeTrunkOn(t *testing.T, network string, serverTLS *tls.Config, opts ..
 	ft.dialog = &sipgo.DialogUA{Client: client, ContactHDR: contact}
 	srv.OnInvite(ft.onInvite)
 	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) {
+		if ft.seen != nil {
+			ft.seen(req)
+		}
 		ft.acks.Add(1)
 		if s := ft.session(req); s != nil {
 			if err := s.ReadAck(req, tx); err != nil {
@@ -119,6 +124,9 @@ func newFakeTrunkOn(t *testing.T, network string, serverTLS *tls.Config, opts ..
 		}
 	})
 	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		if ft.seen != nil {
+			ft.seen(req)
+		}
 		ft.byes.Add(1)
 		if s := ft.session(req); s != nil {
 			_ = s.ReadBye(req, tx)
@@ -168,7 +176,12 @@ func (ft *fakeTrunk) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	case user == "1000": // rings until cancelled
 		// Ring until cancelled; sipgo answers the CANCEL and the INVITE (487).
 		respond(180, "Ringing")
-		tx.OnCancel(func(*sip.Request) { ft.cancels.Add(1) })
+		tx.OnCancel(func(r *sip.Request) {
+			if ft.seen != nil {
+				ft.seen(r)
+			}
+			ft.cancels.Add(1)
+		})
 		<-tx.Done()
 	case user == "1001": // silent
 		// Never answer anything: Timer B or our ring timeout ends it.

@@ -38,7 +38,8 @@ or a signed callback. /healthz, /readyz and /metrics (Prometheus) need no token.
 
 SIGTERM or SIGINT drains: /readyz fails, new requests get 503, calls in flight
 finish (up to shutdown.grace, then BYE with outcome cancelled), callbacks are
-flushed, and the process exits 0. SIGHUP reloads http.tokens and policy.*.`,
+flushed, and the process exits 0. SIGHUP reloads http.tokens, policy.* and
+sip.trusted_sources, and resolves the trunk's and outbound proxy's names again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return serve(cmd.Context(), cfgPath, verbose)
@@ -129,6 +130,9 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 	defer stopDiag()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := reg.Register(sipCollector{ua}); err != nil {
+		return exitError{2, fmt.Errorf("metrics: %w", err)}
+	}
 	svc, err := service.New(&verify.Verifier{UA: ua, Config: vc, Logger: logger}, service.Options{
 		Tokens:            tokensOf(cfg),
 		CallbackHosts:     cfg.HTTP.CallbackHosts,
@@ -197,6 +201,11 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 				continue
 			}
 			svc.Reload(tokensOf(next), rulesOf(next))
+			// The trunk's address itself needs a restart; its name is
+			// resolved again, and sip.trusted_sources taken anew.
+			if err := ua.ReloadTrust(ctx, next.SIP.TrustedPrefixes()); err != nil {
+				logger.Warn("reload: trusted SIP sources", "err", err)
+			}
 		case <-ctx.Done():
 			logger.Info("shutting down: draining", "grace", cfg.Shutdown.Grace)
 			if eamSrv != nil {

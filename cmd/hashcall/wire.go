@@ -58,6 +58,7 @@ func sipConfig(c *config.Config, logger *slog.Logger) (sip.Config, error) {
 		PAssertedIdentity: s.PAssertedIdentity,
 		RingTimeout:       s.RingTimeout,
 		UDPReadBuffer:     int(s.UDPReadBuffer),
+		TrustedSources:    s.TrustedPrefixes(),
 		Trunk: sip.Trunk{
 			Address:         s.Trunk.Address,
 			OutboundProxy:   s.Trunk.OutboundProxy,

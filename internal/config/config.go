@@ -1,10 +1,12 @@
 package config
 
 import (
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -175,6 +177,11 @@ type SIP struct {
 	// (sip.udp_read_buffer): a burst of call set-ups overflows the
 	// kernel's default of about 208 KiB. 0 keeps the kernel's default.
 	UDPReadBuffer ByteSize `yaml:"udp_read_buffer" mapstructure:"udp_read_buffer"`
+	// TrustedSources are networks, besides the trunk's and the outbound
+	// proxy's own addresses, that may send us SIP requests
+	// (sip.trusted_sources): CIDR prefixes or single IP addresses. Requests
+	// from anywhere else get 403. See TrustedPrefixes.
+	TrustedSources []string `yaml:"trusted_sources" mapstructure:"trusted_sources"`
 	// Trunk is the trunk or PBX that calls go through (sip.trunk.*).
 	Trunk Trunk `yaml:"trunk" mapstructure:"trunk"`
 	// TLS configures sip.transport tls (sip.tls.*).
@@ -336,6 +343,7 @@ func Default() *Config {
 			RingTimeout:     30 * time.Second,
 			MaxCallDuration: 3 * time.Minute,
 			UDPReadBuffer:   4 << 20,
+			TrustedSources:  []string{},
 			Trunk: Trunk{
 				RegisterExpiry:  600 * time.Second,
 				OptionsInterval: 30 * time.Second,
@@ -418,4 +426,38 @@ func (l Log) SlogLevel() slog.Level {
 		return slog.LevelError
 	}
 	return slog.LevelInfo
+}
+
+// TrustedPrefixes returns sip.trusted_sources as prefixes; a single address
+// is a /32 (IPv4) or /128 (IPv6). It skips what does not parse, which
+// Validate reports.
+func (s SIP) TrustedPrefixes() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(s.TrustedSources))
+	for _, v := range s.TrustedSources {
+		if p, err := parsePrefix(v); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parsePrefix reads one sip.trusted_sources entry: "192.0.2.0/24",
+// "2001:db8::/32" or an address without a zone.
+func parsePrefix(v string) (netip.Prefix, error) {
+	v = strings.TrimSpace(v)
+	if p, err := netip.ParsePrefix(v); err == nil {
+		if p.Addr().Is4In6() {
+			return netip.Prefix{}, errors.New("an IPv4-mapped IPv6 prefix: write the IPv4 prefix")
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return netip.Prefix{}, errors.New("not a CIDR prefix or an IP address")
+	}
+	if a.Zone() != "" {
+		return netip.Prefix{}, errors.New("an address with a zone")
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }

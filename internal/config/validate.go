@@ -185,6 +185,11 @@ func (c *Config) validateSIP(ck *checker) {
 		ck.addf("sip.udp_read_buffer", "want 0 (the kernel's default) or 64KiB to 256MiB, got %s", b)
 	}
 
+	for _, v := range s.TrustedSources {
+		if _, err := parsePrefix(v); err != nil {
+			ck.addf("sip.trusted_sources", "want CIDR prefixes or IP addresses such as 192.0.2.0/24, 2001:db8::/32 or 198.51.100.7 (%v), got %s", err, quote(v))
+		}
+	}
 	t := &s.Trunk
 	if t.Address != "" {
 		if err := checkHostPort(t.Address); err != nil {

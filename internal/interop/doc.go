@@ -54,13 +54,23 @@
 //	9019 hash_on_answer_rfc4733  RFC 4733 # the instant it answers      no_key
 //	9020 hash_on_answer_inband   in-band # the instant it answers       no_key
 //	9021 hash_early_and_again    # on answer, again 2.2 s in            verified
+//	9030 info_pound_late     # by SIP INFO through the proxy 2 s after
+//	                         the answer; the attack tests strike first  verified
 //
-// The phones that press (9001–9005, 9012, 9014, 9016, 9018, the
+// The phones that press (9001–9005, 9012, 9014, 9016, 9018, 9030, the
 // softphones) do so 2 s after the answer, as a callee would: after
 // verify.min_key_delay (1.5 s, its default here) and the cut ask prompt's
 // press point (0.5 s). attack_test.go holds the media attacks of issue 8,
 // named after them: a spoofed first RTP packet from the phone's SDP address
 // (raw socket), a first sender with symmetric latching, # played on answer.
+//
+// attack_sip_test.go attacks the dialog of a call to 9030: a stranger's INFO,
+// re-INVITE, UPDATE and BYE from a fresh socket, straight to hashcall and
+// through Kamailio (which relays in-dialog requests by their Route), with
+// made-up tags or with the right ones read off the phone's message log; a
+// stranger's forged 200 (own SDP, then RFC 4733 #) to a call ringing at
+// 9010; and a stranger's OPTIONS to the built `hashcall serve` (403, on
+// /metrics; 200 once a SIGHUP has taken sip.trusted_sources 127.0.0.0/8).
 //
 // golden_test.go records replay's golden captures kamailio-sipp-* (9001,
 // 9004, 9011, captured by tshark) into ../../replay/testdata, only with

@@ -81,6 +81,7 @@ var scenarios = []scenario{
 	{"hash_on_answer_rfc4733", "9019", true, ""},
 	{"hash_on_answer_inband", "9020", true, ""},
 	{"hash_early_and_again", "9021", true, ""},
+	{"info_pound_late", "9030", false, ""},
 }
 
 // mobileNumber is the E.164 alias of a test number 90xx that Kamailio
