@@ -13,10 +13,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/hashcall/hashcall/internal/config"
 	"github.com/hashcall/hashcall/internal/policy"
+	"github.com/hashcall/hashcall/internal/radius"
 	"github.com/hashcall/hashcall/internal/service"
 	"github.com/hashcall/hashcall/prompts"
 	"github.com/hashcall/hashcall/verify"
@@ -120,6 +122,13 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 		return exitError{2, err}
 	}
 	defer ua.Close()
+	reg := prometheus.NewRegistry()
+	var front *radius.Server
+	var checks []service.Check
+	if cfg.Radius.Enabled {
+		// front is set below, before anything serves /readyz.
+		checks = append(checks, service.Check{Name: "radius_upstream", Ready: func() bool { return front != nil && front.Ready() }})
+	}
 	svc, err := service.New(&verify.Verifier{UA: ua, Config: vc, Logger: logger}, service.Options{
 		Tokens:         tokensOf(cfg),
 		CallbackHosts:  cfg.HTTP.CallbackHosts,
@@ -129,10 +138,25 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 		DefaultLocale:  cfg.Verify.Locale,
 		Prompts:        cache.get,
 		Ready:          ua.Ready,
+		Checks:         checks,
 		Logger:         logger,
+		Registerer:     reg,
+		Gatherer:       reg,
 	})
 	if err != nil {
 		return exitError{2, err}
+	}
+	if cfg.Radius.Enabled {
+		ro, err := radiusOptions(cfg, logger, reg)
+		if err != nil {
+			return exitError{2, err}
+		}
+		front, err = radius.Listen(ro, svc)
+		if err != nil {
+			return exitError{2, err}
+		}
+		defer front.Close()
+		logger.Info("radius front listening", "addr", front.Addr().String(), "clients", len(ro.Clients), "upstreams", len(ro.Upstreams))
 	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
@@ -175,6 +199,10 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 			dctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Grace+30*time.Second)
 			svc.Drain(dctx, cfg.Shutdown.Grace)
 			cancel()
+			if front != nil {
+				// After the drain: the NASes waiting on calls have their answers.
+				front.Close()
+			}
 			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 			err := srv.Shutdown(sctx)
 			scancel()

@@ -33,6 +33,10 @@ type Config struct {
 	HTTP     HTTP     `yaml:"http" mapstructure:"http"`
 	Policy   Policy   `yaml:"policy" mapstructure:"policy"`
 	Shutdown Shutdown `yaml:"shutdown" mapstructure:"shutdown"`
+	// Directory is where users' numbers are found (directory.*).
+	Directory Directory `yaml:"directory" mapstructure:"directory"`
+	// Radius is the RADIUS front for VPNs and RD Gateway (radius.*).
+	Radius Radius `yaml:"radius" mapstructure:"radius"`
 }
 
 // SIP configures the user agent's signalling (keys sip.*).
@@ -195,6 +199,63 @@ type Shutdown struct {
 	Grace time.Duration `yaml:"grace" mapstructure:"grace"`
 }
 
+// Directory configures where users' numbers are found (keys directory.*).
+type Directory struct {
+	// CSV is the path of a CSV file with the columns user and mobile (and
+	// optionally oid), read again when it changes (directory.csv).
+	CSV string `yaml:"csv" mapstructure:"csv"`
+}
+
+// Radius configures the RADIUS front (keys radius.*).
+type Radius struct {
+	// Enabled starts the RADIUS listener in serve (radius.enabled).
+	Enabled bool `yaml:"enabled" mapstructure:"enabled"`
+	// Listen is the UDP HOST:PORT the front binds (radius.listen).
+	Listen string `yaml:"listen" mapstructure:"listen"`
+	// Clients are the NASes allowed to ask, each "CIDR env:VARIABLE" or
+	// "CIDR file:PATH": the source addresses and where their shared secret
+	// is (radius.clients). The secret itself is never written here.
+	Clients []string `yaml:"clients" mapstructure:"clients"`
+	// RequireMessageAuthenticator drops Access-Requests without a valid
+	// Message-Authenticator (radius.require_message_authenticator).
+	RequireMessageAuthenticator bool `yaml:"require_message_authenticator" mapstructure:"require_message_authenticator"`
+	// AnswerCache is how long answers are kept for retransmissions
+	// (radius.answer_cache).
+	AnswerCache time.Duration `yaml:"answer_cache" mapstructure:"answer_cache"`
+	// CallTimeout bounds the wait for the call's outcome; keep it below the
+	// NAS's RADIUS timeout (radius.call_timeout).
+	CallTimeout time.Duration `yaml:"call_timeout" mapstructure:"call_timeout"`
+	// ClientLimit caps the calls placed for one client (radius.client_limit).
+	ClientLimit Rate `yaml:"client_limit" mapstructure:"client_limit"`
+	// Upstream is the RADIUS server that checks passwords (radius.upstream.*).
+	Upstream RadiusUpstream `yaml:"upstream" mapstructure:"upstream"`
+}
+
+// RadiusUpstream configures the RADIUS servers the front forwards to (keys
+// radius.upstream.*).
+type RadiusUpstream struct {
+	// Servers are HOST:PORT, in order of preference, each optionally
+	// followed by its own secret as " env:VARIABLE" or " file:PATH"
+	// (radius.upstream.servers).
+	Servers []string `yaml:"servers" mapstructure:"servers"`
+	// Secret is the shared secret of the servers that name none
+	// (radius.upstream.secret).
+	Secret Secret `yaml:"secret" mapstructure:"secret"`
+	// Timeout is how long one try waits for an answer
+	// (radius.upstream.timeout).
+	Timeout time.Duration `yaml:"timeout" mapstructure:"timeout"`
+	// Retries is how many times a request is sent again to one server
+	// that does not answer before the next is tried
+	// (radius.upstream.retries).
+	Retries int `yaml:"retries" mapstructure:"retries"`
+	// StatusInterval is the period of Status-Server probes (RFC 5997); 0
+	// turns them off (radius.upstream.status_interval).
+	StatusInterval time.Duration `yaml:"status_interval" mapstructure:"status_interval"`
+	// RequireMessageAuthenticator refuses upstream answers without one
+	// (radius.upstream.require_message_authenticator).
+	RequireMessageAuthenticator bool `yaml:"require_message_authenticator" mapstructure:"require_message_authenticator"`
+}
+
 // Default returns the built-in defaults. They validate, but place no calls:
 // sip.trunk.address has no default.
 func Default() *Config {
@@ -233,6 +294,20 @@ func Default() *Config {
 			MaxConcurrent:  50,
 		},
 		Shutdown: Shutdown{Grace: 60 * time.Second},
+		Radius: Radius{
+			Listen:                      "127.0.0.1:1812",
+			Clients:                     []string{},
+			RequireMessageAuthenticator: true,
+			AnswerCache:                 30 * time.Second,
+			CallTimeout:                 50 * time.Second,
+			ClientLimit:                 Rate{N: 60, Per: time.Minute},
+			Upstream: RadiusUpstream{
+				Servers:        []string{},
+				Timeout:        3 * time.Second,
+				Retries:        1,
+				StatusInterval: 30 * time.Second,
+			},
+		},
 	}
 }
 

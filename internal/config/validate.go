@@ -118,6 +118,7 @@ func (c *Config) validate() []*FieldError {
 	c.validateMisc(&ck)
 	c.validateHTTP(&ck)
 	c.validatePolicy(&ck)
+	c.validateRadius(&ck)
 	return ck.errs
 }
 
