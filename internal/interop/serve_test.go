@@ -57,6 +57,9 @@ type serveOptions struct {
 	perNumber       string        // policy.per_number_limit; "" is 3/15m (the default)
 	maxConcurrent   int           // policy.max_concurrent; 0 is 10
 	optionsInterval time.Duration // sip.trunk.options_interval; 0 is 1 s
+	extraYAML       string        // more top-level sections (radius:, directory:)
+	env             []string      // more environment variables
+	readyPath       string        // what to wait for; "" is /readyz (/healthz with a dead trunk)
 }
 
 // server is a running `hashcall serve`.
@@ -189,17 +192,20 @@ policy:
 shutdown:
   grace: 20s
 `, callerID, o.ringTimeout, o.trunk, trunkUser, trunkRealm, o.optionsInterval, low, high, o.answerTimeout,
-		promptsDir, httpPort, serveToken, callbackSecret, o.perNumber, o.maxConcurrent)
+		promptsDir, httpPort, serveToken, callbackSecret, o.perNumber, o.maxConcurrent) + o.extraYAML
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
 	p := startProcEnv(t, "hashcall serve", dir, filepath.Join(dir, "serve.log"),
-		cliEnv("HASHCALL_SIP_TRUNK_PASSWORD="+trunkPassword), bin, "serve", "--config", cfg)
+		cliEnv(append([]string{"HASHCALL_SIP_TRUNK_PASSWORD=" + trunkPassword}, o.env...)...), bin, "serve", "--config", cfg)
 	s := &server{proc: p, base: "http://127.0.0.1:" + strconv.Itoa(httpPort)}
 	path := "/readyz"
 	if o.trunk != l.kamAddr {
 		path = "/healthz"
+	}
+	if o.readyPath != "" {
+		path = o.readyPath
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
