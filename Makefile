@@ -11,7 +11,8 @@ FUZZTIME    ?= 10s
 # Debian packages the tests use: talk-off corpora and generators (S rows),
 # SIPp's RFC 4733 capture (R1), spandsp for the side-by-side comparison.
 DEB_PACKAGES = asterisk-core-sounds-en-wav asterisk-moh-opsound-wav espeak-ng sox \
-	sip-tester kamailio baresip-core linphone-cli tshark libspandsp-dev pkg-config gcc
+	sip-tester kamailio baresip-core linphone-cli tshark libspandsp-dev pkg-config gcc \
+	freeradius freeradius-utils eapoltest
 
 .PHONY: all build test deps vet staticcheck unit spandsp bench fuzz clean
 

@@ -50,11 +50,27 @@ var radiusUsers = []struct{ user, pass, number string }{
 	{"retx-user@corp.example", "retx-pass", mobileNumber("9012")}, // sip_info_pound
 }
 
+// freeradiusOptions change the upstream for the rlm_rest example.
+type freeradiusOptions struct {
+	postAuth   string            // the site's post-auth section; "" is the usual
+	mods       map[string]string // more files in mods-enabled
+	users      string            // more entries in the users file
+	clientIP   string            // the client entry's address; "" is 127.0.0.1
+	clientPass string            // its secret; "" is upstreamRadiusSecret
+	env        []string
+}
+
 // startFreeRADIUS copies /etc/freeradius/3.0, writes a site on its own
 // ports, the users above and a client entry for hashcall, and runs
 // `freeradius -X` in the foreground. It returns the auth address.
-func startFreeRADIUS(t *testing.T) string {
+func startFreeRADIUS(t *testing.T, fo freeradiusOptions) string {
 	t.Helper()
+	if fo.postAuth == "" {
+		fo.postAuth = "post-auth {\n\tPost-Auth-Type REJECT {\n\t\tattr_filter.access_reject\n\t}\n}\n"
+	}
+	if fo.clientPass == "" {
+		fo.clientPass = upstreamRadiusSecret
+	}
 	bin := peertest.File(t, "/usr/sbin/freeradius", "freeradius")
 	peertest.File(t, "/etc/freeradius/3.0/radiusd.conf", "freeradius")
 	dir := t.TempDir()
@@ -121,20 +137,20 @@ authenticate {
 	mschap
 	eap
 }
-post-auth {
-	Post-Auth-Type REJECT {
-		attr_filter.access_reject
+%s
+}
+`, port, fo.postAuth))
+	write("clients.conf", fmt.Sprintf("client hashcall {\n\tipaddr = 127.0.0.1\n\tsecret = %s\n}\n", fo.clientPass))
+	for name, body := range fo.mods {
+		write(filepath.Join("mods-enabled", name), body)
 	}
-}
-}
-`, port))
-	write("clients.conf", fmt.Sprintf("client hashcall {\n\tipaddr = 127.0.0.1\n\tsecret = %s\n}\n", upstreamRadiusSecret))
 	var users strings.Builder
 	for _, u := range radiusUsers {
 		fmt.Fprintf(&users, "%q Cleartext-Password := %q\n\tClass := \"hashcall-interop\", Session-Timeout := 3600\n", u.user, u.pass)
 	}
+	users.WriteString(fo.users)
 	write("mods-config/files/authorize", users.String())
-	p := startProc(t, "freeradius", dir, filepath.Join(dir, "freeradius.log"), bin, "-X", "-d", raddb, "-l", "stdout")
+	p := startProcEnv(t, "freeradius", dir, filepath.Join(dir, "freeradius.log"), append(os.Environ(), fo.env...), bin, "-X", "-d", raddb, "-l", "stdout")
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(p.log(), "Ready to process requests") {
 		if p.exited() || time.Now().After(deadline) {
@@ -235,7 +251,7 @@ func TestRadiusFront(t *testing.T) {
 	l := startLab(t)
 	bin := buildCLI(t, l.dir)
 	prompts := writeShortPrompts(t)
-	upstream := startFreeRADIUS(t)
+	upstream := startFreeRADIUS(t, freeradiusOptions{})
 	srv, front := l.radiusServe(t, bin, prompts, upstream, serveOptions{perNumber: "2/15m"})
 
 	t.Run("pap_pound_accept", func(t *testing.T) {
@@ -467,4 +483,55 @@ func TestRadiusFront(t *testing.T) {
 			t.Errorf("%d INVITEs with the upstream down", n)
 		}
 	})
+}
+
+// TestFreeRADIUSRestExample runs configs/examples/freeradius-rest: the NAS
+// (radclient) asks FreeRADIUS, whose post-auth asks the built `hashcall
+// serve` over HTTP (rlm_rest, rlm_json) and lets the Accept through only
+// when the call was verified.
+func TestFreeRADIUSRestExample(t *testing.T) {
+	peertest.File(t, "/usr/lib/freeradius/rlm_rest.so", "freeradius-rest")
+	l := startLab(t)
+	bin := buildCLI(t, l.dir)
+	srv := l.startServe(t, bin, writeShortPrompts(t), serveOptions{})
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", "configs", "examples", "freeradius-rest", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	mod := strings.ReplaceAll(read("hashcall-rest"), "http://127.0.0.1:8080", srv.base)
+	fr := startFreeRADIUS(t, freeradiusOptions{
+		postAuth:   read("hashcall-post-auth"),
+		mods:       map[string]string{"hashcall-rest": mod},
+		users:      fmt.Sprintf("rest-pound Cleartext-Password := \"rest-pass\", Tmp-String-0 := %q\nrest-five Cleartext-Password := \"rest-pass\", Tmp-String-0 := %q\n", mobileNumber("9001"), mobileNumber("9002")),
+		clientPass: nasRadiusSecret, // radclient is FreeRADIUS's NAS here
+		env:        []string{"HASHCALL_TOKEN=" + serveToken},
+	})
+	for _, tc := range []struct {
+		name, user, scenario, pass, want, reply string
+	}{
+		{"pound_accept", "rest-pound", "rfc4733_pound", "rest-pass", "Access-Accept", ""},
+		{"five_reject", "rest-five", "rfc4733_five", "rest-pass", "Access-Reject", "hashcall: wrong_key"},
+		{"wrong_password_no_call", "rest-pound", "", "nope", "Access-Reject", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var u *uas
+			if tc.scenario != "" {
+				u = l.startUAS(t, tc.scenario)
+			}
+			before := len(l.kamLines("request INVITE"))
+			code, out := radclient(t, fr, papRequest(tc.user, tc.pass, true))
+			got, attrs := received(out)
+			if got != tc.want || attrs["Reply-Message"] != tc.reply {
+				t.Fatalf("radclient exit %d: %q %v, want %q %q\n%s", code, got, attrs, tc.want, tc.reply, out)
+			}
+			if u != nil {
+				u.finish(t, 20*time.Second)
+			} else if n := len(l.kamLines("request INVITE")) - before; n != 0 {
+				t.Errorf("%d INVITEs for a wrong password", n)
+			}
+		})
+	}
 }
