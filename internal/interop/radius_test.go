@@ -43,10 +43,10 @@ const (
 
 // Users of the FreeRADIUS upstream and their phones (test numbers).
 var radiusUsers = []struct{ user, pass, number string }{
-	{"pap-user", "pap-pass", mobileNumber("9001")},        // rfc4733_pound
-	{"pap-five", "five-pass", mobileNumber("9002")},       // rfc4733_five
-	{"mschap-user", "mschap-pass", mobileNumber("9003")},  // inband_pound_pcmu
-	{"peap-user", "peap-pass", mobileNumber("9004")},      // inband_pound_pcma
+	{"pap-user", "pap-pass", mobileNumber("9001")},                // rfc4733_pound
+	{"pap-five", "five-pass", mobileNumber("9002")},               // rfc4733_five
+	{"mschap-user", "mschap-pass", mobileNumber("9003")},          // inband_pound_pcmu
+	{"peap-user", "peap-pass", mobileNumber("9004")},              // inband_pound_pcma
 	{"retx-user@corp.example", "retx-pass", mobileNumber("9012")}, // sip_info_pound
 }
 
