@@ -55,7 +55,6 @@ type freeradiusOptions struct {
 	postAuth   string            // the site's post-auth section; "" is the usual
 	mods       map[string]string // more files in mods-enabled
 	users      string            // more entries in the users file
-	clientIP   string            // the client entry's address; "" is 127.0.0.1
 	clientPass string            // its secret; "" is upstreamRadiusSecret
 	env        []string
 }
