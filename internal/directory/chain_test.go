@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 )
 
 type mapDir map[string]Entry
@@ -43,6 +44,41 @@ func TestChain(t *testing.T) {
 			}
 			if e.Number != tc.want {
 				t.Errorf("number = %q, want %q", e.Number, tc.want)
+			}
+		})
+	}
+}
+
+func TestCSVAccountNameFindsUPN(t *testing.T) {
+	path := t.TempDir() + "/users.csv"
+	writeFile(t, path, "user,mobile\n"+
+		"alice@example.org,+447700900001\n"+
+		"dave@a.example,+447700900004\n"+
+		"dave@b.example,+447700900005\n"+
+		"erin@example.org,+447700900006\n"+
+		"erin,+447700900007\n", time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	d, err := OpenCSV(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, key, want string }{
+		{"down_level_finds_upn", `CORP\alice`, "+447700900001"},
+		{"account_finds_upn", "alice", "+447700900001"},
+		{"ambiguous_account", `CORP\dave`, ""},
+		{"upn_still_exact", "dave@b.example", "+447700900005"},
+		{"plain_account_wins", "erin", "+447700900007"},
+		{"upn_of_plain", "erin@example.org", "+447700900006"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := d.Lookup(context.Background(), tc.key)
+			if tc.want == "" {
+				if !errors.Is(err, ErrNotFound) {
+					t.Fatalf("got %+v, %v; want ErrNotFound", e, err)
+				}
+				return
+			}
+			if err != nil || e.Number != tc.want {
+				t.Fatalf("got %q, %v; want %q", e.Number, err, tc.want)
 			}
 		})
 	}
