@@ -48,6 +48,7 @@ var radiusUsers = []struct{ user, pass, number string }{
 	{"mschap-user", "mschap-pass", mobileNumber("9003")},          // inband_pound_pcmu
 	{"peap-user", "peap-pass", mobileNumber("9004")},              // inband_pound_pcma
 	{"retx-user@corp.example", "retx-pass", mobileNumber("9012")}, // sip_info_pound
+	{"burst-user", "burst-pass", mobileNumber("9014")},            // reinvite_pound
 }
 
 // freeradiusOptions change the upstream for the rlm_rest example.
@@ -251,7 +252,7 @@ func TestRadiusFront(t *testing.T) {
 	bin := buildCLI(t, l.dir)
 	prompts := writeShortPrompts(t)
 	upstream := startFreeRADIUS(t, freeradiusOptions{})
-	srv, front := l.radiusServe(t, bin, prompts, upstream, serveOptions{perNumber: "2/15m"})
+	srv, front := l.radiusServe(t, bin, prompts, upstream, serveOptions{perNumber: "1/15m"})
 
 	t.Run("pap_pound_accept", func(t *testing.T) {
 		u := l.startUAS(t, "rfc4733_pound")
@@ -387,14 +388,14 @@ func TestRadiusFront(t *testing.T) {
 	})
 
 	t.Run("burst_one_user_one_call", func(t *testing.T) {
-		u := l.startUAS(t, "rfc4733_pound")
+		u := l.startUAS(t, "reinvite_pound")
 		before := l.invites()
 		const n = 5
 		var wg sync.WaitGroup
 		results := make([]string, n)
 		for i := range n {
 			wg.Go(func() {
-				_, out := radclient(t, front, papRequest("pap-user", "pap-pass", true))
+				_, out := radclient(t, front, papRequest("burst-user", "burst-pass", true))
 				results[i], _ = received(out)
 			})
 		}
@@ -407,13 +408,14 @@ func TestRadiusFront(t *testing.T) {
 				t.Errorf("request %d: %q", i, r)
 			}
 		}
-		u.finish(t, 20*time.Second)
-		// pap-user's number has had 2 calls in 15 minutes
-		// (policy.per_number_limit 2/15m here): the next is refused, not
+		if c := u.finish(t, 20*time.Second); c != 0 {
+			t.Errorf("SIPp exit %d", c)
+		}
+		// The user's number has had its call for 15 minutes
+		// (policy.per_number_limit 1/15m here): the next is refused, not
 		// dialled.
 		before = len(l.kamLines("request INVITE"))
-		l.startUAS(t, "rfc4733_pound") // would answer, were it called
-		_, out := radclient(t, front, papRequest("pap-user", "pap-pass", true))
+		_, out := radclient(t, front, papRequest("burst-user", "burst-pass", true))
 		got, attrs := received(out)
 		if got != "Access-Reject" || attrs["Reply-Message"] != "hashcall: refused" {
 			t.Errorf("past the limit: %q %v", got, attrs)
