@@ -433,13 +433,17 @@ func (s *Server) answer(ctx context.Context, p *radius.Packet, c *Client) *radiu
 }
 
 // verify runs (or joins) the call to user's number and returns "" when it
-// was verified, else the reason to reject.
+// was verified, else the reason to reject. Requests join on the number the
+// directory gives, so alice@example.org and CORP\alice share one call.
 func (s *Server) verify(ctx context.Context, c *Client, nas, user string) (reason, id string) {
-	forms := directory.NormaliseUser(user)
-	if len(forms) == 0 {
+	e, err := s.opts.Directory.Lookup(ctx, user)
+	if err != nil {
+		if !errors.Is(err, directory.ErrNotFound) {
+			s.log.Warn("radius: directory lookup failed", "user", maskUser(user), "err", err)
+		}
 		return ReasonNoNumber, ""
 	}
-	key := forms[0]
+	key := e.Number
 	s.mu.Lock()
 	if cl := s.calls[key]; cl != nil {
 		s.mu.Unlock()
@@ -460,19 +464,12 @@ func (s *Server) verify(ctx context.Context, c *Client, nas, user string) (reaso
 		s.mu.Unlock()
 		close(cl.done)
 	}()
-	cl.reason, cl.id = s.place(ctx, c, nas, user)
+	cl.reason, cl.id = s.place(ctx, c, nas, user, e.Number)
 	return cl.reason, cl.id
 }
 
-// place asks the service for the call and waits for its outcome.
-func (s *Server) place(ctx context.Context, c *Client, nas, user string) (reason, id string) {
-	e, err := s.opts.Directory.Lookup(ctx, user)
-	if err != nil {
-		if !errors.Is(err, directory.ErrNotFound) {
-			s.log.Warn("radius: directory lookup failed", "user", maskUser(user), "err", err)
-		}
-		return ReasonNoNumber, ""
-	}
+// place asks the service for the call to number and waits for its outcome.
+func (s *Server) place(ctx context.Context, c *Client, nas, user, number string) (reason, id string) {
 	if s.opts.ClientLimit.N > 0 {
 		if ref := s.limiter.Allow(c.Name); ref != nil {
 			s.log.Info("radius: client limit reached", "client", c.Name, "limit", ref.Message)
@@ -481,7 +478,7 @@ func (s *Server) place(ctx context.Context, c *Client, nas, user string) (reason
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.CallTimeout)
 	defer cancel()
-	v, err := s.v.Create(ctx, Scope, "", service.CreateRequest{To: e.Number, Locale: s.opts.Locale, Reference: "radius " + nas})
+	v, err := s.v.Create(ctx, Scope, "", service.CreateRequest{To: number, Locale: s.opts.Locale, Reference: "radius " + nas})
 	if err != nil {
 		var se *service.Error
 		if errors.As(err, &se) {

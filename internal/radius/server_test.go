@@ -430,7 +430,7 @@ func TestSecondRequestJoinsRunningCall(t *testing.T) {
 	n1 := newNAS(t, f.Addr(), "127.0.0.1:0")
 	n2 := newNAS(t, f.Addr(), "127.0.0.1:0")
 	r1 := request(t, 1, "alice", "right", true)
-	r2 := request(t, 2, `CORP\alice`, "right", true)
+	r2 := request(t, 2, "Alice@Example.org" /* another form of the same user */, "right", true)
 	if _, err := n1.conn.Write(r1); err != nil {
 		t.Fatal(err)
 	}
