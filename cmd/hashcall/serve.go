@@ -35,10 +35,14 @@ func newServeCommand() *cobra.Command {
 		Long: `Run hashcall as a daemon. Auth services POST /v1/verifications with a bearer token
 (http.tokens) and read the outcome by long-poll (GET /v1/verifications/{id}?wait=30s)
 or a signed callback. /healthz, /readyz and /metrics (Prometheus) need no token.
+With radius.enabled, it also answers RADIUS (radius.listen): a front for VPNs,
+RD Gateway and Wi-Fi that forwards to the existing RADIUS server and calls the
+user on its Access-Accept.
 
 SIGTERM or SIGINT drains: /readyz fails, new requests get 503, calls in flight
 finish (up to shutdown.grace, then BYE with outcome cancelled), callbacks are
-flushed, and the process exits 0. SIGHUP reloads http.tokens and policy.*.`,
+flushed, and the process exits 0. SIGHUP reloads http.tokens and policy.*
+(radius.* needs a restart).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return serve(cmd.Context(), cfgPath, verbose)
