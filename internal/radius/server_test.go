@@ -552,3 +552,79 @@ func TestMaskUser(t *testing.T) {
 		}
 	}
 }
+
+// forger answers every request at once with an Access-Accept that is wrong
+// in one way.
+func forger(t *testing.T, mutate func(resp []byte, req []byte)) string {
+	t.Helper()
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, from, err := conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			req, err := radius.Parse(buf[:n], upstreamSecret)
+			if err != nil {
+				continue
+			}
+			resp := req.Response(radius.CodeAccessAccept)
+			for _, a := range req.Attributes {
+				if a.Type == typeProxyState {
+					resp.Attributes.Add(a.Type, a.Attribute)
+				}
+			}
+			b, err := encode(resp, true)
+			if err != nil {
+				continue
+			}
+			mutate(b, buf[:n])
+			_, _ = conn.WriteTo(b, from)
+		}
+	}()
+	return conn.LocalAddr().String()
+}
+
+func TestForgedUpstreamAnswersDropped(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(resp, req []byte)
+	}{
+		// A byte changed after signing: the Response Authenticator no
+		// longer matches (RFC 2865 §3).
+		{"response_authenticator", func(resp, _ []byte) { resp[len(resp)-1] ^= 1 }},
+		// Signed as an answer to another request.
+		{"other_request", func(resp, _ []byte) { resp[4] ^= 1 }},
+		// Message-Authenticator wrong but Response Authenticator right.
+		{"message_authenticator", func(resp, req []byte) {
+			resp[22] ^= 1
+			h := md5.New()
+			h.Write(resp[:4])
+			h.Write(req[4:20])
+			h.Write(resp[20:])
+			h.Write(upstreamSecret)
+			copy(resp[4:20], h.Sum(nil))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := &fakeVerifier{outcome: verify.Verified}
+			f := startFront(t, v, forger(t, tc.mutate), func(o *Options) { o.Timeout = 200 * time.Millisecond })
+			n := newNAS(t, f.Addr(), "127.0.0.1:0")
+			r := n.exchange(request(t, 1, "alice", "right", true))
+			if r.Code != radius.CodeAccessReject || rfc2865.ReplyMessage_GetString(r) != "hashcall: "+ReasonUpstreamDown {
+				t.Fatalf("a forged Accept gave %v %q", r.Code, rfc2865.ReplyMessage_GetString(r))
+			}
+			if v.creates.Load() != 0 {
+				t.Error("a forged Accept placed a call")
+			}
+			if got := testutil.ToFloat64(f.m.upstreamFailures.WithLabelValues(f.pool.servers[0].addr, "bad_authenticator")); got != 1 {
+				t.Errorf("bad_authenticator failures %v, want 1", got)
+			}
+		})
+	}
+}
