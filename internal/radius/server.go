@@ -101,6 +101,9 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// joined, when set (by tests), is called when a request joins a call.
+	joined func()
 }
 
 // txnKey identifies a request for retransmission detection: RFC 2865 §3
@@ -448,6 +451,9 @@ func (s *Server) verify(ctx context.Context, c *Client, nas, user string) (reaso
 	if cl := s.calls[key]; cl != nil {
 		s.mu.Unlock()
 		s.m.joined.Inc()
+		if s.joined != nil {
+			s.joined()
+		}
 		select {
 		case <-cl.done:
 			return cl.reason, cl.id

@@ -91,6 +91,7 @@ func fakeUpstream(t testing.TB) (addr string, requests *atomic.Int64, stop func(
 // fakeVerifier completes each verification with outcome once release is
 // closed (or at once when it is nil).
 type fakeVerifier struct {
+	created chan struct{} // closed by the first Create, when not nil
 	outcome verify.Outcome
 	release chan struct{}
 	creates atomic.Int64
@@ -107,7 +108,9 @@ func (f *fakeVerifier) Create(_ context.Context, scope, _ string, req service.Cr
 	if f.refuse != nil {
 		return service.Verification{}, f.refuse
 	}
-	f.creates.Add(1)
+	if f.creates.Add(1) == 1 && f.created != nil {
+		close(f.created)
+	}
 	f.mu.Lock()
 	f.tos = append(f.tos, req.To)
 	f.mu.Unlock()
@@ -425,28 +428,24 @@ func TestRetransmissionOneCallSameAnswer(t *testing.T) {
 func TestSecondRequestJoinsRunningCall(t *testing.T) {
 	up, _, stop := fakeUpstream(t)
 	defer stop()
-	v := &fakeVerifier{outcome: verify.Verified, release: make(chan struct{})}
+	v := &fakeVerifier{outcome: verify.Verified, release: make(chan struct{}), created: make(chan struct{})}
 	f := startFront(t, v, up, nil)
 	n1 := newNAS(t, f.Addr(), "127.0.0.1:0")
 	n2 := newNAS(t, f.Addr(), "127.0.0.1:0")
 	r1 := request(t, 1, "alice", "right", true)
 	r2 := request(t, 2, "Alice@Example.org" /* another form of the same user */, "right", true)
+	joined := make(chan struct{})
+	f.mu.Lock()
+	f.joined = func() { close(joined) }
+	f.mu.Unlock()
 	if _, err := n1.conn.Write(r1); err != nil {
 		t.Fatal(err)
 	}
-	// Wait until the first request's call is running, then send the second.
-	for testutil.ToFloat64(f.m.joined) == 0 {
-		if v.creates.Load() == 1 {
-			if _, err := n2.conn.Write(r2); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-		time.Sleep(time.Millisecond) // polling a counter another goroutine sets
+	<-v.created // the first request's call is running
+	if _, err := n2.conn.Write(r2); err != nil {
+		t.Fatal(err)
 	}
-	for testutil.ToFloat64(f.m.joined) == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	<-joined
 	close(v.release)
 	if a, b := n1.read(r1), n2.read(r2); a.Code != radius.CodeAccessAccept || b.Code != radius.CodeAccessAccept {
 		t.Fatalf("answers %v and %v", a.Code, b.Code)
