@@ -334,7 +334,7 @@ func (s *Server) packet(b []byte, src netip.AddrPort) {
 	}
 	key := txnKey{src: src, id: p.Identifier, auth: p.Authenticator}
 	s.mu.Lock()
-	if x, ok := s.txns[key]; ok {
+	if x, ok := s.txns[key]; ok && (x.resp == nil || !s.opts.Now().After(x.expires)) {
 		resp := x.resp
 		s.mu.Unlock()
 		if resp == nil {

@@ -627,3 +627,36 @@ func TestForgedUpstreamAnswersDropped(t *testing.T) {
 		})
 	}
 }
+
+func TestAnswerCacheExpires(t *testing.T) {
+	up, upReqs, stop := fakeUpstream(t)
+	defer stop()
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	v := &fakeVerifier{outcome: verify.Verified}
+	f := startFront(t, v, up, func(o *Options) { o.Now = clock; o.AnswerCache = 30 * time.Second })
+	n := newNAS(t, f.Addr(), "127.0.0.1:0")
+	req := request(t, 3, "alice", "right", true)
+	for _, tc := range []struct {
+		name      string
+		advance   time.Duration
+		wantCalls int64
+	}{
+		{"first", 0, 1},
+		{"retransmitted_within_30s", 29 * time.Second, 1},
+		{"after_30s_a_new_request", 2 * time.Second, 2},
+	} {
+		advance(tc.advance)
+		if r := n.exchange(req); r.Code != radius.CodeAccessAccept {
+			t.Fatalf("%s: %v", tc.name, r.Code)
+		}
+		if got := v.creates.Load(); got != tc.wantCalls {
+			t.Errorf("%s: %d calls, want %d", tc.name, got, tc.wantCalls)
+		}
+	}
+	if upReqs.Load() != 2 {
+		t.Errorf("upstream requests %d, want 2", upReqs.Load())
+	}
+}
