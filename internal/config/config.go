@@ -42,6 +42,8 @@ type Config struct {
 	Directory Directory `yaml:"directory" mapstructure:"directory"`
 	// EAM is the Entra ID external MFA provider (eam.*).
 	EAM EAM `yaml:"eam" mapstructure:"eam"`
+	// Radius is the RADIUS front for VPNs and RD Gateway (radius.*).
+	Radius Radius `yaml:"radius" mapstructure:"radius"`
 }
 
 // Directory is where users' phone numbers come from (keys directory.*):
@@ -333,6 +335,56 @@ type Diagnostics struct {
 	Listen string `yaml:"listen" mapstructure:"listen"`
 }
 
+// Radius configures the RADIUS front (keys radius.*).
+type Radius struct {
+	// Enabled starts the RADIUS listener in serve (radius.enabled).
+	Enabled bool `yaml:"enabled" mapstructure:"enabled"`
+	// Listen is the UDP HOST:PORT the front binds (radius.listen).
+	Listen string `yaml:"listen" mapstructure:"listen"`
+	// Clients are the NASes allowed to ask, each "CIDR env:VARIABLE" or
+	// "CIDR file:PATH": the source addresses and where their shared secret
+	// is (radius.clients). The secret itself is never written here.
+	Clients []string `yaml:"clients" mapstructure:"clients"`
+	// RequireMessageAuthenticator drops Access-Requests without a valid
+	// Message-Authenticator (radius.require_message_authenticator).
+	RequireMessageAuthenticator bool `yaml:"require_message_authenticator" mapstructure:"require_message_authenticator"`
+	// AnswerCache is how long answers are kept for retransmissions
+	// (radius.answer_cache).
+	AnswerCache time.Duration `yaml:"answer_cache" mapstructure:"answer_cache"`
+	// CallTimeout bounds the wait for the call's outcome; keep it below the
+	// NAS's RADIUS timeout (radius.call_timeout).
+	CallTimeout time.Duration `yaml:"call_timeout" mapstructure:"call_timeout"`
+	// ClientLimit caps the calls placed for one client (radius.client_limit).
+	ClientLimit Rate `yaml:"client_limit" mapstructure:"client_limit"`
+	// Upstream is the RADIUS server that checks passwords (radius.upstream.*).
+	Upstream RadiusUpstream `yaml:"upstream" mapstructure:"upstream"`
+}
+
+// RadiusUpstream configures the RADIUS servers the front forwards to (keys
+// radius.upstream.*).
+type RadiusUpstream struct {
+	// Servers are HOST:PORT, in order of preference, each optionally
+	// followed by its own secret as " env:VARIABLE" or " file:PATH"
+	// (radius.upstream.servers).
+	Servers []string `yaml:"servers" mapstructure:"servers"`
+	// Secret is the shared secret of the servers that name none
+	// (radius.upstream.secret).
+	Secret Secret `yaml:"secret" mapstructure:"secret"`
+	// Timeout is how long one try waits for an answer
+	// (radius.upstream.timeout).
+	Timeout time.Duration `yaml:"timeout" mapstructure:"timeout"`
+	// Retries is how many times a request is sent again to one server
+	// that does not answer before the next is tried
+	// (radius.upstream.retries).
+	Retries int `yaml:"retries" mapstructure:"retries"`
+	// StatusInterval is the period of Status-Server probes (RFC 5997); 0
+	// turns them off (radius.upstream.status_interval).
+	StatusInterval time.Duration `yaml:"status_interval" mapstructure:"status_interval"`
+	// RequireMessageAuthenticator refuses upstream answers without one
+	// (radius.upstream.require_message_authenticator).
+	RequireMessageAuthenticator bool `yaml:"require_message_authenticator" mapstructure:"require_message_authenticator"`
+}
+
 // Default returns the built-in defaults. They validate, but place no calls:
 // sip.trunk.address has no default.
 func Default() *Config {
@@ -392,6 +444,20 @@ func Default() *Config {
 			TrustedProxies: []string{},
 			Enrolment:      EnrolDirectory,
 			MaxCalls:       2,
+		},
+		Radius: Radius{
+			Listen:                      "127.0.0.1:1812",
+			Clients:                     []string{},
+			RequireMessageAuthenticator: true,
+			AnswerCache:                 30 * time.Second,
+			CallTimeout:                 50 * time.Second,
+			ClientLimit:                 Rate{N: 60, Per: time.Minute},
+			Upstream: RadiusUpstream{
+				Servers:        []string{},
+				Timeout:        3 * time.Second,
+				Retries:        1,
+				StatusInterval: 30 * time.Second,
+			},
 		},
 	}
 }

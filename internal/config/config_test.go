@@ -104,7 +104,7 @@ func TestKeysAndTags(t *testing.T) {
 			secrets = append(secrets, f.key)
 		}
 	}
-	if want := []string{"sip.trunk.password", "http.tokens", "http.callback_secret", "directory.ldap.password"}; !slices.Equal(secrets, want) {
+	if want := []string{"sip.trunk.password", "http.tokens", "http.callback_secret", "directory.ldap.password", "radius.upstream.secret"}; !slices.Equal(secrets, want) {
 		t.Errorf("secret keys = %v, want %v", secrets, want)
 	}
 	// yaml and mapstructure tags agree everywhere.

@@ -141,6 +141,7 @@ func (c *Config) validate() []*FieldError {
 	c.validateDiagnostics(&ck)
 	c.validateDirectory(&ck)
 	c.validateEAM(&ck)
+	c.validateRadius(&ck)
 	return ck.errs
 }
 

@@ -53,18 +53,3 @@ func NormaliseUser(name string) []string {
 	}
 	return []string{name}
 }
-
-// Chain asks each directory in turn: the first that knows the user
-// answers. An error other than ErrNotFound stops the search.
-type Chain []Directory
-
-// Lookup implements Directory.
-func (c Chain) Lookup(ctx context.Context, key string) (Entry, error) {
-	for _, d := range c {
-		e, err := d.Lookup(ctx, key)
-		if err == nil || !errors.Is(err, ErrNotFound) {
-			return e, err
-		}
-	}
-	return Entry{}, ErrNotFound
-}

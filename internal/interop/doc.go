@@ -111,6 +111,13 @@
 // Logs go to the test's temporary folder and are printed when a test fails,
 // or always with HASHCALL_INTEROP_LOGS=1.
 //
+// radius_test.go runs the RADIUS front of the built `hashcall serve`: the
+// NAS is radclient (PAP, MS-CHAPv2) or eapol_test (PEAP), the upstream a
+// FreeRADIUS 3.2 with a configuration written by the test (`freeradius -X`,
+// as root, its own ports: auth 25900, inner-tunnel 25920 and up; hashcall's
+// RADIUS listener 25940 and up), the phones SIPp behind Kamailio. It also
+// runs configs/examples/freeradius-rest (FreeRADIUS calling the HTTP hook).
+//
 // Without kamailio or sipp the tests skip naming the Debian package, and
 // scenarios that play RTP skip when not root; with HASHCALL_REQUIRE_PEERS=1
 // (CI) they fail instead. Run them with

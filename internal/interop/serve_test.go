@@ -61,8 +61,9 @@ type serveOptions struct {
 	callbackHosts   []string      // http.callback_hosts; nil is [127.0.0.1]
 	callbackAddrs   []string      // http.callback_addresses; nil is none
 	callbackSecret  *string       // http.callback_secret; nil is callbackSecret
-	extraYAML       string        // more top-level sections (eam, directory)
-	env             []string      // more environment
+	extraYAML       string        // more top-level sections (eam:, radius:, directory:)
+	env             []string      // more environment variables
+	readyPath       string        // what to wait for; "" is /readyz (/healthz with a dead trunk)
 }
 
 // server is a running `hashcall serve`.
@@ -145,6 +146,9 @@ func (l *lab) startServe(t *testing.T, bin, promptsDir string, o serveOptions) *
 	path := "/readyz"
 	if o.trunk != "" && o.trunk != l.kamAddr {
 		path = "/healthz"
+	}
+	if o.readyPath != "" {
+		path = o.readyPath
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {

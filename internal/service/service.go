@@ -59,11 +59,21 @@ type Options struct {
 	Prompts func(locale string) (*prompts.Set, error)
 	// Ready reports whether the trunk is reachable or registered.
 	Ready func() bool
+	// Checks are more dependencies /readyz requires (not Create), such as
+	// the RADIUS front's upstream server.
+	Checks []Check
 	// CallbackRetryFor bounds the callback retries; default 5 min.
 	CallbackRetryFor time.Duration
 	Logger           *slog.Logger
 	Registerer       prometheus.Registerer
 	Gatherer         prometheus.Gatherer
+}
+
+// Check is a dependency /readyz reports: while Ready returns false, /readyz
+// answers 503 with the code Name+"_down".
+type Check struct {
+	Name  string
+	Ready func() bool
 }
 
 // Statuses of a verification.
