@@ -76,27 +76,32 @@ type server struct {
 // ones) into a new folder for prompts.dir and returns it.
 func writeShortPrompts(t *testing.T) string {
 	t.Helper()
-	set, err := prompts.Load("", "en-GB")
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	loc := filepath.Join(dir, "en-GB")
-	if err := os.Mkdir(loc, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	const n = prompts.SampleRate / 2 // 0.5 s
-	for _, name := range prompts.Names() {
-		s := set.Get(name)
-		if len(s) > n {
-			s = s[:n]
-		}
-		var b bytes.Buffer
-		if err := wav.WritePCM16(&b, s); err != nil {
+	// Both shipped locales: the Entra page picks en-US from a browser's
+	// Accept-Language, and a locale missing here would fall back to the
+	// embedded prompts, whose "press" phrase comes 4 s in.
+	for _, locale := range []string{"en-GB", "en-US"} {
+		set, err := prompts.Load("", locale)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(loc, string(name)+".wav"), b.Bytes(), 0o644); err != nil {
+		loc := filepath.Join(dir, locale)
+		if err := os.Mkdir(loc, 0o755); err != nil {
 			t.Fatal(err)
+		}
+		const n = prompts.SampleRate / 2 // 0.5 s
+		for _, name := range prompts.Names() {
+			s := set.Get(name)
+			if len(s) > n {
+				s = s[:n]
+			}
+			var b bytes.Buffer
+			if err := wav.WritePCM16(&b, s); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(loc, string(name)+".wav"), b.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	return dir
