@@ -72,7 +72,7 @@ type server struct {
 	base string // http://127.0.0.1:PORT
 }
 
-// writeShortPrompts writes 0.5 s en-GB prompts (the start of the embedded
+// writeShortPrompts writes 0.5 s en-GB and en-US prompts (the start of the embedded
 // ones) into a new folder for prompts.dir and returns it.
 func writeShortPrompts(t *testing.T) string {
 	t.Helper()
