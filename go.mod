@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/emiago/sipgo v1.7.3
-	github.com/google/gopacket v1.1.19
+	github.com/gopacket/gopacket v1.7.7
 	github.com/icholy/digest v1.2.0
 	github.com/nyaruka/phonenumbers v1.8.1
 	github.com/pion/rtp v1.10.6

@@ -251,6 +251,8 @@ func TestReplayDerived(t *testing.T) {
 		{"ethernet", capOpts{link: ltEthernet}}, {"linux_sll", capOpts{link: ltSLL}}, {"linux_sll2", capOpts{link: ltSLL2}},
 		{"bsd_null", capOpts{link: ltNull}}, {"bsd_null_big_endian", capOpts{link: ltNull, nullBE: true}}, {"bsd_loop", capOpts{link: ltLoop}},
 		{"raw", capOpts{link: ltRaw}}, {"raw_ipv4", capOpts{link: ltIPv4}},
+		{"pppoe", capOpts{link: ltEthernet, pppoe: true}}, {"pppoe_vlan", capOpts{link: ltEthernet, pppoe: true, vlan: true}},
+		{"pppoe_no_ethernet", capOpts{link: ltPPPoE}}, {"ppp", capOpts{link: ltPPP}}, {"ppp_hdlc", capOpts{link: ltPPPHDLC}},
 	} {
 		for _, ng := range []bool{false, true} {
 			for _, v6 := range []bool{false, true} {

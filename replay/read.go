@@ -10,8 +10,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // Capture file limits. A capture whose headers claim more is refused rather
@@ -190,9 +190,6 @@ func (g *pcapGuard) Read(p []byte) (int, error) {
 		if snap := order.Uint32(g.head[16:20]); snap == 0 || snap > maxSnaplen {
 			order.PutUint32(g.head[16:20], maxSnaplen)
 		}
-		// The link type is the low 16 bits (the high ones may give the FCS
-		// length).
-		order.PutUint32(g.head[20:24], mapLinkType(order.Uint32(g.head[20:24])&0xffff))
 	}
 	n := copy(p, g.head[g.pos:])
 	g.pos += n
@@ -275,7 +272,10 @@ func (g *ngGuard) block() error {
 	if typ == ngSHB {
 		n = copy(b, hdr[:12])
 	}
-	if _, err := io.ReadFull(g.r, b[n:]); err != nil {
+	if m, err := io.ReadFull(g.r, b[n:]); err != nil {
+		// Hand out what there is: pcapng readers take an end of file at a
+		// block's first byte for the end of the capture.
+		g.buf = b[:n+m]
 		return io.ErrUnexpectedEOF
 	}
 	if g.order.Uint32(b[length-4:]) != length {
@@ -301,7 +301,6 @@ func (g *ngGuard) block() error {
 		if !g.optionsOK(body[8:], checkIDBOption) {
 			return formatErrorf("damaged pcapng interface block options")
 		}
-		g.order.PutUint16(body[0:2], uint16(mapLinkType(uint32(g.order.Uint16(body[0:2])))))
 		snap := g.order.Uint32(body[4:8])
 		if snap > maxSnaplen {
 			snap = 0
