@@ -311,7 +311,7 @@ func TestReplayFileDamage(t *testing.T) {
 		{name: "gzip", data: gz.Bytes(), accepted: "#", format: "pcap.gz"},
 		{name: "pcap_cut_in_last_packet", data: pcap[:len(pcap)-30], accepted: "#", warning: "ends in the middle of a packet", format: "pcap"},
 		{name: "pcapng_cut_in_last_packet", data: ng[:len(ng)-30], accepted: "#", warning: "ends in the middle of a packet", format: "pcapng"},
-		{name: "pcapng_garbage_after_packets", data: append(bytes.Clone(ng), bytes.Repeat([]byte{0xee}, 64)...), accepted: "#", warning: "reading stopped", format: "pcapng"},
+		{name: "pcapng_garbage_after_packets", data: append(bytes.Clone(ng), bytes.Repeat([]byte{0xee}, 64)...), accepted: "#", warning: "ends in the middle of a packet", format: "pcapng"},
 		{name: "empty", data: nil, err: "empty file"},
 		{name: "text", data: []byte("hello, world\n"), err: `not a pcap or pcapng capture (starts with "hell")`},
 		{name: "wav", data: []byte("RIFF\x24\x00\x00\x00WAVEfmt "), err: "a WAV file?"},
