@@ -37,11 +37,12 @@ const (
 	Unreachable Outcome = "unreachable" // 404, 410, 484, 480, 604
 	Failed      Outcome = "failed"      // auth failure, 403, other 4xx/5xx/6xx, transport or media errors
 	Cancelled   Outcome = "cancelled"   // the requester cancelled, or shutdown
+	Diverted    Outcome = "diverted"    // forwarded to another phone, refused (verify.on_diversion: refuse)
 )
 
 // Outcomes lists every outcome.
 func Outcomes() []Outcome {
-	return []Outcome{Verified, WrongKey, NoKey, HungUp, NoAnswer, Busy, Declined, Unreachable, Failed, Cancelled}
+	return []Outcome{Verified, WrongKey, NoKey, HungUp, NoAnswer, Busy, Declined, Unreachable, Failed, Cancelled, Diverted}
 }
 
 // ErrCancelled is the cause to cancel a verification's context with when
@@ -86,6 +87,11 @@ type Result struct {
 	// decision comes once the # has lasted the minimum duration, usually
 	// before the key is released.
 	HashToDecisionMS float64 `json:"hash_to_decision_ms,omitempty"`
+	// Diverted reports that the call was forwarded to another phone (a
+	// 181, Diversion or History-Info), DiversionReasons the reasons the
+	// responses gave ("unconditional", "user-busy", "no-answer", …).
+	Diverted         bool     `json:"diverted"`
+	DiversionReasons []string `json:"diversion_reasons,omitempty"`
 	// RTPDropped counts received RTP packets dropped, by reason.
 	RTPDropped map[string]uint64 `json:"rtp_dropped,omitempty"`
 	Error      string            `json:"error,omitempty"`
@@ -96,8 +102,28 @@ type Config struct {
 	AnswerTimeout   time.Duration // after the ask prompt ends; default 10 s
 	Attempts        int           // ask prompts at most; default 3
 	MaxCallDuration time.Duration // from the answer; default 3 min
-	Media           media.SessionConfig
+	// OnDiversion is what a forwarded call comes to (verify.on_diversion):
+	// DiversionRefuse (the default) hangs up with outcome Diverted, never
+	// verified; DiversionFlag goes on and only sets Result.Diverted.
+	OnDiversion DiversionPolicy
+	Media       media.SessionConfig
 }
+
+// DiversionPolicy says what a forwarded call comes to.
+type DiversionPolicy string
+
+// Diversion policies (verify.on_diversion).
+const (
+	// DiversionRefuse hangs up a forwarded call (CANCEL while it rings, BYE
+	// once answered) with outcome Diverted: the # of whoever the call was
+	// forwarded to must not approve the sign-in.
+	DiversionRefuse DiversionPolicy = "refuse"
+	// DiversionFlag lets the call go on and reports Result.Diverted.
+	DiversionFlag DiversionPolicy = "flag"
+)
+
+// errDiverted cancels the dial of a call forwarded while it rang.
+var errDiverted = errors.New("the call was forwarded")
 
 // Stage is a step of a call's progress, for progress lines and the HTTP
 // status.
@@ -220,9 +246,16 @@ func (r *run) execute(ctx context.Context) {
 	var neg media.Negotiated
 	r.progress(StageDialling, redact.Number(r.req.To))
 	invited := time.Now()
-	call, err := r.v.UA.Dial(ctx, r.req.To, sip.DialOptions{
+	// A call forwarded while it rings is cancelled through dialCtx.
+	dialCtx, dialCancel := context.WithCancelCause(ctx)
+	defer dialCancel(nil)
+	call, err := r.v.UA.Dial(dialCtx, r.req.To, sip.DialOptions{
 		Offer: offer,
 		OnProgress: func(p sip.Progress) {
+			if p.Diversion.Diverted && r.refuseDiversion() {
+				r.log.Info("call forwarded; cancelling", "code", p.Code, "reasons", p.Diversion.Reasons)
+				dialCancel(errDiverted)
+			}
 			if p.EarlyMedia {
 				r.progress(StageEarly, fmt.Sprintf("%d %s", p.Code, p.Reason))
 			} else {
@@ -266,6 +299,12 @@ func (r *run) execute(ctx context.Context) {
 	})
 	if err != nil {
 		r.notAnswered(err)
+		if de := (*sip.DialError)(nil); errors.As(err, &de) {
+			r.noteDiversion(de.Diversion)
+		}
+		if errors.Is(context.Cause(dialCtx), errDiverted) && ctx.Err() == nil {
+			r.res.Outcome, r.res.Error = Diverted, ""
+		}
 		return
 	}
 	answered := time.Now()
@@ -281,8 +320,26 @@ func (r *run) execute(ctx context.Context) {
 	}
 	defer hangup()
 	r.res.Codec = neg.Codec.Name
+	if d := call.Diversion(); d.Diverted {
+		r.noteDiversion(d)
+		if r.refuseDiversion() {
+			r.log.Info("answered call was forwarded; hanging up", "reasons", d.Reasons)
+			r.res.Outcome = Diverted
+			return
+		}
+	}
 	r.progress(StageAnswered, fmt.Sprintf("%s, telephone-event %v, far end %v", neg.Codec.Name, neg.HaveEvents, neg.Remote))
 	r.converse(ctx, sess, call)
+}
+
+// refuseDiversion reports whether a forwarded call is hung up.
+func (r *run) refuseDiversion() bool { return r.cfg.OnDiversion != DiversionFlag }
+
+// noteDiversion puts a call's diversion in the result.
+func (r *run) noteDiversion(d sip.Diversion) {
+	if d.Diverted {
+		r.res.Diverted, r.res.DiversionReasons = true, d.Reasons
+	}
 }
 
 // notAnswered maps a Dial failure to the outcome.

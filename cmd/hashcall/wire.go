@@ -113,6 +113,7 @@ func verifyConfig(c *config.Config, logger *slog.Logger) (verify.Config, error) 
 		AnswerTimeout:   c.Verify.AnswerTimeout,
 		Attempts:        c.Verify.Attempts,
 		MaxCallDuration: c.SIP.MaxCallDuration,
+		OnDiversion:     verify.DiversionPolicy(c.Verify.OnDiversion),
 		Media: media.SessionConfig{
 			IP:      c.MediaListenIP(),
 			Ports:   media.PortRange{Low: c.Media.RTPPorts.Low, High: c.Media.RTPPorts.High},

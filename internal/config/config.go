@@ -139,7 +139,17 @@ type Verify struct {
 	// Locale selects the prompt language, a tag such as en-GB
 	// (verify.locale).
 	Locale string `yaml:"locale" mapstructure:"locale"`
+	// OnDiversion is what a call forwarded to another phone comes to
+	// (verify.on_diversion): refuse (hang up, outcome diverted) or flag
+	// (go on, diverted: true in the result).
+	OnDiversion string `yaml:"on_diversion" mapstructure:"on_diversion"`
 }
+
+// verify.on_diversion values.
+const (
+	OnDiversionRefuse = "refuse"
+	OnDiversionFlag   = "flag"
+)
 
 // Prompts configures the audio prompts (keys prompts.*).
 type Prompts struct {
@@ -218,6 +228,7 @@ func Default() *Config {
 			AnswerTimeout: 10 * time.Second,
 			Attempts:      3,
 			Locale:        "en-GB",
+			OnDiversion:   OnDiversionRefuse,
 		},
 		Log: Log{Level: "info", Format: "text"},
 		HTTP: HTTP{

@@ -49,6 +49,12 @@
 //	9017 cancel_crossed_481  180; at our CANCEL a 200, 481 to the
 //	                         CANCEL, the 200 again until our ACK; BYE
 //	                         (called directly: SIPp as the trunk)       no_answer
+//	9018 forwarded_181       181, then 487 to our CANCEL                diverted
+//	9019 diverted_183        183 (SDP) with Diversion, then 487 to our
+//	                         CANCEL                                     diverted
+//	9020 diverted_200        200 with Diversion and History-Info, no
+//	                         key                                        diverted
+//	                         (verify.on_diversion: flag: no_key, "diverted": true)
 //
 // golden_test.go records replay's golden captures kamailio-sipp-* (9001,
 // 9004, 9011, captured by tshark) into ../../replay/testdata, only with

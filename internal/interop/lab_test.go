@@ -77,6 +77,9 @@ var scenarios = []scenario{
 	{"cancel_crossed_200", "9015", false, ""},
 	{"reinvite_move_pound", "9016", true, sippPoundPcap},
 	{"cancel_crossed_481", "9017", false, ""},
+	{"forwarded_181", "9018", false, ""},
+	{"diverted_183", "9019", false, ""},
+	{"diverted_200", "9020", false, ""},
 }
 
 // mobileNumber is the E.164 alias of a test number 90xx that Kamailio
