@@ -140,3 +140,72 @@ func ExampleStream_everyKeyOnce() {
 	fmt.Println()
 	// Output: 2013785496
 }
+
+// sinkRecorder keeps what an AudioSink is given.
+type sinkRecorder struct{ got []int16 }
+
+func (r *sinkRecorder) Audio(s []int16) { r.got = append(r.got, s...) }
+
+// TestStreamAudioSink: the sink gets the decoded audio, lost packets
+// concealed with silence, and nothing of telephone-events; the path still
+// allocates nothing with a sink that does not.
+func TestStreamAudioSink(t *testing.T) {
+	for _, codec := range []Codec{PCMU, PCMA} {
+		t.Run(codec.Name, func(t *testing.T) {
+			s := NewStream(streamCfg(codec))
+			rec := &sinkRecorder{}
+			s.SetAudio(rec)
+			far := newPhone(farEnd, codec)
+			tone := dtmftest.Tones(200*time.Millisecond, dtmftest.Tone{Freq: 1000, DBm0: -10})
+			pk := concat(far.audio(tone[:800]), far.press(101, '5', 60*time.Millisecond), far.audio(tone[800:]))
+			lost := pk[len(pk)-4] // one audio packet lost: concealed
+			var in []pkt
+			for _, p := range pk {
+				if &p.b[0] != &lost.b[0] {
+					in = append(in, p)
+				}
+			}
+			feed(s, in)
+			if len(rec.got) != len(tone) {
+				t.Fatalf("sink got %d samples, want %d", len(rec.got), len(tone))
+			}
+			if lvl := dtmftest.ToneLevel(rec.got[:800], 1000); lvl < -11 || lvl > -9 {
+				t.Errorf("decoded level %.1f dBm0, want −10", lvl)
+			}
+			silent := 0
+			for _, x := range rec.got {
+				if x > -64 && x < 64 {
+					silent++
+				}
+			}
+			if silent < 160 {
+				t.Errorf("%d silent samples: the lost packet was not concealed", silent)
+			}
+		})
+	}
+}
+
+// countSink counts samples and allocates nothing.
+type countSink struct{ n int }
+
+func (c *countSink) Audio(s []int16) { c.n += len(s) }
+
+func TestStreamAudioSinkAllocs(t *testing.T) {
+	s := NewStream(streamCfg(PCMU))
+	sink := &countSink{}
+	s.SetAudio(sink)
+	far := newPhone(farEnd, PCMU)
+	pk := far.silence(2 * time.Second)
+	i := 0
+	var dst []dtmf.Event
+	if n := testing.AllocsPerRun(50, func() {
+		p := pk[i%len(pk)]
+		i++
+		dst = s.Packet(dst[:0], p.at, p.from, p.b)
+	}); n != 0 {
+		t.Errorf("%.1f allocations per packet with an audio sink", n)
+	}
+	if sink.n == 0 {
+		t.Error("the sink got nothing")
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/hashcall/hashcall/media"
 	"github.com/hashcall/hashcall/prompts"
 	"github.com/hashcall/hashcall/sip"
+	"github.com/hashcall/hashcall/voicemail"
 )
 
 // Outcome is how a verification call ended. The strings are the API's.
@@ -38,11 +39,12 @@ const (
 	Failed      Outcome = "failed"      // auth failure, 403, other 4xx/5xx/6xx, transport or media errors
 	Cancelled   Outcome = "cancelled"   // the requester cancelled, or shutdown
 	Diverted    Outcome = "diverted"    // forwarded to another phone, refused (verify.on_diversion: refuse)
+	Voicemail   Outcome = "voicemail"   // answered by a machine: its greeting or its beep was heard
 )
 
 // Outcomes lists every outcome.
 func Outcomes() []Outcome {
-	return []Outcome{Verified, WrongKey, NoKey, HungUp, NoAnswer, Busy, Declined, Unreachable, Failed, Cancelled, Diverted}
+	return []Outcome{Verified, WrongKey, NoKey, HungUp, NoAnswer, Busy, Declined, Unreachable, Failed, Cancelled, Diverted, Voicemail}
 }
 
 // ErrCancelled is the cause to cancel a verification's context with when
@@ -92,6 +94,9 @@ type Result struct {
 	// responses gave ("unconditional", "user-busy", "no-answer", …).
 	Diverted         bool     `json:"diverted"`
 	DiversionReasons []string `json:"diversion_reasons,omitempty"`
+	// VoicemailReason says how an answering machine was recognised for
+	// outcome Voicemail: "greeting" or "beep".
+	VoicemailReason string `json:"voicemail_reason,omitempty"`
 	// RTPDropped counts received RTP packets dropped, by reason.
 	RTPDropped map[string]uint64 `json:"rtp_dropped,omitempty"`
 	Error      string            `json:"error,omitempty"`
@@ -106,7 +111,12 @@ type Config struct {
 	// DiversionRefuse (the default) hangs up with outcome Diverted, never
 	// verified; DiversionFlag goes on and only sets Result.Diverted.
 	OnDiversion DiversionPolicy
-	Media       media.SessionConfig
+	// NoVoicemail turns answering-machine detection off
+	// (verify.detect_voicemail: false): a greeting then ends as no_key.
+	NoVoicemail bool
+	// Voicemail tunes the answering-machine detector (zero: defaults).
+	Voicemail voicemail.Config
+	Media     media.SessionConfig
 }
 
 // DiversionPolicy says what a forwarded call comes to.
@@ -217,7 +227,13 @@ func (r *run) execute(ctx context.Context) {
 		r.fail(errors.New("no prompts"))
 		return
 	}
-	sess, err := media.Listen(ctx, r.cfg.Media)
+	mcfg := r.cfg.Media
+	var vm *machineSink
+	if !r.cfg.NoVoicemail {
+		vm = newMachineSink(r.cfg.Voicemail)
+		mcfg.Audio = vm
+	}
+	sess, err := media.Listen(ctx, mcfg)
 	if err != nil {
 		r.fail(err)
 		return
@@ -329,7 +345,40 @@ func (r *run) execute(ctx context.Context) {
 		}
 	}
 	r.progress(StageAnswered, fmt.Sprintf("%s, telephone-event %v, far end %v", neg.Codec.Name, neg.HaveEvents, neg.Remote))
-	r.converse(ctx, sess, call)
+	r.converse(ctx, sess, call, vm.verdicts())
+}
+
+// machineSink runs the answering-machine detector on the far end's audio
+// (on the media session's receive goroutine) and reports its first
+// verdict of a machine on a channel.
+type machineSink struct {
+	det  *voicemail.Detector
+	done bool
+	ch   chan voicemail.Verdict
+}
+
+func newMachineSink(cfg voicemail.Config) *machineSink {
+	return &machineSink{det: voicemail.New(cfg), ch: make(chan voicemail.Verdict, 1)}
+}
+
+// Audio implements media.AudioSink.
+func (m *machineSink) Audio(samples []int16) {
+	if m.done {
+		return
+	}
+	if v := m.det.Feed(samples); v.Machine {
+		m.done = true
+		m.ch <- v
+	}
+}
+
+// verdicts is the channel of the verdict, nil (never ready) without
+// detection.
+func (m *machineSink) verdicts() <-chan voicemail.Verdict {
+	if m == nil {
+		return nil
+	}
+	return m.ch
 }
 
 // refuseDiversion reports whether a forwarded call is hung up.
@@ -366,7 +415,7 @@ func (r *run) notAnswered(err error) {
 }
 
 // converse plays the prompts and decides on the keys.
-func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Call) {
+func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Call, machine <-chan voicemail.Verdict) {
 	ctx, cancel := context.WithTimeout(parent, r.cfg.MaxCallDuration)
 	defer cancel()
 	p := r.req.Prompts
@@ -460,6 +509,14 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 			stop(cur)
 			timer = nil
 			cur = play(p.WrongKey, prompts.WrongKey)
+		case v := <-machine:
+			// A machine answered: hang up now rather than after every
+			// attempt (and leave it nothing to record).
+			stop(cur)
+			r.log.Info("answering machine", "reason", v.Reason, "at", v.At, "beep_hz", v.BeepHz)
+			r.res.Keys = keys.String()
+			r.res.Outcome, r.res.VoicemailReason = Voicemail, string(v.Reason)
+			return
 		case <-call.Done():
 			stop(cur)
 			r.res.Keys = keys.String()

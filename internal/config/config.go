@@ -143,6 +143,9 @@ type Verify struct {
 	// (verify.on_diversion): refuse (hang up, outcome diverted) or flag
 	// (go on, diverted: true in the result).
 	OnDiversion string `yaml:"on_diversion" mapstructure:"on_diversion"`
+	// DetectVoicemail recognises an answering machine from the audio
+	// (verify.detect_voicemail): outcome voicemail, hung up at once.
+	DetectVoicemail bool `yaml:"detect_voicemail" mapstructure:"detect_voicemail"`
 }
 
 // verify.on_diversion values.
@@ -225,10 +228,11 @@ func Default() *Config {
 			TelephoneEventPT: 101,
 		},
 		Verify: Verify{
-			AnswerTimeout: 10 * time.Second,
-			Attempts:      3,
-			Locale:        "en-GB",
-			OnDiversion:   OnDiversionRefuse,
+			AnswerTimeout:   10 * time.Second,
+			Attempts:        3,
+			Locale:          "en-GB",
+			OnDiversion:     OnDiversionRefuse,
+			DetectVoicemail: true,
 		},
 		Log: Log{Level: "info", Format: "text"},
 		HTTP: HTTP{

@@ -72,7 +72,7 @@ func TestKeysAndTags(t *testing.T) {
 		"sip.listen", "sip.transport", "sip.public_address", "sip.trunk.address", "sip.trunk.outbound_proxy",
 		"sip.trunk.username", "sip.trunk.password", "sip.trunk.register", "sip.from", "sip.display_name",
 		"sip.ring_timeout", "sip.max_call_duration", "media.rtp_ports", "media.codecs", "media.telephone_event_pt",
-		"media.symmetric_latching", "verify.answer_timeout", "verify.attempts", "verify.locale", "verify.on_diversion", "prompts.dir",
+		"media.symmetric_latching", "verify.answer_timeout", "verify.attempts", "verify.locale", "verify.on_diversion", "verify.detect_voicemail", "prompts.dir",
 		"sip.p_asserted_identity", "sip.trunk.realm", "sip.trunk.register_expiry", "sip.trunk.options_interval",
 		"sip.tls.cert_file", "sip.tls.key_file", "sip.tls.ca_file", "sip.tls.insecure_skip_verify",
 		"media.listen_ip", "log.level", "log.format", "http.listen", "http.tokens", "http.callback_hosts",

@@ -55,6 +55,9 @@
 //	9020 diverted_200        200 with Diversion and History-Info, no
 //	                         key                                        diverted
 //	                         (verify.on_diversion: flag: no_key, "diverted": true)
+//	9021 voicemail_greeting  plays voicemail_pcmu.pcap, written by the
+//	                         test: a greeting and a beep               voicemail
+//	                         (or "hello?" and an in-band #: verified)
 //
 // golden_test.go records replay's golden captures kamailio-sipp-* (9001,
 // 9004, 9011, captured by tshark) into ../../replay/testdata, only with

@@ -80,6 +80,7 @@ var scenarios = []scenario{
 	{"forwarded_181", "9018", false, ""},
 	{"diverted_183", "9019", false, ""},
 	{"diverted_200", "9020", false, ""},
+	{"voicemail_greeting", "9021", true, ""},
 }
 
 // mobileNumber is the E.164 alias of a test number 90xx that Kamailio
