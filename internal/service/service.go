@@ -259,7 +259,6 @@ func (s *Service) start(ctx context.Context, e *entry, set *prompts.Set) {
 	go func() {
 		defer s.calls.Done()
 		defer s.slots.release()
-		defer s.metrics.active.Dec()
 		defer cancel(nil)
 		res := s.caller.Run(ctx, verify.Request{To: e.e164, Prompts: set, OnProgress: func(p verify.Progress) {
 			switch p.Stage {
@@ -276,8 +275,11 @@ func (s *Service) start(ctx context.Context, e *entry, set *prompts.Set) {
 }
 
 // complete records the result, counts it, writes the audit record and
-// queues the callback.
+// queues the callback. The metrics are updated before waiters see the
+// result, so that a scrape after a long-poll returns counts the call.
 func (s *Service) complete(e *entry, res verify.Result) {
+	s.metrics.observe(res)
+	s.metrics.active.Dec()
 	now := time.Now()
 	e.mu.Lock()
 	res.To = e.v.To
@@ -287,7 +289,6 @@ func (s *Service) complete(e *entry, res verify.Result) {
 	v := e.v
 	e.mu.Unlock()
 	close(e.done)
-	s.metrics.observe(res)
 	s.log.Info("audit: verification completed",
 		"id", v.ID, "reference", v.Reference, "to", v.To, "outcome", res.Outcome,
 		"sip_code", res.SIPCode, "sip_reason", res.SIPReason, "q850_cause", res.Q850Cause,
