@@ -16,6 +16,14 @@
 //     Config.Beep or more after speech, as recorders play before they
 //     record.
 //
+// Echo of our own prompt is not speech either: while we play, the caller
+// tells the Detector how loud what we sent lately was ([Detector.Echo]),
+// and a frame quieter than that by less than Config.EchoLossDB could be
+// its echo (a line's hybrid returns it 12 dB or more down when no echo
+// canceller removes it). Such frames are left out of the talk-spurt logic
+// altogether, as if they had not happened: they neither extend a spurt nor
+// end one.
+//
 // Steady tones are not speech: a sine or a pair of tones (DTMF, a network
 // tone, a softphone's test tone, a fax's answer tone) that lasts longer
 // than a vowel does not make a talk spurt, so a far end that sends a tone
@@ -66,6 +74,10 @@ type Config struct {
 	// Listen is how long after the answer the audio is analysed; default
 	// 30 s (greetings are shorter; after that the detector costs nothing).
 	Listen time.Duration
+	// EchoLossDB is the echo return loss assumed of the far end while we
+	// play: a frame must be louder than what we sent less this to count as
+	// its speech; default 12 dB.
+	EchoLossDB float64
 	// SpeechDBm0 is the level of a frame of speech; default −46 dBm0
 	// (quiet recordings dip to −45 dBm0 inside words; a line's noise is
 	// below −55).
@@ -87,6 +99,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Listen <= 0 {
 		c.Listen = 30 * time.Second
+	}
+	if c.EchoLossDB <= 0 {
+		c.EchoLossDB = 12
 	}
 	if c.SpeechDBm0 == 0 {
 		c.SpeechDBm0 = -46
@@ -124,6 +139,11 @@ type Detector struct {
 	buf  [frame]float64
 	nbuf int
 	n    int // frames analysed
+	e    int // frames that count for talk spurts: n less possible echo
+	cur  int // the frame being analysed, counted in n
+
+	echo     float64 // mean square of what we sent lately, less EchoLossDB
+	echoGain float64
 
 	spurtStart int // frame of the current spurt's first speech, −1 none
 	lastSpeech int // frame of the last speech frame
@@ -161,6 +181,7 @@ func New(cfg Config) *Detector {
 	// 16-bit scale (G.711's digital milliwatt).
 	amp := 22826 * math.Pow(10, c.SpeechDBm0/20)
 	d.speechEnergy = amp * amp / 2
+	d.echoGain = math.Pow(10, -c.EchoLossDB/10)
 	for i := range d.coef {
 		f := float64(beepLow + i*beepStep)
 		d.coef[i] = 2 * math.Cos(2*math.Pi*f/SampleRate)
@@ -168,6 +189,11 @@ func New(cfg Config) *Detector {
 	d.spurtStart, d.lastSpeech = -1, -1
 	return d
 }
+
+// Echo tells the detector the mean square of the loudest 20 ms of audio we
+// sent in the last echo-path delay (0: we are silent), for the frames fed
+// from now on.
+func (d *Detector) Echo(sentMeanSquare float64) { d.echo = sentMeanSquare * d.echoGain }
 
 // Verdict returns the decision so far (Machine false: no sign yet).
 func (d *Detector) Verdict() Verdict { return d.verdict }
@@ -199,7 +225,7 @@ func int16sToFloat(dst []float64, src []int16) []float64 {
 
 // analyse takes one full frame.
 func (d *Detector) analyse() {
-	f := d.n
+	cur := d.n
 	d.n++
 	var energy, sum float64
 	for _, x := range d.buf {
@@ -210,6 +236,14 @@ func (d *Detector) analyse() {
 		energy += (x - mean) * (x - mean)
 	}
 	energy /= frame
+	if energy >= d.speechEnergy && energy < d.echo {
+		// Possibly the echo of our prompt: as if it had not happened.
+		d.toneRun, d.pairRun = 0, 0
+		return
+	}
+	f := d.e
+	d.e++
+	d.cur = cur
 	if energy < d.speechEnergy {
 		d.toneRun = 0
 		d.gapCheck(f)
@@ -304,8 +338,8 @@ func (d *Detector) gapCheck(f int) {
 	}
 }
 
-func (d *Detector) decide(r Reason, f int, hz int) {
-	d.verdict = Verdict{Machine: true, Reason: r, At: time.Duration(f+1) * time.Second * frame / SampleRate, BeepHz: hz}
+func (d *Detector) decide(r Reason, _ int, hz int) {
+	d.verdict = Verdict{Machine: true, Reason: r, At: time.Duration(d.cur+1) * time.Second * frame / SampleRate, BeepHz: hz}
 }
 
 // peak returns the frequency bin with the most power (Goertzel) and its
