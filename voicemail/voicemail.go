@@ -20,9 +20,9 @@
 // tells the Detector how loud what we sent lately was ([Detector.Echo]),
 // and a frame quieter than that by less than Config.EchoLossDB could be
 // its echo (a line's hybrid returns it 12 dB or more down when no echo
-// canceller removes it). Such frames are left out of the talk-spurt logic
-// altogether, as if they had not happened: they neither extend a spurt nor
-// end one.
+// canceller removes it). Such frames count as silence: a person's pause
+// stays a pause, and a machine that talks over our prompt is louder than
+// its echo.
 //
 // Steady tones are not speech: a sine or a pair of tones (DTMF, a network
 // tone, a softphone's test tone, a fax's answer tone) that lasts longer
@@ -139,8 +139,6 @@ type Detector struct {
 	buf  [frame]float64
 	nbuf int
 	n    int // frames analysed
-	e    int // frames that count for talk spurts: n less possible echo
-	cur  int // the frame being analysed, counted in n
 
 	echo     float64 // mean square of what we sent lately, less EchoLossDB
 	echoGain float64
@@ -225,7 +223,7 @@ func int16sToFloat(dst []float64, src []int16) []float64 {
 
 // analyse takes one full frame.
 func (d *Detector) analyse() {
-	cur := d.n
+	f := d.n
 	d.n++
 	var energy, sum float64
 	for _, x := range d.buf {
@@ -236,15 +234,9 @@ func (d *Detector) analyse() {
 		energy += (x - mean) * (x - mean)
 	}
 	energy /= frame
-	if energy >= d.speechEnergy && energy < d.echo {
-		// Possibly the echo of our prompt: as if it had not happened.
-		d.toneRun, d.pairRun = 0, 0
-		return
-	}
-	f := d.e
-	d.e++
-	d.cur = cur
-	if energy < d.speechEnergy {
+	// Quieter than speech, or than our prompt's echo could be: silence
+	// for the far end's talk.
+	if energy < d.speechEnergy || energy < d.echo {
 		d.toneRun = 0
 		d.gapCheck(f)
 		return
@@ -338,8 +330,8 @@ func (d *Detector) gapCheck(f int) {
 	}
 }
 
-func (d *Detector) decide(r Reason, _ int, hz int) {
-	d.verdict = Verdict{Machine: true, Reason: r, At: time.Duration(d.cur+1) * time.Second * frame / SampleRate, BeepHz: hz}
+func (d *Detector) decide(r Reason, f int, hz int) {
+	d.verdict = Verdict{Machine: true, Reason: r, At: time.Duration(f+1) * time.Second * frame / SampleRate, BeepHz: hz}
 }
 
 // peak returns the frequency bin with the most power (Goertzel) and its
