@@ -4,6 +4,14 @@
 // other key plays the wrong-key prompt and keeps waiting; silence repeats
 // the ask up to the configured number of attempts.
 //
+// A call forwarded to another phone (a 181, or a Diversion or History-Info
+// header in a response: see sip.Diversion) is refused by default: CANCEL
+// while it rings, BYE once answered, outcome Diverted; Config.OnDiversion
+// DiversionFlag lets it go on and only reports it. An answering machine,
+// recognised from the audio after the answer (package voicemail: a
+// greeting that runs on, or the recorder's beep), is hung up on at once
+// with outcome Voicemail.
+//
 // It is used by `hashcall call`, `hashcall demo` and the HTTP service.
 package verify
 
