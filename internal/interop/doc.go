@@ -56,6 +56,15 @@
 //	9021 hash_early_and_again    # on answer, again 2.2 s in            verified
 //	9030 info_pound_late     # by SIP INFO through the proxy 2 s after
 //	                         the answer; the attack tests strike first  verified
+//	9040 forwarded_181       181, then 487 to our CANCEL                diverted
+//	9041 diverted_183        183 (SDP) with Diversion, then 487 to our
+//	                         CANCEL                                     diverted
+//	9042 diverted_200        200 with Diversion and History-Info, no
+//	                         key                                        diverted
+//	                         (verify.on_diversion: flag: no_key, "diverted": true)
+//	9043 voicemail_greeting  plays voicemail_pcmu.pcap, written by the
+//	                         test: a greeting and a beep               voicemail
+//	                         (or "hello?" and an in-band #: verified)
 //
 // The phones that press (9001–9005, 9012, 9014, 9016, 9018, 9030, the
 // softphones) do so 2 s after the answer, as a callee would: after

@@ -82,6 +82,10 @@ var scenarios = []scenario{
 	{"hash_on_answer_inband", "9020", true, ""},
 	{"hash_early_and_again", "9021", true, ""},
 	{"info_pound_late", "9030", false, ""},
+	{"forwarded_181", "9040", false, ""},
+	{"diverted_183", "9041", false, ""},
+	{"diverted_200", "9042", false, ""},
+	{"voicemail_greeting", "9043", true, ""},
 }
 
 // mobileNumber is the E.164 alias of a test number 90xx that Kamailio
