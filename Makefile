@@ -11,7 +11,10 @@ FUZZTIME    ?= 10s
 # Debian packages the tests use: talk-off corpora and generators (S rows),
 # SIPp's RFC 4733 capture (R1), spandsp for the side-by-side comparison.
 DEB_PACKAGES = asterisk-core-sounds-en-wav asterisk-moh-opsound-wav espeak-ng sox \
-	sip-tester kamailio baresip-core linphone-cli tshark libspandsp-dev pkg-config gcc postgresql
+	sip-tester kamailio baresip-core linphone-cli tshark libspandsp-dev pkg-config gcc \
+	chromium slapd ldap-utils \
+	freeradius freeradius-utils freeradius-rest eapoltest \
+	postgresql
 
 .PHONY: all build test deps vet staticcheck unit spandsp bench fuzz load clean
 

@@ -71,8 +71,8 @@ func TestKeysAndTags(t *testing.T) {
 	want := []string{
 		"sip.listen", "sip.transport", "sip.public_address", "sip.trunk.address", "sip.trunk.outbound_proxy",
 		"sip.trunk.username", "sip.trunk.password", "sip.trunk.register", "sip.from", "sip.display_name",
-		"sip.ring_timeout", "sip.max_call_duration", "media.rtp_ports", "media.codecs", "media.telephone_event_pt",
-		"media.symmetric_latching", "verify.answer_timeout", "verify.attempts", "verify.locale", "prompts.dir",
+		"sip.ring_timeout", "sip.max_call_duration", "sip.trusted_sources", "media.rtp_ports", "media.codecs", "media.telephone_event_pt",
+		"media.symmetric_latching", "verify.answer_timeout", "verify.attempts", "verify.locale", "verify.on_diversion", "verify.detect_voicemail", "prompts.dir",
 		"sip.p_asserted_identity", "sip.trunk.realm", "sip.trunk.register_expiry", "sip.trunk.options_interval",
 		"sip.tls.cert_file", "sip.tls.key_file", "sip.tls.ca_file", "sip.tls.insecure_skip_verify",
 		"media.listen_ip", "log.level", "log.format", "http.listen", "http.tokens", "http.callback_hosts",
@@ -106,7 +106,7 @@ func TestKeysAndTags(t *testing.T) {
 			secrets = append(secrets, f.key)
 		}
 	}
-	if want := []string{"sip.trunk.password", "http.tokens", "http.callback_secret", "store.dsn", "audit.hmac_key"}; !slices.Equal(secrets, want) {
+	if want := []string{"sip.trunk.password", "http.tokens", "http.callback_secret", "store.dsn", "audit.hmac_key", "directory.ldap.password", "radius.upstream.secret"}; !slices.Equal(secrets, want) {
 		t.Errorf("secret keys = %v, want %v", secrets, want)
 	}
 	// yaml and mapstructure tags agree everywhere.
@@ -548,6 +548,7 @@ func TestValidationErrors(t *testing.T) {
 		{name: "attempts six", mutate: func(c *Config) { c.Verify.Attempts = 6 }, key: "verify.attempts", want: "want 1 to 5, got 6"},
 		{name: "locale word", mutate: func(c *Config) { c.Verify.Locale = "english" }, key: "verify.locale", want: `want a language tag such as en-GB`},
 		{name: "locale empty", mutate: func(c *Config) { c.Verify.Locale = "" }, key: "verify.locale", want: `got ""`},
+		{name: "on_diversion unknown", mutate: func(c *Config) { c.Verify.OnDiversion = "allow" }, key: "verify.on_diversion", want: `want refuse or flag, got "allow"`},
 		{name: "prompts dir missing", mutate: func(c *Config) { c.Prompts.Dir = "/nonexistent/prompts" }, key: "prompts.dir", want: "no such file"},
 		{name: "log level", mutate: func(c *Config) { c.Log.Level = "trace" }, key: "log.level", want: `want debug, info, warn or error, got "trace"`},
 		{name: "log format", mutate: func(c *Config) { c.Log.Format = "xml" }, key: "log.format", want: `want text or json, got "xml"`},
@@ -558,6 +559,10 @@ func TestValidationErrors(t *testing.T) {
 		{name: "token twice", mutate: func(c *Config) {
 			c.HTTP.Tokens = []Secret{"abcdefghijklmnopq", "abcdefghijklmnopq"}
 		}, key: "http.tokens", want: "token 2: the same as an earlier one"},
+		{name: "trusted source hostname", mutate: func(c *Config) { c.SIP.TrustedSources = []string{"sbc.example.org"} }, key: "sip.trusted_sources", want: `not a CIDR prefix or an IP address), got "sbc.example.org"`},
+		{name: "trusted source bad prefix", mutate: func(c *Config) { c.SIP.TrustedSources = []string{"192.0.2.0/33"} }, key: "sip.trusted_sources", want: `got "192.0.2.0/33"`},
+		{name: "trusted source zone", mutate: func(c *Config) { c.SIP.TrustedSources = []string{"fe80::1%eth0"} }, key: "sip.trusted_sources", want: "zone"},
+		{name: "trusted source mapped prefix", mutate: func(c *Config) { c.SIP.TrustedSources = []string{"::ffff:192.0.2.0/120"} }, key: "sip.trusted_sources", want: "IPv4-mapped"},
 		{name: "callback host url", mutate: func(c *Config) {
 			c.HTTP.CallbackHosts, c.HTTP.CallbackSecret = []string{"https://auth.example.org/cb"}, Secret(strings.Repeat("s", 32))
 		}, key: "http.callback_hosts", want: "without a scheme or path"},
@@ -667,6 +672,9 @@ func TestValidValues(t *testing.T) {
 			c.HTTP.CallbackHosts = []string{"auth.example.org", "auth.example.net:8443"}
 			c.HTTP.CallbackAddresses = []string{"auth.example.org=192.0.2.10", "Auth.Example.org.=2001:db8::10", "auth.example.net=192.0.2.11"}
 			c.HTTP.CallbackSecret = Secret(strings.Repeat("s", MinCallbackSecret))
+		}},
+		{"trusted sources", func(c *Config) {
+			c.SIP.TrustedSources = []string{"192.0.2.0/24", "2001:db8::/32", "198.51.100.7", "::1"}
 		}},
 		{"tls with system roots", func(c *Config) { c.SIP.Transport = TransportTLS }},
 		{"tls files ignored on udp", func(c *Config) { c.SIP.TLS.CertFile = "/nonexistent" }},
@@ -1031,5 +1039,19 @@ func TestSuggest(t *testing.T) {
 		if got := suggest(in); got != want {
 			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestTrustedPrefixes: sip.trusted_sources as prefixes, a single address
+// as a host prefix, host bits cleared, IPv4-mapped addresses as IPv4.
+func TestTrustedPrefixes(t *testing.T) {
+	s := SIP{TrustedSources: []string{"10.1.2.3/8", " 192.0.2.1 ", "2001:db8::1", "::ffff:192.0.2.9", "2001:db8:1::/48"}}
+	var got []string
+	for _, p := range s.TrustedPrefixes() {
+		got = append(got, p.String())
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.1/32", "2001:db8::1/128", "192.0.2.9/32", "2001:db8:1::/48"}
+	if !slices.Equal(got, want) {
+		t.Errorf("TrustedPrefixes = %v, want %v", got, want)
 	}
 }

@@ -61,6 +61,9 @@ type serveOptions struct {
 	callbackHosts   []string      // http.callback_hosts; nil is [127.0.0.1]
 	callbackAddrs   []string      // http.callback_addresses; nil is none
 	callbackSecret  *string       // http.callback_secret; nil is callbackSecret
+	extraYAML       string        // more top-level sections (eam:, radius:, directory:)
+	env             []string      // more environment variables
+	readyPath       string        // what to wait for; "" is /readyz (/healthz with a dead trunk)
 	// The store: storePath is the SQLite file ("" is one in the run's
 	// folder, new each run; give one to keep the state across restarts);
 	// storeDSN, when set, selects PostgreSQL (passed in the environment).
@@ -76,31 +79,36 @@ type server struct {
 	base string // http://127.0.0.1:PORT
 }
 
-// writeShortPrompts writes 0.5 s en-GB prompts (the start of the embedded
+// writeShortPrompts writes 0.5 s en-GB and en-US prompts (the start of the embedded
 // ones) into a new folder for prompts.dir and returns it.
 func writeShortPrompts(t *testing.T) string {
 	t.Helper()
-	set, err := prompts.Load("", "en-GB")
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	loc := filepath.Join(dir, "en-GB")
-	if err := os.Mkdir(loc, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	const n = prompts.SampleRate / 2 // 0.5 s
-	for _, name := range prompts.Names() {
-		s := set.Get(name)
-		if len(s) > n {
-			s = s[:n]
-		}
-		var b bytes.Buffer
-		if err := wav.WritePCM16(&b, s); err != nil {
+	// Both shipped locales: the Entra page picks en-US from a browser's
+	// Accept-Language, and a locale missing here would fall back to the
+	// embedded prompts, whose "press" phrase comes 4 s in.
+	for _, locale := range []string{"en-GB", "en-US"} {
+		set, err := prompts.Load("", locale)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(loc, string(name)+".wav"), b.Bytes(), 0o644); err != nil {
+		loc := filepath.Join(dir, locale)
+		if err := os.Mkdir(loc, 0o755); err != nil {
 			t.Fatal(err)
+		}
+		const n = prompts.SampleRate / 2 // 0.5 s
+		for _, name := range prompts.Names() {
+			s := set.Get(name)
+			if len(s) > n {
+				s = s[:n]
+			}
+			var b bytes.Buffer
+			if err := wav.WritePCM16(&b, s); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(loc, string(name)+".wav"), b.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	return dir
@@ -150,6 +158,9 @@ func (l *lab) startServe(t *testing.T, bin, promptsDir string, o serveOptions) *
 	path := "/readyz"
 	if o.trunk != "" && o.trunk != l.kamAddr {
 		path = "/healthz"
+	}
+	if o.readyPath != "" {
+		path = o.readyPath
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -264,10 +275,11 @@ audit:
   hmac_key: "interop-audit-key-0123456789"
 `, callerID, o.ringTimeout, o.trunk, trunkUser, trunkRealm, o.optionsInterval, low, high, o.answerTimeout,
 		promptsDir, httpPort, quoted(o.tokens), quoted(o.callbackHosts), quoted(o.callbackAddrs), secret, o.perNumber, o.maxConcurrent, driver, o.storePath, o.node, o.lease)
+	yaml += o.extraYAML
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p = startProcEnv(t, "hashcall serve", dir, filepath.Join(dir, "serve.log"), env, bin, "serve", "--config", cfg)
+	p = startProcEnv(t, "hashcall serve", dir, filepath.Join(dir, "serve.log"), append(env, o.env...), bin, "serve", "--config", cfg)
 	return p, "http://127.0.0.1:" + strconv.Itoa(httpPort)
 }
 

@@ -117,6 +117,12 @@ func (s *Service) ready(w http.ResponseWriter, r *http.Request) {
 	case !s.opts.Ready():
 		writeError(w, http.StatusServiceUnavailable, "trunk_down", "the trunk does not answer (OPTIONS) or we are not registered")
 	default:
+		for _, c := range s.opts.Checks {
+			if !c.Ready() {
+				writeError(w, http.StatusServiceUnavailable, c.Name+"_down", c.Name+" is not ready")
+				return
+			}
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}
 }

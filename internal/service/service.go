@@ -62,6 +62,9 @@ type Options struct {
 	Prompts func(locale string) (*prompts.Set, error)
 	// Ready reports whether the trunk is reachable or registered.
 	Ready func() bool
+	// Checks are more dependencies /readyz requires (not Create), such as
+	// the RADIUS front's upstream server.
+	Checks []Check
 	// CallbackRetryFor bounds the callback retries; default 5 min.
 	CallbackRetryFor time.Duration
 	// Store holds the verifications, idempotency keys, rate windows,
@@ -81,6 +84,13 @@ type Options struct {
 	Logger *slog.Logger
 	Registerer       prometheus.Registerer
 	Gatherer         prometheus.Gatherer
+}
+
+// Check is a dependency /readyz reports: while Ready returns false, /readyz
+// answers 503 with the code Name+"_down".
+type Check struct {
+	Name  string
+	Ready func() bool
 }
 
 // Statuses of a verification.
@@ -603,8 +613,9 @@ func (s *Service) statusWriter() {
 }
 
 // complete commits the result with its audit row and queued callback,
-// then wakes the waiters and counts it.
-
+// then counts it and wakes the waiters. The metrics are updated before
+// waiters see the result, so that a scrape after a long-poll counts the
+// call.
 func (s *Service) complete(e *entry, res verify.Result) {
 	now := time.Now().UTC()
 	e.mu.Lock()
