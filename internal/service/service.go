@@ -260,6 +260,10 @@ func New(caller Caller, opts Options) (*Service, error) {
 	return s, nil
 }
 
+// Store is the service's store, for the doors that keep their own state
+// in it (enrolments, single-use claims).
+func (s *Service) Store() *store.Store { return s.store }
+
 // Start recovers what a previous run of this node left (its verifications
 // that are not final become interrupted, their callbacks are queued and
 // their answered calls are hung up) and starts the background work:

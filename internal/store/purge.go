@@ -47,8 +47,10 @@ func (s *Store) Purge(ctx context.Context, r Retention) (Purged, error) {
 				}
 			}
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM idempotency WHERE expires_at <= ?`), ms(now)); err != nil {
-			return fmt.Errorf("store: purge: %w", err)
+		for _, q := range []string{`DELETE FROM idempotency WHERE expires_at <= ?`, `DELETE FROM claims WHERE expires_at <= ?`} {
+			if _, err := tx.ExecContext(ctx, s.q(q), ms(now)); err != nil {
+				return fmt.Errorf("store: purge: %w", err)
+			}
 		}
 		if r.RateWindow > 0 {
 			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM rate_events WHERE at <= ?`), ms(now.Add(-r.RateWindow))); err != nil {

@@ -105,6 +105,48 @@ var suite = []struct {
 	{"purge", testPurge},
 	{"schema_too_new", testSchemaTooNew},
 	{"watch_final", testWatchFinal},
+	{"claims_and_enrol", testClaims},
+}
+
+// testClaims: a (kind, key) is claimed once across nodes until it expires;
+// Enrol records a confirmed number.
+func testClaims(t *testing.T, be backend) {
+	open := be.fresh(t)
+	ctx := context.Background()
+	clk := newClock()
+	a, b := open(t, "a", clk.Now), open(t, "b", clk.Now)
+	exp := clk.Now().Add(10 * time.Minute)
+	steps := []struct {
+		name    string
+		s       *Store
+		kind    string
+		key     string
+		advance time.Duration
+		want    bool
+	}{
+		{"first claim", a, "eam", "n1/s1", 0, true},
+		{"replay on another node", b, "eam", "n1/s1", 0, false},
+		{"another key", b, "eam", "n2/s1", 0, true},
+		{"the same key of another kind", b, "other", "n1/s1", 0, true},
+		{"after it expired", a, "eam", "n1/s1", 11 * time.Minute, true},
+	}
+	for _, st := range steps {
+		clk.Add(st.advance)
+		e := exp
+		if st.advance > 0 {
+			e = clk.Now().Add(10 * time.Minute)
+		}
+		got, err := st.s.Claim(ctx, st.kind, st.key, e)
+		if err != nil || got != st.want {
+			t.Errorf("%s: %v %v, want %v", st.name, got, err, st.want)
+		}
+	}
+	if err := a.Enrol(ctx, "eam:t/o", "+447700900123", "vrf_1"); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := b.Enrolment(ctx, "eam:t/o"); err != nil || e.E164 != "+447700900123" || e.ConfirmedAt == nil || e.VerificationID != "vrf_1" {
+		t.Errorf("enrolment %+v %v", e, err)
+	}
 }
 
 // testWatchFinal: a waiter hears a verification become final, through the
