@@ -36,11 +36,11 @@ func apiError(status int, code, msg string) *Error {
 }
 
 var (
-	errDraining  = apiError(http.StatusServiceUnavailable, "draining", "shutting down: not taking new verifications")
-	errStoreDown = apiError(http.StatusServiceUnavailable, "store_unavailable", "the store does not answer; no call was placed")
+	errDraining          = apiError(http.StatusServiceUnavailable, "draining", "shutting down: not taking new verifications")
+	errStoreDown         = apiError(http.StatusServiceUnavailable, "store_unavailable", "the store does not answer; no call was placed")
 	errIdempotencyReused = apiError(http.StatusUnprocessableEntity, "idempotency_key_reused",
 		"Idempotency-Key: already used for another request (number, locale, reference or callback_url differ); use a new key for a new request")
-	errNotFound  = apiError(http.StatusNotFound, "not_found", "no verification with that id")
+	errNotFound = apiError(http.StatusNotFound, "not_found", "no verification with that id")
 )
 
 const (

@@ -80,10 +80,10 @@ type Options struct {
 	// Hangup ends an interrupted call from its stored state: a BYE for an
 	// answered dialog, a CANCEL for a call still ringing (d.Early). Nil:
 	// nothing is sent, and that is logged.
-	Hangup func(ctx context.Context, d store.Dialog) error
-	Logger *slog.Logger
-	Registerer       prometheus.Registerer
-	Gatherer         prometheus.Gatherer
+	Hangup     func(ctx context.Context, d store.Dialog) error
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
 }
 
 // Check is a dependency /readyz reports: while Ready returns false, /readyz
@@ -118,13 +118,13 @@ type Verification struct {
 
 // entry is the service's record of a verification.
 type entry struct {
-	mu     sync.Mutex
-	v      Verification
+	mu        sync.Mutex
+	v         Verification
 	e164      string
 	numberKey string // the number's HMAC in the store
 	scope     string // who created it: only they can read or cancel it
-	cancel context.CancelCauseFunc
-	done   chan struct{}
+	cancel    context.CancelCauseFunc
+	done      chan struct{}
 }
 
 func (e *entry) snapshot() Verification {

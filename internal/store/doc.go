@@ -9,7 +9,8 @@
 // It holds the verifications (request, status, result, owner node and its
 // lease), idempotency keys bound to a request digest, the rate-limit
 // windows, the durable callback queue, enrolled phone numbers, the answered
-// dialogs a BYE needs after a crash, and the audit log: append-only, each
+// dialogs a BYE (or CANCEL) needs after a crash, single-use claims, and
+// the audit log: append-only, each
 // row holding the SHA-256 of the previous one, the number masked and as a
 // keyed HMAC of its E.164 form.
 //

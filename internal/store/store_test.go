@@ -87,7 +87,6 @@ func TestStore(t *testing.T) {
 	}
 }
 
-
 var suite = []struct {
 	name string
 	fn   func(t *testing.T, b backend)
@@ -749,4 +748,3 @@ func reopenErr(t *testing.T, s *Store) error {
 	}
 	return err
 }
-
