@@ -24,8 +24,8 @@ type field struct {
 }
 
 var (
-	fields, shadowType = buildFields()
-	fieldByKey         = func() map[string]*field {
+	fields, shadowType, shadowPrefix = buildFields()
+	fieldByKey                       = func() map[string]*field {
 		m := make(map[string]*field, len(fields))
 		for i := range fields {
 			m[fields[i].key] = &fields[i]
@@ -62,8 +62,14 @@ func isSection(t reflect.Type) bool {
 // strict part (unknown keys with their line, duplicates, merges, aliases)
 // and each leaf's node is converted by [field.set] with errors that name
 // the key and the form it wants.
-func buildFields() ([]field, reflect.Type) {
+//
+// The third result maps each shadow section's type, as yaml.v3 names it in
+// its messages, to the section's key ("" for the top level); types that two
+// sections share are left out.
+func buildFields() ([]field, reflect.Type, map[string]string) {
 	var out []field
+	prefixes := map[string]string{}
+	shared := map[string]bool{}
 	var walk func(t reflect.Type, prefix string, index []int) reflect.Type
 	walk = func(t reflect.Type, prefix string, index []int) reflect.Type {
 		shadow := make([]reflect.StructField, t.NumField())
@@ -96,10 +102,18 @@ func buildFields() ([]field, reflect.Type) {
 				list:   ft.Kind() == reflect.Slice,
 			})
 		}
-		return reflect.StructOf(shadow)
+		st := reflect.StructOf(shadow)
+		if _, dup := prefixes[st.String()]; dup {
+			shared[st.String()] = true
+		}
+		prefixes[st.String()] = prefix
+		return st
 	}
 	st := walk(reflect.TypeFor[Config](), "", nil)
-	return out, st
+	for s := range shared {
+		delete(prefixes, s)
+	}
+	return out, st, prefixes
 }
 
 // Keys returns every configuration key in the order of [Config]'s fields,

@@ -324,7 +324,7 @@ func indexPairs(n *yaml.Node, prefix string, out []pair) []pair {
 // The problems yaml.v3 reports as text (its TypeError has no fields), in
 // the forms of go.yaml.in/yaml/v3 decode.go; TestYAMLMessages pins them.
 var (
-	yamlUnknown   = regexp.MustCompile(`(?s)^line (\d+): field (.*) not found in type `)
+	yamlUnknown   = regexp.MustCompile(`(?s)^line (\d+): field (.*) not found in type (.*)$`)
 	yamlTwice     = regexp.MustCompile(`^line (\d+): mapping key (".*") already defined at line (\d+)$`)
 	yamlNotMap    = regexp.MustCompile(`(?s)^line (\d+): cannot unmarshal !!\w+.* into struct \{`)
 	yamlBadKey    = regexp.MustCompile(`(?s)^line \d+: cannot unmarshal .* into string$`)
@@ -345,6 +345,9 @@ func yamlProblem(path, msg string, pairs []pair) error {
 	}
 	if m := yamlUnknown.FindStringSubmatch(msg); m != nil {
 		key := keyAt(line(m[1]), m[2])
+		if prefix, ok := shadowPrefix[m[3]]; ok {
+			key = strings.TrimPrefix(prefix+"."+m[2], ".") // where it was merged in, too
+		}
 		msg := "unknown key"
 		if s := suggest(key); s != "" {
 			msg += " (did you mean " + s + "?)"
