@@ -305,7 +305,7 @@ func indexPairs(n *yaml.Node, prefix string, out []pair) []pair {
 			}
 			continue
 		}
-		if k.Kind != yaml.ScalarNode {
+		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!null" {
 			out = append(out, pair{prefix, k, v})
 			continue
 		}
@@ -324,11 +324,11 @@ func indexPairs(n *yaml.Node, prefix string, out []pair) []pair {
 // The problems yaml.v3 reports as text (its TypeError has no fields), in
 // the forms of go.yaml.in/yaml/v3 decode.go; TestYAMLMessages pins them.
 var (
-	yamlUnknown   = regexp.MustCompile(`(?s)^line (\d+): field (.*) not found in type (.*)$`)
-	yamlTwice     = regexp.MustCompile(`^line (\d+): mapping key (".*") already defined at line (\d+)$`)
-	yamlNotMap    = regexp.MustCompile(`(?s)^line (\d+): cannot unmarshal !!\w+.* into struct \{`)
-	yamlBadKey    = regexp.MustCompile(`(?s)^line \d+: cannot unmarshal .* into string$`)
-	yamlLinePrefx = regexp.MustCompile(`^line (\d+): `)
+	yamlUnknown = regexp.MustCompile(`(?s)^line (\d+): field (.*) not found in type (.*)$`)
+	yamlTwice   = regexp.MustCompile(`^line (\d+): mapping key (".*") already defined at line (\d+)$`)
+	yamlNotMap  = regexp.MustCompile(`(?s)^line (\d+): cannot unmarshal !!\w+.* into struct \{`)
+	yamlBadKey  = regexp.MustCompile(`(?s)^line \d+: cannot unmarshal .* into string$`)
+	yamlLine    = regexp.MustCompile(`^line (\d+): `)
 )
 
 // yamlProblem turns one message of yaml.v3's TypeError into a FieldError
@@ -371,7 +371,7 @@ func yamlProblem(path, msg string, pairs []pair) error {
 	if yamlBadKey.MatchString(msg) {
 		return nil
 	}
-	if m := yamlLinePrefx.FindStringSubmatch(msg); m != nil {
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		return fmt.Errorf("%s:%s: %s", path, m[1], strings.TrimPrefix(msg, m[0]))
 	}
 	return fmt.Errorf("%s: %s", path, msg)

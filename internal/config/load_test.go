@@ -152,3 +152,20 @@ func TestSourceLines(t *testing.T) {
 		})
 	}
 }
+
+// TestKeysThatAreNotNames: a key that is a list or null is an error naming
+// the mapping it is in, not a key silently ignored.
+func TestKeysThatAreNotNames(t *testing.T) {
+	clearEnv(t)
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"list", "sip:\n  ? [a]\n  : 1\n", "hashcall.yaml:2: sip: want keys that are plain names"},
+		{"null", "~: 1\n", "hashcall.yaml:1: (top level): want keys that are plain names"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadString(t, tc.yaml)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Count(err.Error(), "\n") != 0 {
+				t.Errorf("error %v, want the one line %q", err, tc.want)
+			}
+		})
+	}
+}
