@@ -169,3 +169,16 @@ func TestKeysThatAreNotNames(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkLoad loads the documented sample, which sets every key.
+func BenchmarkLoad(b *testing.B) {
+	for _, f := range fields {
+		b.Setenv(f.env, "")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Load("../../configs/hashcall.yaml"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
