@@ -52,9 +52,6 @@ const (
 // PortRange is a range of UDP ports for RTP, both ends included.
 type PortRange struct{ Low, High uint16 }
 
-// DefaultPorts is the port range used when SessionConfig.Ports is zero.
-var DefaultPorts = PortRange{Low: 10000, High: 20000}
-
 // ParsePortRange parses "20000-20999".
 func ParsePortRange(s string) (PortRange, error) {
 	lo, hi, ok := strings.Cut(strings.TrimSpace(s), "-")
@@ -100,7 +97,8 @@ type SessionConfig struct {
 	// advertise another (behind 1:1 NAT, or when binding 0.0.0.0), set
 	// Local().Addr before the first Offer or Answer.
 	IP netip.Addr
-	// Ports is the RTP port range; zero means DefaultPorts.
+	// Ports is the RTP port range (required: media.rtp_ports, whose default
+	// is in internal/config).
 	Ports PortRange
 	// Codecs in order of preference; nil means DefaultCodecs.
 	Codecs []Codec
@@ -216,9 +214,6 @@ func Listen(ctx context.Context, cfg SessionConfig) (*Session, error) {
 	}
 	if !cfg.IP.IsValid() {
 		return nil, errors.New("media: no IP address to listen on")
-	}
-	if cfg.Ports == (PortRange{}) {
-		cfg.Ports = DefaultPorts
 	}
 	if err := cfg.Ports.check(); err != nil {
 		return nil, err

@@ -81,7 +81,7 @@ type Trunk struct {
 	Realm           string // when set, digest challenges for any other realm are refused
 	Register        bool
 	RegisterExpiry  time.Duration // default 600 s
-	OptionsInterval time.Duration // default 30 s; negative disables
+	OptionsInterval time.Duration // period of OPTIONS pings; 0 (or negative): none, as sip.trunk.options_interval
 }
 
 // Header values from configuration and requests must be single-line and
@@ -152,9 +152,6 @@ func NewUA(ctx context.Context, cfg Config) (*UA, error) {
 	}
 	if cfg.Trunk.RegisterExpiry <= 0 {
 		cfg.Trunk.RegisterExpiry = 600 * time.Second
-	}
-	if cfg.Trunk.OptionsInterval == 0 {
-		cfg.Trunk.OptionsInterval = 30 * time.Second
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "hashcall"
@@ -415,7 +412,7 @@ func (u *UA) Ready() bool {
 	if u.cfg.Trunk.Register {
 		return u.registered.Load()
 	}
-	if u.cfg.Trunk.OptionsInterval < 0 {
+	if u.cfg.Trunk.OptionsInterval <= 0 {
 		return true
 	}
 	return u.trunkUp.Load()
