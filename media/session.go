@@ -175,6 +175,8 @@ type Session struct {
 	early      uint64
 	pressDrops uint64
 	lastSource netip.AddrPort
+	lastLocks  uint64       // the stream's lock count last logged
+	relock     bool         // the stream was unlocked (Retarget) since
 	evs        []dtmf.Event // Info's scratch
 
 	// Sender state, owned by the sender goroutine.
@@ -329,6 +331,7 @@ func (s *Session) Update(n Negotiated) error {
 	}
 	if n.Remote != s.neg.Remote {
 		s.log.Info("rtp retarget", "from", s.neg.Remote, "to", n.Remote)
+		s.relock = true
 	}
 	s.neg = n
 	s.stream.Update(n.StreamConfig(s.cfg.Latch))
@@ -347,6 +350,7 @@ func (s *Session) Retarget(remote netip.AddrPort) {
 	s.log.Info("rtp retarget", "from", s.neg.Remote, "to", remote)
 	s.neg.Remote = remote
 	s.stream.Retarget(remote)
+	s.relock = true
 }
 
 // Info feeds a key the far end sent by SIP INFO into the stream; before
@@ -457,6 +461,16 @@ func (s *Session) receive() {
 			continue
 		}
 		evs = s.stream.Packet(evs[:0], now, from, buf[:n])
+		if src, ssrc, locks := s.stream.Lock(); locks != s.lastLocks {
+			s.lastLocks = locks
+			if locks == 1 || s.relock {
+				s.relock = false
+				s.log.Info("rtp locked", "source", src, "ssrc", ssrc)
+			} else {
+				// Another stream took over (Stream: takeover rules).
+				s.log.Info("rtp lock taken over", "source", src, "ssrc", ssrc, "locks", locks)
+			}
+		}
 		if s.cfg.Latch {
 			if src, ok := s.stream.Source(); ok && src != s.lastSource {
 				s.lastSource = src

@@ -1,8 +1,16 @@
 // Package verify runs one verification call: dial through the trunk, play
 // the ask prompt once answered, and decide on the keys the callee presses.
-// A # at any time after the answer (during the prompt too) verifies; any
-// other key plays the wrong-key prompt and keeps waiting; silence repeats
-// the ask up to the configured number of attempts.
+// A # verifies once the first ask prompt has reached its "press the hash
+// key" phrase (prompts.Set.AskPressAt) and Config.MinKeyDelay has passed
+// since the answer; any other key plays the wrong-key prompt and keeps
+// waiting; silence repeats the ask up to the configured number of attempts.
+//
+// The early-key guard: a key that starts before that point does not count
+// (a voicemail greeting, an answering machine or a recording that plays a
+// keypad tone as it answers, the published attack on "press a key" calls).
+// It is listed in Result.EarlyKeys, the prompt goes on, and the callee must
+// press again after the phrase; a far end that only ever plays # on answer
+// gets no_key.
 //
 // It is used by `hashcall call`, `hashcall demo` and the HTTP service.
 package verify
@@ -77,7 +85,7 @@ type Result struct {
 	Q850Cause  int        `json:"q850_cause,omitempty"`
 	DTMFSource string     `json:"dtmf_source,omitempty"` // rfc4733, inband or sip_info
 	Codec      string     `json:"codec,omitempty"`
-	Keys       string     `json:"keys,omitempty"` // every key heard, in order
+	Keys       string     `json:"keys,omitempty"` // every key that counted, in order (the others are in EarlyKeys)
 	Attempts   int        `json:"attempts,omitempty"`
 	// SetupMS is from sending the INVITE to the 200.
 	SetupMS float64 `json:"setup_ms,omitempty"`
@@ -88,15 +96,61 @@ type Result struct {
 	HashToDecisionMS float64 `json:"hash_to_decision_ms,omitempty"`
 	// RTPDropped counts received RTP packets dropped, by reason.
 	RTPDropped map[string]uint64 `json:"rtp_dropped,omitempty"`
-	Error      string            `json:"error,omitempty"`
+	// EarlyKeys are the keys heard too early to count (the early-key
+	// guard), in order.
+	EarlyKeys []EarlyKey `json:"early_keys,omitempty"`
+	Error     string     `json:"error,omitempty"`
 }
+
+// EarlyKey is a key that did not count because it came too early.
+type EarlyKey struct {
+	Key    string `json:"key"`
+	Source string `json:"source"` // rfc4733, inband or sip_info
+	// MS is when the key started, in milliseconds after the answer (an
+	// in-band tone's start is estimated from the audio, and one that began
+	// with the answer's first packet is at 0).
+	MS     float64     `json:"ms_after_answer"`
+	Reason EarlyReason `json:"reason"`
+}
+
+// EarlyReason says why a key was early. The strings are the API's.
+type EarlyReason string
+
+// Early reasons.
+const (
+	// EarlyMinKeyDelay: within Config.MinKeyDelay of the answer.
+	EarlyMinKeyDelay EarlyReason = "min_key_delay"
+	// EarlyBeforePhrase: before the first ask prompt reached its "press
+	// the hash key" phrase.
+	EarlyBeforePhrase EarlyReason = "before_press_phrase"
+)
+
+// DefaultMinKeyDelay is Config.MinKeyDelay's default (verify.min_key_delay).
+const DefaultMinKeyDelay = 1500 * time.Millisecond
 
 // Config is the verification behaviour.
 type Config struct {
 	AnswerTimeout   time.Duration // after the ask prompt ends; default 10 s
 	Attempts        int           // ask prompts at most; default 3
 	MaxCallDuration time.Duration // from the answer; default 3 min
-	Media           media.SessionConfig
+	// MinKeyDelay: a key that starts sooner after the answer does not
+	// count; 0 means DefaultMinKeyDelay, negative none (tests only).
+	MinKeyDelay time.Duration
+	Media       media.SessionConfig
+}
+
+// early reports whether a key that started at start does not count, and
+// why: the times are on the media clock; answer is the answer, ask the start
+// of the first ask prompt (negative before it started), pressAt its press
+// point.
+func early(start, answer, ask, minDelay, pressAt time.Duration) (EarlyReason, bool) {
+	switch {
+	case start < answer+minDelay:
+		return EarlyMinKeyDelay, true
+	case ask < 0 || start < ask+pressAt:
+		return EarlyBeforePhrase, true
+	}
+	return "", false
 }
 
 // Stage is a step of a call's progress, for progress lines and the HTTP
@@ -145,6 +199,12 @@ func (v *Verifier) defaults() Config {
 	}
 	if c.MaxCallDuration <= 0 {
 		c.MaxCallDuration = 3 * time.Minute
+	}
+	switch {
+	case c.MinKeyDelay == 0:
+		c.MinKeyDelay = DefaultMinKeyDelay
+	case c.MinKeyDelay < 0:
+		c.MinKeyDelay = 0
 	}
 	return c
 }
@@ -218,6 +278,7 @@ func (r *run) execute(ctx context.Context) {
 	}
 	var mu sync.Mutex // Local is used from SIP handler goroutines too
 	var neg media.Negotiated
+	var answerAt time.Duration // on the media clock
 	r.progress(StageDialling, redact.Number(r.req.To))
 	invited := time.Now()
 	call, err := r.v.UA.Dial(ctx, r.req.To, sip.DialOptions{
@@ -261,6 +322,7 @@ func (r *run) execute(ctx context.Context) {
 				return err
 			}
 			neg = n
+			answerAt = sess.Now()
 			return nil
 		},
 	})
@@ -282,7 +344,10 @@ func (r *run) execute(ctx context.Context) {
 	defer hangup()
 	r.res.Codec = neg.Codec.Name
 	r.progress(StageAnswered, fmt.Sprintf("%s, telephone-event %v, far end %v", neg.Codec.Name, neg.HaveEvents, neg.Remote))
-	r.converse(ctx, sess, call)
+	mu.Lock()
+	at := answerAt
+	mu.Unlock()
+	r.converse(ctx, sess, call, at)
 }
 
 // notAnswered maps a Dial failure to the outcome.
@@ -309,7 +374,7 @@ func (r *run) notAnswered(err error) {
 }
 
 // converse plays the prompts and decides on the keys.
-func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Call) {
+func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Call, answerAt time.Duration) {
 	ctx, cancel := context.WithTimeout(parent, r.cfg.MaxCallDuration)
 	defer cancel()
 	p := r.req.Prompts
@@ -349,6 +414,7 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 
 	attempt := 1
 	r.res.Attempts = 1
+	askAt := sess.Now() // the first ask's start, for its press point
 	cur := play(p.Ask, prompts.Ask)
 	var timer <-chan time.Time
 	for {
@@ -383,6 +449,13 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 				return
 			}
 			if e.Ended {
+				continue
+			}
+			if why, ok := early(e.Start, answerAt, askAt, r.cfg.MinKeyDelay, p.AskPressAt); ok {
+				ek := EarlyKey{Key: e.Key.String(), Source: e.Source.String(), MS: ms(max(0, e.Start-answerAt)), Reason: why}
+				r.res.EarlyKeys = append(r.res.EarlyKeys, ek)
+				r.progress(StageKey, fmt.Sprintf("%s via %s too early (%s): not counted", e.Key, e.Source, why))
+				r.log.Info("early key not counted", "key", ek.Key, "source", ek.Source, "ms_after_answer", ek.MS, "reason", why)
 				continue
 			}
 			now := time.Now()

@@ -13,7 +13,21 @@ import (
 	"github.com/hashcall/hashcall/dtmf"
 	"github.com/hashcall/hashcall/internal/phone"
 	"github.com/hashcall/hashcall/media"
+	"github.com/hashcall/hashcall/prompts"
+	"github.com/hashcall/hashcall/verify"
 )
+
+// pressAfter is when the simulated phones press, as a callee would: a
+// moment after the embedded en-GB ask prompt says "press the hash key"
+// (keys before it, or within verify.min_key_delay, do not count).
+func pressAfter(t *testing.T) time.Duration {
+	t.Helper()
+	set, err := prompts.Load("", "en-GB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return max(set.AskPressAt, verify.DefaultMinKeyDelay) + 700*time.Millisecond
+}
 
 // TestCallAgainstSimulatedPhone drives `hashcall call --json` through a
 // configuration file, against the simulated phone as the "trunk".
@@ -30,7 +44,7 @@ func TestCallAgainstSimulatedPhone(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ph, err := phone.Start(context.Background(), phone.Config{Method: tc.method, Key: dtmfKey(tc.key), After: 300 * time.Millisecond, Ports: media.PortRange{Low: 33000, High: 33999}})
+			ph, err := phone.Start(context.Background(), phone.Config{Method: tc.method, Key: dtmfKey(tc.key), After: pressAfter(t), Ports: media.PortRange{Low: 33000, High: 33999}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -78,7 +78,11 @@ Exit status 0 only when the call is verified.`,
 
 func runDemo(ctx context.Context, progress io.Writer, logger *slog.Logger, set *prompts.Set, method string, key dtmf.Key) (verify.Result, error) {
 	lo := netip.MustParseAddr("127.0.0.1")
-	ph, err := phone.Start(ctx, phone.Config{Method: method, Key: key, After: 2 * time.Second, Logger: logger,
+	// The simulated phone presses as a callee does: a moment after the ask
+	// prompt said "press the hash key" (the early-key guard ignores keys
+	// before it).
+	after := max(verify.DefaultMinKeyDelay, set.AskPressAt) + 700*time.Millisecond
+	ph, err := phone.Start(ctx, phone.Config{Method: method, Key: key, After: after, Logger: logger,
 		Ports: media.PortRange{Low: 40000, High: 40999}})
 	if err != nil {
 		return verify.Result{}, err

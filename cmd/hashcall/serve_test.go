@@ -115,7 +115,7 @@ func TestServe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real calls")
 	}
-	ph, err := phone.Start(context.Background(), phone.Config{Method: phone.MethodRFC4733, After: 300 * time.Millisecond, Ports: media.PortRange{Low: 37000, High: 37599}})
+	ph, err := phone.Start(context.Background(), phone.Config{Method: phone.MethodRFC4733, After: pressAfter(t), Ports: media.PortRange{Low: 37000, High: 37599}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func TestServeSIGTERM(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	ph, err := phone.Start(context.Background(), phone.Config{Method: phone.MethodInband, After: 2 * time.Second, Ports: media.PortRange{Low: 38000, High: 38099}})
+	ph, err := phone.Start(context.Background(), phone.Config{Method: phone.MethodInband, After: pressAfter(t), Ports: media.PortRange{Low: 38000, High: 38099}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,6 +113,7 @@ func verifyConfig(c *config.Config, logger *slog.Logger) (verify.Config, error) 
 	return verify.Config{
 		AnswerTimeout:   c.Verify.AnswerTimeout,
 		Attempts:        c.Verify.Attempts,
+		MinKeyDelay:     c.Verify.MinKeyDelay,
 		MaxCallDuration: c.SIP.MaxCallDuration,
 		Media: media.SessionConfig{
 			IP:      c.MediaListenIP(),

@@ -142,6 +142,9 @@ type Verify struct {
 	AnswerTimeout time.Duration `yaml:"answer_timeout" mapstructure:"answer_timeout"`
 	// Attempts is how many times the prompt is played (verify.attempts).
 	Attempts int `yaml:"attempts" mapstructure:"attempts"`
+	// MinKeyDelay: a key that starts sooner after the answer does not count
+	// (verify.min_key_delay).
+	MinKeyDelay time.Duration `yaml:"min_key_delay" mapstructure:"min_key_delay"`
 	// Locale selects the prompt language, a tag such as en-GB
 	// (verify.locale).
 	Locale string `yaml:"locale" mapstructure:"locale"`
@@ -238,6 +241,7 @@ func Default() *Config {
 		Verify: Verify{
 			AnswerTimeout: 10 * time.Second,
 			Attempts:      3,
+			MinKeyDelay:   1500 * time.Millisecond,
 			Locale:        "en-GB",
 		},
 		Log: Log{Level: "info", Format: "text"},

@@ -294,6 +294,7 @@ var localeRE = regexp.MustCompile(`^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]
 func (c *Config) validateVerify(ck *checker) {
 	v := &c.Verify
 	checkDuration(ck, "verify.answer_timeout", v.AnswerTimeout, 100*time.Millisecond, 2*time.Minute)
+	checkDuration(ck, "verify.min_key_delay", v.MinKeyDelay, 500*time.Millisecond, 10*time.Second)
 	if v.Attempts < 1 || v.Attempts > 5 {
 		ck.addf("verify.attempts", "want 1 to 5, got %d", v.Attempts)
 	}

@@ -49,6 +49,18 @@
 //	9017 cancel_crossed_481  180; at our CANCEL a 200, 481 to the
 //	                         CANCEL, the 200 again until our ACK; BYE
 //	                         (called directly: SIPp as the trunk)       no_answer
+//	9018 stream_rfc4733_pound RTP from its ACK on (generated), RFC
+//	                         4733 # 2 s in                              verified
+//	9019 hash_on_answer_rfc4733  RFC 4733 # the instant it answers      no_key
+//	9020 hash_on_answer_inband   in-band # the instant it answers       no_key
+//	9021 hash_early_and_again    # on answer, again 2.2 s in            verified
+//
+// The phones that press (9001–9005, 9012, 9014, 9016, 9018, the
+// softphones) do so 2 s after the answer, as a callee would: after
+// verify.min_key_delay (1.5 s, its default here) and the cut ask prompt's
+// press point (0.5 s). attack_test.go holds the media attacks of issue 8,
+// named after them: a spoofed first RTP packet from the phone's SDP address
+// (raw socket), a first sender with symmetric latching, # played on answer.
 //
 // golden_test.go records replay's golden captures kamailio-sipp-* (9001,
 // 9004, 9011, captured by tshark) into ../../replay/testdata, only with
