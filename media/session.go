@@ -113,6 +113,9 @@ type SessionConfig struct {
 	Clock Clock
 	// Logger receives the session's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Audio, when set, receives the far end's audio from Start on (see
+	// Stream.SetAudio), on the receive goroutine.
+	Audio AudioSink
 }
 
 // SessionStats counts what a [Session] did.
@@ -311,6 +314,7 @@ func (s *Session) Start(n Negotiated) error {
 	}
 	s.neg = n
 	s.stream = NewStream(n.StreamConfig(s.cfg.Latch))
+	s.stream.SetAudio(s.cfg.Audio)
 	s.started = true
 	s.wg.Add(1)
 	go s.sendLoop()

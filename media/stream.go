@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashcall/hashcall/dtmf"
 	"github.com/pion/rtp"
+	"github.com/zaf/g711"
 )
 
 // Sequence number rules for audio (after RFC 3550 Appendix A.1).
@@ -223,6 +224,9 @@ type Stream struct {
 	onDrop func(DroppedPacket)
 
 	stats StreamStats
+
+	audio AudioSink
+	pcm   [FrameSamples]int16
 }
 
 // DroppedPacket is a packet dropped for its source or SSRC, as
@@ -254,6 +258,17 @@ type heldPacket struct {
 	at time.Duration
 	b  []byte // reused from one run to the next
 }
+
+// AudioSink receives a stream's decoded audio: 8 kHz linear samples in
+// arrival order, lost packets (up to five in a row) concealed with
+// silence. The slice is only valid during the call, which must not block.
+type AudioSink interface {
+	Audio(samples []int16)
+}
+
+// SetAudio makes the stream pass the audio it decodes to a (nil: none),
+// for analysis such as answering-machine detection.
+func (s *Stream) SetAudio(a AudioSink) { s.audio = a }
 
 // NewStream returns the receive path for one call's RTP stream.
 func NewStream(cfg StreamConfig) *Stream {
@@ -636,8 +651,22 @@ func (s *Stream) process(dst []dtmf.Event, now time.Duration, payload []byte, la
 	return s.combine(dst, raw)
 }
 
-// feed decodes G.711 into the in-band detector.
+// feed decodes G.711 into the in-band detector (and the audio sink).
 func (s *Stream) feed(dst []dtmf.Event, law byte, b []byte) []dtmf.Event {
+	if s.audio != nil {
+		for rest := b; len(rest) > 0; {
+			n := min(len(rest), len(s.pcm))
+			for i, c := range rest[:n] {
+				if law == 'a' {
+					s.pcm[i] = g711.DecodeAlawFrame(c)
+				} else {
+					s.pcm[i] = g711.DecodeUlawFrame(c)
+				}
+			}
+			s.audio.Audio(s.pcm[:n])
+			rest = rest[n:]
+		}
+	}
 	if law == 'a' {
 		return s.det.FeedAlaw(dst, b)
 	}

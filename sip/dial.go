@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,7 +59,9 @@ type DialError struct {
 	Code   int    // final SIP status code, 0 if none came
 	Reason string // its reason phrase
 	Cause  int    // Q.850 cause from a Reason header, 0 if none
-	Err    error
+	// Diversion is what the responses said about the call being forwarded.
+	Diversion Diversion
+	Err       error
 }
 
 func (e *DialError) Error() string {
@@ -93,6 +96,8 @@ type Progress struct {
 	Code       int
 	Reason     string
 	EarlyMedia bool // a 183 (or 18x) with SDP: announcements, never the answer
+	// Diversion is the call's diversion so far, this response included.
+	Diversion Diversion
 }
 
 // DialOptions are the per-call parameters and hooks of Dial.
@@ -133,10 +138,28 @@ type Call struct {
 
 	mu       sync.Mutex
 	earlySDP []byte // the last SDP of a provisional response
+	diverted Diversion
 	answered bool
 	ended    bool
 	remote   bool
 	done     chan struct{}
+}
+
+// Diversion returns what the provisional responses and the 200 said about
+// the call being forwarded.
+func (c *Call) Diversion() Diversion {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Diversion{Diverted: c.diverted.Diverted, Reasons: slices.Clone(c.diverted.Reasons)}
+}
+
+// noteDiversion adds r's diversion headers to the call's and returns the
+// result.
+func (c *Call) noteDiversion(r *sip.Response) Diversion {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.diverted.add(r)
+	return Diversion{Diverted: c.diverted.Diverted, Reasons: slices.Clone(c.diverted.Reasons)}
 }
 
 // Done is closed when the call has ended, by our BYE or the far end's.
@@ -240,13 +263,13 @@ func (u *UA) Dial(ctx context.Context, number string, opts DialOptions) (*Call, 
 		switch {
 		case r.StatusCode == 100:
 		case r.IsProvisional():
-			p := Progress{Code: r.StatusCode, Reason: r.Reason, EarlyMedia: len(r.Body()) > 0}
+			p := Progress{Code: r.StatusCode, Reason: r.Reason, EarlyMedia: len(r.Body()) > 0, Diversion: call.noteDiversion(r)}
 			if p.EarlyMedia {
 				call.mu.Lock()
 				call.earlySDP = r.Body()
 				call.mu.Unlock()
 			}
-			log.Info("progress", "code", p.Code, "reason", p.Reason, "early_media", p.EarlyMedia)
+			log.Info("progress", "code", p.Code, "reason", p.Reason, "early_media", p.EarlyMedia, "diverted", p.Diversion.Diverted)
 			if opts.OnProgress != nil {
 				opts.OnProgress(p)
 			}
@@ -313,6 +336,7 @@ func (u *UA) Dial(ctx context.Context, number string, opts DialOptions) (*Call, 
 	de := &DialError{Err: err}
 	if res != nil && !res.IsProvisional() {
 		de.Code, de.Reason, de.Cause = res.StatusCode, res.Reason, reasonCause(res)
+		call.noteDiversion(res)
 	}
 	var dr *sipgo.ErrDialogResponse
 	var drv sipgo.ErrDialogResponse
@@ -335,6 +359,10 @@ func (u *UA) Dial(ctx context.Context, number string, opts DialOptions) (*Call, 
 	default:
 		de.Kind = KindTransport
 	}
+	if dr != nil && dr.Res != nil {
+		call.noteDiversion(dr.Res)
+	}
+	de.Diversion = call.Diversion()
 	log.Info("not answered", "kind", de.Kind, "code", de.Code, "reason", de.Reason, "q850", de.Cause, "err", de.Err)
 	return nil, de
 }
@@ -353,6 +381,7 @@ func (u *UA) answered(ctx context.Context, call *Call, log interface {
 		call.mu.Unlock()
 	}
 	call.Code, call.Reason = res.StatusCode, res.Reason
+	call.noteDiversion(res)
 	var answerErr error
 	if call.opts.OnAnswer != nil {
 		answerErr = call.opts.OnAnswer(call.Answer)

@@ -161,7 +161,14 @@ func ParseInfo(contentType string, body []byte) (dtmf.Key, time.Duration, error)
 	if err != nil {
 		return 0, 0, errNotDTMF
 	}
+	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark, as some softphones write
 	switch strings.ToLower(mt) {
+	case "application/dtmf":
+		if !bytes.Contains(body, []byte("=")) {
+			return mustKey(strings.TrimSpace(string(body)))
+		}
+		// "Signal=5" under application/dtmf: read as dtmf-relay.
+		fallthrough
 	case "application/dtmf-relay":
 		var key dtmf.Key
 		var d time.Duration
@@ -179,6 +186,9 @@ func ParseInfo(contentType string, body []byte) (dtmf.Key, time.Duration, error)
 				}
 				key = kk
 			case "duration":
+				if val == "" {
+					continue // "Duration=" with no value: the length is unknown
+				}
 				ms, err := strconv.Atoi(val)
 				if err != nil || ms < 0 || ms > 60000 {
 					return 0, 0, fmt.Errorf("sip: INFO Duration %q: want milliseconds", val)
@@ -190,8 +200,6 @@ func ParseInfo(contentType string, body []byte) (dtmf.Key, time.Duration, error)
 			return 0, 0, fmt.Errorf("sip: INFO dtmf-relay body has no Signal")
 		}
 		return key, d, nil
-	case "application/dtmf":
-		return mustKey(strings.TrimSpace(string(body)))
 	}
 	return 0, 0, errNotDTMF
 }

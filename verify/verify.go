@@ -28,6 +28,7 @@ import (
 	"github.com/hashcall/hashcall/media"
 	"github.com/hashcall/hashcall/prompts"
 	"github.com/hashcall/hashcall/sip"
+	"github.com/hashcall/hashcall/voicemail"
 )
 
 // Outcome is how a verification call ended. The strings are the API's.
@@ -45,11 +46,13 @@ const (
 	Unreachable Outcome = "unreachable" // 404, 410, 484, 480, 604
 	Failed      Outcome = "failed"      // auth failure, 403, other 4xx/5xx/6xx, transport or media errors
 	Cancelled   Outcome = "cancelled"   // the requester cancelled, or shutdown
+	Diverted    Outcome = "diverted"    // forwarded to another phone, refused (verify.on_diversion: refuse)
+	Voicemail   Outcome = "voicemail"   // answered by a machine: its greeting or its beep was heard
 )
 
 // Outcomes lists every outcome.
 func Outcomes() []Outcome {
-	return []Outcome{Verified, WrongKey, NoKey, HungUp, NoAnswer, Busy, Declined, Unreachable, Failed, Cancelled}
+	return []Outcome{Verified, WrongKey, NoKey, HungUp, NoAnswer, Busy, Declined, Unreachable, Failed, Cancelled, Diverted, Voicemail}
 }
 
 // ErrCancelled is the cause to cancel a verification's context with when
@@ -94,6 +97,14 @@ type Result struct {
 	// decision comes once the # has lasted the minimum duration, usually
 	// before the key is released.
 	HashToDecisionMS float64 `json:"hash_to_decision_ms,omitempty"`
+	// Diverted reports that the call was forwarded to another phone (a
+	// 181, Diversion or History-Info), DiversionReasons the reasons the
+	// responses gave ("unconditional", "user-busy", "no-answer", …).
+	Diverted         bool     `json:"diverted"`
+	DiversionReasons []string `json:"diversion_reasons,omitempty"`
+	// VoicemailReason says how an answering machine was recognised for
+	// outcome Voicemail: "greeting" or "beep".
+	VoicemailReason string `json:"voicemail_reason,omitempty"`
 	// RTPDropped counts received RTP packets dropped, by reason.
 	RTPDropped map[string]uint64 `json:"rtp_dropped,omitempty"`
 	// EarlyKeys are the keys heard too early to count (the early-key
@@ -136,7 +147,16 @@ type Config struct {
 	// MinKeyDelay: a key that starts sooner after the answer does not
 	// count; 0 means DefaultMinKeyDelay, negative none (tests only).
 	MinKeyDelay time.Duration
-	Media       media.SessionConfig
+	// OnDiversion is what a forwarded call comes to (verify.on_diversion):
+	// DiversionRefuse (the default) hangs up with outcome Diverted, never
+	// verified; DiversionFlag goes on and only sets Result.Diverted.
+	OnDiversion DiversionPolicy
+	// NoVoicemail turns answering-machine detection off
+	// (verify.detect_voicemail: false): a greeting then ends as no_key.
+	NoVoicemail bool
+	// Voicemail tunes the answering-machine detector (zero: defaults).
+	Voicemail voicemail.Config
+	Media     media.SessionConfig
 }
 
 // early reports whether a key that started at start does not count, and
@@ -152,6 +172,22 @@ func early(start, answer, ask, minDelay, pressAt time.Duration) (EarlyReason, bo
 	}
 	return "", false
 }
+
+// DiversionPolicy says what a forwarded call comes to.
+type DiversionPolicy string
+
+// Diversion policies (verify.on_diversion).
+const (
+	// DiversionRefuse hangs up a forwarded call (CANCEL while it rings, BYE
+	// once answered) with outcome Diverted: the # of whoever the call was
+	// forwarded to must not approve the sign-in.
+	DiversionRefuse DiversionPolicy = "refuse"
+	// DiversionFlag lets the call go on and reports Result.Diverted.
+	DiversionFlag DiversionPolicy = "flag"
+)
+
+// errDiverted cancels the dial of a call forwarded while it rang.
+var errDiverted = errors.New("the call was forwarded")
 
 // Stage is a step of a call's progress, for progress lines and the HTTP
 // status.
@@ -251,7 +287,13 @@ func (r *run) execute(ctx context.Context) {
 		r.fail(errors.New("no prompts"))
 		return
 	}
-	sess, err := media.Listen(ctx, r.cfg.Media)
+	mcfg := r.cfg.Media
+	var vm *machineSink
+	if !r.cfg.NoVoicemail {
+		vm = newMachineSink(r.cfg.Voicemail)
+		mcfg.Audio = vm
+	}
+	sess, err := media.Listen(ctx, mcfg)
 	if err != nil {
 		r.fail(err)
 		return
@@ -281,9 +323,16 @@ func (r *run) execute(ctx context.Context) {
 	var answerAt time.Duration // on the media clock
 	r.progress(StageDialling, redact.Number(r.req.To))
 	invited := time.Now()
-	call, err := r.v.UA.Dial(ctx, r.req.To, sip.DialOptions{
+	// A call forwarded while it rings is cancelled through dialCtx.
+	dialCtx, dialCancel := context.WithCancelCause(ctx)
+	defer dialCancel(nil)
+	call, err := r.v.UA.Dial(dialCtx, r.req.To, sip.DialOptions{
 		Offer: offer,
 		OnProgress: func(p sip.Progress) {
+			if p.Diversion.Diverted && r.refuseDiversion() {
+				r.log.Info("call forwarded; cancelling", "code", p.Code, "reasons", p.Diversion.Reasons)
+				dialCancel(errDiverted)
+			}
 			if p.EarlyMedia {
 				r.progress(StageEarly, fmt.Sprintf("%d %s", p.Code, p.Reason))
 			} else {
@@ -328,6 +377,12 @@ func (r *run) execute(ctx context.Context) {
 	})
 	if err != nil {
 		r.notAnswered(err)
+		if de := (*sip.DialError)(nil); errors.As(err, &de) {
+			r.noteDiversion(de.Diversion)
+		}
+		if errors.Is(context.Cause(dialCtx), errDiverted) && ctx.Err() == nil {
+			r.res.Outcome, r.res.Error = Diverted, ""
+		}
 		return
 	}
 	answered := time.Now()
@@ -343,11 +398,62 @@ func (r *run) execute(ctx context.Context) {
 	}
 	defer hangup()
 	r.res.Codec = neg.Codec.Name
+	if d := call.Diversion(); d.Diverted {
+		r.noteDiversion(d)
+		if r.refuseDiversion() {
+			r.log.Info("answered call was forwarded; hanging up", "reasons", d.Reasons)
+			r.res.Outcome = Diverted
+			return
+		}
+	}
 	r.progress(StageAnswered, fmt.Sprintf("%s, telephone-event %v, far end %v", neg.Codec.Name, neg.HaveEvents, neg.Remote))
 	mu.Lock()
 	at := answerAt
 	mu.Unlock()
-	r.converse(ctx, sess, call, at)
+	r.converse(ctx, sess, call, at, vm.verdicts())
+}
+
+// machineSink runs the answering-machine detector on the far end's audio
+// (on the media session's receive goroutine) and reports its first
+// verdict of a machine on a channel.
+type machineSink struct {
+	det  *voicemail.Detector
+	done bool
+	ch   chan voicemail.Verdict
+}
+
+func newMachineSink(cfg voicemail.Config) *machineSink {
+	return &machineSink{det: voicemail.New(cfg), ch: make(chan voicemail.Verdict, 1)}
+}
+
+// Audio implements media.AudioSink.
+func (m *machineSink) Audio(samples []int16) {
+	if m.done {
+		return
+	}
+	if v := m.det.Feed(samples); v.Machine {
+		m.done = true
+		m.ch <- v
+	}
+}
+
+// verdicts is the channel of the verdict, nil (never ready) without
+// detection.
+func (m *machineSink) verdicts() <-chan voicemail.Verdict {
+	if m == nil {
+		return nil
+	}
+	return m.ch
+}
+
+// refuseDiversion reports whether a forwarded call is hung up.
+func (r *run) refuseDiversion() bool { return r.cfg.OnDiversion != DiversionFlag }
+
+// noteDiversion puts a call's diversion in the result.
+func (r *run) noteDiversion(d sip.Diversion) {
+	if d.Diverted {
+		r.res.Diverted, r.res.DiversionReasons = true, d.Reasons
+	}
 }
 
 // notAnswered maps a Dial failure to the outcome.
@@ -374,7 +480,7 @@ func (r *run) notAnswered(err error) {
 }
 
 // converse plays the prompts and decides on the keys.
-func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Call, answerAt time.Duration) {
+func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Call, answerAt time.Duration, machine <-chan voicemail.Verdict) {
 	ctx, cancel := context.WithTimeout(parent, r.cfg.MaxCallDuration)
 	defer cancel()
 	p := r.req.Prompts
@@ -479,6 +585,14 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 			stop(cur)
 			timer = nil
 			cur = play(p.WrongKey, prompts.WrongKey)
+		case v := <-machine:
+			// A machine answered: hang up now rather than after every
+			// attempt (and leave it nothing to record).
+			stop(cur)
+			r.log.Info("answering machine", "reason", v.Reason, "at", v.At, "beep_hz", v.BeepHz)
+			r.res.Keys = keys.String()
+			r.res.Outcome, r.res.VoicemailReason = Voicemail, string(v.Reason)
+			return
 		case <-call.Done():
 			stop(cur)
 			r.res.Keys = keys.String()

@@ -115,6 +115,8 @@ func verifyConfig(c *config.Config, logger *slog.Logger) (verify.Config, error) 
 		Attempts:        c.Verify.Attempts,
 		MinKeyDelay:     c.Verify.MinKeyDelay,
 		MaxCallDuration: c.SIP.MaxCallDuration,
+		OnDiversion:     verify.DiversionPolicy(c.Verify.OnDiversion),
+		NoVoicemail:     !c.Verify.DetectVoicemail,
 		Media: media.SessionConfig{
 			IP:      c.MediaListenIP(),
 			Ports:   media.PortRange{Low: c.Media.RTPPorts.Low, High: c.Media.RTPPorts.High},

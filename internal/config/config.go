@@ -148,7 +148,20 @@ type Verify struct {
 	// Locale selects the prompt language, a tag such as en-GB
 	// (verify.locale).
 	Locale string `yaml:"locale" mapstructure:"locale"`
+	// OnDiversion is what a call forwarded to another phone comes to
+	// (verify.on_diversion): refuse (hang up, outcome diverted) or flag
+	// (go on, diverted: true in the result).
+	OnDiversion string `yaml:"on_diversion" mapstructure:"on_diversion"`
+	// DetectVoicemail recognises an answering machine from the audio
+	// (verify.detect_voicemail): outcome voicemail, hung up at once.
+	DetectVoicemail bool `yaml:"detect_voicemail" mapstructure:"detect_voicemail"`
 }
+
+// verify.on_diversion values.
+const (
+	OnDiversionRefuse = "refuse"
+	OnDiversionFlag   = "flag"
+)
 
 // Prompts configures the audio prompts (keys prompts.*).
 type Prompts struct {
@@ -239,10 +252,12 @@ func Default() *Config {
 			TelephoneEventPT: 101,
 		},
 		Verify: Verify{
-			AnswerTimeout: 10 * time.Second,
-			Attempts:      3,
-			MinKeyDelay:   1500 * time.Millisecond,
-			Locale:        "en-GB",
+			AnswerTimeout:   10 * time.Second,
+			Attempts:        3,
+			MinKeyDelay:     1500 * time.Millisecond,
+			Locale:          "en-GB",
+			OnDiversion:     OnDiversionRefuse,
+			DetectVoicemail: true,
 		},
 		Log: Log{Level: "info", Format: "text"},
 		HTTP: HTTP{

@@ -56,6 +56,7 @@ func (c *Config) normalize() {
 		c.Log.Level = "warn"
 	}
 	c.Log.Format = strings.ToLower(strings.TrimSpace(c.Log.Format))
+	c.Verify.OnDiversion = strings.ToLower(strings.TrimSpace(c.Verify.OnDiversion))
 	c.Verify.Locale = canonicalLocale(strings.TrimSpace(c.Verify.Locale))
 	for i, s := range c.Policy.AllowedRegions {
 		c.Policy.AllowedRegions[i] = strings.ToUpper(s)
@@ -297,6 +298,9 @@ func (c *Config) validateVerify(ck *checker) {
 	checkDuration(ck, "verify.min_key_delay", v.MinKeyDelay, 500*time.Millisecond, 10*time.Second)
 	if v.Attempts < 1 || v.Attempts > 5 {
 		ck.addf("verify.attempts", "want 1 to 5, got %d", v.Attempts)
+	}
+	if v.OnDiversion != OnDiversionRefuse && v.OnDiversion != OnDiversionFlag {
+		ck.addf("verify.on_diversion", "want refuse or flag, got %s", quote(v.OnDiversion))
 	}
 	if !localeRE.MatchString(v.Locale) {
 		ck.addf("verify.locale", "want a language tag such as en-GB, cy-GB or de, got %s", quote(v.Locale))

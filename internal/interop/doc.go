@@ -54,6 +54,15 @@
 //	9019 hash_on_answer_rfc4733  RFC 4733 # the instant it answers      no_key
 //	9020 hash_on_answer_inband   in-band # the instant it answers       no_key
 //	9021 hash_early_and_again    # on answer, again 2.2 s in            verified
+//	9022 forwarded_181       181, then 487 to our CANCEL                diverted
+//	9023 diverted_183        183 (SDP) with Diversion, then 487 to our
+//	                         CANCEL                                     diverted
+//	9024 diverted_200        200 with Diversion and History-Info, no
+//	                         key                                        diverted
+//	                         (verify.on_diversion: flag: no_key, "diverted": true)
+//	9025 voicemail_greeting  plays voicemail_pcmu.pcap, written by the
+//	                         test: a greeting and a beep               voicemail
+//	                         (or "hello?" and an in-band #: verified)
 //
 // The phones that press (9001–9005, 9012, 9014, 9016, 9018, the
 // softphones) do so 2 s after the answer, as a callee would: after

@@ -81,6 +81,10 @@ var scenarios = []scenario{
 	{"hash_on_answer_rfc4733", "9019", true, ""},
 	{"hash_on_answer_inband", "9020", true, ""},
 	{"hash_early_and_again", "9021", true, ""},
+	{"forwarded_181", "9022", false, ""},
+	{"diverted_183", "9023", false, ""},
+	{"diverted_200", "9024", false, ""},
+	{"voicemail_greeting", "9025", true, ""},
 }
 
 // mobileNumber is the E.164 alias of a test number 90xx that Kamailio

@@ -291,7 +291,6 @@ func (s *Service) start(ctx context.Context, e *entry, set *prompts.Set) {
 	go func() {
 		defer s.calls.Done()
 		defer s.slots.release()
-		defer s.metrics.active.Dec()
 		defer cancel(nil)
 		s.complete(e, s.run(ctx, e, set))
 	}()
@@ -321,8 +320,11 @@ func (s *Service) run(ctx context.Context, e *entry, set *prompts.Set) (res veri
 }
 
 // complete records the result, counts it, writes the audit record and
-// queues the callback.
+// queues the callback. The metrics are updated before waiters see the
+// result, so that a scrape after a long-poll returns counts the call.
 func (s *Service) complete(e *entry, res verify.Result) {
+	s.metrics.observe(res)
+	s.metrics.active.Dec()
 	now := time.Now()
 	e.mu.Lock()
 	res.To = e.v.To
@@ -332,7 +334,6 @@ func (s *Service) complete(e *entry, res verify.Result) {
 	v := e.v
 	e.mu.Unlock()
 	close(e.done)
-	s.metrics.observe(res)
 	s.log.Info("audit: verification completed",
 		"id", v.ID, "reference", v.Reference, "to", v.To, "outcome", res.Outcome,
 		"sip_code", res.SIPCode, "sip_reason", res.SIPReason, "q850_cause", res.Q850Cause,

@@ -1,0 +1,268 @@
+// Package voicemail recognises an answering machine from the far end's
+// audio after the answer, so that a verification call that reached a
+// voicemail greeting ends with outcome voicemail at once instead of
+// no_key after every attempt.
+//
+// Two signs, either enough:
+//
+//   - The greeting: speech that starts soon after the answer and runs on.
+//     hashcall's prompt starts as the call is answered; a person says
+//     "hello?" and stops to listen, a machine talks on past the start of
+//     the prompt. A talk spurt (speech with pauses shorter than Config.Gap)
+//     that starts within Config.StartWithin of the answer and lasts longer
+//     than Config.Greeting is a greeting.
+//   - The beep: a single steady tone (one frequency carrying most of the
+//     energy, the same frequency throughout: not DTMF, not speech) of
+//     Config.Beep or more after speech, as recorders play before they
+//     record.
+//
+// The Detector works on 8 kHz linear audio in 20 ms frames, costs a few
+// hundred operations per sample only on frames loud enough to be speech,
+// allocates nothing once made, and is not safe for concurrent use.
+package voicemail
+
+import (
+	"math"
+	"time"
+)
+
+// SampleRate is the audio rate the Detector expects.
+const SampleRate = 8000
+
+// frame is the analysis frame: 20 ms, one G.711 packet.
+const frame = 160
+
+// Beep frequencies looked at: 300 Hz to 2 kHz in 20 Hz steps (at a
+// 160-sample frame a tone between two of them loses under 1 dB).
+const (
+	beepLow  = 300
+	beepHigh = 2000
+	beepStep = 20
+	beepBins = (beepHigh-beepLow)/beepStep + 1
+)
+
+// Config tunes a Detector; the zero value means the defaults.
+type Config struct {
+	// Greeting is how long a talk spurt must last to be a machine's
+	// greeting; default 2.6 s (a person's "hello, who is this?" takes
+	// about 1.5 s, a greeting 3 s or more).
+	Greeting time.Duration
+	// StartWithin is how soon after the answer the greeting must start;
+	// default 2.5 s.
+	StartWithin time.Duration
+	// Gap is the longest pause inside one talk spurt; default 900 ms
+	// (the pauses between a greeting's sentences, or a slow count, are
+	// shorter; a person who says hello twice pauses longer, to listen).
+	Gap time.Duration
+	// Beep is the shortest steady tone that counts as a beep; default
+	// 300 ms.
+	Beep time.Duration
+	// SpeechDBm0 is the level of a frame of speech; default −46 dBm0
+	// (quiet recordings dip to −45 dBm0 inside words; a line's noise is
+	// below −55).
+	SpeechDBm0 float64
+}
+
+func (c Config) withDefaults() Config {
+	if c.Greeting <= 0 {
+		c.Greeting = 2600 * time.Millisecond
+	}
+	if c.StartWithin <= 0 {
+		c.StartWithin = 2500 * time.Millisecond
+	}
+	if c.Gap <= 0 {
+		c.Gap = 900 * time.Millisecond
+	}
+	if c.Beep <= 0 {
+		c.Beep = 300 * time.Millisecond
+	}
+	if c.SpeechDBm0 == 0 {
+		c.SpeechDBm0 = -46
+	}
+	return c
+}
+
+// Reason says which sign was seen.
+type Reason string
+
+// Reasons.
+const (
+	ReasonGreeting Reason = "greeting" // speech from the answer on, past Config.Greeting
+	ReasonBeep     Reason = "beep"     // a steady tone after speech
+)
+
+// Verdict is a Detector's decision.
+type Verdict struct {
+	Machine bool
+	Reason  Reason
+	// At is when it was decided, from the first sample fed.
+	At time.Duration
+	// BeepHz is the beep's frequency for ReasonBeep.
+	BeepHz int
+}
+
+// Detector recognises an answering machine in the audio after answer.
+type Detector struct {
+	cfg Config
+
+	// thresholds in frames and energy
+	greetFrames, startFrames, gapFrames, beepFrames int
+	speechEnergy                                    float64
+
+	buf  [frame]float64
+	nbuf int
+	n    int // frames analysed
+
+	spurtStart int // frame of the current spurt's first speech, −1 none
+	lastSpeech int // frame of the last speech frame
+	spoken     bool
+
+	toneRun int // consecutive tonal frames
+	toneBin int
+
+	coef    [beepBins]float64
+	verdict Verdict
+}
+
+// New returns a Detector with cfg (zero fields take their defaults).
+func New(cfg Config) *Detector {
+	d := &Detector{cfg: cfg.withDefaults()}
+	c := d.cfg
+	perFrame := time.Second * frame / SampleRate
+	d.greetFrames = int(c.Greeting / perFrame)
+	d.startFrames = int(c.StartWithin / perFrame)
+	d.gapFrames = int(c.Gap / perFrame)
+	// A tone of Beep fills this many whole frames wherever it starts.
+	d.beepFrames = max(1, int(c.Beep/perFrame)-1)
+	// Mean square of a sine at L dBm0: 0 dBm0 is a peak of 22826 on the
+	// 16-bit scale (G.711's digital milliwatt).
+	amp := 22826 * math.Pow(10, c.SpeechDBm0/20)
+	d.speechEnergy = amp * amp / 2
+	for i := range d.coef {
+		f := float64(beepLow + i*beepStep)
+		d.coef[i] = 2 * math.Cos(2*math.Pi*f/SampleRate)
+	}
+	d.spurtStart, d.lastSpeech = -1, -1
+	return d
+}
+
+// Verdict returns the decision so far (Machine false: no sign yet).
+func (d *Detector) Verdict() Verdict { return d.verdict }
+
+// Feed analyses samples, the far end's audio in order from the answer,
+// and returns the verdict so far. Once Machine is true it stays.
+func (d *Detector) Feed(samples []int16) Verdict {
+	for len(samples) > 0 && !d.verdict.Machine {
+		n := len(int16sToFloat(d.buf[d.nbuf:], samples))
+		d.nbuf += n
+		samples = samples[n:]
+		if d.nbuf == frame {
+			d.analyse()
+			d.nbuf = 0
+		}
+	}
+	return d.verdict
+}
+
+// int16sToFloat converts as many samples as fit into dst and returns dst's
+// filled part.
+func int16sToFloat(dst []float64, src []int16) []float64 {
+	n := min(len(dst), len(src))
+	for i := range n {
+		dst[i] = float64(src[i])
+	}
+	return dst[:n]
+}
+
+// analyse takes one full frame.
+func (d *Detector) analyse() {
+	f := d.n
+	d.n++
+	var energy, sum float64
+	for _, x := range d.buf {
+		sum += x
+	}
+	mean := sum / frame
+	for _, x := range d.buf {
+		energy += (x - mean) * (x - mean)
+	}
+	energy /= frame
+	if energy < d.speechEnergy {
+		d.toneRun = 0
+		d.gapCheck(f)
+		return
+	}
+	bin, share := d.peak(mean, energy)
+	tonal := share >= 0.7
+	if tonal {
+		if d.toneRun > 0 && abs(bin-d.toneBin) <= 2 {
+			d.toneRun++
+		} else {
+			d.toneRun, d.toneBin = 1, bin
+		}
+		if d.spoken && d.toneRun >= d.beepFrames {
+			d.decide(ReasonBeep, f, beepLow+d.toneBin*beepStep)
+			return
+		}
+		// A vowel can be as pure as a tone for a few frames: it is still
+		// sound in the spurt, though not speech to hang a beep on.
+		d.sound(f)
+		return
+	}
+	d.toneRun = 0
+	// Speech (or anything loud that is not a steady tone).
+	d.sound(f)
+	if f-d.spurtStart >= 10 { // 200 ms of it: a word, not a click
+		d.spoken = true
+	}
+}
+
+// sound extends (or starts) the talk spurt with frame f and decides a
+// greeting.
+func (d *Detector) sound(f int) {
+	if d.spurtStart < 0 || f-d.lastSpeech > d.gapFrames {
+		d.spurtStart = f
+	}
+	d.lastSpeech = f
+	if d.spurtStart <= d.startFrames && f-d.spurtStart+1 >= d.greetFrames {
+		d.decide(ReasonGreeting, f, 0)
+	}
+}
+
+// gapCheck ends the current spurt after a pause longer than Gap.
+func (d *Detector) gapCheck(f int) {
+	if d.spurtStart >= 0 && f-d.lastSpeech > d.gapFrames {
+		d.spurtStart = -1
+	}
+}
+
+func (d *Detector) decide(r Reason, f int, hz int) {
+	d.verdict = Verdict{Machine: true, Reason: r, At: time.Duration(f+1) * time.Second * frame / SampleRate, BeepHz: hz}
+}
+
+// peak returns the beep frequency bin with the most power (Goertzel) and
+// its share of the frame's AC energy: about 1 for one steady sine, at most
+// about 0.5 for DTMF's two tones, less for speech.
+func (d *Detector) peak(mean, energy float64) (int, float64) {
+	best, bestP := 0, 0.0
+	for i, c := range d.coef {
+		var s1, s2 float64
+		for _, x := range d.buf {
+			s0 := x - mean + c*s1 - s2
+			s2, s1 = s1, s0
+		}
+		p := s1*s1 + s2*s2 - c*s1*s2
+		if p > bestP {
+			best, bestP = i, p
+		}
+	}
+	// A sine of mean square E gives a Goertzel power of E·N²/2.
+	return best, bestP * 2 / (frame * frame * energy)
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

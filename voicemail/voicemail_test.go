@@ -1,0 +1,120 @@
+package voicemail
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/hashcall/hashcall/dtmf"
+	"github.com/hashcall/hashcall/dtmf/dtmftest"
+)
+
+const ms = time.Millisecond
+
+// babble is speech-like audio: bursts of noise shaped into syllables (a
+// few formant-like partials that glide), at about −20 dBm0.
+func babble(d time.Duration, seed uint64) []int16 {
+	r := rand.New(rand.NewPCG(seed, 7))
+	var out []int16
+	for dtmftest.Duration(len(out)) < d {
+		syl := time.Duration(120+r.IntN(180)) * ms
+		f0 := 100 + r.Float64()*120
+		parts := [][2]float64{{f0, -24}, {2 * f0, -26}, {3.1 * f0, -28}, {500 + r.Float64()*1500, -30}}
+		s := make([]int16, dtmftest.Samples(syl))
+		for _, p := range parts {
+			t := dtmftest.Tones(syl, dtmftest.Tone{Freq: p[0] * (1 + 0.1*r.Float64()), DBm0: p[1]})
+			for i := range s {
+				s[i] += t[i]
+			}
+		}
+		noise := dtmftest.WhiteNoise(r, len(s), -34)
+		for i := range s {
+			s[i] += noise[i]
+		}
+		out = append(out, s...)
+		out = append(out, dtmftest.Silence(time.Duration(20+r.IntN(120))*ms)...)
+	}
+	return out[:dtmftest.Samples(d)]
+}
+
+func tone(hz, dBm0 float64, d time.Duration) []int16 {
+	return dtmftest.Tones(d, dtmftest.Tone{Freq: hz, DBm0: dBm0})
+}
+
+func run(d *Detector, audio []int16) Verdict {
+	// In G.711 packet-sized pieces, as the receive path feeds it.
+	for i := 0; i < len(audio); i += 160 {
+		d.Feed(audio[i:min(i+160, len(audio))])
+	}
+	return d.Verdict()
+}
+
+func TestDetector(t *testing.T) {
+	tests := []struct {
+		name   string
+		audio  []int16
+		want   Reason // "" for a person
+		beepHz int
+	}{
+		{"silence", dtmftest.Silence(10 * time.Second), "", 0},
+		{"hello_then_hash", dtmftest.Concat(dtmftest.Silence(300*ms), babble(700*ms, 1), dtmftest.Silence(1500*ms), dtmftest.DTMF('#', -10, 120*ms), dtmftest.Silence(2*time.Second)), "", 0},
+		{"hello_hello", dtmftest.Concat(dtmftest.Silence(300*ms), babble(600*ms, 2), dtmftest.Silence(1200*ms), babble(600*ms, 3), dtmftest.Silence(3*time.Second)), "", 0},
+		{"hello_who_is_this", dtmftest.Concat(babble(1800*ms, 4), dtmftest.Silence(4*time.Second)), "", 0},
+		{"code_keyed_fast", dtmftest.Concat(babble(500*ms, 5), dtmftest.Silence(time.Second), dtmftest.Sequence('5', 6, 40*ms, 40*ms, -10), dtmftest.Silence(time.Second)), "", 0},
+		{"held_hash_is_not_a_beep", dtmftest.Concat(babble(800*ms, 6), dtmftest.Silence(500*ms), dtmftest.DTMF('#', -10, time.Second), dtmftest.Silence(time.Second)), "", 0},
+		{"tone_without_speech_is_not_a_beep", dtmftest.Concat(dtmftest.Silence(time.Second), tone(1000, -12, 800*ms), dtmftest.Silence(time.Second)), "", 0},
+		{"late_long_talk_is_not_a_greeting", dtmftest.Concat(dtmftest.Silence(4*time.Second), babble(5*time.Second, 7)), "", 0},
+		{"short_beep_after_speech", dtmftest.Concat(babble(time.Second, 8), dtmftest.Silence(200*ms), tone(1000, -12, 200*ms), dtmftest.Silence(time.Second)), "", 0},
+		{"greeting", dtmftest.Concat(dtmftest.Silence(500*ms), babble(4*time.Second, 9), dtmftest.Silence(time.Second)), ReasonGreeting, 0},
+		{"greeting_with_pauses", dtmftest.Concat(dtmftest.Silence(500*ms), babble(1500*ms, 10), dtmftest.Silence(400*ms), babble(1500*ms, 11), dtmftest.Silence(400*ms), babble(1500*ms, 12)), ReasonGreeting, 0},
+		{"short_greeting_then_beep_1000", dtmftest.Concat(dtmftest.Silence(300*ms), babble(1500*ms, 13), dtmftest.Silence(300*ms), tone(1000, -10, 500*ms), dtmftest.Silence(time.Second)), ReasonBeep, 1000},
+		{"short_greeting_then_beep_425", dtmftest.Concat(dtmftest.Silence(300*ms), babble(1200*ms, 14), dtmftest.Silence(300*ms), tone(425, -16, 400*ms)), ReasonBeep, 420},
+		{"short_greeting_then_beep_1400_quiet", dtmftest.Concat(dtmftest.Silence(300*ms), babble(1200*ms, 15), dtmftest.Silence(300*ms), tone(1400, -30, 320*ms)), ReasonBeep, 1400},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := run(New(Config{}), tc.audio)
+			if v.Reason != tc.want || v.Machine != (tc.want != "") {
+				t.Fatalf("verdict %+v, want %q", v, tc.want)
+			}
+			if tc.beepHz != 0 && (v.BeepHz < tc.beepHz-20 || v.BeepHz > tc.beepHz+20) {
+				t.Errorf("beep at %d Hz, want %d", v.BeepHz, tc.beepHz)
+			}
+		})
+	}
+}
+
+// The verdict comes as the sign completes, not at the end of the audio.
+func TestDetectorDecidesEarly(t *testing.T) {
+	v := run(New(Config{}), dtmftest.Concat(dtmftest.Silence(500*ms), babble(10*time.Second, 20)))
+	if !v.Machine || v.At < 3000*ms || v.At > 3300*ms {
+		t.Errorf("verdict %+v: want a greeting decided 2.6 s into the speech", v)
+	}
+	v = run(New(Config{}), dtmftest.Concat(babble(time.Second, 21), dtmftest.Silence(200*ms), tone(850, -12, 2*time.Second)))
+	if !v.Machine || v.Reason != ReasonBeep || v.At > 1560*ms {
+		t.Errorf("verdict %+v: want the beep decided 300 ms into it", v)
+	}
+}
+
+func TestDetectorAllocations(t *testing.T) {
+	d := New(Config{})
+	audio := babble(time.Second, 30)
+	if n := testing.AllocsPerRun(100, func() { d.Feed(audio[:160]) }); n != 0 {
+		t.Errorf("%.0f allocations per frame", n)
+	}
+}
+
+func BenchmarkDetector(b *testing.B) {
+	audio := babble(10*time.Second, 31)
+	b.SetBytes(int64(len(audio)))
+	b.ReportAllocs()
+	for b.Loop() {
+		d := New(Config{StartWithin: time.Hour, Greeting: time.Hour})
+		for i := 0; i < len(audio); i += 160 {
+			d.Feed(audio[i : i+160])
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(audio)), "ns/sample")
+}
+
+var _ = dtmf.KeyHash
