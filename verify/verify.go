@@ -48,11 +48,12 @@ const (
 	Cancelled   Outcome = "cancelled"   // the requester cancelled, or shutdown
 	Diverted    Outcome = "diverted"    // forwarded to another phone, refused (verify.on_diversion: refuse)
 	Voicemail   Outcome = "voicemail"   // answered by a machine: its greeting or its beep was heard
+	WrongCode   Outcome = "wrong_code"  // mode code: only wrong codes were keyed (or the code expired)
 )
 
 // Outcomes lists every outcome.
 func Outcomes() []Outcome {
-	return []Outcome{Verified, WrongKey, NoKey, HungUp, NoAnswer, Busy, Declined, Unreachable, Failed, Cancelled, Diverted, Voicemail}
+	return []Outcome{Verified, WrongKey, NoKey, HungUp, NoAnswer, Busy, Declined, Unreachable, Failed, Cancelled, Diverted, Voicemail, WrongCode}
 }
 
 // ErrCancelled is the cause to cancel a verification's context with when
@@ -107,8 +108,10 @@ type Result struct {
 	VoicemailReason string `json:"voicemail_reason,omitempty"`
 	// RTPDropped counts received RTP packets dropped, by reason.
 	RTPDropped map[string]uint64 `json:"rtp_dropped,omitempty"`
+	// WrongCodes counts the wrong codes keyed (mode code).
+	WrongCodes int `json:"wrong_codes,omitempty"`
 	// EarlyKeys are the keys heard too early to count (the early-key
-	// guard), in order.
+	// guard), in order; in mode code a digit shows as "digit".
 	EarlyKeys []EarlyKey `json:"early_keys,omitempty"`
 	Error     string     `json:"error,omitempty"`
 }
@@ -147,6 +150,9 @@ type Config struct {
 	// MinKeyDelay: a key that starts sooner after the answer does not
 	// count; 0 means DefaultMinKeyDelay, negative none (tests only).
 	MinKeyDelay time.Duration
+	// DigitTimeout ends a code being keyed (mode code) that gets no key for
+	// this long as a wrong code; 0 means DefaultDigitTimeout.
+	DigitTimeout time.Duration
 	// OnDiversion is what a forwarded call comes to (verify.on_diversion):
 	// DiversionRefuse (the default) hangs up with outcome Diverted, never
 	// verified; DiversionFlag goes on and only sets Result.Diverted.
@@ -216,6 +222,9 @@ type Request struct {
 	Prompts *prompts.Set
 	// OnProgress, when set, sees each step. It must not block.
 	OnProgress func(Progress)
+	// Code, when set, makes the call mode code (number matching): the
+	// callee keys the code, then #.
+	Code *CodeRequest
 }
 
 // Verifier places verification calls through a SIP user agent.
@@ -235,6 +244,9 @@ func (v *Verifier) defaults() Config {
 	}
 	if c.MaxCallDuration <= 0 {
 		c.MaxCallDuration = 3 * time.Minute
+	}
+	if c.DigitTimeout <= 0 {
+		c.DigitTimeout = DefaultDigitTimeout
 	}
 	switch {
 	case c.MinKeyDelay == 0:
@@ -286,6 +298,17 @@ func (r *run) execute(ctx context.Context) {
 	if r.req.Prompts == nil {
 		r.fail(errors.New("no prompts"))
 		return
+	}
+	if c := r.req.Code; c != nil {
+		p := r.req.Prompts
+		switch {
+		case c.Secret == nil:
+			r.fail(errors.New("mode code without a code"))
+			return
+		case p.AskCode == nil || p.WrongCode == nil || p.CodeFailed == nil:
+			r.fail(errors.New("the prompts lack mode code's (ask_code, wrong_code, code_failed)"))
+			return
+		}
 	}
 	mcfg := r.cfg.Media
 	var vm *machineSink
@@ -410,6 +433,10 @@ func (r *run) execute(ctx context.Context) {
 	mu.Lock()
 	at := answerAt
 	mu.Unlock()
+	if r.req.Code != nil {
+		r.converseCode(ctx, sess, call, at, vm.verdicts())
+		return
+	}
 	r.converse(ctx, sess, call, at, vm.verdicts())
 }
 
