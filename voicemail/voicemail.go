@@ -16,6 +16,11 @@
 //     Config.Beep or more after speech, as recorders play before they
 //     record.
 //
+// Steady tones are not speech: a sine or a pair of tones (DTMF, a network
+// tone, a softphone's test tone, a fax's answer tone) that lasts longer
+// than a vowel does not make a talk spurt, so a far end that sends a tone
+// from the answer on is not taken for a greeting.
+//
 // The Detector works on 8 kHz linear audio in 20 ms frames, costs a few
 // hundred operations per sample only on frames loud enough to be speech,
 // allocates nothing once made, and is not safe for concurrent use.
@@ -32,11 +37,12 @@ const SampleRate = 8000
 // frame is the analysis frame: 20 ms, one G.711 packet.
 const frame = 160
 
-// Beep frequencies looked at: 300 Hz to 2 kHz in 20 Hz steps (at a
-// 160-sample frame a tone between two of them loses under 1 dB).
+// Beep frequencies looked at: 300 Hz to 2.2 kHz in 20 Hz steps (at a
+// 160-sample frame a tone between two of them loses under 1 dB; 2.1 kHz
+// is a fax or modem answer tone, a steady tone like a beep).
 const (
 	beepLow  = 300
-	beepHigh = 2000
+	beepHigh = 2200
 	beepStep = 20
 	beepBins = (beepHigh-beepLow)/beepStep + 1
 )
@@ -57,6 +63,9 @@ type Config struct {
 	// Beep is the shortest steady tone that counts as a beep; default
 	// 300 ms.
 	Beep time.Duration
+	// Listen is how long after the answer the audio is analysed; default
+	// 30 s (greetings are shorter; after that the detector costs nothing).
+	Listen time.Duration
 	// SpeechDBm0 is the level of a frame of speech; default −46 dBm0
 	// (quiet recordings dip to −45 dBm0 inside words; a line's noise is
 	// below −55).
@@ -75,6 +84,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Beep <= 0 {
 		c.Beep = 300 * time.Millisecond
+	}
+	if c.Listen <= 0 {
+		c.Listen = 30 * time.Second
 	}
 	if c.SpeechDBm0 == 0 {
 		c.SpeechDBm0 = -46
@@ -106,8 +118,8 @@ type Detector struct {
 	cfg Config
 
 	// thresholds in frames and energy
-	greetFrames, startFrames, gapFrames, beepFrames int
-	speechEnergy                                    float64
+	greetFrames, startFrames, gapFrames, beepFrames, listenFrames int
+	speechEnergy                                                  float64
 
 	buf  [frame]float64
 	nbuf int
@@ -119,6 +131,16 @@ type Detector struct {
 
 	toneRun int // consecutive tonal frames
 	toneBin int
+	tonePw  float64 // the run's summed peak power
+
+	// The least power in each bin over the frames of speech: a tone that
+	// was there all along, under the speech, is not a beep (a harmonic of
+	// the voice comes and goes).
+	speechMin    [beepBins]float64
+	speechFrames int
+	pw           [beepBins]float64
+	pairRun      int // consecutive frames of one pair of tones
+	pairBin      [2]int
 
 	coef    [beepBins]float64
 	verdict Verdict
@@ -132,6 +154,7 @@ func New(cfg Config) *Detector {
 	d.greetFrames = int(c.Greeting / perFrame)
 	d.startFrames = int(c.StartWithin / perFrame)
 	d.gapFrames = int(c.Gap / perFrame)
+	d.listenFrames = int(c.Listen / perFrame)
 	// A tone of Beep fills this many whole frames wherever it starts.
 	d.beepFrames = max(1, int(c.Beep/perFrame)-1)
 	// Mean square of a sine at L dBm0: 0 dBm0 is a peak of 22826 on the
@@ -152,7 +175,7 @@ func (d *Detector) Verdict() Verdict { return d.verdict }
 // Feed analyses samples, the far end's audio in order from the answer,
 // and returns the verdict so far. Once Machine is true it stays.
 func (d *Detector) Feed(samples []int16) Verdict {
-	for len(samples) > 0 && !d.verdict.Machine {
+	for len(samples) > 0 && !d.verdict.Machine && d.n < d.listenFrames {
 		n := len(int16sToFloat(d.buf[d.nbuf:], samples))
 		d.nbuf += n
 		samples = samples[n:]
@@ -192,25 +215,55 @@ func (d *Detector) analyse() {
 		d.gapCheck(f)
 		return
 	}
-	bin, share := d.peak(mean, energy)
+	bin, share, bin2, share2 := d.peak(mean, energy)
 	tonal := share >= 0.7
+	if !tonal && share2 >= 0.8 {
+		// A pair of steady tones: a vowel for a few frames, else DTMF or
+		// a network tone.
+		d.toneRun = 0
+		lo, hi := min(bin, bin2), max(bin, bin2) // which is stronger may change
+		if d.pairRun > 0 && abs(lo-d.pairBin[0]) <= 2 && abs(hi-d.pairBin[1]) <= 2 {
+			d.pairRun++
+		} else {
+			d.pairRun, d.pairBin = 1, [2]int{lo, hi}
+		}
+		if d.pairRun < d.beepFrames {
+			d.sound(f)
+		} else {
+			d.gapCheck(f)
+		}
+		return
+	}
+	d.pairRun = 0
 	if tonal {
 		if d.toneRun > 0 && abs(bin-d.toneBin) <= 2 {
 			d.toneRun++
+			d.tonePw += d.pw[bin]
 		} else {
-			d.toneRun, d.toneBin = 1, bin
+			d.toneRun, d.toneBin, d.tonePw = 1, bin, d.pw[bin]
 		}
-		if d.spoken && d.toneRun >= d.beepFrames {
+		if d.spoken && d.toneRun >= d.beepFrames && !d.underSpeech(d.toneBin, d.tonePw/float64(d.toneRun)) {
 			d.decide(ReasonBeep, f, beepLow+d.toneBin*beepStep)
 			return
 		}
 		// A vowel can be as pure as a tone for a few frames: it is still
-		// sound in the spurt, though not speech to hang a beep on.
-		d.sound(f)
+		// sound in the spurt, though not speech to hang a beep on. A
+		// longer tone is not speech at all.
+		if d.toneRun < d.beepFrames {
+			d.sound(f)
+		} else {
+			d.gapCheck(f)
+		}
 		return
 	}
 	d.toneRun = 0
 	// Speech (or anything loud that is not a steady tone).
+	for i, p := range d.pw {
+		if d.speechFrames == 0 || p < d.speechMin[i] {
+			d.speechMin[i] = p
+		}
+	}
+	d.speechFrames++
 	d.sound(f)
 	if f-d.spurtStart >= 10 { // 200 ms of it: a word, not a click
 		d.spoken = true
@@ -229,6 +282,21 @@ func (d *Detector) sound(f int) {
 	}
 }
 
+// underSpeech reports whether a tone at bin of mean power p was already
+// there while the far end spoke (a background tone, a softphone's sine):
+// the bins around it never held less than a quarter of its power (−6 dB)
+// in any frame of speech.
+func (d *Detector) underSpeech(bin int, p float64) bool {
+	if d.speechFrames == 0 {
+		return false
+	}
+	var m float64
+	for i := max(0, bin-2); i <= min(beepBins-1, bin+2); i++ {
+		m = max(m, d.speechMin[i])
+	}
+	return m >= p/4
+}
+
 // gapCheck ends the current spurt after a pause longer than Gap.
 func (d *Detector) gapCheck(f int) {
 	if d.spurtStart >= 0 && f-d.lastSpeech > d.gapFrames {
@@ -240,24 +308,34 @@ func (d *Detector) decide(r Reason, f int, hz int) {
 	d.verdict = Verdict{Machine: true, Reason: r, At: time.Duration(f+1) * time.Second * frame / SampleRate, BeepHz: hz}
 }
 
-// peak returns the beep frequency bin with the most power (Goertzel) and
-// its share of the frame's AC energy: about 1 for one steady sine, at most
-// about 0.5 for DTMF's two tones, less for speech.
-func (d *Detector) peak(mean, energy float64) (int, float64) {
-	best, bestP := 0, 0.0
+// peak returns the frequency bin with the most power (Goertzel) and its
+// share of the frame's AC energy (about 1 for one steady sine, at most
+// about 0.5 for DTMF's two tones, less for speech), and the strongest bin
+// at least 60 Hz from it with the two's share (about 1 for a pair of
+// tones).
+func (d *Detector) peak(mean, energy float64) (int, float64, int, float64) {
+	pw := &d.pw
+	best := 0
 	for i, c := range d.coef {
 		var s1, s2 float64
 		for _, x := range d.buf {
 			s0 := x - mean + c*s1 - s2
 			s2, s1 = s1, s0
 		}
-		p := s1*s1 + s2*s2 - c*s1*s2
-		if p > bestP {
-			best, bestP = i, p
+		pw[i] = s1*s1 + s2*s2 - c*s1*s2
+		if pw[i] > pw[best] {
+			best = i
+		}
+	}
+	second := -1
+	for i, p := range pw {
+		if abs(i-best) >= 3 && (second < 0 || p > pw[second]) {
+			second = i
 		}
 	}
 	// A sine of mean square E gives a Goertzel power of E·N²/2.
-	return best, bestP * 2 / (frame * frame * energy)
+	norm := 2 / (frame * frame * energy)
+	return best, pw[best] * norm, second, (pw[best] + pw[second]) * norm
 }
 
 func abs(x int) int {

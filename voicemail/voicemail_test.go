@@ -41,6 +41,15 @@ func tone(hz, dBm0 float64, d time.Duration) []int16 {
 	return dtmftest.Tones(d, dtmftest.Tone{Freq: hz, DBm0: dBm0})
 }
 
+// mix adds b onto a (a is at least as long).
+func mix(a, b []int16) []int16 {
+	out := append([]int16(nil), a...)
+	for i, x := range b {
+		out[i] += x
+	}
+	return out
+}
+
 func run(d *Detector, audio []int16) Verdict {
 	// In G.711 packet-sized pieces, as the receive path feeds it.
 	for i := 0; i < len(audio); i += 160 {
@@ -65,6 +74,12 @@ func TestDetector(t *testing.T) {
 		{"tone_without_speech_is_not_a_beep", dtmftest.Concat(dtmftest.Silence(time.Second), tone(1000, -12, 800*ms), dtmftest.Silence(time.Second)), "", 0},
 		{"late_long_talk_is_not_a_greeting", dtmftest.Concat(dtmftest.Silence(4*time.Second), babble(5*time.Second, 7)), "", 0},
 		{"short_beep_after_speech", dtmftest.Concat(babble(time.Second, 8), dtmftest.Silence(200*ms), tone(1000, -12, 200*ms), dtmftest.Silence(time.Second)), "", 0},
+		{"softphone_sine_from_answer", tone(440, -10, 8*time.Second), "", 0},
+		{"hello_over_a_sine", dtmftest.Concat(mix(tone(440, -16, 6*time.Second), dtmftest.Concat(dtmftest.Silence(300*ms), babble(700*ms, 16)))), "", 0},
+		{"held_five", dtmftest.Concat(babble(500*ms, 17), dtmftest.Silence(500*ms), dtmftest.DTMF('5', -10, 3*time.Second), dtmftest.Silence(time.Second)), "", 0},
+		{"ringback_cadence", dtmftest.Concat(dtmftest.Tones(400*ms, dtmftest.Tone{Freq: 400, DBm0: -19}, dtmftest.Tone{Freq: 450, DBm0: -19}), dtmftest.Silence(200*ms), dtmftest.Tones(400*ms, dtmftest.Tone{Freq: 400, DBm0: -19}, dtmftest.Tone{Freq: 450, DBm0: -19}), dtmftest.Silence(2*time.Second)), "", 0},
+		{"dial_tone_continuous", dtmftest.Tones(6*time.Second, dtmftest.Tone{Freq: 350, DBm0: -13}, dtmftest.Tone{Freq: 440, DBm0: -13}), "", 0},
+		{"fax_answer_tone", dtmftest.Concat(dtmftest.Silence(200*ms), tone(2100, -12, 3300*ms), dtmftest.Silence(time.Second)), "", 0},
 		{"greeting", dtmftest.Concat(dtmftest.Silence(500*ms), babble(4*time.Second, 9), dtmftest.Silence(time.Second)), ReasonGreeting, 0},
 		{"greeting_with_pauses", dtmftest.Concat(dtmftest.Silence(500*ms), babble(1500*ms, 10), dtmftest.Silence(400*ms), babble(1500*ms, 11), dtmftest.Silence(400*ms), babble(1500*ms, 12)), ReasonGreeting, 0},
 		{"short_greeting_then_beep_1000", dtmftest.Concat(dtmftest.Silence(300*ms), babble(1500*ms, 13), dtmftest.Silence(300*ms), tone(1000, -10, 500*ms), dtmftest.Silence(time.Second)), ReasonBeep, 1000},
@@ -96,6 +111,17 @@ func TestDetectorDecidesEarly(t *testing.T) {
 	}
 }
 
+// After Config.Listen the audio is not looked at.
+func TestDetectorListen(t *testing.T) {
+	audio := dtmftest.Concat(dtmftest.Silence(2*time.Second), babble(time.Second, 40), dtmftest.Silence(200*ms), tone(1000, -12, time.Second))
+	if v := run(New(Config{Listen: 2 * time.Second}), audio); v.Machine {
+		t.Errorf("verdict %+v after Listen", v)
+	}
+	if v := run(New(Config{}), audio); !v.Machine || v.Reason != ReasonBeep {
+		t.Errorf("verdict %+v, want the beep", v)
+	}
+}
+
 func TestDetectorAllocations(t *testing.T) {
 	d := New(Config{})
 	audio := babble(time.Second, 30)
@@ -109,7 +135,7 @@ func BenchmarkDetector(b *testing.B) {
 	b.SetBytes(int64(len(audio)))
 	b.ReportAllocs()
 	for b.Loop() {
-		d := New(Config{StartWithin: time.Hour, Greeting: time.Hour})
+		d := New(Config{StartWithin: time.Hour, Greeting: time.Hour, Listen: time.Hour})
 		for i := 0; i < len(audio); i += 160 {
 			d.Feed(audio[i : i+160])
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -127,6 +128,12 @@ func printResult(w io.Writer, r verify.Result) {
 	}
 	if r.Outcome == verify.Verified {
 		fmt.Fprintf(w, ", call set-up %.0f ms, # to decision %.1f ms", r.SetupMS, r.HashToDecisionMS)
+	}
+	if r.Diverted {
+		fmt.Fprintf(w, ", forwarded (%s)", strings.Join(r.DiversionReasons, ", "))
+	}
+	if r.VoicemailReason != "" {
+		fmt.Fprintf(w, ", answering machine (%s)", r.VoicemailReason)
 	}
 	if r.Error != "" {
 		fmt.Fprintf(w, " (%s)", r.Error)

@@ -41,6 +41,11 @@ type Config struct {
 	// Hold is how long the key is held; default 160 ms.
 	Hold   time.Duration
 	Codecs []media.Codec // what the phone accepts, in preference order; default PCMU, PCMA
+	// Greeting, when set, is played from the answer on, as an answering
+	// machine plays its greeting (the key, if any, comes After as usual).
+	Greeting []int16
+	// AnswerHeaders are added to the 200 OK (a Diversion header, say).
+	AnswerHeaders []sip.Header
 	Ports  media.PortRange
 	Logger *slog.Logger
 }
@@ -210,6 +215,8 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		_ = ds.Respond(500, "Server Internal Error", nil)
 		return
 	}
+	var playing sync.WaitGroup
+	defer playing.Wait() // after sess.Close (deferred below) ends the greeting
 	sess, err := media.Listen(p.ctx, media.SessionConfig{IP: ip, Ports: p.cfg.Ports, Codecs: p.cfg.Codecs, Logger: p.cfg.Logger})
 	if err != nil {
 		_ = ds.Respond(500, "Server Internal Error", nil)
@@ -243,9 +250,20 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		_ = ds.Respond(500, "Server Internal Error", nil)
 		return
 	}
-	if err := ds.RespondSDP(answer); err != nil {
+	ok := sip.NewSDPResponseFromRequest(ds.InviteRequest, answer)
+	for _, h := range p.cfg.AnswerHeaders {
+		ok.AppendHeader(h)
+	}
+	if err := ds.WriteResponse(ok); err != nil {
 		p.log.Info("answer not acknowledged", "err", err)
 		return
+	}
+	if len(p.cfg.Greeting) > 0 {
+		playing.Add(1)
+		go func() {
+			defer playing.Done()
+			_ = sess.Play(p.ctx, p.cfg.Greeting)
+		}()
 	}
 	p.answered.Add(1)
 	p.log.Info("answered", "codec", neg.Codec.Name, "events", neg.HaveEvents)
