@@ -63,6 +63,10 @@
 //	9025 voicemail_greeting  plays voicemail_pcmu.pcap, written by the
 //	                         test: a greeting and a beep               voicemail
 //	                         (or "hello?" and an in-band #: verified)
+//	9026 code_play           plays code.pcap, written by the test after
+//	                         hashcall serve's 202 gave the code: a code
+//	                         keyed (mode code; code_test.go)       verified
+//	                         or wrong_code, or no_key (keyed on answer)
 //
 // The phones that press (9001–9005, 9012, 9014, 9016, 9018, the
 // softphones) do so 2 s after the answer, as a callee would: after

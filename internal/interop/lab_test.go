@@ -85,6 +85,7 @@ var scenarios = []scenario{
 	{"diverted_183", "9023", false, ""},
 	{"diverted_200", "9024", false, ""},
 	{"voicemail_greeting", "9025", true, ""},
+	{"code_play", "9026", true, ""},
 }
 
 // mobileNumber is the E.164 alias of a test number 90xx that Kamailio
