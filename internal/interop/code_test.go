@@ -2,6 +2,7 @@ package interop
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -16,6 +17,9 @@ import (
 
 	"github.com/hashcall/hashcall/dtmf"
 	"github.com/hashcall/hashcall/dtmf/dtmftest"
+	"github.com/hashcall/hashcall/internal/softphone"
+	"github.com/hashcall/hashcall/numbermatch"
+	"github.com/hashcall/hashcall/verify"
 )
 
 // Mode code (number matching) through the lab: hashcall serve draws the
@@ -241,6 +245,155 @@ func TestCodeThroughKamailio(t *testing.T) {
 			}
 			if !strings.Contains(s.log(), "verification completed") {
 				t.Errorf("no audit line in the log: is it being read?")
+			}
+			if c := u.finish(t, 10*time.Second); c != 0 {
+				t.Errorf("SIPp exited with status %d, want 0", c)
+			}
+		})
+	}
+}
+
+// TestCodeSoftphonesThroughKamailio: a real softphone registered at the
+// lab's Kamailio keys a code in mode code: baresip by RFC 4733 (ctrl_tcp
+// sndcode, one per key); the right code verifies, a wrong one is
+// wrong_code. (linphonec 5.1 by SIP INFO is not here: it sends the next
+// INFO only once it has read the 200 to the previous one, and it reads
+// that 200 off its socket only seconds later, when the call's BYE comes,
+// although tshark shows Kamailio delivering it within a millisecond; so
+// only the first key of a code arrives and the code times out. A code by
+// SIP INFO is TestCodeSIPInfoThroughKamailio's, from SIPp.) The code is drawn as the
+// service draws it and is in none of hashcall's log lines (debug level:
+// the UA and the media session too).
+func TestCodeSoftphonesThroughKamailio(t *testing.T) {
+	const (
+		pressDelay = 2 * time.Second // after min_key_delay and the press point
+		keyGap     = 400 * time.Millisecond
+	)
+	l := startLab(t)
+	type phone struct {
+		established func(ctx context.Context) error
+		press       func(ctx context.Context, key byte) error
+	}
+	tests := []struct {
+		name, number, source string
+		wrong                bool
+	}{
+		{"baresip_rfc4733_right", "2001", "rfc4733", false},
+		{"baresip_rfc4733_wrong", "2001", "rfc4733", true},
+	}
+	baresip := func(t *testing.T) phone {
+		b := softphone.RunBaresip(t, softphone.BaresipConfig{
+			User:      "baresip",
+			Registrar: &softphone.Registrar{Address: l.kamAddr, Password: "baresip-pw"},
+		})
+		if err := b.WaitRegistered(ctxFor(t, 10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		mark := b.Mark()
+		return phone{
+			established: func(ctx context.Context) error { _, err := b.WaitEvent(ctx, mark, "CALL_ESTABLISHED"); return err },
+			press:       b.Press,
+		}
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ph := baresip(t)
+			code, err := numbermatch.Generate(nil, numbermatch.DefaultLength)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keyed := code
+			if tc.wrong {
+				keyed = wrongOf(code)
+			}
+			v, _, logs := l.newVerifierLog(t, uaOptions{})
+			pressed := make(chan error, 1)
+			pctx := ctxFor(t, 30*time.Second)
+			go func() {
+				pressed <- func() error {
+					if err := ph.established(pctx); err != nil {
+						return err
+					}
+					time.Sleep(pressDelay) // the callee listens to the prompt
+					for i := range len(keyed + "#") {
+						if err := ph.press(pctx, (keyed + "#")[i]); err != nil {
+							return err
+						}
+						time.Sleep(keyGap) // the callee's keying pace
+					}
+					return nil
+				}()
+			}()
+			secret := numbermatch.NewRandomHasher().Seal(code, time.Now().Add(numbermatch.DefaultTTL))
+			wrongs := 0
+			stages := &stageLog{}
+			res := v.Run(ctxFor(t, callTimeout), verify.Request{To: tc.number, Prompts: shortPrompts(t), OnProgress: stages.record,
+				Code: &verify.CodeRequest{Secret: secret, Failed: func() bool { wrongs++; return true }}})
+			logResult(t, res, stages)
+			if err := <-pressed; err != nil {
+				t.Errorf("keying the code: %v", err)
+			}
+			want := verify.Verified
+			if tc.wrong {
+				want = verify.WrongCode
+			}
+			if res.Outcome != want || res.DTMFSource != tc.source {
+				t.Errorf("outcome %s by %q, want %s by %s", res.Outcome, res.DTMFSource, want, tc.source)
+			}
+			if tc.wrong && (wrongs != 1 || res.WrongCodes != 1) {
+				t.Errorf("%d wrong codes counted (%d in the result), want 1", wrongs, res.WrongCodes)
+			}
+			if res.Outcome == verify.Verified {
+				t.Logf("%s: #-to-decision %.1f ms", tc.name, res.HashToDecisionMS)
+			}
+			if codeIn(logs.String(), code) || codeIn(stages.String(), code) || res.Keys != "" {
+				t.Errorf("the code %s is in hashcall's log, its progress or its result", code)
+			}
+		})
+	}
+}
+
+// TestCodeSIPInfoThroughKamailio: a SIPp phone through Kamailio keys the
+// code from hashcall serve's 202 by SIP INFO, one INFO per key (the keys
+// from an injection file written after the 202): the right code verifies,
+// a wrong one is wrong_code, and the code is not logged.
+func TestCodeSIPInfoThroughKamailio(t *testing.T) {
+	l, bin, promptsDir := hookLab(t)
+	number := mobileNumber(scenarioByName(t, "code_info").number)
+	for _, tc := range []struct {
+		name  string
+		wrong bool
+		want  string
+	}{{"right", false, "verified"}, {"wrong", true, "wrong_code"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := l.startServe(t, bin, promptsDir, serveOptions{})
+			r := s.must(t, "POST", "/v1/verifications", `{"to":"`+number+`","mode":"code"}`)
+			var v codeVerification
+			if r.status != http.StatusAccepted || json.Unmarshal(r.body, &v) != nil || v.Code == nil || !sixDigits.MatchString(*v.Code) {
+				t.Fatalf("POST: %s, want 202 with a 6-digit code", r)
+			}
+			code := *v.Code
+			keyed := code
+			if tc.wrong {
+				keyed = wrongOf(code)
+			}
+			inf := filepath.Join(t.TempDir(), "keys.csv")
+			fields := strings.Join(strings.Split(keyed+"#", ""), ";")
+			if err := os.WriteFile(inf, []byte("SEQUENTIAL\n"+fields+";\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			u := l.startUASOn(t, "code_info", l.uasPorts["code_info"], 1, "-inf", inf)
+			r = s.must(t, "GET", "/v1/verifications/"+v.ID+"?wait=40s", "")
+			var done codeVerification
+			if r.status != http.StatusOK || json.Unmarshal(r.body, &done) != nil || done.Status != "completed" {
+				t.Fatalf("GET: %s, want 200 and completed", r)
+			}
+			t.Logf("outcome %s by %q, wrong codes %d, #-to-decision %.1f ms", done.Outcome, done.DTMFSource, done.WrongCodes, done.HashToDecisionMS)
+			if done.Outcome != tc.want || done.DTMFSource != "sip_info" {
+				t.Errorf("outcome %s by %q, want %s by sip_info", done.Outcome, done.DTMFSource, tc.want)
+			}
+			if done.Code != nil || codeIn(string(r.body), code) || codeIn(s.log(), code) {
+				t.Errorf("the code %s is in the completed verification or hashcall's log", code)
 			}
 			if c := u.finish(t, 10*time.Second); c != 0 {
 				t.Errorf("SIPp exited with status %d, want 0", c)
