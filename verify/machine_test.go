@@ -40,9 +40,9 @@ func TestVerifyMachinesAndForwarding(t *testing.T) {
 		{name: "voicemail_greeting", ph: phone.Config{Method: phone.MethodNone, Greeting: greeting}, want: Voicemail, vmReason: "greeting", fasterThn: 5 * time.Second},
 		{name: "voicemail_greeting_then_hash", ph: phone.Config{Method: phone.MethodInband, Key: '#', After: 4 * time.Second, Greeting: greeting}, want: Voicemail, vmReason: "greeting"},
 		{name: "voicemail_detection_off", ph: phone.Config{Method: phone.MethodNone, Greeting: greeting}, noVM: true, want: NoKey},
-		{name: "hello_then_hash", ph: phone.Config{Method: phone.MethodRFC4733, Key: '#', After: 1500 * time.Millisecond, Greeting: hello}, want: Verified},
+		{name: "hello_then_hash", ph: phone.Config{Method: phone.MethodRFC4733, Key: '#', After: 2500 * time.Millisecond, Greeting: hello}, want: Verified},
 		{name: "diverted_refused", ph: phone.Config{Method: phone.MethodRFC4733, Key: '#', After: 300 * time.Millisecond, AnswerHeaders: []sipgosip.Header{diversion}}, want: Diverted, diverted: true},
-		{name: "diverted_flagged", ph: phone.Config{Method: phone.MethodRFC4733, Key: '#', After: 300 * time.Millisecond, AnswerHeaders: []sipgosip.Header{diversion}}, policy: DiversionFlag, want: Verified, diverted: true},
+		{name: "diverted_flagged", ph: phone.Config{Method: phone.MethodRFC4733, Key: '#', After: 2500 * time.Millisecond, AnswerHeaders: []sipgosip.Header{diversion}}, policy: DiversionFlag, want: Verified, diverted: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,6 +65,7 @@ func TestVerifyMachinesAndForwarding(t *testing.T) {
 			}}
 			short := *set
 			short.Ask = short.Ask[:8000]
+			short.AskPressAt = 500 * time.Millisecond // the cut ask's press point (the early-key guard)
 			short.Success, short.Goodbye, short.WrongKey = short.Success[:1600], short.Goodbye[:1600], short.WrongKey[:1600]
 			start := time.Now()
 			res := v.Run(ctx, Request{To: "100", Prompts: &short})
