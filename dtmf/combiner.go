@@ -59,6 +59,11 @@ type Combiner struct {
 	suppressed uint64 // in-band presses not forwarded because of events
 }
 
+// ForgetEvents makes in-band presses count again until the next RFC 4733
+// report: for a far end that changed (the media moved to another device,
+// or telephone-events are no longer negotiated).
+func (c *Combiner) ForgetEvents() { c.events = false }
+
 // Suppressed returns the number of in-band presses not forwarded because
 // the call carries telephone-events.
 func (c *Combiner) Suppressed() uint64 { return c.suppressed }

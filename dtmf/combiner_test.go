@@ -342,3 +342,23 @@ func TestCombinerSuppressed(t *testing.T) {
 		t.Fatalf("after Reset: %q, suppressed %d", got, c.Suppressed())
 	}
 }
+
+// After ForgetEvents in-band presses are forwarded again, until the next
+// RFC 4733 report.
+func TestCombinerForgetEvents(t *testing.T) {
+	var c Combiner
+	c.Push(nil, cbStart('1', SourceRFC4733, 1000*cbUnit))
+	c.Push(nil, cbEnd('1', SourceRFC4733, 1000*cbUnit, 1100*cbUnit))
+	if got := cbDescribe(c.Push(nil, cbStart('2', SourceInband, 2000*cbUnit))); got != "" {
+		t.Fatalf("before ForgetEvents: %q", got)
+	}
+	c.ForgetEvents()
+	if got := cbDescribe(c.Push(nil, cbStart('3', SourceInband, 3000*cbUnit))); got != "3 inband start" {
+		t.Fatalf("after ForgetEvents: %q", got)
+	}
+	c.Push(nil, cbEnd('3', SourceInband, 3000*cbUnit, 3100*cbUnit))
+	c.Push(nil, cbStart('4', SourceRFC4733, 4000*cbUnit))
+	if got := cbDescribe(c.Push(nil, cbStart('5', SourceInband, 5000*cbUnit))); got != "" {
+		t.Fatalf("after events again: %q", got)
+	}
+}

@@ -209,3 +209,29 @@ func TestStreamAudioSinkAllocs(t *testing.T) {
 		t.Error("the sink got nothing")
 	}
 }
+
+// A far end that moved (Retarget), or an update without telephone-events,
+// has its in-band presses heard again.
+func TestStreamInbandAfterEventsGone(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(s *Stream)
+	}{
+		{"retarget", func(s *Stream) { s.Retarget(ap(farEnd)) }},
+		{"update_without_events", func(s *Stream) { c := streamCfg(PCMU); c.HaveEvents = false; s.Update(c) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewStream(streamCfg(PCMU))
+			far := newPhone(farEnd, PCMU)
+			evs := feed(s, concat(far.silence(100*time.Millisecond), far.press(101, '1', 100*time.Millisecond), far.silence(200*time.Millisecond)))
+			if len(starts(evs, '1')) != 1 {
+				t.Fatalf("event press: %v", evs)
+			}
+			tc.change(s)
+			evs = feed(s, far.audio(dtmftest.Concat(dtmftest.Silence(100*time.Millisecond), dtmftest.DTMF('2', -10, 100*time.Millisecond), dtmftest.Silence(200*time.Millisecond))))
+			if h := starts(evs, '2'); len(h) != 1 || h[0].Source != dtmf.SourceInband {
+				t.Errorf("in-band press after the change: %v", evs)
+			}
+		})
+	}
+}

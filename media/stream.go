@@ -301,6 +301,9 @@ func (s *Stream) configure(cfg StreamConfig) {
 			s.rcv.LockSSRC(s.ssrc)
 		}
 	}
+	if old.HaveEvents && !cfg.HaveEvents {
+		s.comb.ForgetEvents() // in-band tones are presses again
+	}
 	if remote := unmap(cfg.Remote); remote != s.remote || old.Latch != cfg.Latch {
 		s.remote = remote
 		s.unlock()
@@ -327,6 +330,7 @@ func (s *Stream) Retarget(remote netip.AddrPort) {
 	s.remote = unmap(remote)
 	s.cfg.Remote = remote
 	s.unlock()
+	s.comb.ForgetEvents() // another device may have no telephone-events
 }
 
 // Source returns the address packets are accepted from and whether it is

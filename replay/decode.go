@@ -199,14 +199,14 @@ func (d *decoder) decode(lt layers.LinkType, b []byte, now time.Duration, out *d
 			return frameOther
 		}
 	}
-	return d.fast(first, b, now, out, lt)
+	return d.fast(first, b, now, out, lt, true)
 }
 
 // fast decodes b from layer first with the DecodingLayerParser. When it
 // stops at a link or tunnel layer it has no decoder for (PPPoE on
-// Ethernet, MPLS, …), the frame is handed to gopacket.NewPacket as link
-// type lt.
-func (d *decoder) fast(first gopacket.LayerType, b []byte, now time.Duration, out *datagram, lt layers.LinkType) frameKind {
+// Ethernet, MPLS, …) and slowOK, the frame is handed to gopacket.NewPacket
+// as link type lt.
+func (d *decoder) fast(first gopacket.LayerType, b []byte, now time.Duration, out *datagram, lt layers.LinkType, slowOK bool) frameKind {
 	p := d.parser(first)
 	err := p.DecodeLayers(b, &d.decoded)
 	last, next := gopacket.LayerTypeZero, gopacket.LayerTypeZero
@@ -224,7 +224,8 @@ func (d *decoder) fast(first gopacket.LayerType, b []byte, now time.Duration, ou
 		}
 		return d.datagram(out)
 	case err != nil || p.Truncated:
-		if last == layers.LayerTypeIPv4 && d.ip4.Protocol != layers.IPProtocolUDP {
+		if last == layers.LayerTypeIPv4 && d.ip4.Protocol != layers.IPProtocolUDP ||
+			last == layers.LayerTypeIPv6 && d.ip6.NextHeader == layers.IPProtocolTCP {
 			return frameOther // a TCP segment cut short says nothing about calls
 		}
 		return frameTruncated
@@ -232,7 +233,7 @@ func (d *decoder) fast(first gopacket.LayerType, b []byte, now time.Duration, ou
 		return d.fragment(last, now, out)
 	case next == layers.LayerTypePPPoE, next == layers.LayerTypePPP, next == layers.LayerTypeMPLS,
 		next == layers.LayerTypeGRE:
-		if lt == 0 {
+		if !slowOK {
 			return frameOther // already inside a packet the slow path decoded
 		}
 		return d.slow(lt, b, now, out)
@@ -267,7 +268,7 @@ func (d *decoder) slow(lt layers.LinkType, b []byte, now time.Duration, out *dat
 		if off < 0 || off > len(b) {
 			return frameTruncated
 		}
-		return d.fast(first, b[off:], now, out, 0)
+		return d.fast(first, b[off:], now, out, lt, false)
 	}
 	if pkt.Metadata().Truncated {
 		return frameTruncated

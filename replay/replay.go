@@ -90,6 +90,11 @@ type Call struct {
 	EventPT uint8
 	// Info counts SIP INFO DTMF requests.
 	Info int
+	// Diverted reports that a response to the INVITE showed the call
+	// forwarded (a 181, Diversion or History-Info; see sip.Diversion), with
+	// the reasons given; a live hashcall refuses such a call by default.
+	Diverted         bool
+	DiversionReasons []string
 }
 
 // Found says how a stream was recognised.

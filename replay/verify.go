@@ -50,6 +50,11 @@ func AssertVerified(tb TB, path string) *Report {
 func (r *Report) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s, %d packets, %d calls, %d streams\n", r.Format, r.Frames, len(r.Calls), len(r.Streams))
+	for _, c := range r.Calls {
+		if c.Diverted {
+			fmt.Fprintf(&b, "  call %s forwarded (%s): a live call refuses it\n", c.CallID, strings.Join(c.DiversionReasons, ", "))
+		}
+	}
 	for _, s := range r.Streams {
 		fmt.Fprintf(&b, "  %s: %s, %d packets, %d lost, %d dropped\n", s.Name, orNone(s.Codec), s.Packets, s.Lost, s.Dropped.Total())
 		for _, p := range s.Presses {

@@ -27,6 +27,10 @@ type Diversion struct {
 	Reasons []string
 }
 
+// Add merges the diversion the response r shows into d (for reading
+// captures: a live call does it by itself).
+func (d *Diversion) Add(r *sip.Response) { d.add(r) }
+
 // add merges the diversion r shows into d.
 func (d *Diversion) add(r *sip.Response) {
 	if r == nil {

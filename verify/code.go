@@ -11,7 +11,6 @@ import (
 	"github.com/hashcall/hashcall/numbermatch"
 	"github.com/hashcall/hashcall/prompts"
 	"github.com/hashcall/hashcall/sip"
-	"github.com/hashcall/hashcall/voicemail"
 )
 
 // Mode code (number matching): the callee keys the code the auth service
@@ -195,7 +194,8 @@ const keyStar dtmf.Key = '*'
 
 // converseCode is converse for mode code: it plays mode code's prompts and
 // decides on the code keyed.
-func (r *run) converseCode(parent context.Context, sess *media.Session, call *sip.Call, answerAt time.Duration, machine <-chan voicemail.Verdict) {
+func (r *run) converseCode(parent context.Context, sess *media.Session, call *sip.Call, answerAt time.Duration, vm *machineSink) {
+	machine := vm.verdicts()
 	ctx, cancel := context.WithTimeout(parent, r.cfg.MaxCallDuration)
 	defer cancel()
 	p := r.req.Prompts
@@ -204,12 +204,14 @@ func (r *run) converseCode(parent context.Context, sess *media.Session, call *si
 	play := func(samples []int16, name prompts.Name) *playing {
 		r.progress(StagePrompt, string(name))
 		pctx, pcancel := context.WithCancel(ctx)
-		pl := &playing{cancel: pcancel, done: make(chan error, 1)}
+		pl := &playing{cancel: pcancel, done: make(chan error, 1), samples: samples}
+		vm.playing(samples) // its echo is not a greeting
 		go func() { pl.done <- sess.Play(pctx, samples) }()
 		return pl
 	}
 	stop := func(pl *playing) {
 		if pl != nil {
+			vm.stopped(pl.samples)
 			sess.Stop()
 			pl.cancel()
 			<-pl.done

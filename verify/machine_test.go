@@ -25,7 +25,7 @@ func TestVerifyMachinesAndForwarding(t *testing.T) {
 		t.Fatal(err)
 	}
 	greeting := slices.Concat(set.Ask, set.WrongKey, set.Goodbye) // several seconds of speech
-	hello := set.Success[:min(len(set.Success), 6400)]         // 0.8 s of it
+	hello := set.Success[:min(len(set.Success), 6400)]            // 0.8 s of it
 	diversion := sipgosip.NewHeader("Diversion", "<sip:+447700900123@192.0.2.1>;reason=unconditional;counter=1")
 	tests := []struct {
 		name      string

@@ -12,6 +12,14 @@
 // press again after the phrase; a far end that only ever plays # on answer
 // gets no_key.
 //
+// A call forwarded to another phone (a 181, or a Diversion or History-Info
+// header in a response: see sip.Diversion) is refused by default: CANCEL
+// while it rings, BYE once answered, outcome Diverted; Config.OnDiversion
+// DiversionFlag lets it go on and only reports it. An answering machine,
+// recognised from the audio after the answer (package voicemail: a
+// greeting that runs on, or the recorder's beep), is hung up on at once
+// with outcome Voicemail.
+//
 // It is used by `hashcall call`, `hashcall demo` and the HTTP service.
 package verify
 
@@ -434,19 +442,51 @@ func (r *run) execute(ctx context.Context) {
 	at := answerAt
 	mu.Unlock()
 	if r.req.Code != nil {
-		r.converseCode(ctx, sess, call, at, vm.verdicts())
+		r.converseCode(ctx, sess, call, at, vm)
 		return
 	}
-	r.converse(ctx, sess, call, at, vm.verdicts())
+	r.converse(ctx, sess, call, at, vm)
 }
 
 // machineSink runs the answering-machine detector on the far end's audio
 // (on the media session's receive goroutine) and reports its first
-// verdict of a machine on a channel.
+// verdict of a machine on a channel. It knows what prompt plays since
+// when, so that the prompt's echo is not taken for a greeting.
 type machineSink struct {
 	det  *voicemail.Detector
 	done bool
 	ch   chan voicemail.Verdict
+
+	mu    sync.Mutex
+	sent  *voicemail.Sent // the prompt playing or last played
+	since time.Time       // when it started
+}
+
+// playing notes that samples started to play now.
+func (m *machineSink) playing(samples []int16) {
+	if m == nil {
+		return
+	}
+	s := voicemail.NewSent(samples)
+	m.mu.Lock()
+	m.sent, m.since = s, time.Now()
+	m.mu.Unlock()
+}
+
+// stopped notes that the prompt was cut short now: what was not sent
+// cannot echo.
+func (m *machineSink) stopped(samples []int16) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	since := m.since
+	m.mu.Unlock()
+	n := min(len(samples), int(time.Since(since)*media.SampleRate/time.Second))
+	s := voicemail.NewSent(samples[:n])
+	m.mu.Lock()
+	m.sent = s
+	m.mu.Unlock()
 }
 
 func newMachineSink(cfg voicemail.Config) *machineSink {
@@ -458,6 +498,10 @@ func (m *machineSink) Audio(samples []int16) {
 	if m.done {
 		return
 	}
+	m.mu.Lock()
+	echo := m.sent.Level(time.Since(m.since))
+	m.mu.Unlock()
+	m.det.Echo(echo)
 	if v := m.det.Feed(samples); v.Machine {
 		m.done = true
 		m.ch <- v
@@ -507,7 +551,8 @@ func (r *run) notAnswered(err error) {
 }
 
 // converse plays the prompts and decides on the keys.
-func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Call, answerAt time.Duration, machine <-chan voicemail.Verdict) {
+func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Call, answerAt time.Duration, vm *machineSink) {
+	machine := vm.verdicts()
 	ctx, cancel := context.WithTimeout(parent, r.cfg.MaxCallDuration)
 	defer cancel()
 	p := r.req.Prompts
@@ -519,12 +564,14 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 	play := func(samples []int16, name prompts.Name) *playing {
 		r.progress(StagePrompt, string(name))
 		pctx, pcancel := context.WithCancel(ctx)
-		pl := &playing{cancel: pcancel, done: make(chan error, 1)}
+		pl := &playing{cancel: pcancel, done: make(chan error, 1), samples: samples}
+		vm.playing(samples)
 		go func() { pl.done <- sess.Play(pctx, samples) }()
 		return pl
 	}
 	stop := func(pl *playing) {
 		if pl != nil {
+			vm.stopped(pl.samples)
 			sess.Stop()
 			pl.cancel()
 			<-pl.done
@@ -649,8 +696,9 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 
 // playing is a prompt being played in the background.
 type playing struct {
-	cancel context.CancelFunc
-	done   chan error
+	cancel  context.CancelFunc
+	done    chan error
+	samples []int16
 }
 
 // doneOf is pl's completion channel, or nil (never ready) when nothing plays.

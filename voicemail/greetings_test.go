@@ -13,7 +13,18 @@ import (
 	"github.com/hashcall/hashcall/dtmf/dtmftest"
 	"github.com/hashcall/hashcall/internal/peertest"
 	"github.com/hashcall/hashcall/internal/wav"
+	"github.com/hashcall/hashcall/prompts"
 )
+
+// mixLong adds b onto a, the result as long as the longer.
+func mixLong(a, b []int16) []int16 {
+	out := make([]int16, max(len(a), len(b)))
+	copy(out, a)
+	for i, x := range b {
+		out[i] += x
+	}
+	return out
+}
 
 // speak says text with an espeak-ng voice, as 8 kHz 16-bit audio (sox).
 func speak(t *testing.T, voice string, pitch, speed int, text string) []int16 {
@@ -99,7 +110,18 @@ var beeps = []struct {
 // recognised, and requires that no person saying hello and then pressing #
 // is taken for a machine. The rates are logged for the report.
 func TestGreetingRates(t *testing.T) {
+	set, err := prompts.Load("", "en-GB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := set.Ask // what the far end hears from the answer on
 	var machines, recognisable, machineHits, beepHits, humans, humanHits int
+	// The same with our prompt playing and its echo coming back 20 dB
+	// down after 80 ms (a line without an echo canceller).
+	var echoMachineHits, echoRecognisableHits, echoHumanHits int
+	withEcho := func(audio []int16) Verdict {
+		return runEcho(New(Config{}), mixLong(audio, echoOf(ask, 20, 80*ms)), ask)
+	}
 	var misses []string
 	for vi, v := range voices {
 		for gi, g := range machineGreetings {
@@ -121,6 +143,12 @@ func TestGreetingRates(t *testing.T) {
 				required := withBeep || dtmftest.Duration(len(speech)) >= 3*time.Second
 				if required {
 					recognisable++
+				}
+				if ev := withEcho(audio); ev.Machine {
+					echoMachineHits++
+					if required {
+						echoRecognisableHits++
+					}
 				}
 				switch {
 				case verdict.Machine:
@@ -148,11 +176,20 @@ func TestGreetingRates(t *testing.T) {
 					humanHits++
 					t.Errorf("person %s %q ×%d (%v) taken for a machine: %+v", voices[vi].voice, h, i+1, dtmftest.Duration(len(speech)), v)
 				}
+				if v := withEcho(a); v.Machine {
+					echoHumanHits++
+					t.Errorf("person %s %q ×%d over our prompt's echo taken for a machine: %+v", voices[vi].voice, h, i+1, v)
+				}
 			}
 		}
 	}
 	t.Logf("generated voicemail greetings recognised: %d/%d (%.1f%%), %d of them by the beep; of those with a beep or 3 s of speech: %d/%d; people taken for a machine: %d/%d (%.1f%%)",
 		machineHits, machines, 100*float64(machineHits)/float64(machines), beepHits, machineHits, recognisable, humanHits, humans, 100*float64(humanHits)/float64(humans))
+	t.Logf("with our prompt playing and its echo 20 dB down: greetings recognised %d/%d (%d/%d of those with a beep or 3 s of speech); people taken for a machine %d/%d",
+		echoMachineHits, machines, echoRecognisableHits, recognisable, echoHumanHits, humans)
+	if echoRecognisableHits*100 < recognisable*90 {
+		t.Errorf("over our prompt, only %d of %d recognisable greetings recognised", echoRecognisableHits, recognisable)
+	}
 	for _, m := range misses {
 		t.Logf("not recognised (too short to tell, no beep): %s", m)
 	}

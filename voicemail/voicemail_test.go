@@ -1,6 +1,7 @@
 package voicemail
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -144,3 +145,83 @@ func BenchmarkDetector(b *testing.B) {
 }
 
 var _ = dtmf.KeyHash
+
+// runEcho feeds audio while prompt plays from the start, telling the
+// detector how loud the prompt was lately, as verify does.
+func runEcho(d *Detector, audio, prompt []int16) Verdict {
+	sent := NewSent(prompt)
+	for i := 0; i < len(audio); i += 160 {
+		d.Echo(sent.Level(dtmftest.Duration(i)))
+		d.Feed(audio[i:min(i+160, len(audio))])
+	}
+	return d.Verdict()
+}
+
+// echoOf is prompt come back attenuated by erl dB and delayed.
+func echoOf(prompt []int16, erl float64, delay time.Duration) []int16 {
+	g := math.Pow(10, -erl/20)
+	out := dtmftest.Silence(delay)
+	for _, x := range prompt {
+		out = append(out, int16(float64(x)*g))
+	}
+	return out
+}
+
+// TestDetectorEcho: the echo of our own prompt, however loud a line
+// without an echo canceller returns it, is not a greeting; a machine that
+// talks over the prompt still is, and a person who says hello over it and
+// then listens is not.
+func TestDetectorEcho(t *testing.T) {
+	prompt := babble(7*time.Second, 50) // our prompt: 7 s of speech at about −20 dBm0
+	tests := []struct {
+		name  string
+		audio []int16
+		want  Reason
+	}{
+		{"echo_erl_12dB", echoOf(prompt, 12, 40*ms), ""},
+		{"echo_erl_20dB_delay_250ms", echoOf(prompt, 20, 250*ms), ""},
+		{"echo_erl_30dB", echoOf(prompt, 30, 100*ms), ""},
+		{"hello_over_echo", mix(echoOf(prompt, 18, 60*ms), dtmftest.Concat(dtmftest.Silence(300*ms), babble(800*ms, 51))), ""},
+		{"greeting_over_echo", mix(echoOf(prompt, 18, 60*ms), dtmftest.Concat(dtmftest.Silence(400*ms), babble(5*time.Second, 52))), ReasonGreeting},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := runEcho(New(Config{}), dtmftest.Concat(tc.audio, dtmftest.Silence(2*time.Second)), prompt)
+			if v.Reason != tc.want {
+				t.Errorf("verdict %+v, want %q", v, tc.want)
+			}
+		})
+	}
+	// Without the echo reference the echo is taken for a greeting: the
+	// reference is what tells them apart.
+	if v := run(New(Config{}), echoOf(prompt, 20, 40*ms)); !v.Machine {
+		t.Errorf("without Echo: %+v", v)
+	}
+}
+
+func TestSentLevel(t *testing.T) {
+	prompt := dtmftest.Concat(dtmftest.Silence(time.Second), tone(1000, -10, 100*ms), dtmftest.Silence(time.Second))
+	s := NewSent(prompt)
+	tests := []struct {
+		name string
+		at   time.Duration
+		loud bool
+	}{
+		{"before", -time.Second, false},
+		{"silence_first", 500 * ms, false},
+		{"during_tone", 1050 * ms, true},
+		{"within_echo_delay_after", 1500 * ms, true},
+		{"past_echo_delay", 1800 * ms, false},
+		{"after_the_end", 10 * time.Second, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := s.Level(tc.at) > 1e5; got != tc.loud {
+				t.Errorf("Level(%v) = %v", tc.at, s.Level(tc.at))
+			}
+		})
+	}
+	if (*Sent)(nil).Level(0) != 0 {
+		t.Error("nil Sent is not silent")
+	}
+}

@@ -46,8 +46,8 @@ type Config struct {
 	Greeting []int16
 	// AnswerHeaders are added to the 200 OK (a Diversion header, say).
 	AnswerHeaders []sip.Header
-	Ports  media.PortRange
-	Logger *slog.Logger
+	Ports         media.PortRange
+	Logger        *slog.Logger
 }
 
 // Phone is a running simulated phone.
