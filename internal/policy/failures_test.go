@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -53,4 +54,20 @@ func TestFailures(t *testing.T) {
 	if n, _ := f.Failures(b); len(n) != 0 {
 		t.Errorf("b's failure outlived the window")
 	}
+}
+
+// Wrong codes count per number; at the limit the number is refused until
+// enough of them are a window old.
+func ExampleCheckFailures() {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	f := NewMemoryFailures(FailureWindow, func() time.Time { return now })
+	for range 5 {
+		_, _ = f.AddFailure("+447700900123")
+	}
+	ref := CheckFailures(f, "+447700900123", DefaultMaxFailed, FailureWindow, now)
+	fmt.Println(ref.Status, ref.Rule, ref.RetryAfter)
+	fmt.Println(CheckFailures(f, "+447700900124", DefaultMaxFailed, FailureWindow, now) == nil)
+	// Output:
+	// 422 max_failed_codes 24h0m0s
+	// true
 }

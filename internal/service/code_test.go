@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/hashcall/hashcall/internal/policy"
 	"github.com/hashcall/hashcall/verify"
 )
@@ -201,6 +203,12 @@ func TestTooManyFailures(t *testing.T) {
 	}
 	if ts, _ := failures.Failures(num); len(ts) != 5 {
 		t.Fatalf("%d failures counted, want 5", len(ts))
+	}
+	if n := testutil.ToFloat64(s.metrics.wrongCodes); n != 5 {
+		t.Errorf("hashcall_wrong_codes_total %v, want 5", n)
+	}
+	if n := testutil.ToFloat64(s.metrics.verifications.WithLabelValues("wrong_code")); n != 2 {
+		t.Errorf("hashcall_verifications_total{outcome=\"wrong_code\"} %v, want 2", n)
 	}
 	for _, mode := range []string{ModeCode, ModeHash} {
 		_, err := s.Create(ctx, "scope", "", CreateRequest{To: num, Mode: mode})
