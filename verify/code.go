@@ -180,14 +180,9 @@ func (f *codeFlow) wrongCode(why string) codeResult {
 	return codeResult{step: codeWrong, why: why}
 }
 
-// maskKey is how a key of a code shows in logs, progress and the result:
-// "digit" for 0–9 and A–D, * and # as themselves.
-func maskKey(k dtmf.Key) string {
-	if k == keyStar || k == dtmf.KeyHash {
-		return k.String()
-	}
-	return "digit"
-}
+// maskKey is how a key of a code shows in logs, progress and the result
+// (dtmf.Key.Redacted).
+func maskKey(k dtmf.Key) string { return k.Redacted() }
 
 // keyStar clears what was keyed of a code.
 const keyStar dtmf.Key = '*'

@@ -319,6 +319,7 @@ func (r *run) execute(ctx context.Context) {
 		}
 	}
 	mcfg := r.cfg.Media
+	mcfg.RedactKeys = r.req.Code != nil // a code's digits are a secret
 	var vm *machineSink
 	if !r.cfg.NoVoicemail {
 		vm = newMachineSink(r.cfg.Voicemail)
@@ -388,7 +389,8 @@ func (r *run) execute(ctx context.Context) {
 			b, _ := sess.Local().Current()
 			return b
 		},
-		OnInfo: sess.Info,
+		OnInfo:     sess.Info,
+		RedactKeys: r.req.Code != nil,
 		OnAnswer: func(answer []byte) error {
 			// Start media before our ACK: the far end may send its key
 			// (RTP or SIP INFO) the moment the ACK reaches it.

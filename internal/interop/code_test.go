@@ -161,6 +161,10 @@ func codeIn(text, code string) bool {
 	return regexp.MustCompile(`(^|[^0-9])` + code + `([^0-9]|$)`).MatchString(text)
 }
 
+// keyDigitRE finds a key press logged with its digit, in slog's text or
+// JSON form: in mode code the digits of a code are a secret, one by one too.
+var keyDigitRE = regexp.MustCompile(`key=[0-9A-D]\b|"key":"[0-9A-D]"`)
+
 // TestCodeThroughKamailio asks hashcall serve for mode code verifications
 // of a SIPp phone through Kamailio that keys, 2 s after it answers (past
 // verify.min_key_delay and the cut ask_code's press point), the right code
@@ -242,6 +246,9 @@ func TestCodeThroughKamailio(t *testing.T) {
 			}
 			if codeIn(s.log(), code) {
 				t.Errorf("hashcall serve logged the code %s", code)
+			}
+			if m := keyDigitRE.FindString(s.log()); m != "" {
+				t.Errorf("hashcall serve logged a digit of the code: %s", m)
 			}
 			if !strings.Contains(s.log(), "verification completed") {
 				t.Errorf("no audit line in the log: is it being read?")
@@ -349,6 +356,9 @@ func TestCodeSoftphonesThroughKamailio(t *testing.T) {
 			if codeIn(logs.String(), code) || codeIn(stages.String(), code) || res.Keys != "" {
 				t.Errorf("the code %s is in hashcall's log, its progress or its result", code)
 			}
+			if m := keyDigitRE.FindString(logs.String()); m != "" {
+				t.Errorf("hashcall logged a digit of the code: %s", m)
+			}
 		})
 	}
 }
@@ -395,9 +405,48 @@ func TestCodeSIPInfoThroughKamailio(t *testing.T) {
 			if done.Code != nil || codeIn(string(r.body), code) || codeIn(s.log(), code) {
 				t.Errorf("the code %s is in the completed verification or hashcall's log", code)
 			}
+			if m := keyDigitRE.FindString(s.log()); m != "" {
+				t.Errorf("hashcall serve logged a digit of the code: %s", m)
+			}
 			if c := u.finish(t, 10*time.Second); c != 0 {
 				t.Errorf("SIPp exited with status %d, want 0", c)
 			}
 		})
+	}
+}
+
+// TestCodeSIPInfoDebugLog: with hashcall's log at debug level (the SIP
+// message trace on), a code keyed by SIP INFO still leaves none of its
+// digits in the log: the INFO bodies are left out of the trace and the
+// keys show as "digit".
+func TestCodeSIPInfoDebugLog(t *testing.T) {
+	l := startLab(t)
+	code, err := numbermatch.Generate(nil, numbermatch.DefaultLength)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inf := filepath.Join(t.TempDir(), "keys.csv")
+	if err := os.WriteFile(inf, []byte("SEQUENTIAL\n"+strings.Join(strings.Split(code+"#", ""), ";")+";\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	u := l.startUASOn(t, "code_info", l.uasPorts["code_info"], 1, "-inf", inf)
+	v, _, logs := l.newVerifierLog(t, uaOptions{})
+	secret := numbermatch.NewRandomHasher().Seal(code, time.Now().Add(numbermatch.DefaultTTL))
+	stages := &stageLog{}
+	res := v.Run(ctxFor(t, callTimeout), verify.Request{To: u.scenario.number, Prompts: shortPrompts(t), OnProgress: stages.record,
+		Code: &verify.CodeRequest{Secret: secret}})
+	logResult(t, res, stages)
+	if res.Outcome != verify.Verified || res.DTMFSource != "sip_info" {
+		t.Errorf("outcome %s by %q, want verified by sip_info", res.Outcome, res.DTMFSource)
+	}
+	log := logs.String()
+	if !strings.Contains(log, "sip recv") || !strings.Contains(log, "SIP INFO DTMF") {
+		t.Fatal("no SIP trace in the debug log: is it being read?")
+	}
+	if m := regexp.MustCompile(`Signal= ?[0-9A-D]\b|key=[0-9A-D]\b`).FindString(log); m != "" || codeIn(log, code) {
+		t.Errorf("a digit of the code is in the debug log: %q", m)
+	}
+	if c := u.finish(t, 10*time.Second); c != 0 {
+		t.Errorf("SIPp exited with status %d, want 0", c)
 	}
 }
