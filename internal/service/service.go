@@ -403,6 +403,7 @@ func (s *Service) complete(e *entry, res verify.Result) {
 	e.v.Result = &res
 	e.v.Status = StatusCompleted
 	e.v.Code = "" // shown while in progress only
+	e.code = nil
 	e.v.CompletedAt = &now
 	v := e.v
 	e.mu.Unlock()
@@ -412,7 +413,7 @@ func (s *Service) complete(e *entry, res verify.Result) {
 		"sip_code", res.SIPCode, "sip_reason", res.SIPReason, "q850_cause", res.Q850Cause,
 		"dtmf_source", res.DTMFSource, "codec", res.Codec, "keys", res.Keys, "attempts", res.Attempts,
 		"started_at", res.StartedAt, "answered_at", res.AnsweredAt, "ended_at", res.EndedAt,
-		"setup_ms", res.SetupMS, "hash_to_decision_ms", res.HashToDecisionMS, "error", res.Error)
+		"setup_ms", res.SetupMS, "hash_to_decision_ms", res.HashToDecisionMS, "mode", v.Mode, "wrong_codes", res.WrongCodes, "error", res.Error)
 	if v.CallbackURL != "" {
 		s.cbs.Add(1)
 		go func() {
