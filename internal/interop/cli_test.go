@@ -79,6 +79,10 @@ func TestCLICallThroughKamailio(t *testing.T) {
 				u = l.startUAS(t, tc.scenario) // skips first when it cannot run
 				number = u.scenario.number
 			}
+			// hashcall call applies the toll-fraud policy (UK mobiles by
+			// default): dial the test number's UK mobile alias, which the
+			// lab routes to the same phone.
+			number = mobileNumber(number)
 			once.Do(func() { bin = buildCLI(t, l.dir) })
 			if bin == "" {
 				t.Fatal("hashcall was not built")
