@@ -263,3 +263,37 @@ func TestDecodeCreateMode(t *testing.T) {
 		})
 	}
 }
+
+// TestCodeModeDefault: with verify.mode code, a request that gives no mode
+// is mode code; one that asks for hash is hash.
+func TestCodeModeDefault(t *testing.T) {
+	cc := &codeCaller{keys: make(chan []string, 2)}
+	s, _ := newTestService(t, cc, func(o *Options) { o.Mode = ModeCode; o.CodeLength = 8 })
+	v, err := s.Create(t.Context(), "scope", "", CreateRequest{To: "+447700900123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Mode != ModeCode || !regexp.MustCompile(`^[0-9]{8}$`).MatchString(v.Code) {
+		t.Errorf("no mode given: mode %q code %q, want code with 8 digits (verify.code_length)", v.Mode, v.Code)
+	}
+	h, err := s.Create(t.Context(), "scope", "", CreateRequest{To: "+447700900124", Mode: ModeHash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Mode != ModeHash || h.Code != "" {
+		t.Errorf("mode hash asked: mode %q code %q", h.Mode, h.Code)
+	}
+	cc.keys <- nil
+	cc.keys <- nil
+	for _, id := range []string{v.ID, h.ID} {
+		if _, err := s.Wait(t.Context(), "scope", id, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := New(cc, Options{Mode: "pin", Prompts: s.opts.Prompts}); err == nil {
+		t.Error("mode pin accepted")
+	}
+	if _, err := New(cc, Options{CodeTTL: 11 * time.Minute, Prompts: s.opts.Prompts}); err == nil {
+		t.Error("a code TTL over 10 minutes accepted")
+	}
+}
