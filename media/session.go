@@ -109,6 +109,9 @@ type SessionConfig struct {
 	Latch bool
 	// Clock is the time source; nil means the real clock.
 	Clock Clock
+	// RedactKeys logs keys as dtmf.Key.Redacted shows them (digits as
+	// "digit"): in verify mode code the digits are a secret.
+	RedactKeys bool
 	// Logger receives the session's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Audio, when set, receives the far end's audio from Start on (see
@@ -495,7 +498,11 @@ func (s *Session) tick(evs []dtmf.Event) {
 func (s *Session) deliver(evs []dtmf.Event) {
 	for _, e := range evs {
 		if !e.Ended {
-			s.log.Info("key press", "key", e.Key.String(), "source", e.Source.String(), "at", e.Start)
+			key := e.Key.String()
+			if s.cfg.RedactKeys {
+				key = e.Key.Redacted()
+			}
+			s.log.Info("key press", "key", key, "source", e.Source.String(), "at", e.Start)
 		}
 		select {
 		case s.presses <- e:

@@ -74,7 +74,11 @@ func (u *UA) handlers() {
 			u.respond(tx, sip.NewResponseFromRequest(req, 400, "Bad Request", nil))
 		default:
 			u.respond(tx, sip.NewResponseFromRequest(req, 200, "OK", nil))
-			u.log.Debug("SIP INFO DTMF", "call", c.ref, "call_id", c.callID, "key", key.String(), "duration", d)
+			shown := key.String()
+			if c.opts.RedactKeys {
+				shown = key.Redacted()
+			}
+			u.log.Debug("SIP INFO DTMF", "call", c.ref, "call_id", c.callID, "key", shown, "duration", d)
 			if c.opts.OnInfo != nil {
 				c.opts.OnInfo(key, d)
 			}

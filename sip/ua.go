@@ -444,10 +444,21 @@ func (u *UA) route(req *sip.Request) error {
 	return nil
 }
 
-// logMsg logs a SIP message at debug level with phone numbers masked.
+// logMsg logs a SIP message at debug level with phone numbers masked and
+// the body of a SIP INFO DTMF request left out: its key may be a digit of
+// a code (verify mode code), a secret; the "SIP INFO DTMF" line after it
+// shows the key as the call allows.
 func (u *UA) logMsg(dir string, m fmt.Stringer) {
 	if !u.log.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}
-	u.log.Debug("sip "+dir, "msg", redact.Numbers(m.String()))
+	text := m.String()
+	if req, ok := m.(*sip.Request); ok && req.Method == sip.INFO && len(req.Body()) > 0 {
+		if ct := req.ContentType(); ct != nil && strings.HasPrefix(strings.ToLower(ct.Value()), "application/dtmf") {
+			if i := strings.Index(text, "\r\n\r\n"); i >= 0 {
+				text = text[:i+4] + "[DTMF body not logged]"
+			}
+		}
+	}
+	u.log.Debug("sip "+dir, "msg", redact.Numbers(text))
 }

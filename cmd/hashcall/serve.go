@@ -21,6 +21,7 @@ import (
 	"github.com/hashcall/hashcall/internal/policy"
 	"github.com/hashcall/hashcall/internal/radius"
 	"github.com/hashcall/hashcall/internal/service"
+	"github.com/hashcall/hashcall/numbermatch"
 	"github.com/hashcall/hashcall/prompts"
 	"github.com/hashcall/hashcall/verify"
 )
@@ -133,6 +134,12 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 		return exitError{2, err}
 	}
 	defer stopDiag()
+	hasher := numbermatch.NewRandomHasher()
+	if k := cfg.Verify.CodeKey; k != "" {
+		if hasher, err = numbermatch.NewHasher([]byte(k)); err != nil {
+			return exitError{2, fmt.Errorf("verify.code_key: %w", err)}
+		}
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := reg.Register(sipCollector{ua}); err != nil {
@@ -151,6 +158,11 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 		CallbackSecret:    string(cfg.HTTP.CallbackSecret),
 		Rules:             rulesOf(cfg),
 		MaxConcurrent:     cfg.Policy.MaxConcurrent,
+		Mode:              cfg.Verify.Mode,
+		CodeLength:        cfg.Verify.CodeLength,
+		CodeTTL:           cfg.Verify.CodeTTL,
+		CodeHasher:        hasher,
+		MaxFailedCodes:    cfg.Policy.MaxFailedCodes,
 		DefaultLocale:     cfg.Verify.Locale,
 		Prompts:           cache.get,
 		Ready:             ua.Ready,

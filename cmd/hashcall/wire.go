@@ -116,6 +116,7 @@ func verifyConfig(c *config.Config, logger *slog.Logger) (verify.Config, error) 
 		AnswerTimeout:   c.Verify.AnswerTimeout,
 		Attempts:        c.Verify.Attempts,
 		MinKeyDelay:     c.Verify.MinKeyDelay,
+		DigitTimeout:    c.Verify.DigitTimeout,
 		MaxCallDuration: c.SIP.MaxCallDuration,
 		OnDiversion:     verify.DiversionPolicy(c.Verify.OnDiversion),
 		NoVoicemail:     !c.Verify.DetectVoicemail,

@@ -8,6 +8,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/hashcall/hashcall/internal/policy"
+	"github.com/hashcall/hashcall/numbermatch"
 )
 
 // Transports for [SIP.Transport].
@@ -272,7 +275,28 @@ type Verify struct {
 	// DetectVoicemail recognises an answering machine from the audio
 	// (verify.detect_voicemail): outcome voicemail, hung up at once.
 	DetectVoicemail bool `yaml:"detect_voicemail"`
+	// Mode is hash (press # to approve) or code (number matching: key the
+	// code shown on the screen, then #), the default of requests that do
+	// not say (verify.mode).
+	Mode string `yaml:"mode"`
+	// CodeLength is the number of digits of a code (verify.code_length).
+	CodeLength int `yaml:"code_length"`
+	// CodeTTL is how long a code is valid from the request
+	// (verify.code_ttl).
+	CodeTTL time.Duration `yaml:"code_ttl"`
+	// CodeKey keys the codes' hashes (verify.code_key); empty: a random
+	// key per process.
+	CodeKey Secret `yaml:"code_key"`
+	// DigitTimeout ends a code being keyed that gets no key for this long
+	// as a wrong code (verify.digit_timeout).
+	DigitTimeout time.Duration `yaml:"digit_timeout"`
 }
+
+// verify.mode values.
+const (
+	ModeHash = "hash"
+	ModeCode = "code"
+)
 
 // verify.on_diversion values.
 const (
@@ -332,6 +356,9 @@ type Policy struct {
 	// MaxConcurrent caps the calls in progress at once
 	// (policy.max_concurrent).
 	MaxConcurrent int `yaml:"max_concurrent"`
+	// MaxFailedCodes is how many wrong codes a number may key in 24 h
+	// before requests for it are refused (policy.max_failed_codes).
+	MaxFailedCodes int `yaml:"max_failed_codes"`
 }
 
 // Shutdown configures stopping (keys shutdown.*).
@@ -426,6 +453,10 @@ func Default() *Config {
 			Locale:          "en-GB",
 			OnDiversion:     OnDiversionRefuse,
 			DetectVoicemail: true,
+			Mode:            ModeHash,
+			CodeLength:      numbermatch.DefaultLength,
+			CodeTTL:         numbermatch.DefaultTTL,
+			DigitTimeout:    5 * time.Second,
 		},
 		Log: Log{Level: "info", Format: "text"},
 		HTTP: HTTP{
@@ -440,6 +471,7 @@ func Default() *Config {
 			PerNumberLimit: Rate{N: 3, Per: 15 * time.Minute},
 			GlobalRate:     Rate{N: 60, Per: time.Minute},
 			MaxConcurrent:  50,
+			MaxFailedCodes: policy.DefaultMaxFailed,
 		},
 		Shutdown: Shutdown{Grace: 60 * time.Second},
 		Directory: Directory{LDAP: LDAP{

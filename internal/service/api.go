@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashcall/hashcall/internal/policy"
+	"github.com/hashcall/hashcall/numbermatch"
 	"github.com/hashcall/hashcall/verify"
 )
 
@@ -60,7 +61,11 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 	if locale == "" {
 		locale = s.opts.DefaultLocale
 	}
-	digest := RequestDigest(http.MethodPost, num.E164, locale, req.Reference, req.CallbackURL)
+	mode := req.Mode
+	if mode == "" {
+		mode = s.opts.Mode
+	}
+	digest := RequestDigest(http.MethodPost, num.E164, locale, req.Reference, req.CallbackURL, mode)
 	// Idempotency: the same key within 24 h returns the same verification.
 	if len(idemKey) > 255 {
 		return Verification{}, apiError(http.StatusBadRequest, "bad_request", "Idempotency-Key: at most 255 characters")
@@ -95,6 +100,11 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 	if ref := rules.Check(num); ref != nil {
 		return Verification{}, s.refuse(num, ref)
 	}
+	// Wrong codes keyed on this number lock it, whatever the mode: NIST SP
+	// 800-63B rev 4 §3.2.2 (a new code must not reset the count).
+	if ref := policy.CheckFailures(s.opts.Failures, num.E164, s.opts.MaxFailedCodes, policy.FailureWindow, s.opts.Clock()); ref != nil {
+		return Verification{}, s.refuse(num, ref)
+	}
 	// The quota is held now and spent only once the call is placed: a
 	// refusal below (no call slot, a drain) gives it back.
 	quota, ref := s.limiter.Reserve(num.E164)
@@ -108,12 +118,18 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 	}
 	e := &entry{
 		v: Verification{
-			ID: newID(), Status: StatusQueued, To: num.Masked, Locale: set.Locale,
+			ID: newID(), Status: StatusQueued, To: num.Masked, Locale: set.Locale, Mode: mode,
 			Reference: req.Reference, CallbackURL: req.CallbackURL, CreatedAt: time.Now().UTC(),
 		},
 		e164:  num.E164,
 		scope: scope,
 		done:  make(chan struct{}),
+	}
+	if mode == ModeCode {
+		if err := s.newCode(e, num); err != nil {
+			s.slots.release()
+			return Verification{}, err
+		}
 	}
 	// Set before e is published: DELETE and Drain read e.cancel.
 	cctx, cancel := context.WithCancelCause(s.base)
@@ -142,12 +158,44 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 	return e.snapshot(), nil
 }
 
+// newCode draws e's code (numbermatch, crypto/rand), keeps it as a keyed
+// hash for the call and in e.v.Code for the screen while in progress, and
+// has the call count each wrong code against the number.
+func (s *Service) newCode(e *entry, num policy.Number) error {
+	code, err := numbermatch.Generate(nil, s.opts.CodeLength)
+	if err != nil {
+		return fmt.Errorf("service: %w", err)
+	}
+	expires := e.v.CreatedAt.Add(s.opts.CodeTTL)
+	e.v.Code, e.v.CodeExpiresAt = code, &expires
+	e.code = &verify.CodeRequest{
+		Secret: s.opts.CodeHasher.Seal(code, expires),
+		Failed: func() bool {
+			s.metrics.wrongCodes.Inc()
+			n, err := s.opts.Failures.AddFailure(num.E164)
+			if err != nil {
+				s.log.Error("counting a wrong code", "id", e.v.ID, "to", num.Masked, "err", err)
+				return false // closed: the count is unknown
+			}
+			if n >= s.opts.MaxFailedCodes {
+				s.log.Info("wrong code limit reached", "id", e.v.ID, "to", num.Masked, "failed_codes", n, "rule", policy.RuleFailedCodes)
+				return false
+			}
+			return true
+		},
+	}
+	return nil
+}
+
 // refuse counts and logs a policy refusal and returns it as an *Error.
 func (s *Service) refuse(num policy.Number, ref *policy.Refusal) *Error {
 	s.metrics.refusals.WithLabelValues(ref.Rule).Inc()
 	s.log.Info("verification refused", "to", num.Masked, "rule", ref.Rule, "status", ref.Status)
 	code := "policy_refused"
-	if ref.Status == http.StatusTooManyRequests {
+	switch {
+	case ref.Rule == policy.RuleFailedCodes:
+		code = "too_many_failures"
+	case ref.Status == http.StatusTooManyRequests:
 		code = "rate_limited"
 	}
 	return &Error{Status: ref.Status, Code: code, Message: ref.Rule + ": " + ref.Message, RetryAfter: ref.RetryAfter, Rule: ref.Rule}
@@ -158,12 +206,17 @@ var errIdempotencyReused = apiError(http.StatusUnprocessableEntity, "idempotency
 
 // RequestDigest is what an Idempotency-Key is bound to: a SHA-256 over the
 // method, the number in E.164, the locale (as requested, or the default),
-// the reference and the callback URL, each length-prefixed so that no two
-// requests share a digest. A retry with the same key must have the same
-// digest.
-func RequestDigest(method, e164, locale, reference, callbackURL string) [32]byte {
+// the reference, the callback URL and the mode (as requested, or the
+// default; mode hash adds nothing, so hash requests digest as before modes
+// existed), each length-prefixed so that no two requests share a digest.
+// A retry with the same key must have the same digest.
+func RequestDigest(method, e164, locale, reference, callbackURL, mode string) [32]byte {
 	h := sha256.New()
-	for _, f := range []string{method, e164, strings.ToLower(locale), reference, callbackURL} {
+	fields := []string{method, e164, strings.ToLower(locale), reference, callbackURL}
+	if mode != "" && mode != ModeHash {
+		fields = append(fields, mode)
+	}
+	for _, f := range fields {
 		var n [4]byte
 		binary.BigEndian.PutUint32(n[:], uint32(len(f)))
 		h.Write(n[:])
