@@ -133,6 +133,8 @@ type Verifier struct {
 	UA     *sip.UA
 	Config Config
 	Logger *slog.Logger
+
+	audio promptAudio // the prompts, encoded once for every call
 }
 
 func (v *Verifier) defaults() Config {
@@ -322,7 +324,8 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 		r.progress(StagePrompt, string(name))
 		pctx, pcancel := context.WithCancel(ctx)
 		pl := &playing{cancel: pcancel, done: make(chan error, 1)}
-		go func() { pl.done <- sess.Play(pctx, samples) }()
+		a := r.v.audio.get(samples)
+		go func() { pl.done <- sess.PlayAudio(pctx, a) }()
 		return pl
 	}
 	stop := func(pl *playing) {
