@@ -786,7 +786,7 @@ func pacing(path string) (lateMS []float64, skipped int, err error) {
 		seq uint16
 		ts  uint32
 	}
-	streams := map[uint32][]pkt{} // by dst port << 16 | ssrc low bits
+	streams := map[uint64][]pkt{} // by source port and SSRC: each call's own stream
 	for off := 24; off+16 <= len(b); {
 		sec, frac := bo.Uint32(b[off:]), bo.Uint32(b[off+4:])
 		incl := int(bo.Uint32(b[off+8:]))
@@ -807,7 +807,7 @@ func pacing(path string) (lateMS []float64, skipped int, err error) {
 		if len(data) < udp+8+12 {
 			continue
 		}
-		dport := binary.BigEndian.Uint16(data[udp+2:])
+		sport := binary.BigEndian.Uint16(data[udp:])
 		rtp := data[udp+8:]
 		if rtp[0]>>6 != 2 {
 			continue
@@ -815,7 +815,11 @@ func pacing(path string) (lateMS []float64, skipped int, err error) {
 		seq := binary.BigEndian.Uint16(rtp[2:])
 		ts := binary.BigEndian.Uint32(rtp[4:])
 		ssrc := binary.BigEndian.Uint32(rtp[8:])
-		key := uint32(dport)<<16 | ssrc&0xffff
+		// Keyed by the sender's port and the whole SSRC: the phones share
+		// one destination port, and SSRCs cut to 16 bits collide among
+		// hundreds of calls (two streams merged made a "late" packet of
+		// days).
+		key := uint64(sport)<<32 | uint64(ssrc)
 		streams[key] = append(streams[key], pkt{at, seq, ts})
 	}
 	for _, ps := range streams {
