@@ -130,12 +130,10 @@ type SessionStats struct {
 }
 
 // Session is the media of one call: one UDP socket (even port, RFC 3550
-// §11), read by a shared receiver and, once the call is answered, sent on
-// by a shared pacer.
+// §11), a receive goroutine and, once the call is answered, a sender.
 //
-// The receiver (on Linux a few epoll readers for all calls, see
-// reader_linux.go; elsewhere a goroutine per session) reads the socket
-// from Listen to Close. Before Start every packet is dropped and counted as early: RTP
+// The receive goroutine runs from Listen to Close and always drains the
+// socket. Before Start every packet is dropped and counted as early: RTP
 // that arrived with a 183 (early media, announcements) is read and thrown
 // away, so no key pressed before the 200 can count. From Start on, packets
 // go through a [Stream] and its key reports to Presses.
@@ -154,8 +152,7 @@ type Session struct {
 	cfg   SessionConfig
 	clock Clock
 	log   *slog.Logger
-	sock  socket         // the RTP socket (per platform: see socket_linux.go)
-	addr  netip.AddrPort // its address
+	conn  *net.UDPConn
 	local Local
 	epoch time.Time
 
@@ -187,9 +184,8 @@ type Session struct {
 	ts0        uint32
 	needMarker bool
 
-	pe            paceEntry   // the session's place on a pacer's wheel
-	down          atomic.Bool // shutdown began: send nothing more
-	receiverState             // the receiver reading the socket (per platform)
+	pe   paceEntry   // the session's place on a pacer's wheel
+	down atomic.Bool // shutdown began: send nothing more
 
 	sent, sendErrors atomic.Uint64
 }
@@ -240,17 +236,11 @@ func Listen(ctx context.Context, cfg SessionConfig) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr := conn.LocalAddr().(*net.UDPAddr).AddrPort()
-	port := addr.Port()
-	sock, err := newSocket(conn, ip)
-	if err != nil {
-		return nil, err
-	}
+	port := uint16(conn.LocalAddr().(*net.UDPAddr).Port)
 	s := &Session{
 		cfg:     cfg,
 		clock:   cfg.Clock,
-		sock:    sock,
-		addr:    addr,
+		conn:    conn,
 		local:   Local{Addr: netip.AddrPortFrom(ip, port), Codecs: cfg.Codecs, EventPT: cfg.EventPT},
 		epoch:   cfg.Clock.Now(),
 		presses: make(chan dtmf.Event, pressBuffer),
@@ -266,12 +256,9 @@ func Listen(ctx context.Context, cfg SessionConfig) (*Session, error) {
 	s.needMarker = true
 	s.pe.s = s
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	if err := s.startReceiving(); err != nil {
-		s.cancel()
-		_ = s.sock.close()
-		return nil, err
-	}
 	s.stopAfter = context.AfterFunc(ctx, s.shutdown)
+	s.wg.Add(1)
+	go s.receive()
 	s.log.Debug("rtp session listening", "addr", s.local.Addr)
 	return s, nil
 }
@@ -295,7 +282,7 @@ func bind(ip netip.Addr, r PortRange) (*net.UDPConn, error) {
 }
 
 // LocalAddr returns the socket's address.
-func (s *Session) LocalAddr() netip.AddrPort { return s.addr }
+func (s *Session) LocalAddr() netip.AddrPort { return s.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
 
 // Local returns our side of the SDP exchange, for Offer, ParseAnswer,
 // Answer and Current. It is not safe for concurrent use: it belongs to the
@@ -434,9 +421,8 @@ func (s *Session) shutdown() {
 	s.downOnce.Do(func() {
 		s.down.Store(true)
 		leavePacer(&s.pe)
-		s.stopReceiving() // before the socket closes: its fd is not read again
 		s.cancel()
-		if err := s.sock.close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		if err := s.conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			s.closeErr = fmt.Errorf("media: close socket: %w", err)
 		}
 	})
@@ -449,27 +435,50 @@ func (s *Session) now() time.Duration { return s.clock.Now().Sub(s.epoch) }
 // Start and End of its key press reports are on.
 func (s *Session) Now() time.Duration { return s.now() }
 
-// packet handles one datagram from from, read just now: dropped as early
-// before Start, else through the Stream, its reports to Presses. The
-// receiver calls it (see startReceiving) with its scratch evs and returns
-// it.
-func (s *Session) packet(evs []dtmf.Event, from netip.AddrPort, b []byte) []dtmf.Event {
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stream == nil {
-		s.early++
-		return evs
-	}
-	evs = s.stream.Packet(evs[:0], now, from, b)
-	if s.cfg.Latch {
-		if src, ok := s.stream.Source(); ok && src != s.lastSource {
-			s.lastSource = src
-			s.log.Info("rtp source latched", "source", src)
+// receive is the receive goroutine: it drains the socket from Listen to
+// Close.
+func (s *Session) receive() {
+	defer s.wg.Done()
+	buf := make([]byte, maxDatagram)
+	evs := make([]dtmf.Event, 0, 16)
+	var deadline time.Time
+	for {
+		// The read deadline is refreshed lazily, not per packet; it only
+		// wakes the loop to tick RFC 4733 timeouts when packets stop.
+		if t := time.Now(); deadline.Sub(t) < tickInterval/2 {
+			deadline = t.Add(tickInterval)
+			_ = s.conn.SetReadDeadline(deadline)
 		}
+		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				deadline = time.Time{}
+				s.tick(evs)
+				continue
+			}
+			s.log.Warn("rtp receive", "err", err)
+			continue
+		}
+		now := s.now()
+		s.mu.Lock()
+		if s.stream == nil {
+			s.early++
+			s.mu.Unlock()
+			continue
+		}
+		evs = s.stream.Packet(evs[:0], now, from, buf[:n])
+		if s.cfg.Latch {
+			if src, ok := s.stream.Source(); ok && src != s.lastSource {
+				s.lastSource = src
+				s.log.Info("rtp source latched", "source", src)
+			}
+		}
+		s.deliver(evs)
+		s.mu.Unlock()
 	}
-	s.deliver(evs)
-	return evs
 }
 
 func (s *Session) tick(evs []dtmf.Event) {
@@ -667,7 +676,7 @@ func (s *Session) sendSlot(slot int64, sc *sendScratch) bool {
 			}
 		}
 		if err == nil {
-			err = s.sock.writeTo(sc.buf[:n], dest)
+			_, err = s.conn.WriteToUDPAddrPort(sc.buf[:n], dest)
 		}
 		if err != nil {
 			if s.sendErrors.Add(1) == 1 {
