@@ -20,7 +20,7 @@
 //     that feeds a Stream once the call is answered ([Session.Start]) and
 //     drops everything before (early media must never verify a call). Its
 //     RTP is sent every 20 ms on an absolute schedule by pacers shared by
-//     all calls (about one goroutine per core, each a timing wheel of 1 ms
+//     all calls (four goroutines per core, each a timing wheel of 1 ms
 //     phases; [PacerStats] has their figures), silence when no prompt plays
 //     ([Session.Play], [Session.PlayAudio]) so that trunks and SBCs do not
 //     hang up on RTP inactivity. It sends from the socket it receives on

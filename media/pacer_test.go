@@ -479,7 +479,7 @@ func TestSessionCloseWhilePaced(t *testing.T) {
 	if a.Stats().Sent != sent {
 		t.Error("a closed session kept sending")
 	}
-	if st := PacerStats(); st.Sessions < 1 || st.Pacers != runtime.GOMAXPROCS(0) || st.Sent == 0 || st.Lateness.Count != st.Sent {
+	if st := PacerStats(); st.Sessions < 1 || st.Pacers != pacersPerCore*runtime.GOMAXPROCS(0) || st.Sent == 0 || st.Lateness.Count != st.Sent {
 		t.Errorf("PacerStats %+v", st)
 	}
 }
