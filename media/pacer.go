@@ -313,13 +313,15 @@ func (p *pacer) run() {
 }
 
 // serve sends everything that is due and returns how long to sleep until
-// the next tick with sessions, or idle when the wheel is empty.
+// the next tick with sessions, or idle when the wheel is empty. It holds
+// p.mu one tick at a time, so that sessions joining or leaving wait for one
+// tick's sends at most, not for a whole catch-up.
 func (p *pacer) serve() (wait time.Duration, idle bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	g := p.g
 	for {
+		p.mu.Lock()
 		if p.n == 0 {
+			p.mu.Unlock()
 			return 0, true
 		}
 		now := g.clock.Now().Sub(g.t0)
@@ -327,19 +329,24 @@ func (p *pacer) serve() (wait time.Duration, idle bool) {
 		if oldest := cur - int64(maxBehind/pacerTick) + 1; p.next < oldest {
 			p.next = oldest // a long stall: the slots before are skipped
 		}
-		for ; p.next <= cur; p.next++ {
+		if p.next <= cur {
 			p.serveTick(p.next)
+			p.next++
+			p.mu.Unlock()
+			continue
 		}
+		wait = -1
 		for t := p.next; t < p.next+wheelSize; t++ {
-			if len(p.wheel[t%wheelSize]) == 0 {
-				continue
+			if len(p.wheel[t%wheelSize]) > 0 {
+				wait = time.Duration(t)*pacerTick - g.clock.Now().Sub(g.t0)
+				break
 			}
-			wait = time.Duration(t)*pacerTick - g.clock.Now().Sub(g.t0)
-			if wait > 0 {
-				return wait, false
-			}
-			break // already due: serve again
 		}
+		p.mu.Unlock()
+		if wait > 0 {
+			return wait, false
+		}
+		// Already due (the ticks went by while we looked): serve again.
 	}
 }
 
