@@ -1,6 +1,7 @@
 package media
 
 import (
+	"math"
 	"reflect"
 	"runtime"
 	"sync"
@@ -112,6 +113,10 @@ type pacer struct {
 	wake chan struct{} // a session joined
 	stop chan struct{}
 
+	// due is the next tick with sessions (math.MaxInt64 when none): a
+	// sibling that finds it long past serves the ticks for this pacer.
+	due atomic.Int64
+
 	mu    sync.Mutex
 	wheel [wheelSize][]*paceEntry
 	n     int   // sessions on the wheel
@@ -191,7 +196,9 @@ func leavePacer(e *paceEntry) {
 func newPacerGroup(key any, c Clock, n int, stats *pacerCounters) *pacerGroup {
 	g := &pacerGroup{key: key, clock: c, t0: c.Now(), stats: stats, load: make([][wheelSize]int, n)}
 	for range n {
-		g.pacers = append(g.pacers, &pacer{g: g, wake: make(chan struct{}, 1), stop: make(chan struct{})})
+		p := &pacer{g: g, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+		p.due.Store(math.MaxInt64)
+		g.pacers = append(g.pacers, p)
 	}
 	return g
 }
@@ -260,6 +267,9 @@ func (g *pacerGroup) add(e *paceEntry) {
 	e.bucket, e.idx, e.base, e.next = b, len(p.wheel[b]), tick, 0
 	p.wheel[b] = append(p.wheel[b], e)
 	p.n++
+	if tick < p.due.Load() {
+		p.due.Store(tick)
+	}
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -315,38 +325,81 @@ func (p *pacer) run() {
 // serve sends everything that is due and returns how long to sleep until
 // the next tick with sessions, or idle when the wheel is empty. It holds
 // p.mu one tick at a time, so that sessions joining or leaving wait for one
-// tick's sends at most, not for a whole catch-up.
+// tick's sends at most, not for a whole catch-up. Then it serves any
+// sibling pacer that is more than stealAfter late.
 func (p *pacer) serve() (wait time.Duration, idle bool) {
 	g := p.g
 	for {
 		p.mu.Lock()
-		if p.n == 0 {
-			p.mu.Unlock()
-			return 0, true
-		}
 		now := g.clock.Now().Sub(g.t0)
-		cur := int64(now / pacerTick) // ticks up to cur have begun
-		if oldest := cur - int64(maxBehind/pacerTick) + 1; p.next < oldest {
-			p.next = oldest // a long stall: the slots before are skipped
-		}
-		if p.next <= cur {
-			p.serveTick(p.next)
-			p.next++
-			p.mu.Unlock()
+		due, more := p.step(int64(now / pacerTick))
+		p.mu.Unlock()
+		if more {
 			continue
 		}
-		wait = -1
-		for t := p.next; t < p.next+wheelSize; t++ {
-			if len(p.wheel[t%wheelSize]) > 0 {
-				wait = time.Duration(t)*pacerTick - g.clock.Now().Sub(g.t0)
-				break
-			}
+		if len(g.pacers) > 1 {
+			p.help(now)
 		}
-		p.mu.Unlock()
+		if due == math.MaxInt64 {
+			return 0, true
+		}
+		wait = time.Duration(due)*pacerTick - g.clock.Now().Sub(g.t0)
 		if wait > 0 {
 			return wait, false
 		}
-		// Already due (the ticks went by while we looked): serve again.
+		// Already due (the tick began while we looked): serve again.
+	}
+}
+
+// step serves the next tick if it has begun (cur is the latest begun) and
+// reports more; otherwise it returns the next tick with sessions, or
+// math.MaxInt64 for none, and publishes it in p.due. p.mu is held.
+func (p *pacer) step(cur int64) (due int64, more bool) {
+	if p.n == 0 {
+		p.due.Store(math.MaxInt64)
+		return math.MaxInt64, false
+	}
+	if oldest := cur - int64(maxBehind/pacerTick) + 1; p.next < oldest {
+		p.next = oldest // a long stall: the slots before are skipped
+	}
+	if p.next <= cur {
+		p.serveTick(p.next)
+		p.next++
+		return 0, true
+	}
+	due = math.MaxInt64
+	for t := p.next; t < p.next+wheelSize; t++ {
+		if len(p.wheel[t%wheelSize]) > 0 {
+			due = t
+			break
+		}
+	}
+	p.due.Store(due)
+	return due, false
+}
+
+// stealAfter is how late a pacer may be before a sibling serves its ticks.
+// Wake-ups are up to a millisecond late anyway (the runtime's poller waits
+// in whole milliseconds).
+const stealAfter = 2 * pacerTick
+
+// help serves the due ticks of siblings whose own goroutine is late: its
+// timer may sit on a P running a GC mark worker, which runs no timers for
+// the whole mark phase, or its thread may be preempted. A sibling busy
+// serving (its lock held) is left alone.
+func (p *pacer) help(now time.Duration) {
+	late := int64((now - stealAfter) / pacerTick)
+	for _, q := range p.g.pacers {
+		if q == p || q.due.Load() > late || !q.mu.TryLock() {
+			continue
+		}
+		for {
+			cur := int64(p.g.clock.Now().Sub(p.g.t0) / pacerTick)
+			if _, more := q.step(cur); !more {
+				break
+			}
+		}
+		q.mu.Unlock()
 	}
 }
 

@@ -584,3 +584,78 @@ func BenchmarkSendSlot(b *testing.B) {
 		}
 	}
 }
+
+// TestPacerHelpsLateSibling: a pacer whose goroutine does not wake (its
+// timer stuck on a P running a GC mark worker, its thread preempted) has
+// its ticks served by a sibling, at most stealAfter late, every slot in
+// order.
+func TestPacerHelpsLateSibling(t *testing.T) {
+	const sessions = 40 // one per pacer and bucket
+	clk := newFakeClock()
+	g := newPacerGroup(new(byte), clk, 2, new(pacerCounters))
+	// Only pacer 0 runs: pacer 1 is the stuck one.
+	g.wg.Add(1)
+	go g.pacers[0].run()
+	t.Cleanup(func() {
+		g.halt()
+		g.wg.Wait()
+	})
+	sends := make(chan send, 4*sessions)
+	entries := make([]*paceEntry, sessions)
+	for i := range entries {
+		entries[i] = &paceEntry{s: &recSender{id: i, clk: clk, sends: sends, t: t}}
+		g.join(entries[i])
+	}
+	if g.pacers[1].n != sessions/2 {
+		t.Fatalf("pacer 1 has %d sessions", g.pacers[1].n)
+	}
+	t0 := clk.Now()
+	next := make([]int64, sessions)
+	var maxLate time.Duration
+	total := 0
+	for ms := range 400 { // 20 slots each
+		if ms > 0 {
+			clk.Advance(pacerTick)
+		}
+		// Pacer 0 asleep again: it served its tick and helped pacer 1.
+		waitArmed(t, clk, 1)
+		n := 0
+		for more := true; more; {
+			select {
+			case s := <-sends:
+				n++
+				if s.slot != next[s.id] {
+					t.Fatalf("session %d sent slot %d, want %d", s.id, s.slot, next[s.id])
+				}
+				next[s.id]++
+				late := s.at.Sub(t0) - time.Duration(entries[s.id].base)*pacerTick - time.Duration(s.slot)*FrameDuration
+				maxLate = max(maxLate, late)
+			default:
+				more = false
+			}
+		}
+		if n > 1+int(stealAfter/pacerTick)+1 {
+			t.Fatalf("%d packets at %d ms: bunched", n, ms)
+		}
+		total += n
+	}
+	// By 399 ms: pacer 0's 20 sessions sent 20 slots each, pacer 1's the
+	// slots due by 397 ms (2 ms late at most).
+	want := 0
+	for _, e := range entries {
+		last := int64(399)
+		if e.p == g.pacers[1] {
+			last -= int64(stealAfter / pacerTick)
+		}
+		want += int((last-e.base)/wheelSize) + 1
+	}
+	if total < want {
+		t.Errorf("%d packets sent, want at least %d", total, want)
+	}
+	if maxLate != stealAfter {
+		t.Errorf("the stuck pacer's packets left up to %v late, want %v", maxLate, stealAfter)
+	}
+	if st := g.stats.read(); st.Skipped != 0 || st.Late != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
