@@ -388,7 +388,10 @@ const stealAfter = 2 * pacerTick
 // the whole mark phase, or its thread may be preempted. A sibling busy
 // serving (its lock held) is left alone.
 func (p *pacer) help(now time.Duration) {
-	late := int64((now - stealAfter) / pacerTick)
+	if now < stealAfter {
+		return
+	}
+	late := int64((now - stealAfter) / pacerTick) // ticks that began stealAfter ago or more
 	for _, q := range p.g.pacers {
 		if q == p || q.due.Load() > late || !q.mu.TryLock() {
 			continue
