@@ -11,7 +11,9 @@ FUZZTIME    ?= 10s
 # Debian packages the tests use: talk-off corpora and generators (S rows),
 # SIPp's RFC 4733 capture (R1), spandsp for the side-by-side comparison.
 DEB_PACKAGES = asterisk-core-sounds-en-wav asterisk-moh-opsound-wav espeak-ng sox \
-	sip-tester kamailio baresip-core linphone-cli tshark libspandsp-dev pkg-config gcc
+	sip-tester kamailio baresip-core linphone-cli tshark libspandsp-dev pkg-config gcc \
+	chromium slapd ldap-utils \
+	freeradius freeradius-utils freeradius-rest eapoltest
 
 .PHONY: all build test deps vet staticcheck unit spandsp bench fuzz load clean
 
@@ -51,7 +53,7 @@ unit:
 # Side by side with Debian's libspandsp dtmf_rx (cgo, build tag spandsp):
 # prints where the two disagree on the conformance rows and the speed ratio.
 spandsp:
-	$(GO) vet -tags spandsp ./dtmf/...
+	$(GO) vet -tags spandsp ./dtmf/... ./tools/...
 	$(GO) test -count=1 -tags spandsp -v -run 'Spandsp' ./dtmf/
 
 bench:

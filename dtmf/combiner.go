@@ -29,6 +29,19 @@ const combinerSize = 16
 //     output is always start then end.
 //   - A start report of K from S while S still has an open press of K closes
 //     that press (with an end report at the new Start, if it was forwarded).
+//   - Once the call has carried an RFC 4733 report, in-band presses are no
+//     longer forwarded (an in-band press already forwarded still gets its
+//     end report); [Combiner.Suppressed] counts them. A far end that sends
+//     telephone-events is signalling its keys out of band (RFC 4733 §2.6
+//     asks senders not to send the tones as well, but gateways such as
+//     Asterisk leak them): in-band tones on such a stream are leaks of the
+//     same presses, arriving an unknown time behind the events (often more
+//     than the Window), broken up by drop-outs into several presses, and
+//     echoes of our own prompt's talk-off. Merging them by time cannot be
+//     made safe for codes, where a doubled digit is a wrong code; ignoring
+//     them can, since every press of such a far end comes as events. The
+//     first press may still arrive in-band first (audio ahead of events):
+//     it is forwarded, and its events merge with it within the Window.
 //
 // All sources must report times on one clock (the call's timeline). The
 // Combiner remembers the last sixteen presses in fixed-size state and does
@@ -39,10 +52,21 @@ type Combiner struct {
 	// 0 means DefaultWindow (200 ms).
 	Window time.Duration
 
-	presses [combinerSize]combined
-	serial  uint64 // insertion counter: ages of presses
-	groups  uint64 // group counter
+	presses    [combinerSize]combined
+	serial     uint64 // insertion counter: ages of presses
+	groups     uint64 // group counter
+	events     bool   // an RFC 4733 report was pushed
+	suppressed uint64 // in-band presses not forwarded because of events
 }
+
+// ForgetEvents makes in-band presses count again until the next RFC 4733
+// report: for a far end that changed (the media moved to another device,
+// or telephone-events are no longer negotiated).
+func (c *Combiner) ForgetEvents() { c.events = false }
+
+// Suppressed returns the number of in-band presses not forwarded because
+// the call carries telephone-events.
+func (c *Combiner) Suppressed() uint64 { return c.suppressed }
 
 // combined is one source's press as the Combiner saw it.
 type combined struct {
@@ -61,11 +85,18 @@ type combined struct {
 func (c *Combiner) Reset() {
 	c.presses = [combinerSize]combined{}
 	c.serial, c.groups = 0, 0
+	c.events, c.suppressed = false, 0
 }
 
 // Push takes one report from a source and appends to dst the reports to pass
 // on (none, one or two), returning dst.
 func (c *Combiner) Push(dst []Event, e Event) []Event {
+	if e.Source == SourceRFC4733 {
+		c.events = true
+	}
+	if c.events && e.Source == SourceInband {
+		return c.inbandAfterEvents(dst, e)
+	}
 	if !e.Ended {
 		if i := c.open(e.Key, e.Source); i >= 0 {
 			p := &c.presses[i]
@@ -84,6 +115,30 @@ func (c *Combiner) Push(dst []Event, e Event) []Event {
 	p.ended, p.end = true, e.End
 	if p.forwarded {
 		dst = append(dst, e)
+	}
+	return dst
+}
+
+// inbandAfterEvents takes an in-band report once the call has carried
+// telephone-events: it only ends the in-band press still open.
+func (c *Combiner) inbandAfterEvents(dst []Event, e Event) []Event {
+	i := c.open(e.Key, e.Source)
+	if i >= 0 {
+		p := &c.presses[i]
+		end := e.End
+		if !e.Ended {
+			end = e.Start
+		}
+		p.ended, p.end = true, end
+		switch {
+		case p.forwarded && e.Ended:
+			dst = append(dst, e)
+		case p.forwarded:
+			dst = append(dst, Event{Key: p.key, Source: p.src, Ended: true, Start: p.start, End: end})
+		}
+	}
+	if !e.Ended {
+		c.suppressed++
 	}
 	return dst
 }

@@ -118,7 +118,66 @@ func TestCombiner(t *testing.T) {
 				cbStart('#', in, 1110*cbUnit), cbStart('#', rfc, 1120*cbUnit),
 				cbEnd('#', in, 1110*cbUnit, 1170*cbUnit), cbEnd('#', rfc, 1120*cbUnit, 1180*cbUnit),
 			},
-			want: "# inband start, # inband end, # inband start, # inband end",
+			// The first press is heard in-band first; from then on the call
+			// carries telephone-events and in-band presses are leaks.
+			want: "# inband start, # inband end, # rfc4733 start, # rfc4733 end",
+		},
+		{
+			name: "leak_behind_events_split_by_dropout",
+			// Asterisk's testsuite capture: the 8 as events, and its leaked
+			// tone 110 ms after the events' end, broken in two by a 17 ms
+			// drop-out (the second part 15 dB lower).
+			in: []Event{
+				cbStart('8', rfc, 1000*cbUnit), cbEnd('8', rfc, 1000*cbUnit, 1200*cbUnit),
+				cbStart('8', in, 1310*cbUnit), cbEnd('8', in, 1310*cbUnit, 1414*cbUnit),
+				cbStart('8', in, 1431*cbUnit), cbEnd('8', in, 1431*cbUnit, 1478*cbUnit),
+			},
+			want: "8 rfc4733 start, 8 rfc4733 end",
+		},
+		{
+			name: "leak_far_behind_events",
+			// The leaked tone starts after the events' press ended, further
+			// behind than the window.
+			in: []Event{
+				cbStart('5', rfc, 1000*cbUnit), cbEnd('5', rfc, 1000*cbUnit, 1100*cbUnit),
+				cbStart('5', in, 1600*cbUnit), cbEnd('5', in, 1600*cbUnit, 1700*cbUnit),
+				cbStart('5', rfc, 2000*cbUnit), cbEnd('5', rfc, 2000*cbUnit, 2100*cbUnit),
+				cbStart('5', in, 2600*cbUnit), cbEnd('5', in, 2600*cbUnit, 2700*cbUnit),
+			},
+			want: "5 rfc4733 start, 5 rfc4733 end, 5 rfc4733 start, 5 rfc4733 end",
+		},
+		{
+			name: "inband_open_when_events_begin_gets_its_end",
+			in: []Event{
+				cbStart('3', in, 1000*cbUnit), cbStart('3', rfc, 1040*cbUnit),
+				cbEnd('3', rfc, 1040*cbUnit, 1140*cbUnit), cbEnd('3', in, 1000*cbUnit, 1120*cbUnit),
+			},
+			want: "3 inband start, 3 inband end",
+		},
+		{
+			name: "inband_restart_after_events_closes_open_press",
+			in: []Event{
+				cbStart('3', in, 1000*cbUnit), cbStart('3', rfc, 1040*cbUnit),
+				cbStart('3', in, 1300*cbUnit),
+			},
+			want: "3 inband start, 3 inband end",
+		},
+		{
+			name: "inband_only_far_end_keeps_every_press",
+			in: []Event{
+				cbStart('1', in, 1000*cbUnit), cbEnd('1', in, 1000*cbUnit, 1040*cbUnit),
+				cbStart('1', in, 1080*cbUnit), cbEnd('1', in, 1080*cbUnit, 1120*cbUnit),
+				cbStart('2', in, 1160*cbUnit), cbEnd('2', in, 1160*cbUnit, 1200*cbUnit),
+			},
+			want: "1 inband start, 1 inband end, 1 inband start, 1 inband end, 2 inband start, 2 inband end",
+		},
+		{
+			name: "sip_info_unaffected_by_events",
+			in: []Event{
+				cbStart('4', rfc, 1000*cbUnit), cbEnd('4', rfc, 1000*cbUnit, 1100*cbUnit),
+				cbInfo('6', 2000*cbUnit),
+			},
+			want: "4 rfc4733 start, 4 rfc4733 end, 6 sip_info start, 6 sip_info end",
 		},
 		{
 			name: "sip_info_alone",
@@ -207,7 +266,13 @@ func TestCombinerManyPresses(t *testing.T) {
 		t.Fatalf("%d reports, want 200", len(out))
 	}
 	for i := 0; i < len(out); i += 2 {
-		if out[i].Ended || !out[i+1].Ended || out[i].Source != SourceInband || out[i].Key != out[i+1].Key {
+		// The first press is heard in-band first; the call then carries
+		// telephone-events, so every later one is reported by them.
+		src := SourceRFC4733
+		if i == 0 {
+			src = SourceInband
+		}
+		if out[i].Ended || !out[i+1].Ended || out[i].Source != src || out[i].Key != out[i+1].Key {
 			t.Fatalf("reports %d,%d: %v %v", i, i+1, out[i], out[i+1])
 		}
 	}
@@ -257,5 +322,43 @@ func TestCombinerReceiverEndToEnd(t *testing.T) {
 	}
 	if got := cbDescribe(out); got != "# rfc4733 start, # rfc4733 end" {
 		t.Fatalf("got %s", got)
+	}
+}
+
+// TestCombinerSuppressed counts the in-band presses dropped once the call
+// carries telephone-events, and Reset forgets that it did.
+func TestCombinerSuppressed(t *testing.T) {
+	var c Combiner
+	c.Push(nil, cbStart('9', SourceRFC4733, 1000*cbUnit))
+	c.Push(nil, cbEnd('9', SourceRFC4733, 1000*cbUnit, 1100*cbUnit))
+	c.Push(nil, cbStart('9', SourceInband, 1400*cbUnit))
+	c.Push(nil, cbEnd('9', SourceInband, 1400*cbUnit, 1500*cbUnit))
+	c.Push(nil, cbStart('9', SourceInband, 1600*cbUnit))
+	if got := c.Suppressed(); got != 2 {
+		t.Fatalf("Suppressed %d, want 2", got)
+	}
+	c.Reset()
+	if got := cbDescribe(c.Push(nil, cbStart('9', SourceInband, 2000*cbUnit))); got != "9 inband start" || c.Suppressed() != 0 {
+		t.Fatalf("after Reset: %q, suppressed %d", got, c.Suppressed())
+	}
+}
+
+// After ForgetEvents in-band presses are forwarded again, until the next
+// RFC 4733 report.
+func TestCombinerForgetEvents(t *testing.T) {
+	var c Combiner
+	c.Push(nil, cbStart('1', SourceRFC4733, 1000*cbUnit))
+	c.Push(nil, cbEnd('1', SourceRFC4733, 1000*cbUnit, 1100*cbUnit))
+	if got := cbDescribe(c.Push(nil, cbStart('2', SourceInband, 2000*cbUnit))); got != "" {
+		t.Fatalf("before ForgetEvents: %q", got)
+	}
+	c.ForgetEvents()
+	if got := cbDescribe(c.Push(nil, cbStart('3', SourceInband, 3000*cbUnit))); got != "3 inband start" {
+		t.Fatalf("after ForgetEvents: %q", got)
+	}
+	c.Push(nil, cbEnd('3', SourceInband, 3000*cbUnit, 3100*cbUnit))
+	c.Push(nil, cbStart('4', SourceRFC4733, 4000*cbUnit))
+	if got := cbDescribe(c.Push(nil, cbStart('5', SourceInband, 5000*cbUnit))); got != "" {
+		t.Fatalf("after events again: %q", got)
 	}
 }

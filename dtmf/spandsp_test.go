@@ -16,7 +16,7 @@ import (
 
 	"github.com/hashcall/hashcall/dtmf"
 	. "github.com/hashcall/hashcall/dtmf/dtmftest"
-	"github.com/hashcall/hashcall/dtmf/internal/spandsp"
+	"github.com/hashcall/hashcall/tools/spandsp"
 	"github.com/hashcall/hashcall/internal/peertest"
 )
 

@@ -69,6 +69,19 @@ func (t *fakeTimer) Reset(d time.Duration) {
 	t.clk.fire()
 }
 
+// resetAt makes the timer fire at when (at once if that has passed): the
+// pacer aims at its tick, not at a delay measured before an Advance.
+func (t *fakeTimer) resetAt(when time.Time) {
+	t.clk.mu.Lock()
+	defer t.clk.mu.Unlock()
+	select {
+	case <-t.c:
+	default:
+	}
+	t.when, t.active = when, true
+	t.clk.fire()
+}
+
 func (t *fakeTimer) Stop() {
 	t.clk.mu.Lock()
 	defer t.clk.mu.Unlock()

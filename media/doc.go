@@ -10,8 +10,10 @@
 //     parses and writes SDP but knows nothing of offers and answers.
 //   - [Stream] is the receive path of one call without any I/O: RTP packets
 //     and arrival times go in, key press reports ([dtmf.Event]) come out. It
-//     checks where each packet came from (the address from SDP, or the first
-//     valid source when latching), locks the SSRC, decodes G.711 audio into
+//     checks where each packet came from (the address from SDP, or any
+//     source until the latch when latching), locks onto one stream only
+//     after 3 in-order packets of one SSRC (holding the packets before, so
+//     one forged packet never decides nor locks anyone out), decodes G.711 audio into
 //     the in-band [dtmf.Detector], hands telephone-events (RFC 4733) to a
 //     [dtmf.Receiver] and merges both, and SIP INFO, in a [dtmf.Combiner] so
 //     that one press is reported once. A live [Session] and a replay of a

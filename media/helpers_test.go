@@ -141,3 +141,17 @@ func concat(parts ...[]pkt) []pkt {
 	}
 	return out
 }
+
+// interleave merges two packet sequences in order of arrival (a first on
+// ties), as two senders' packets reach one socket.
+func interleave(a, b []pkt) []pkt {
+	out := make([]pkt, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		if len(b) == 0 || len(a) > 0 && a[0].at <= b[0].at {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return out
+}

@@ -298,10 +298,12 @@ func (g *pacerGroup) remove(e *paceEntry) {
 // run is the pacer goroutine.
 func (p *pacer) run() {
 	defer p.g.wg.Done()
-	timer := p.g.clock.NewTimer(time.Hour)
+	g := p.g
+	timer := g.clock.NewTimer(time.Hour)
 	timer.Stop()
+	at, absolute := timer.(interface{ resetAt(time.Time) })
 	for {
-		wait, idle := p.serve()
+		due, wait, idle := p.serve()
 		if idle {
 			timer.Stop()
 			select {
@@ -311,7 +313,14 @@ func (p *pacer) run() {
 				return
 			}
 		}
-		timer.Reset(wait)
+		if absolute {
+			// wait was measured a moment ago: aim at the tick itself, so
+			// that time passing in between (a fake clock's Advance) does
+			// not push the wake-up later.
+			at.resetAt(due)
+		} else {
+			timer.Reset(wait)
+		}
 		select {
 		case <-timer.C():
 		case <-p.wake:
@@ -322,12 +331,13 @@ func (p *pacer) run() {
 	}
 }
 
-// serve sends everything that is due and returns how long to sleep until
-// the next tick with sessions, or idle when the wheel is empty. It holds
+// serve sends everything that is due and returns when the next tick with
+// sessions begins and how long that is from now, or idle when the wheel is
+// empty. It holds
 // p.mu one tick at a time, so that sessions joining or leaving wait for one
 // tick's sends at most, not for a whole catch-up. Then it serves any
 // sibling pacer that is more than stealAfter late.
-func (p *pacer) serve() (wait time.Duration, idle bool) {
+func (p *pacer) serve() (at time.Time, wait time.Duration, idle bool) {
 	g := p.g
 	for {
 		p.mu.Lock()
@@ -341,11 +351,11 @@ func (p *pacer) serve() (wait time.Duration, idle bool) {
 			p.help(now)
 		}
 		if due == math.MaxInt64 {
-			return 0, true
+			return time.Time{}, 0, true
 		}
-		wait = time.Duration(due)*pacerTick - g.clock.Now().Sub(g.t0)
-		if wait > 0 {
-			return wait, false
+		at = g.t0.Add(time.Duration(due) * pacerTick)
+		if wait = at.Sub(g.clock.Now()); wait > 0 {
+			return at, wait, false
 		}
 		// Already due (the tick began while we looked): serve again.
 	}

@@ -41,17 +41,38 @@ func (r *recSender) sendSlot(slot int64, _ *sendScratch) bool {
 }
 
 // testGroup is a pacer group of n pacers on a fake clock, outside the
-// registry.
+// registry, started.
 func testGroup(t *testing.T, n int) (*pacerGroup, *fakeClock) {
+	t.Helper()
+	g, clk := stoppedGroup(t, n)
+	g.start()
+	return g, clk
+}
+
+// stoppedGroup is a group whose pacers the test starts (runPacers) once
+// its sessions joined: each pacer then serves tick 0 and sleeps once, with
+// no wake-up from a join left over to race the test's first Advance.
+func stoppedGroup(t *testing.T, n int) (*pacerGroup, *fakeClock) {
 	t.Helper()
 	clk := newFakeClock()
 	g := newPacerGroup(new(byte), clk, n, new(pacerCounters))
-	g.start()
 	t.Cleanup(func() {
 		g.halt()
 		g.wg.Wait()
 	})
 	return g, clk
+}
+
+// runPacers starts the pacers ps of g after draining their join wake-ups.
+func runPacers(g *pacerGroup, ps ...*pacer) {
+	for _, p := range ps {
+		select {
+		case <-p.wake:
+		default:
+		}
+		g.wg.Add(1)
+		go p.run()
+	}
 }
 
 func (g *pacerGroup) join(e *paceEntry) {
@@ -102,13 +123,14 @@ func recv(t *testing.T, ch <-chan send, n int) []send {
 // slot exactly on its own 20 ms grid, and every packet leaves on time.
 func TestPacerPhases(t *testing.T) {
 	const sessions = 100
-	g, clk := testGroup(t, 2)
+	g, clk := stoppedGroup(t, 2)
 	sends := make(chan send, sessions)
 	entries := make([]*paceEntry, sessions)
 	for i := range entries {
 		entries[i] = &paceEntry{s: &recSender{id: i, clk: clk, sends: sends, t: t}}
 		g.join(entries[i])
 	}
+	runPacers(g, g.pacers...)
 	for pi := range g.pacers {
 		for b, l := range g.load[pi] {
 			if l < 2 || l > 3 {
@@ -164,13 +186,14 @@ func TestPacerPhases(t *testing.T) {
 // in order.
 func TestPacerCatchUp(t *testing.T) {
 	const sessions = 40 // two per bucket
-	g, clk := testGroup(t, 1)
+	g, clk := stoppedGroup(t, 1)
 	sends := make(chan send, 64*sessions)
 	entries := make([]*paceEntry, sessions)
 	for i := range entries {
 		entries[i] = &paceEntry{s: &recSender{id: i, clk: clk, sends: sends, t: t}}
 		g.join(entries[i])
 	}
+	runPacers(g, g.pacers...)
 	t0 := clk.Now()
 	sent := make([][]int64, sessions) // slots each session sent
 	lateOf := func(s send) time.Duration {
@@ -263,9 +286,10 @@ func TestPacerCatchUp(t *testing.T) {
 // machine) neither drifts the schedule nor skips: slot k still leaves
 // 0.7 ms after k·20 ms, ten minutes on.
 func TestPacerLateTimer(t *testing.T) {
-	g, clk := testGroup(t, 1)
+	g, clk := stoppedGroup(t, 1)
 	sends := make(chan send, 1)
 	g.join(&paceEntry{s: &recSender{clk: clk, sends: sends, t: t}})
+	runPacers(g, g.pacers...)
 	t0 := recv(t, sends, 1)[0].at
 	const slots = 50 * 600 // 10 minutes
 	for k := int64(1); k <= slots; k++ {
@@ -591,21 +615,14 @@ func BenchmarkSendSlot(b *testing.B) {
 // order.
 func TestPacerHelpsLateSibling(t *testing.T) {
 	const sessions = 40 // one per pacer and bucket
-	clk := newFakeClock()
-	g := newPacerGroup(new(byte), clk, 2, new(pacerCounters))
-	// Only pacer 0 runs: pacer 1 is the stuck one.
-	g.wg.Add(1)
-	go g.pacers[0].run()
-	t.Cleanup(func() {
-		g.halt()
-		g.wg.Wait()
-	})
+	g, clk := stoppedGroup(t, 2)
 	sends := make(chan send, 4*sessions)
 	entries := make([]*paceEntry, sessions)
 	for i := range entries {
 		entries[i] = &paceEntry{s: &recSender{id: i, clk: clk, sends: sends, t: t}}
 		g.join(entries[i])
 	}
+	runPacers(g, g.pacers[0]) // only pacer 0 runs: pacer 1 is the stuck one
 	if g.pacers[1].n != sessions/2 {
 		t.Fatalf("pacer 1 has %d sessions", g.pacers[1].n)
 	}

@@ -113,6 +113,9 @@ type SessionConfig struct {
 	Clock Clock
 	// Logger receives the session's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Audio, when set, receives the far end's audio from Start on (see
+	// Stream.SetAudio), on the receive goroutine.
+	Audio AudioSink
 }
 
 // SessionStats counts what a [Session] did.
@@ -176,6 +179,8 @@ type Session struct {
 	early      uint64
 	pressDrops uint64
 	lastSource netip.AddrPort
+	lastLocks  uint64       // the stream's lock count last logged
+	relock     bool         // the stream was unlocked (Retarget) since
 	evs        []dtmf.Event // Info's scratch
 
 	// Sender state, owned by the pacer serving the session.
@@ -314,6 +319,7 @@ func (s *Session) Start(n Negotiated) error {
 	}
 	s.neg = n
 	s.stream = NewStream(n.StreamConfig(s.cfg.Latch))
+	s.stream.SetAudio(s.cfg.Audio)
 	s.started = true
 	early := s.early
 	s.mu.Unlock()
@@ -337,6 +343,7 @@ func (s *Session) Update(n Negotiated) error {
 	}
 	if n.Remote != s.neg.Remote {
 		s.log.Info("rtp retarget", "from", s.neg.Remote, "to", n.Remote)
+		s.relock = true
 	}
 	s.neg = n
 	s.stream.Update(n.StreamConfig(s.cfg.Latch))
@@ -355,6 +362,7 @@ func (s *Session) Retarget(remote netip.AddrPort) {
 	s.log.Info("rtp retarget", "from", s.neg.Remote, "to", remote)
 	s.neg.Remote = remote
 	s.stream.Retarget(remote)
+	s.relock = true
 }
 
 // Info feeds a key the far end sent by SIP INFO into the stream; before
@@ -470,6 +478,16 @@ func (s *Session) receive() {
 			continue
 		}
 		evs = s.stream.Packet(evs[:0], now, from, buf[:n])
+		if src, ssrc, locks := s.stream.Lock(); locks != s.lastLocks {
+			s.lastLocks = locks
+			if locks == 1 || s.relock {
+				s.relock = false
+				s.log.Info("rtp locked", "source", src, "ssrc", ssrc)
+			} else {
+				// Another stream took over (Stream: takeover rules).
+				s.log.Info("rtp lock taken over", "source", src, "ssrc", ssrc, "locks", locks)
+			}
+		}
 		if s.cfg.Latch {
 			if src, ok := s.stream.Source(); ok && src != s.lastSource {
 				s.lastSource = src

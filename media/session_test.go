@@ -523,7 +523,7 @@ func TestSessionLatchSymmetric(t *testing.T) {
 		t.Fatal(err)
 	}
 	ph := newPhone(addrOf(far).String(), PCMU)
-	for _, p := range ph.silence(40 * time.Millisecond) {
+	for _, p := range ph.silence(time.Duration(lockRun) * FrameDuration) { // enough to latch
 		if _, err := far.WriteToUDPAddrPort(p.b, ours.LocalAddr()); err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashcall/hashcall/dtmf"
 	"github.com/pion/rtp"
+	"github.com/zaf/g711"
 )
 
 // Sequence number rules for audio (after RFC 3550 Appendix A.1).
@@ -23,6 +24,42 @@ const (
 	maxInfoDuration = time.Second
 )
 
+// The lock onto the far end's stream (RFC 3550 §8: an SSRC identifies a
+// stream; the first packet to arrive proves nothing, anyone who can reach
+// the port, or spoof the far end's address with a raw socket, can send it).
+const (
+	// lockRun (N) is how many consecutive in-order packets of one SSRC
+	// (and, when latching, of one source address) lock the stream onto
+	// them. Until then packets are held, not decided, so a single forged
+	// packet — even one that arrives before the phone's first, spoofing its
+	// SDP address — never decides a key and never locks the phone out: the
+	// phone's own packets reach N whatever else arrives. Why 3: a forger
+	// racing the phone has to land three packets of one SSRC, in sequence,
+	// before the phone's third (40 ms after its first) rather than one
+	// packet anywhere in that window; and a larger N buys little (a forger
+	// who can send three packets can send thirty: that case is the
+	// takeover rule's) while it costs time: a press carried by the
+	// phone's very first packets is decided only once the lock comes, at
+	// most (N − 1) × 20 ms = 40 ms late. In a call the lock comes in the
+	// first 60 ms after the answer, long before a key may count
+	// (verify.min_key_delay), so the #-to-decision time is unchanged.
+	lockRun = 3
+	// takeoverQuiet is how long another SSRC (or, when latching, another
+	// source) must keep arriving in sequence, with the locked one silent
+	// all the while, to take the lock over: the phone that lost the lock
+	// to a forger's burst, or a far end that changed its SSRC without a
+	// re-INVITE. A live phone sends every 20 ms (trunks hang up silent
+	// calls), so while it sends nobody takes its lock; ten packets' time.
+	takeoverQuiet = 200 * time.Millisecond
+	// maxHeld bounds the packets held per candidate: takeoverQuiet's worth
+	// at 10 ms packets, with room to spare. Beyond it the oldest is dropped.
+	maxHeld = 32
+	// numCandidates is how many unlocked streams are tracked at once; a new
+	// one replaces the one with the shortest run, so the phone's growing
+	// run survives a forger's spray of single packets.
+	numCandidates = 3
+)
+
 // silence holds one frame of G.711 silence for each law, for concealment.
 var silence = func() (s struct{ ulaw, alaw [1024]byte }) {
 	for i := range s.ulaw {
@@ -37,10 +74,12 @@ type StreamConfig struct {
 	// Remote is the far end's RTP address from its SDP. Without Latch only
 	// packets from exactly this address and port are accepted.
 	Remote netip.AddrPort
-	// Latch (config media.symmetric_latching) accepts the source of the
-	// first valid packet, wherever it comes from, and then only that source:
-	// for far ends behind NAT, whose packets do not come from the address in
-	// their SDP. A packet from Remote itself always takes the latch over.
+	// Latch (config media.symmetric_latching) accepts packets from any
+	// source until the lock: the first source to send lockRun consecutive
+	// in-order packets of one SSRC is latched, and then only it (see
+	// [Stream] for takeovers): for far ends behind NAT, whose packets do
+	// not come from the address in their SDP. A stream from Remote itself
+	// takes the latch over once it has lockRun packets in order.
 	Latch bool
 	// Codecs are the audio codecs accepted, by payload type; nil means
 	// DefaultCodecs. Only G.711 is decoded; others are ignored.
@@ -65,10 +104,13 @@ type Drops struct {
 	// NotRTP: too short, not version 2, a malformed header or padding,
 	// or an empty audio payload.
 	NotRTP uint64
-	// Source: from an address other than the expected (or latched) one.
+	// Source: from an address other than the expected (or latched) one;
+	// when latching, counted once a candidate source's held packets are
+	// given up (another source locked, or its run broke).
 	Source uint64
-	// SSRC: from the right address with another SSRC than the first
-	// accepted packet's.
+	// SSRC: from the right address with another SSRC than the locked one,
+	// and packets held before the lock (or for a takeover) whose SSRC did
+	// not win, counted when they are given up.
 	SSRC uint64
 	// PayloadType: neither a negotiated audio codec nor our
 	// telephone-event payload type (R9).
@@ -97,11 +139,14 @@ type StreamStats struct {
 	Info      uint64 // SIP INFO keys given to Info
 	Concealed uint64 // silence frames fed in place of lost audio packets
 	Presses   uint64 // key presses reported (start reports after combining)
-	Dropped   Drops
+	// Locks counts the times the stream locked onto a source and SSRC:
+	// 1 in a plain call, one more for each takeover or Retarget.
+	Locks   uint64
+	Dropped Drops
 
 	// Source is the source address packets are accepted from (the latched
 	// one when latching), and SSRC the locked SSRC; both are zero until the
-	// first packet is accepted.
+	// stream is locked.
 	Source netip.AddrPort
 	SSRC   uint32
 	// Receiver is the RFC 4733 receiver's own counters.
@@ -113,21 +158,30 @@ type StreamStats struct {
 // press reports back. Rules, in order:
 //
 //   - Source: without latching, only packets from StreamConfig.Remote are
-//     accepted; with latching, the source of the first valid packet (RTP
-//     version 2, a negotiated payload type, a usable payload) is latched and
-//     only it is accepted afterwards, except that a valid packet from Remote
-//     itself takes the latch over. Anyone who can reach the port could
-//     otherwise forge a '#' (RFC 4961 symmetric RTP is why the far end's
-//     source is a fair identity).
-//   - SSRC (RFC 3550 §8): the first accepted packet fixes the SSRC; packets
-//     of other SSRCs from the right source are dropped. The lock is only
-//     released by Retarget (a re-INVITE or UPDATE moved the far end), never
-//     by the stream itself: a blind attacker who can spoof the source must
-//     still guess a 32-bit SSRC.
+//     accepted; with latching, packets from any source are candidates until
+//     the lock, and then only the locked source's (and candidates that may
+//     take it over, below; none from elsewhere once the lock is on Remote
+//     itself). Anyone who can reach the port could otherwise
+//     forge a '#' (RFC 4961 symmetric RTP is why the far end's source is a
+//     fair identity).
 //   - Payload type: audio on a negotiated G.711 payload type is decoded into
 //     the in-band [dtmf.Detector]; telephone-events on our offered payload
 //     type go to the RFC 4733 [dtmf.Receiver] (RFC 4733 §2.5.2); anything
 //     else is dropped.
+//   - Lock (RFC 3550 §8): the stream locks onto a source and SSRC once
+//     lockRun (3) consecutive in-order packets of that SSRC from that source
+//     arrived. Packets before the lock are held per candidate (source,
+//     SSRC), not decided; the winner's are then processed in arrival order
+//     with their arrival times, so no genuine press is lost, and every other
+//     candidate's are dropped (counted as SSRC, or Source when they came
+//     from another address). So a single packet, forged or not, never
+//     decides a key nor locks anyone out. After the lock, packets of other
+//     SSRCs are candidates for a takeover: one whose run has lasted
+//     takeoverQuiet (200 ms) while the locked SSRC sent nothing takes the
+//     lock over (the continuous stream is preferred to a silent one); with
+//     latching, a candidate from Remote itself takes the latch over from
+//     another source as soon as it has lockRun packets in order. Retarget (a
+//     re-INVITE or UPDATE moved the far end) unlocks.
 //   - Sequence numbers (shared by audio and events of one SSRC, which
 //     interleave as baresip sends them): audio at or behind the highest
 //     number seen is a duplicate or reordered and dropped; a gap of 1–5
@@ -140,8 +194,9 @@ type StreamStats struct {
 // reports with now directly. Reports of both, and SIP INFO, go through one
 // [dtmf.Combiner], so one press is reported once.
 //
-// A Stream does not allocate per packet (beyond growing dst) and is not
-// safe for concurrent use.
+// A Stream does not allocate per packet (beyond growing dst, and the
+// buffers of held packets the first time they are used) and is not safe
+// for concurrent use.
 type Stream struct {
 	cfg    StreamConfig
 	remote netip.AddrPort
@@ -154,15 +209,66 @@ type Stream struct {
 	hdr rtp.Header
 	raw []dtmf.Event
 
-	source  netip.AddrPort
-	sourced bool
-	ssrc    uint32
-	ssrcSet bool
-	seq     uint16
-	seqSet  bool
+	// The lock: source and SSRC, once locked.
+	locked bool
+	source netip.AddrPort
+	ssrc   uint32
+	seq    uint16
+	seqSet bool
+
+	// cands are the streams not (or not yet) locked onto; ncand of them
+	// are in use.
+	cands [numCandidates]candidate
+	ncand int
+
+	onDrop func(DroppedPacket)
 
 	stats StreamStats
+
+	audio AudioSink
+	pcm   [FrameSamples]int16
 }
+
+// DroppedPacket is a packet dropped for its source or SSRC, as
+// [Stream.OnDrop] reports it: either at once (a stranger's, without
+// latching) or when a candidate's held packets are given up, later.
+type DroppedPacket struct {
+	At   time.Duration  // its arrival
+	From netip.AddrPort // its source
+	SSRC bool           // counted as Drops.SSRC; false: Drops.Source
+	B    []byte         // the datagram, valid during the call only
+}
+
+// candidate is a stream of one source and SSRC that is not locked onto:
+// its current run of in-order packets, held until it wins or breaks.
+type candidate struct {
+	used  bool
+	from  netip.AddrPort
+	ssrc  uint32
+	seq   uint16        // highest sequence number of the run
+	run   int           // in-order packets in the run
+	first time.Duration // arrival of the run's first packet
+	last  time.Duration // arrival of its latest packet
+	held  [maxHeld]heldPacket
+	nheld int
+}
+
+// heldPacket is a packet kept until its candidate wins or breaks.
+type heldPacket struct {
+	at time.Duration
+	b  []byte // reused from one run to the next
+}
+
+// AudioSink receives a stream's decoded audio: 8 kHz linear samples in
+// arrival order, lost packets (up to five in a row) concealed with
+// silence. The slice is only valid during the call, which must not block.
+type AudioSink interface {
+	Audio(samples []int16)
+}
+
+// SetAudio makes the stream pass the audio it decodes to a (nil: none),
+// for analysis such as answering-machine detection.
+func (s *Stream) SetAudio(a AudioSink) { s.audio = a }
 
 // NewStream returns the receive path for one call's RTP stream.
 func NewStream(cfg StreamConfig) *Stream {
@@ -175,7 +281,7 @@ func NewStream(cfg StreamConfig) *Stream {
 }
 
 // configure applies cfg; the receiver is replaced when its parameters
-// change, and the source and SSRC are relearned when Remote changes.
+// change, and the lock is relearned when Remote changes.
 func (s *Stream) configure(cfg StreamConfig) {
 	if cfg.EventClockRate == 0 {
 		cfg.EventClockRate = dtmf.DefaultClockRate
@@ -191,14 +297,24 @@ func (s *Stream) configure(cfg StreamConfig) {
 	}
 	if s.rcv == nil || old.EventPT != cfg.EventPT || old.EventClockRate != cfg.EventClockRate {
 		s.rcv = dtmf.NewReceiver(dtmf.ReceiverConfig{PayloadType: cfg.EventPT, ClockRate: cfg.EventClockRate})
-		if s.ssrcSet {
+		if s.locked {
 			s.rcv.LockSSRC(s.ssrc)
 		}
 	}
+	if old.HaveEvents && !cfg.HaveEvents {
+		s.comb.ForgetEvents() // in-band tones are presses again
+	}
 	if remote := unmap(cfg.Remote); remote != s.remote || old.Latch != cfg.Latch {
 		s.remote = remote
-		s.sourced, s.ssrcSet, s.seqSet = false, false, false
+		s.unlock()
 	}
+}
+
+// unlock forgets the lock and every candidate (their held packets are
+// dropped and counted).
+func (s *Stream) unlock() {
+	s.discardAll()
+	s.locked, s.seqSet = false, false
 }
 
 // Update applies a new configuration after a re-INVITE or UPDATE: new
@@ -208,114 +324,289 @@ func (s *Stream) configure(cfg StreamConfig) {
 func (s *Stream) Update(cfg StreamConfig) { s.configure(cfg) }
 
 // Retarget accepts packets from remote from now on, the far end's new
-// address after a re-INVITE or UPDATE, and learns the source (when
-// latching) and the SSRC anew. A press in progress on the old SSRC ends by
-// timeout.
+// address after a re-INVITE or UPDATE, and locks anew (source when
+// latching, and SSRC). A press in progress on the old SSRC ends by timeout.
 func (s *Stream) Retarget(remote netip.AddrPort) {
 	s.remote = unmap(remote)
 	s.cfg.Remote = remote
-	s.sourced, s.ssrcSet, s.seqSet = false, false, false
+	s.unlock()
+	s.comb.ForgetEvents() // another device may have no telephone-events
 }
 
 // Source returns the address packets are accepted from and whether it is
 // known yet: Remote without latching, the latched source with it.
 func (s *Stream) Source() (netip.AddrPort, bool) {
-	if s.sourced {
+	if s.locked {
 		return s.source, true
 	}
 	return s.remote, !s.cfg.Latch
 }
 
+// Lock returns the source and SSRC the stream is locked onto, and how many
+// times it locked so far (StreamStats.Locks), without copying the stats.
+func (s *Stream) Lock() (source netip.AddrPort, ssrc uint32, locks uint64) {
+	if !s.locked {
+		return netip.AddrPort{}, 0, s.stats.Locks
+	}
+	return s.source, s.ssrc, s.stats.Locks
+}
+
+// OnDrop sets f to be called with each packet dropped for its source or
+// SSRC, when it is counted: a held packet's drop is only known when its
+// candidate loses, after later packets. replay uses it to tell which
+// packet a drop was. nil turns it off.
+func (s *Stream) OnDrop(f func(DroppedPacket)) { s.onDrop = f }
+
 // Stats returns the stream's counters.
 func (s *Stream) Stats() StreamStats {
 	st := s.stats
-	switch {
-	case s.sourced:
-		st.Source = s.source
-	case !s.cfg.Latch && s.ssrcSet:
-		st.Source = s.remote
+	if s.locked {
+		st.Source, st.SSRC = s.source, s.ssrc
 	}
-	st.SSRC = s.ssrc
 	st.Receiver = s.rcv.Stats()
 	return st
 }
 
 // Packet processes one received UDP datagram b from from, arriving at now
 // on the caller's clock (which must not go backwards), and appends the key
-// press reports it completes to dst. b is only read during the call.
+// press reports it completes to dst. b is only read during the call (a
+// packet held before the lock is copied).
 func (s *Stream) Packet(dst []dtmf.Event, now time.Duration, from netip.AddrPort, b []byte) []dtmf.Event {
 	s.stats.Received++
 	from = unmap(from)
 
 	// Source first, before parsing: a packet from a stranger costs nothing.
-	relatch := false
-	switch {
-	case s.sourced && from == s.source, !s.cfg.Latch && from == s.remote:
-	case s.cfg.Latch && (!s.sourced || from == s.remote):
-		relatch = true // latch (or take the latch over) if the packet is valid
-	default:
+	onLock := s.locked && from == s.source
+	// Once locked onto Remote itself latching has nothing more to give:
+	// only Remote is accepted, as without it.
+	strict := !s.cfg.Latch || s.locked && s.source == s.remote
+	if !onLock && strict && from != s.remote {
 		s.stats.Dropped.Source++
+		if s.onDrop != nil {
+			s.onDrop(DroppedPacket{At: now, From: from, B: b})
+		}
 		return dst
 	}
+	payload, law, event, ok := s.parse(b)
+	if !ok {
+		return dst
+	}
+	if onLock && s.hdr.SSRC == s.ssrc {
+		if s.ncand > 0 {
+			s.interrupt()
+		}
+		return s.process(dst, now, payload, law, event)
+	}
+	if event && (len(payload) < dtmf.PayloadSize || len(payload)%dtmf.PayloadSize != 0) {
+		// Never hold (nor lock on) a packet the receiver would reject.
+		s.stats.Dropped.NotRTP++
+		return dst
+	}
+	return s.candidate(dst, now, from, b)
+}
 
+// parse checks and parses b into s.hdr and returns its payload, its G.711
+// law (0 for an event) and whether it is a telephone-event; a packet that
+// is dropped is counted and ok is false.
+func (s *Stream) parse(b []byte) (payload []byte, law byte, event, ok bool) {
 	// RFC 3550 §5.1 header; pion's Unmarshal does not allocate (the payload
 	// aliases b), and the cheap checks first spare it garbage.
 	if len(b) < 12 || b[0]>>6 != 2 {
 		s.stats.Dropped.NotRTP++
-		return dst
+		return nil, 0, false, false
 	}
 	if b[1] >= 192 && b[1] <= 223 {
 		// RTCP multiplexed on the RTP port (RFC 5761 §4); not used.
 		s.stats.Dropped.RTCP++
-		return dst
+		return nil, 0, false, false
 	}
 	h := &s.hdr
 	n, err := h.Unmarshal(b)
 	if err != nil || n > len(b) {
 		s.stats.Dropped.NotRTP++
-		return dst
+		return nil, 0, false, false
 	}
-	payload := b[n:]
+	payload = b[n:]
 	if h.Padding {
 		// RFC 3550 §5.1: the last octet counts the padding, itself included.
 		if len(payload) == 0 || payload[len(payload)-1] == 0 || int(payload[len(payload)-1]) > len(payload) {
 			s.stats.Dropped.NotRTP++
-			return dst
+			return nil, 0, false, false
 		}
 		payload = payload[:len(payload)-int(payload[len(payload)-1])]
 	}
-	law := s.law[h.PayloadType]
-	event := law == 0 && s.cfg.HaveEvents && (h.PayloadType == s.cfg.EventPT || (s.cfg.PeerEventPT != 0 && h.PayloadType == s.cfg.PeerEventPT))
+	law = s.law[h.PayloadType]
+	event = law == 0 && s.cfg.HaveEvents && (h.PayloadType == s.cfg.EventPT || (s.cfg.PeerEventPT != 0 && h.PayloadType == s.cfg.PeerEventPT))
 	if event {
 		h.PayloadType = s.cfg.EventPT // the receiver knows one payload type
 	}
 	switch {
 	case law == 0 && !event:
 		s.stats.Dropped.PayloadType++
-		return dst
+		return nil, 0, false, false
 	case law != 0 && len(payload) == 0:
 		s.stats.Dropped.NotRTP++
-		return dst
-	case event && (len(payload) < dtmf.PayloadSize || len(payload)%dtmf.PayloadSize != 0) && relatch:
-		// Never latch on a packet the receiver would reject.
-		s.stats.Dropped.NotRTP++
+		return nil, 0, false, false
+	}
+	return payload, law, event, true
+}
+
+// candidate holds a packet (parsed into s.hdr) that is not of the locked
+// stream, in its candidate's run, and locks onto the candidate when the run
+// wins.
+func (s *Stream) candidate(dst []dtmf.Event, now time.Duration, from netip.AddrPort, b []byte) []dtmf.Event {
+	h := &s.hdr
+	c := s.find(from, h.SSRC)
+	if c.run > 0 {
+		switch d := int16(h.SequenceNumber - c.seq); {
+		case d > 0 && d <= maxConcealed+1: // in order, perhaps after a loss
+			c.run++
+			c.seq = h.SequenceNumber
+		case d <= 0 && d > -maxMisorder:
+			// A duplicate or reordered packet (SIPp repeats an E packet's
+			// sequence number): kept with the run, not counted in it.
+		default:
+			// A jump: the count starts again. The packets held are kept:
+			// one SSRC from one source is one sender (a forger cannot
+			// guess a 32-bit SSRC), and some send events in a sequence
+			// space of their own; the receive path sorts them out.
+			c.run, c.seq = 1, h.SequenceNumber
+		}
+	} else {
+		c.run, c.seq, c.first = 1, h.SequenceNumber, now
+	}
+	c.last = now
+	if c.nheld == maxHeld {
+		s.drop(c, 1)
+		first := c.held[0]
+		copy(c.held[:], c.held[1:])
+		c.held[maxHeld-1] = first // keep its buffer
+		c.nheld--
+	}
+	hp := &c.held[c.nheld]
+	hp.at, hp.b = now, append(hp.b[:0], b...)
+	c.nheld++
+	if c.run < lockRun {
 		return dst
 	}
+	switch {
+	case !s.locked:
+	case s.cfg.Latch && c.from == s.remote && s.source != s.remote:
+		// The SDP address is preferred over a latched other source.
+	case now-c.first >= takeoverQuiet:
+		// The locked stream has been silent throughout the run (its
+		// packets interrupt runs): the continuous one is preferred.
+	default:
+		return dst
+	}
+	return s.lock(dst, c)
+}
 
-	if relatch {
-		if !s.sourced || s.source != from {
-			s.source, s.sourced = from, true
-			s.ssrcSet, s.seqSet = false, false
+// find returns the candidate of from and ssrc, or a fresh one in the slot
+// of the one with the shortest run (the oldest of those), whose held
+// packets are dropped.
+func (s *Stream) find(from netip.AddrPort, ssrc uint32) *candidate {
+	var pick *candidate
+	for i := range s.cands {
+		c := &s.cands[i]
+		if !c.used {
+			if pick == nil || pick.used {
+				pick = c
+			}
+			continue
+		}
+		if c.ssrc == ssrc && c.from == from {
+			return c
+		}
+		if pick == nil || pick.used && (c.run < pick.run || c.run == pick.run && c.last < pick.last) {
+			pick = c
 		}
 	}
-	if !s.ssrcSet {
-		s.ssrc, s.ssrcSet = h.SSRC, true
-		s.rcv.LockSSRC(h.SSRC)
-	} else if h.SSRC != s.ssrc {
-		s.stats.Dropped.SSRC++
-		return dst
+	if pick.used {
+		s.discard(pick)
 	}
+	pick.used, pick.from, pick.ssrc, pick.run, pick.nheld = true, from, ssrc, 0, 0
+	s.ncand++
+	return pick
+}
 
+// drop counts n of c's held packets as dropped: SSRC when c shares the
+// expected source's address (the locked one, or Remote), Source otherwise.
+func (s *Stream) drop(c *candidate, n int) {
+	expected := s.remote
+	if s.locked {
+		expected = s.source
+	}
+	ssrc := c.from == expected || !s.cfg.Latch
+	if ssrc {
+		s.stats.Dropped.SSRC += uint64(n)
+	} else {
+		s.stats.Dropped.Source += uint64(n)
+	}
+	if s.onDrop != nil {
+		for i := range n {
+			hp := &c.held[i]
+			s.onDrop(DroppedPacket{At: hp.at, From: c.from, SSRC: ssrc, B: hp.b})
+		}
+	}
+}
+
+// discard gives up candidate c: its held packets are dropped.
+func (s *Stream) discard(c *candidate) {
+	if !c.used {
+		return
+	}
+	s.drop(c, c.nheld)
+	c.used, c.run, c.nheld = false, 0, 0
+	s.ncand--
+}
+
+func (s *Stream) discardAll() {
+	for i := range s.cands {
+		s.discard(&s.cands[i])
+	}
+}
+
+// interrupt ends the runs of the candidates that need the locked stream to
+// be silent to take over: a packet of it arrived. A candidate from Remote
+// that may take the latch over from another source keeps its run.
+func (s *Stream) interrupt() {
+	for i := range s.cands {
+		c := &s.cands[i]
+		if c.used && !(s.cfg.Latch && c.from == s.remote && s.source != s.remote) {
+			s.discard(c)
+		}
+	}
+}
+
+// lock locks the stream onto candidate c, drops every other candidate's
+// packets and processes c's held ones in their order of arrival.
+func (s *Stream) lock(dst []dtmf.Event, c *candidate) []dtmf.Event {
+	s.locked, s.source, s.ssrc, s.seqSet = true, c.from, c.ssrc, false
+	s.rcv.LockSSRC(c.ssrc)
+	s.stats.Locks++
+	c.used = false
+	s.ncand--
+	for i := range s.cands {
+		if o := &s.cands[i]; o != c {
+			s.discard(o)
+		}
+	}
+	n := c.nheld
+	c.run, c.nheld = 0, 0
+	for i := range n {
+		hp := &c.held[i]
+		if payload, law, event, ok := s.parse(hp.b); ok {
+			dst = s.process(dst, hp.at, payload, law, event)
+		}
+	}
+	return dst
+}
+
+// process runs a packet of the locked stream, parsed into s.hdr, through
+// the sequence rules into the detector or the RFC 4733 receiver.
+func (s *Stream) process(dst []dtmf.Event, now time.Duration, payload []byte, law byte, event bool) []dtmf.Event {
+	h := &s.hdr
 	// Sequence numbers, in serial arithmetic (RFC 3550 Appendix A.1).
 	gap := 0
 	old := false
@@ -364,8 +655,22 @@ func (s *Stream) Packet(dst []dtmf.Event, now time.Duration, from netip.AddrPort
 	return s.combine(dst, raw)
 }
 
-// feed decodes G.711 into the in-band detector.
+// feed decodes G.711 into the in-band detector (and the audio sink).
 func (s *Stream) feed(dst []dtmf.Event, law byte, b []byte) []dtmf.Event {
+	if s.audio != nil {
+		for rest := b; len(rest) > 0; {
+			n := min(len(rest), len(s.pcm))
+			for i, c := range rest[:n] {
+				if law == 'a' {
+					s.pcm[i] = g711.DecodeAlawFrame(c)
+				} else {
+					s.pcm[i] = g711.DecodeUlawFrame(c)
+				}
+			}
+			s.audio.Audio(s.pcm[:n])
+			rest = rest[n:]
+		}
+	}
 	if law == 'a' {
 		return s.det.FeedAlaw(dst, b)
 	}
@@ -412,8 +717,11 @@ func (s *Stream) Tick(dst []dtmf.Event, now time.Duration) []dtmf.Event {
 }
 
 // Flush ends the stream at now (the end of a capture or of the call): a
-// press still in progress in-band or by RFC 4733 is reported as ended.
+// press still in progress in-band or by RFC 4733 is reported as ended, and
+// packets still held for a candidate are dropped.
 func (s *Stream) Flush(dst []dtmf.Event, now time.Duration) []dtmf.Event {
+	// Packets still held never locked anything: they are dropped.
+	s.discardAll()
 	raw := s.det.Flush(s.raw[:0])
 	s.place(raw, now)
 	raw = s.rcv.Flush(raw)

@@ -56,7 +56,10 @@ func TestStreamSecurity(t *testing.T) {
 				far := newPhone(farEnd, PCMU)
 				evil := newPhone(farEnd, PCMU) // spoofed source address
 				evil.ssrc = 0xdeadbeef
-				return concat(far.silence(100*time.Millisecond), evil.press(101, '#', 200*time.Millisecond), evil.audio(hashTone()))
+				lead := far.silence(100 * time.Millisecond)
+				evil.at = far.at
+				// The phone keeps sending while the forger does.
+				return concat(lead, interleave(far.silence(900*time.Millisecond), concat(evil.press(101, '#', 200*time.Millisecond), evil.audio(hashTone()))))
 			},
 			want: want{dropped: Drops{SSRC: 13 + 31}},
 		},
@@ -119,7 +122,9 @@ func TestStreamSecurity(t *testing.T) {
 			cfg:  StreamConfig{Remote: ap("10.0.0.5:4000"), Latch: true, Codecs: []Codec{PCMU}, EventPT: 101, HaveEvents: true},
 			pkts: func() []pkt {
 				far, evil := newPhone(farEnd, PCMU), newPhone(stranger, PCMU)
-				return concat(far.silence(100*time.Millisecond), evil.press(101, '#', 200*time.Millisecond), evil.audio(hashTone()))
+				lead := far.silence(100 * time.Millisecond)
+				evil.at = far.at
+				return concat(lead, interleave(far.silence(900*time.Millisecond), concat(evil.press(101, '#', 200*time.Millisecond), evil.audio(hashTone()))))
 			},
 			want: want{dropped: Drops{Source: 13 + 31}},
 		},
@@ -204,7 +209,7 @@ func TestStreamSecurity(t *testing.T) {
 func TestStreamRTCP(t *testing.T) {
 	s := NewStream(streamCfg(PCMU))
 	far := newPhone(farEnd, PCMU)
-	feed(s, far.silence(40*time.Millisecond))
+	feed(s, far.silence(60*time.Millisecond))
 	// A receiver report: V=2, RC=0, PT=201, length 1, SSRC.
 	s.Packet(nil, 2*time.Second, far.from, []byte{0x80, 201, 0, 1, 0x11, 0x22, 0x33, 0x44, 0, 0, 0, 0})
 	if st := s.Stats(); st.Dropped.RTCP != 1 || st.Dropped.Total() != 1 {
@@ -221,17 +226,33 @@ func FuzzStreamPacket(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte, latch bool) {
 		cfg := streamCfg(PCMU)
 		cfg.Latch = latch
-		s := NewStream(cfg)
-		var evs []dtmf.Event
-		for i := range 3 {
-			evs = s.Packet(evs, time.Duration(i)*FrameDuration, far.from, b)
-		}
-		evs = s.Flush(evs, time.Minute)
-		if len(evs) > 0 && len(evs)%2 != 0 {
-			t.Fatalf("unbalanced reports %v", evs)
-		}
-		if st := s.Stats(); st.Received != 3 {
-			t.Fatalf("stats %+v", st)
+		for _, locked := range []bool{false, true} {
+			s := NewStream(cfg)
+			var evs []dtmf.Event
+			var n uint64
+			at := time.Second
+			if locked {
+				// Lock first (lockRun packets of the phone), so that b meets
+				// the locked path as well as the candidates'.
+				lead := newPhone(farEnd, PCMU)
+				for _, p := range lead.silence(time.Duration(lockRun) * FrameDuration) {
+					evs = s.Packet(evs, p.at, p.from, p.b)
+					n++
+					at = p.at
+				}
+			}
+			for i := range 3 {
+				evs = s.Packet(evs, at+time.Duration(i+1)*FrameDuration, far.from, b)
+				n++
+			}
+			evs = s.Flush(evs, time.Minute)
+			if len(evs) > 0 && len(evs)%2 != 0 {
+				t.Fatalf("unbalanced reports %v", evs)
+			}
+			st := s.Stats()
+			if st.Received != n || st.Dropped.Total() > n {
+				t.Fatalf("stats %+v after %d packets", st, n)
+			}
 		}
 	})
 }
@@ -363,7 +384,7 @@ func TestStreamLatch(t *testing.T) {
 	s.Retarget(ap("10.0.0.6:4002"))
 	moved := newPhone("10.0.0.6:4002", PCMU)
 	moved.ssrc = 78
-	feed(s, moved.silence(40*time.Millisecond))
+	feed(s, moved.silence(60*time.Millisecond))
 	if src, _ := s.Source(); src != moved.from || s.Stats().SSRC != 78 {
 		t.Fatalf("after Retarget: source %v ssrc %d", src, s.Stats().SSRC)
 	}
@@ -416,16 +437,39 @@ func TestStreamPacketAllocs(t *testing.T) {
 	far := newPhone(farEnd, PCMU)
 	pk := concat(far.audio(hashTone()), far.press(101, '#', 100*time.Millisecond), far.interleaved(hashTone(), 101, '1', 100*time.Millisecond))
 	dst := make([]dtmf.Event, 0, 64)
-	// Warm up: the first packet fixes the source and SSRC.
-	s.Packet(dst, 0, pk[0].from, pk[0].b)
-	i := 1
-	allocs := testing.AllocsPerRun(len(pk)-1, func() {
+	// Warm up: the first lockRun packets lock the stream (held packets'
+	// buffers are allocated once, then reused).
+	for _, p := range pk[:lockRun] {
+		dst = s.Packet(dst[:0], p.at, p.from, p.b)
+	}
+	i := lockRun
+	allocs := testing.AllocsPerRun(len(pk)-lockRun, func() {
 		p := pk[i%len(pk)]
 		dst = s.Packet(dst[:0], p.at, p.from, p.b)
 		i++
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per packet", allocs)
+	}
+	// A forger's packets beside the phone's: held, then dropped, with no
+	// allocation once the candidates' buffers exist.
+	evil := newPhone(farEnd, PCMU)
+	evil.ssrc, evil.at = 0x0badc0de, far.at+time.Millisecond
+	mix := interleave(far.silence(2*time.Second), evil.silence(2*time.Second))
+	for _, p := range mix[:20] {
+		dst = s.Packet(dst[:0], p.at, p.from, p.b)
+	}
+	j := 20
+	allocs = testing.AllocsPerRun(len(mix)-21, func() {
+		p := mix[j]
+		dst = s.Packet(dst[:0], p.at, p.from, p.b)
+		j++
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per packet beside a forger's", allocs)
+	}
+	if st := s.Stats(); st.Dropped.SSRC < 90 || st.SSRC != far.ssrc {
+		t.Errorf("the forger's packets were not held and dropped: %+v", st)
 	}
 	allocs = testing.AllocsPerRun(100, func() {
 		dst = s.Tick(dst[:0], 10*time.Second)
@@ -495,4 +539,185 @@ func ExampleStream() {
 	// # rfc4733 ended: false at 1s
 	// # rfc4733 ended: true at 1s
 	// dropped from another source: 1
+}
+
+// TestStreamLock is the table of the lock rules: what a forger's packets
+// before, beside and instead of the phone's come to, and how the phone's
+// own stream still locks and decides.
+func TestStreamLock(t *testing.T) {
+	const evilSSRC = 0x0badc0de
+	type want struct {
+		hashes  int
+		ssrc    uint32 // locked at the end
+		locks   uint64
+		dropped Drops
+		at      time.Duration // the # start, when hashes == 1 and at != 0
+	}
+	remote := ap(farEnd)
+	for _, tc := range []struct {
+		name string
+		cfg  StreamConfig
+		pkts func() []pkt
+		want want
+	}{
+		{
+			name: "one forged rfc4733 # before the phone's first packet",
+			cfg:  streamCfg(PCMU),
+			pkts: func() []pkt {
+				far, evil := newPhone(farEnd, PCMU), newPhone(farEnd, PCMU)
+				evil.ssrc, evil.at = evilSSRC, far.at-10*time.Millisecond
+				forged := evil.press(101, '#', 200*time.Millisecond)[:1] // a spoofed first packet
+				return concat(forged, far.silence(200*time.Millisecond), far.press(101, '#', 200*time.Millisecond))
+			},
+			want: want{hashes: 1, ssrc: 0x11223344, locks: 1, dropped: Drops{SSRC: 1}},
+		},
+		{
+			name: "two forged packets (N-1) before and between the phone's",
+			cfg:  streamCfg(PCMU),
+			pkts: func() []pkt {
+				far, evil := newPhone(farEnd, PCMU), newPhone(farEnd, PCMU)
+				evil.ssrc, evil.at = evilSSRC, far.at-10*time.Millisecond
+				forged := evil.press(101, '#', 200*time.Millisecond)[:lockRun-1]
+				return concat(interleave(far.silence(200*time.Millisecond), forged), far.audio(hashTone()))
+			},
+			want: want{hashes: 1, ssrc: 0x11223344, locks: 1, dropped: Drops{SSRC: lockRun - 1}},
+		},
+		{
+			name: "a spray of single packets of random SSRCs beside the phone's start",
+			cfg:  streamCfg(PCMU),
+			pkts: func() []pkt {
+				far := newPhone(farEnd, PCMU)
+				var spray []pkt
+				for i := range 20 {
+					evil := newPhone(farEnd, PCMU)
+					evil.ssrc, evil.at = uint32(1000+i), far.at+time.Duration(i)*10*time.Millisecond-time.Millisecond
+					spray = append(spray, evil.press(101, '#', 40*time.Millisecond)[0])
+				}
+				return interleave(far.audio(hashTone()), spray)
+			},
+			want: want{hashes: 1, ssrc: 0x11223344, locks: 1, dropped: Drops{SSRC: 20}},
+		},
+		{
+			name: "a forger's burst of N locks, the phone's continuous stream takes over and decides",
+			cfg:  streamCfg(PCMU),
+			pkts: func() []pkt {
+				far, evil := newPhone(farEnd, PCMU), newPhone(farEnd, PCMU)
+				evil.ssrc = evilSSRC
+				burst := evil.silence(time.Duration(lockRun) * FrameDuration)
+				for i := range burst {
+					burst[i].at = far.at - time.Duration(lockRun-i)*time.Millisecond
+				}
+				return concat(burst, far.audio(hashTone()))
+			},
+			want: want{hashes: 1, ssrc: 0x11223344, locks: 2},
+		},
+		{
+			name: "a forger's continuous stream beside the live phone never takes over",
+			cfg:  streamCfg(PCMU),
+			pkts: func() []pkt {
+				far, evil := newPhone(farEnd, PCMU), newPhone(farEnd, PCMU)
+				evil.ssrc, evil.at = evilSSRC, far.at+5*time.Millisecond
+				return interleave(far.silence(1500*time.Millisecond), evil.audio(dtmftest.Concat(hashTone(), hashTone())))
+			},
+			want: want{ssrc: 0x11223344, locks: 1, dropped: Drops{SSRC: 2 * 31}},
+		},
+		{
+			name: "the far end changes its SSRC without a re-INVITE",
+			cfg:  streamCfg(PCMU),
+			pkts: func() []pkt {
+				far := newPhone(farEnd, PCMU)
+				lead := far.silence(200 * time.Millisecond)
+				far.ssrc, far.seq = 0x55667788, 100
+				return concat(lead, far.audio(hashTone()))
+			},
+			want: want{hashes: 1, ssrc: 0x55667788, locks: 2},
+		},
+		{
+			name: "a press in the phone's first packets is decided at the lock, timed at its start",
+			cfg:  streamCfg(PCMU),
+			pkts: func() []pkt {
+				far := newPhone(farEnd, PCMU)
+				return concat(far.press(101, '#', 200*time.Millisecond), far.silence(100*time.Millisecond))
+			},
+			want: want{hashes: 1, ssrc: 0x11223344, locks: 1, at: time.Second + FrameDuration},
+		},
+		{
+			name: "reordered and lost first packets still lock",
+			cfg:  streamCfg(PCMU),
+			pkts: func() []pkt {
+				far := newPhone(farEnd, PCMU)
+				p := far.audio(hashTone())
+				return concat([]pkt{p[0], p[2], p[1], p[4]}, p[5:])
+			},
+			want: want{hashes: 1, ssrc: 0x11223344, locks: 1, dropped: Drops{Old: 1}},
+		},
+		{
+			name: "latching: a stranger's packet first does not latch, the NATed phone does",
+			cfg:  StreamConfig{Remote: ap("10.0.0.5:4000"), Latch: true, Codecs: []Codec{PCMU}, EventPT: 101, HaveEvents: true},
+			pkts: func() []pkt {
+				far, evil := newPhone(farEnd, PCMU), newPhone(stranger, PCMU)
+				evil.ssrc, evil.at = evilSSRC, far.at-10*time.Millisecond
+				return concat(evil.press(101, '#', 200*time.Millisecond)[:1], far.audio(hashTone()))
+			},
+			want: want{hashes: 1, ssrc: 0x11223344, locks: 1, dropped: Drops{Source: 1}},
+		},
+		{
+			name: "latching: a stranger streaming first loses the latch to the SDP address",
+			cfg:  StreamConfig{Remote: remote, Latch: true, Codecs: []Codec{PCMU}, EventPT: 101, HaveEvents: true},
+			pkts: func() []pkt {
+				far, evil := newPhone(farEnd, PCMU), newPhone(stranger, PCMU)
+				evil.ssrc, evil.at = evilSSRC, far.at-100*time.Millisecond
+				// The stranger's tone starts 200 ms after the phone's first packet.
+				return interleave(far.audio(hashTone()), evil.audio(dtmftest.Concat(dtmftest.Silence(300*time.Millisecond), dtmftest.DTMF('#', -10, 300*time.Millisecond))))
+			},
+			// The stranger's 30 packets from 0.92 s: the phone's third, at
+			// 1.06 s, takes the latch; the stranger's 23 from then on are
+			// dropped.
+			want: want{hashes: 1, ssrc: 0x11223344, locks: 2, dropped: Drops{Source: 23}},
+		},
+		{
+			name: "latching: once on the SDP address, a stranger never takes over, even in a pause",
+			cfg:  StreamConfig{Remote: remote, Latch: true, Codecs: []Codec{PCMU}, EventPT: 101, HaveEvents: true},
+			pkts: func() []pkt {
+				far, evil := newPhone(farEnd, PCMU), newPhone(stranger, PCMU)
+				evil.ssrc = evilSSRC
+				lead := far.silence(100 * time.Millisecond) // latched
+				evil.at = far.at
+				return concat(lead, evil.audio(hashTone()))
+			},
+			want: want{ssrc: 0x11223344, locks: 1, dropped: Drops{Source: 31}},
+		},
+		{
+			name: "latching: a NATed phone pausing loses the latch to a stranger streaming",
+			cfg:  StreamConfig{Remote: ap("10.0.0.5:4000"), Latch: true, Codecs: []Codec{PCMU}, EventPT: 101, HaveEvents: true},
+			pkts: func() []pkt {
+				far, evil := newPhone(farEnd, PCMU), newPhone(stranger, PCMU)
+				evil.ssrc = evilSSRC
+				lead := far.silence(100 * time.Millisecond)
+				evil.at = far.at
+				// What symmetric_latching gives up (configs/hashcall.yaml).
+				return concat(lead, evil.audio(hashTone()))
+			},
+			want: want{hashes: 1, ssrc: evilSSRC, locks: 2},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewStream(tc.cfg)
+			evs := feed(s, tc.pkts())
+			hashes := starts(evs, '#')
+			if len(hashes) != tc.want.hashes {
+				t.Fatalf("%d # presses, want %d: %v", len(hashes), tc.want.hashes, evs)
+			}
+			if tc.want.at != 0 && hashes[0].Start != tc.want.at {
+				t.Errorf("# at %v, want %v", hashes[0].Start, tc.want.at)
+			}
+			st := s.Stats()
+			if st.SSRC != tc.want.ssrc || st.Locks != tc.want.locks {
+				t.Errorf("locked SSRC %#x after %d locks, want %#x after %d", st.SSRC, st.Locks, tc.want.ssrc, tc.want.locks)
+			}
+			if st.Dropped != tc.want.dropped {
+				t.Errorf("dropped %+v, want %+v", st.Dropped, tc.want.dropped)
+			}
+		})
+	}
 }

@@ -14,11 +14,19 @@
 // files must be 8000 Hz mono WAV in PCM 16-bit, µ-law or A-law (hashcall
 // never resamples silently); the error for any other file gives the sox
 // command that converts it. [Check] validates a configuration at start-up.
+//
+// The ask prompt has one piece of metadata beside its WAV, ask.json:
+// {"press_at_ms": N}, where its "press the hash key" phrase starts (keys
+// heard before it do not count; see [Set.AskPressAt]). gen.sh measures it
+// for the embedded prompts; a replacement ask.wav without an ask.json
+// beside it gets the end of the prompt.
 package prompts
 
 import (
 	"bufio"
+	"bytes"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,9 +41,10 @@ import (
 	"github.com/hashcall/hashcall/internal/wav"
 )
 
-// defaults holds the embedded prompts, <locale>/<name>.wav.
+// defaults holds the embedded prompts, <locale>/<name>.wav, and the ask
+// prompts' metadata, <locale>/ask.json.
 //
-//go:embed */*.wav
+//go:embed */*.wav */ask.json
 var defaults embed.FS
 
 // Name identifies a prompt. Its string is the prompt's file name without
@@ -84,7 +93,26 @@ type Set struct {
 	Locale string
 	// The prompts, named as the [Name] constants.
 	Ask, Success, WrongKey, Goodbye []int16
+	// AskPressAt is how far into Ask its "press the hash key" phrase
+	// starts: a key heard before the first ask reaches it does not count
+	// (a greeting or recording that plays # as the call is answered). From
+	// ask.json's press_at_ms; without one (a replacement ask.wav alone) the
+	// end of Ask: where the phrase is in a recording is not known, and only
+	// the end is sure to be after it, so a callee who presses during such a
+	// prompt must press again. Give a recording an ask.json to accept keys
+	// as soon as it asks.
+	AskPressAt time.Duration
 }
+
+// pressMeta is the content of ask.json.
+type pressMeta struct {
+	// PressAtMS is where the phrase starts, in milliseconds from the start
+	// of the WAV.
+	PressAtMS *int64 `json:"press_at_ms"`
+}
+
+// MetaFile is the name of the ask prompt's metadata file beside ask.wav.
+const MetaFile = "ask.json"
 
 // Get returns the samples of prompt n, or nil for a name that is not one of
 // [Names].
@@ -231,6 +259,13 @@ func Load(dir, locale string) (*Set, error) {
 		}
 		*s.slot(n) = samples
 	}
+	if s.Ask != nil {
+		at, err := s.pressAt(locDir, canon, embedded)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		s.AskPressAt = at
+	}
 	if len(missing) > 0 {
 		var have string
 		switch {
@@ -248,6 +283,60 @@ func Load(dir, locale string) (*Set, error) {
 		return nil, errors.Join(errs...)
 	}
 	return s, nil
+}
+
+// pressAt returns the ask prompt's press point: from locDir's ask.json
+// when the ask prompt is a replacement there, the end of the prompt when it
+// has none, the embedded ask.json otherwise.
+func (s *Set) pressAt(locDir, canon string, embedded bool) (time.Duration, error) {
+	var (
+		b    []byte
+		name string
+		err  error
+	)
+	switch {
+	case locDir != "" && exists(filepath.Join(locDir, Ask.file())):
+		name = filepath.Join(locDir, MetaFile)
+		b, err = os.ReadFile(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			return s.duration(), nil
+		}
+	case embedded:
+		name = "embedded " + path.Join(canon, MetaFile)
+		b, err = defaults.ReadFile(path.Join(canon, MetaFile))
+	default:
+		return s.duration(), nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("prompts: %w", err)
+	}
+	return parsePressAt(b, s.duration(), name)
+}
+
+// parsePressAt parses ask.json (b, from name) for an ask prompt of length
+// d: one object with press_at_ms, a whole number of milliseconds from 0 to
+// d, and nothing else (one JSON value, no unknown field).
+func parsePressAt(b []byte, d time.Duration, name string) (time.Duration, error) {
+	var m pressMeta
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil || m.PressAtMS == nil || dec.More() {
+		return 0, fmt.Errorf("prompts: %s: want {\"press_at_ms\": N}, where the \"press the hash key\" phrase starts in ask.wav, in ms", name)
+	}
+	if ms := *m.PressAtMS; ms < 0 || ms > d.Milliseconds() {
+		return 0, fmt.Errorf("prompts: %s: press_at_ms %d is outside ask.wav (0 to %d ms)", name, ms, d.Milliseconds())
+	}
+	return time.Duration(*m.PressAtMS) * time.Millisecond, nil
+}
+
+// duration is the length of the ask prompt.
+func (s *Set) duration() time.Duration {
+	return time.Duration(len(s.Ask)) * time.Second / SampleRate
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // Check loads the prompts of every locale in locales (every embedded locale

@@ -175,6 +175,10 @@ func TestTextsMatchWAVs(t *testing.T) {
 			}
 			for ext, names := range files {
 				switch ext {
+				case ".json":
+					if !slices.Equal(names, []string{"ask"}) {
+						t.Errorf(".json files %v, want only ask.json (the press point)", names)
+					}
 				case ".txt", ".wav":
 					if !slices.Equal(names, want) {
 						t.Errorf("%s files %v, want %v", ext, names, want)
@@ -700,4 +704,82 @@ func TestTalkOff(t *testing.T) {
 			t.Error("a # after the prompt was not detected")
 		}
 	})
+}
+
+// TestPressAt checks the ask prompts' press points: the embedded ones are
+// where gen.sh measured them, at the onset of sound after the pause that
+// comes before "press" (the texts are checked to say it in TestTexts); a
+// replacement ask.wav without ask.json is taken from its end; a bad
+// ask.json is an error naming it.
+func TestPressAt(t *testing.T) {
+	for _, set := range loadAll(t) {
+		t.Run(set.Locale, func(t *testing.T) {
+			at := dtmftest.Samples(set.AskPressAt)
+			if set.AskPressAt < time.Second || at >= len(set.Ask)-dtmftest.Samples(time.Second) {
+				t.Fatalf("press at %v of %v", set.AskPressAt, dtmftest.Duration(len(set.Ask)))
+			}
+			// A pause (the comma before "press") just before, speech just after.
+			before := set.Ask[at-dtmftest.Samples(100*time.Millisecond) : at-dtmftest.Samples(20*time.Millisecond)]
+			after := set.Ask[at+dtmftest.Samples(30*time.Millisecond) : at+dtmftest.Samples(130*time.Millisecond)]
+			if l := dtmftest.LevelDBm0(before); l > -55 {
+				t.Errorf("the 80 ms before the press point are at %.1f dBm0, want the pause before the phrase", l)
+			}
+			if l := dtmftest.LevelDBm0(after); l < -40 {
+				t.Errorf("the 100 ms after the press point are at %.1f dBm0, want speech", l)
+			}
+			t.Logf("press at %v of %v", set.AskPressAt, dtmftest.Duration(len(set.Ask)))
+		})
+	}
+	emb, err := prompts.Load("", "en-GB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(t *testing.T, meta string) string {
+		dir := t.TempDir()
+		loc := filepath.Join(dir, "en-GB")
+		if err := os.MkdirAll(loc, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := wav.WritePCM16(&b, emb.Ask[:3*prompts.SampleRate]); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(loc, "ask.wav"), b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if meta != "" {
+			if err := os.WriteFile(filepath.Join(loc, prompts.MetaFile), []byte(meta), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	for _, tc := range []struct {
+		name, meta string
+		want       time.Duration
+		err        string
+	}{
+		{name: "no sidecar: the end of the prompt", want: 3 * time.Second},
+		{name: "sidecar", meta: `{"press_at_ms": 1250}`, want: 1250 * time.Millisecond},
+		{name: "beyond the prompt", meta: `{"press_at_ms": 3001}`, err: "outside ask.wav"},
+		{name: "negative", meta: `{"press_at_ms": -1}`, err: "outside ask.wav"},
+		{name: "unknown field", meta: `{"press_at": 100}`, err: "want {\"press_at_ms\": N}"},
+		{name: "not json", meta: `1250`, err: "want {\"press_at_ms\": N}"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := prompts.Load(write(t, tc.meta), "en-GB")
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), prompts.MetaFile) {
+					t.Fatalf("err %v, want one naming %s with %q", err, prompts.MetaFile, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.AskPressAt != tc.want {
+				t.Errorf("press at %v, want %v", s.AskPressAt, tc.want)
+			}
+		})
+	}
 }

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/hashcall/hashcall/dtmf"
 )
@@ -116,9 +116,11 @@ func readPkts(t testing.TB, path string) []pkt {
 	return out
 }
 
-// Link types by their real numbers (gopacket's LinkType is a uint8 and
-// cannot hold SLL2's 276).
+// Link types by their real numbers.
 const (
+	ltPPP      = 9  // PPP, protocol field first (RFC 1661)
+	ltPPPHDLC  = 50 // PPP in HDLC-like framing: ff 03, then PPP (RFC 1662)
+	ltPPPoE    = 51 // PPPoE session header without Ethernet (RFC 2516)
 	ltNull     = 0
 	ltEthernet = 1
 	ltRaw      = 101
@@ -137,6 +139,8 @@ type capOpts struct {
 	v6      bool // carry the datagrams over IPv6 (IPv4 addresses mapped to fd00::/96, 127.0.0.1 to ::1)
 	fragMTU int  // fragment IP packets larger than this
 	nullBE  bool // BSD loopback header in big-endian byte order
+	pppoe   bool // Ethernet frames carry PPPoE sessions (as a DSL line's capture does)
+	vlan    bool // Ethernet frames carry an 802.1Q tag
 }
 
 // to6 maps an IPv4 address into IPv6 for IPv6 variants of IPv4 captures.
@@ -239,18 +243,36 @@ func fragment(ip []byte, mtu int, id uint32) [][]byte {
 }
 
 // linkHeader returns the link-layer header of an IP packet.
-func linkHeader(o capOpts, v6 bool) []byte {
+func linkHeader(o capOpts, v6 bool, ipLen int) []byte {
 	proto := uint16(0x0800)
 	fam := uint32(2)
+	pppProto := uint16(0x0021)
 	if v6 {
-		proto, fam = 0x86dd, 30
+		proto, fam, pppProto = 0x86dd, 30, 0x0057
+	}
+	pppoe := func() []byte {
+		h := []byte{0x11, 0x00, 0x12, 0x34, 0, 0, 0, 0}
+		binary.BigEndian.PutUint16(h[4:], uint16(ipLen+2))
+		binary.BigEndian.PutUint16(h[6:], pppProto)
+		return h
 	}
 	switch o.link {
 	case ltEthernet:
-		h := make([]byte, 14)
+		h := make([]byte, 12, 14)
 		copy(h[6:], []byte{2, 0, 0, 0, 0, 1})
-		binary.BigEndian.PutUint16(h[12:], proto)
-		return h
+		if o.vlan {
+			h = append(h, 0x81, 0x00, 0x00, 0x07)
+		}
+		if o.pppoe {
+			return append(append(h, 0x88, 0x64), pppoe()...)
+		}
+		return binary.BigEndian.AppendUint16(h, proto)
+	case ltPPP:
+		return binary.BigEndian.AppendUint16(nil, pppProto)
+	case ltPPPHDLC:
+		return binary.BigEndian.AppendUint16([]byte{0xff, 0x03}, pppProto)
+	case ltPPPoE:
+		return pppoe()
 	case ltSLL:
 		h := make([]byte, 16)
 		binary.BigEndian.PutUint16(h[2:], 772) // ARPHRD_LOOPBACK
@@ -298,7 +320,7 @@ func buildCapture(t testing.TB, pkts []pkt, o capOpts) []byte {
 			parts = fragment(ip, o.fragMTU, uint32(i+1))
 		}
 		for _, f := range parts {
-			frames = append(frames, append(linkHeader(o, o.v6), f...))
+			frames = append(frames, append(linkHeader(o, o.v6, len(f)), f...))
 			times = append(times, epoch.Add(p.at))
 		}
 	}

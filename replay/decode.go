@@ -1,47 +1,25 @@
 package replay
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"slices"
 	"time"
 
-	"github.com/google/gopacket/layers"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 )
 
-// Link types gopacket v1.1.19 has no constant for. Its LinkType is a
-// uint8, so pcapgo would truncate link types above 255 (SLL2, 276, would
-// read as 20); the guards in front of pcapgo rewrite them to two values
-// that LINKTYPE_ numbering leaves unassigned (11–49 are).
+// Link types gopacket's table names differently or not at all.
 const (
-	linkTypeLinuxSLL2 layers.LinkType = 20 // stands for LINKTYPE_LINUX_SLL2 (276), tshark -i any -y LINUX_SLL2
-	linkTypeOther     layers.LinkType = 19 // stands for any other link type above 255
-	linkTypeRawAlt    layers.LinkType = 12 // DLT_RAW on most BSDs
-	linkTypeRawOpen   layers.LinkType = 14 // DLT_RAW on OpenBSD
-
-	realLinuxSLL2 = 276
+	linkTypeRawAlt  layers.LinkType = 12 // DLT_RAW on most BSDs
+	linkTypeRawOpen layers.LinkType = 14 // DLT_RAW on OpenBSD
 )
 
-// mapLinkType maps a file's 16-bit link type to the value pcapgo passes on.
-func mapLinkType(lt uint32) uint32 {
-	switch {
-	case lt == realLinuxSLL2:
-		return uint32(linkTypeLinuxSLL2)
-	case lt > 255, lt == uint32(linkTypeLinuxSLL2), lt == uint32(linkTypeOther):
-		return uint32(linkTypeOther)
-	}
-	return lt
-}
-
-// linkSupported reports whether packets of link type lt are decoded.
+// linkSupported reports whether packets of link type lt are decoded: the
+// link types of the fast path, and any other gopacket decodes.
 func linkSupported(lt layers.LinkType) bool {
-	switch lt {
-	case layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, linkTypeLinuxSLL2,
-		layers.LinkTypeNull, layers.LinkTypeLoop,
-		layers.LinkTypeRaw, linkTypeRawAlt, linkTypeRawOpen, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
-		return true
-	}
-	return false
+	_, ok := slowFirst(lt)
+	return ok
 }
 
 // linkName names a link type as tshark does.
@@ -51,10 +29,8 @@ func linkName(lt layers.LinkType) string {
 		return "Ethernet"
 	case layers.LinkTypeLinuxSLL:
 		return "Linux SLL"
-	case linkTypeLinuxSLL2:
+	case layers.LinkTypeLinuxSLL2:
 		return "Linux SLL2"
-	case linkTypeOther:
-		return "an unsupported link type"
 	case layers.LinkTypeNull, layers.LinkTypeLoop:
 		return "BSD loopback"
 	case layers.LinkTypeRaw, linkTypeRawAlt, linkTypeRawOpen:
@@ -63,18 +39,59 @@ func linkName(lt layers.LinkType) string {
 		return "Raw IPv4"
 	case layers.LinkTypeIPv6:
 		return "Raw IPv6"
+	case layers.LinkTypePPP:
+		return "PPP"
+	case layers.LinkTypePPP_HDLC:
+		return "PPP in HDLC-like framing"
+	case layers.LinkTypePPPEthernet:
+		return "PPPoE"
+	}
+	if s := lt.String(); s != "UnknownLinkType" {
+		return s
 	}
 	return "link type " + itoa(int(lt))
 }
 
-// EtherTypes.
-const (
-	etherIPv4  = 0x0800
-	etherIPv6  = 0x86dd
-	etherVLAN  = 0x8100
-	etherQinQ  = 0x88a8
-	etherQinQ2 = 0x9100
-)
+// firstRaw stands for a raw IP link type: the first layer is IPv4 or IPv6
+// by the version nibble.
+var firstRaw = gopacket.LayerType(-1)
+
+// fastFirst gives the first layer of link type lt on the fast path.
+func fastFirst(lt layers.LinkType) (gopacket.LayerType, bool) {
+	switch lt {
+	case layers.LinkTypeEthernet:
+		return layers.LayerTypeEthernet, true
+	case layers.LinkTypeLinuxSLL:
+		return layers.LayerTypeLinuxSLL, true
+	case layers.LinkTypeLinuxSLL2:
+		return layers.LayerTypeLinuxSLL2, true
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		return layers.LayerTypeLoopback, true
+	case layers.LinkTypeRaw, linkTypeRawAlt, linkTypeRawOpen, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
+		return firstRaw, true
+	}
+	return 0, false
+}
+
+// slowFirst gives gopacket's decoder for a link type the fast path does
+// not know (PPP, PPP in HDLC framing, PPPoE without Ethernet, …).
+func slowFirst(lt layers.LinkType) (gopacket.Decoder, bool) {
+	switch lt {
+	case layers.LinkTypePPP_HDLC: // RFC 1662 framing: ff 03, then PPP
+		return layers.LayerTypePPP, true
+	case layers.LinkTypePPPEthernet: // the PPPoE header without Ethernet
+		return layers.LayerTypePPPoE, true
+	}
+	if _, ok := fastFirst(lt); ok {
+		return lt, true
+	}
+	switch lt {
+	case layers.LinkTypePPP, layers.LinkTypeFDDI, layers.LinkTypeIEEE802_11, layers.LinkTypeIEEE80211Radio,
+		layers.LinkTypePFLog, layers.LinkTypePrismHeader:
+		return lt, true
+	}
+	return nil, false
+}
 
 // Outcomes of decoding one captured frame.
 type frameKind uint8
@@ -92,199 +109,232 @@ type datagram struct {
 	payload  []byte
 }
 
-// decoder turns captured frames into UDP datagrams. It does not allocate
-// for unfragmented packets.
+// decoder turns captured frames into UDP datagrams with gopacket. The
+// link types and encapsulations captures of calls have (Ethernet with
+// VLAN tags, Linux SLL and SLL2, BSD loopback, raw IP; IPv4 and IPv6 with
+// extension headers) are decoded by a DecodingLayerParser into layers
+// allocated once, so an unfragmented packet costs no allocation. Anything
+// else gopacket knows (PPPoE, PPP, MPLS, GRE, …) goes through
+// gopacket.NewPacket to the IP packet inside, which then takes the same
+// path. IP fragments are put back together by the reassembler.
 type decoder struct {
 	frag reassembler
+
+	eth     layers.Ethernet
+	dot1q   layers.Dot1Q
+	sll     layers.LinuxSLL
+	sll2    layers.LinuxSLL2
+	loop    layers.Loopback
+	ip4     layers.IPv4
+	ip6     layers.IPv6
+	ip6ext  layers.IPv6ExtensionSkipper
+	ip6frag layers.IPv6Fragment
+	udp     layers.UDP
+	parsers map[gopacket.LayerType]*gopacket.DecodingLayerParser
+	decoded []gopacket.LayerType
+}
+
+// parser returns the DecodingLayerParser that starts at layer first.
+func (d *decoder) parser(first gopacket.LayerType) *gopacket.DecodingLayerParser {
+	if p := d.parsers[first]; p != nil {
+		return p
+	}
+	if d.parsers == nil {
+		d.parsers = make(map[gopacket.LayerType]*gopacket.DecodingLayerParser)
+		d.decoded = make([]gopacket.LayerType, 0, 16)
+	}
+	// The extension skipper first: the fragment header, which the skipper
+	// could also step over, needs its own layer to be reassembled.
+	p := gopacket.NewDecodingLayerParser(first, &d.eth, &d.dot1q, &d.sll, &d.sll2, &d.loop,
+		&d.ip4, &d.ip6, &d.ip6ext, &d.ip6frag, &d.udp)
+	p.AddDecodingLayer(&d.ip6frag)
+	// Where decoding stopped is read from the layers, which costs no
+	// error value per packet.
+	p.IgnoreUnsupported = true
+	d.parsers[first] = p
+	return p
+}
+
+// layer returns the decoder's layer of type t.
+func (d *decoder) layer(t gopacket.LayerType) gopacket.DecodingLayer {
+	switch t {
+	case layers.LayerTypeEthernet:
+		return &d.eth
+	case layers.LayerTypeDot1Q:
+		return &d.dot1q
+	case layers.LayerTypeLinuxSLL:
+		return &d.sll
+	case layers.LayerTypeLinuxSLL2:
+		return &d.sll2
+	case layers.LayerTypeLoopback:
+		return &d.loop
+	case layers.LayerTypeIPv4:
+		return &d.ip4
+	case layers.LayerTypeIPv6:
+		return &d.ip6
+	case layers.LayerTypeIPv6Fragment:
+		return &d.ip6frag
+	case layers.LayerTypeUDP:
+		return &d.udp
+	}
+	return &d.ip6ext
 }
 
 // decode reads one frame of link type lt.
 func (d *decoder) decode(lt layers.LinkType, b []byte, now time.Duration, out *datagram) frameKind {
-	var ethType uint16
-	switch lt {
-	case layers.LinkTypeEthernet:
-		if len(b) < 14 {
-			return frameTruncated
-		}
-		ethType, b = binary.BigEndian.Uint16(b[12:14]), b[14:]
-		for ethType == etherVLAN || ethType == etherQinQ || ethType == etherQinQ2 {
-			if len(b) < 4 {
-				return frameTruncated
-			}
-			ethType, b = binary.BigEndian.Uint16(b[2:4]), b[4:]
-		}
-	case layers.LinkTypeLinuxSLL:
-		// packet type, ARPHRD type, address length, 8 bytes of address, protocol
-		if len(b) < 16 {
-			return frameTruncated
-		}
-		ethType, b = binary.BigEndian.Uint16(b[14:16]), b[16:]
-	case linkTypeLinuxSLL2:
-		// protocol, reserved, interface index, ARPHRD type, packet type,
-		// address length, 8 bytes of address
-		if len(b) < 20 {
-			return frameTruncated
-		}
-		ethType, b = binary.BigEndian.Uint16(b[0:2]), b[20:]
-	case layers.LinkTypeNull, layers.LinkTypeLoop:
-		// The address family, in the capturing host's byte order (Null) or
-		// big-endian (Loop): AF_INET is 2 everywhere, AF_INET6 is 24, 28 or
-		// 30 depending on the BSD (10 on Linux).
-		if len(b) < 4 {
-			return frameTruncated
-		}
-		fam := binary.LittleEndian.Uint32(b[:4])
-		if fam > 0xffff {
-			fam = binary.BigEndian.Uint32(b[:4])
-		}
-		b = b[4:]
-		switch fam {
-		case 2:
-			ethType = etherIPv4
-		case 10, 24, 28, 30:
-			ethType = etherIPv6
-		default:
-			return frameOther
-		}
-	case layers.LinkTypeRaw, linkTypeRawAlt, linkTypeRawOpen, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
+	first, ok := fastFirst(lt)
+	if !ok {
+		return d.slow(lt, b, now, out)
+	}
+	if first == firstRaw {
 		if len(b) < 1 {
 			return frameTruncated
 		}
 		switch b[0] >> 4 {
 		case 4:
-			ethType = etherIPv4
+			first = layers.LayerTypeIPv4
 		case 6:
-			ethType = etherIPv6
+			first = layers.LayerTypeIPv6
 		default:
 			return frameOther
 		}
-	default:
-		return frameOther
 	}
-	switch ethType {
-	case etherIPv4:
-		return d.ipv4(b, now, out)
-	case etherIPv6:
-		return d.ipv6(b, now, out)
+	return d.fast(first, b, now, out, lt, true)
+}
+
+// fast decodes b from layer first with the DecodingLayerParser. When it
+// stops at a link or tunnel layer it has no decoder for (PPPoE on
+// Ethernet, MPLS, …) and slowOK, the frame is handed to gopacket.NewPacket
+// as link type lt.
+func (d *decoder) fast(first gopacket.LayerType, b []byte, now time.Duration, out *datagram, lt layers.LinkType, slowOK bool) frameKind {
+	p := d.parser(first)
+	err := p.DecodeLayers(b, &d.decoded)
+	last, next := gopacket.LayerTypeZero, gopacket.LayerTypeZero
+	if n := len(d.decoded); n > 0 {
+		last = d.decoded[n-1]
+		if err == nil {
+			next = d.layer(last).NextLayerType()
+		}
+	}
+	switch {
+	case last == layers.LayerTypeUDP:
+		// The layer after UDP (SIP, RTP, …) is not decoded here.
+		if p.Truncated {
+			return frameTruncated
+		}
+		return d.datagram(out)
+	case err != nil || p.Truncated:
+		if last == layers.LayerTypeIPv4 && d.ip4.Protocol != layers.IPProtocolUDP ||
+			last == layers.LayerTypeIPv6 && d.ip6.NextHeader == layers.IPProtocolTCP {
+			return frameOther // a TCP segment cut short says nothing about calls
+		}
+		return frameTruncated
+	case next == gopacket.LayerTypeFragment:
+		return d.fragment(last, now, out)
+	case next == layers.LayerTypePPPoE, next == layers.LayerTypePPP, next == layers.LayerTypeMPLS,
+		next == layers.LayerTypeGRE:
+		if !slowOK {
+			return frameOther // already inside a packet the slow path decoded
+		}
+		return d.slow(lt, b, now, out)
 	}
 	return frameOther
 }
 
-const protoUDP = 17
-
-func (d *decoder) ipv4(b []byte, now time.Duration, out *datagram) frameKind {
-	if len(b) < 20 || b[0]>>4 != 4 {
-		return frameTruncated
-	}
-	ihl := int(b[0]&0x0f) * 4
-	total := int(binary.BigEndian.Uint16(b[2:4]))
-	if total == 0 {
-		total = len(b) // segmentation offload: the length is filled in later
-	}
-	if ihl < 20 || total < ihl {
-		return frameTruncated
-	}
-	if total > len(b) {
-		if b[9] != protoUDP {
-			return frameOther
-		}
-		return frameTruncated
-	}
-	proto := b[9]
-	src := netip.AddrFrom4([4]byte(b[12:16]))
-	dst := netip.AddrFrom4([4]byte(b[16:20]))
-	fo := binary.BigEndian.Uint16(b[6:8])
-	more, off := fo&0x2000 != 0, int(fo&0x1fff)*8
-	payload := b[ihl:total]
-	if more || off != 0 {
-		if proto != protoUDP {
-			return frameOther
-		}
-		whole, ok := d.frag.add(fragKey{src: src, dst: dst, id: uint32(binary.BigEndian.Uint16(b[4:6])), proto: proto}, off, more, payload, now)
-		if !ok {
-			return frameFragment
-		}
-		payload = whole
-	} else if proto != protoUDP {
+// slow decodes a frame with gopacket.NewPacket down to its innermost IP
+// packet, which the fast path then takes from the IP layer on.
+func (d *decoder) slow(lt layers.LinkType, b []byte, now time.Duration, out *datagram) frameKind {
+	dec, ok := slowFirst(lt)
+	if !ok {
 		return frameOther
 	}
-	return udp(src, dst, payload, out)
-}
-
-// IPv6 extension headers that may come before UDP.
-const (
-	ip6HopByHop = 0
-	ip6Routing  = 43
-	ip6Fragment = 44
-	ip6DestOpts = 60
-	ip6NoNext   = 59
-)
-
-func (d *decoder) ipv6(b []byte, now time.Duration, out *datagram) frameKind {
-	if len(b) < 40 || b[0]>>4 != 6 {
-		return frameTruncated
-	}
-	plen := int(binary.BigEndian.Uint16(b[4:6]))
-	if 40+plen > len(b) {
-		return frameTruncated
-	}
-	next := b[6]
-	src := netip.AddrFrom16([16]byte(b[8:24]))
-	dst := netip.AddrFrom16([16]byte(b[24:40]))
-	p := b[40 : 40+plen]
-	fragmented, more, off, id := false, false, 0, uint32(0)
-	for range 8 {
-		switch next {
-		case ip6HopByHop, ip6Routing, ip6DestOpts:
-			if len(p) < 8 {
-				return frameTruncated
-			}
-			n := (int(p[1]) + 1) * 8
-			if n > len(p) {
-				return frameTruncated
-			}
-			next, p = p[0], p[n:]
-			continue
-		case ip6Fragment:
-			if len(p) < 8 || fragmented {
-				return frameTruncated
-			}
-			fo := binary.BigEndian.Uint16(p[2:4])
-			fragmented, more, off = true, fo&1 != 0, int(fo&^7)
-			id = binary.BigEndian.Uint32(p[4:8])
-			next, p = p[0], p[8:]
+	pkt := gopacket.NewPacket(b, dec, gopacket.DecodeOptions{NoCopy: true})
+	// With NoCopy the layers are slices of b: the innermost IP packet
+	// starts where its header does (headers such as PPP's HDLC bytes are
+	// not always in a layer's contents, so the offset comes from the
+	// slices' capacities) and is bounded by its own length field.
+	ls := pkt.Layers()
+	for i := len(ls) - 1; i >= 0; i-- {
+		var first gopacket.LayerType
+		switch ls[i].(type) {
+		case *layers.IPv4:
+			first = layers.LayerTypeIPv4
+		case *layers.IPv6:
+			first = layers.LayerTypeIPv6
+		default:
 			continue
 		}
-		break
-	}
-	if next != protoUDP {
-		return frameOther
-	}
-	if fragmented && (more || off != 0) {
-		whole, ok := d.frag.add(fragKey{v6: true, src: src, dst: dst, id: id, proto: next}, off, more, p, now)
-		if !ok {
-			return frameFragment
+		off := cap(b) - cap(ls[i].LayerContents())
+		if off < 0 || off > len(b) {
+			return frameTruncated
 		}
-		p = whole
+		return d.fast(first, b[off:], now, out, lt, false)
 	}
-	return udp(src, dst, p, out)
-}
-
-func udp(src, dst netip.Addr, b []byte, out *datagram) frameKind {
-	if len(b) < 8 {
+	if pkt.Metadata().Truncated {
 		return frameTruncated
 	}
-	n := int(binary.BigEndian.Uint16(b[4:6]))
+	return frameOther
+}
+
+// datagram takes the UDP layer just decoded.
+func (d *decoder) datagram(out *datagram) frameKind {
+	var src, dst netip.Addr
 	switch {
-	case n == 0 && len(b) > 0xffff: // IPv6 jumbogram: length from IP
-		n = len(b)
-	case n < 8 || n > len(b):
+	case len(d.decoded) >= 2 && d.ipLayer() == layers.LayerTypeIPv4:
+		src, dst = netip.AddrFrom4([4]byte(d.ip4.SrcIP)), netip.AddrFrom4([4]byte(d.ip4.DstIP))
+	case len(d.decoded) >= 2 && d.ipLayer() == layers.LayerTypeIPv6:
+		src, dst = netip.AddrFrom16([16]byte(d.ip6.SrcIP)), netip.AddrFrom16([16]byte(d.ip6.DstIP))
+	default:
+		return frameOther
+	}
+	out.src = netip.AddrPortFrom(src, uint16(d.udp.SrcPort))
+	out.dst = netip.AddrPortFrom(dst, uint16(d.udp.DstPort))
+	out.payload = d.udp.Payload
+	return frameUDP
+}
+
+// ipLayer is the last IP layer decoded.
+func (d *decoder) ipLayer() gopacket.LayerType {
+	for i := len(d.decoded) - 1; i >= 0; i-- {
+		if t := d.decoded[i]; t == layers.LayerTypeIPv4 || t == layers.LayerTypeIPv6 {
+			return t
+		}
+	}
+	return gopacket.LayerTypeZero
+}
+
+// fragment takes an IP fragment (the parser stopped at its payload): UDP
+// fragments are reassembled (RFC 791, RFC 8200 §4.5), others skipped.
+func (d *decoder) fragment(last gopacket.LayerType, now time.Duration, out *datagram) frameKind {
+	var key fragKey
+	var off int
+	var more bool
+	var payload []byte
+	switch last {
+	case layers.LayerTypeIPv4:
+		if d.ip4.Protocol != layers.IPProtocolUDP {
+			return frameOther
+		}
+		key = fragKey{src: netip.AddrFrom4([4]byte(d.ip4.SrcIP)), dst: netip.AddrFrom4([4]byte(d.ip4.DstIP)), id: uint32(d.ip4.Id), proto: uint8(d.ip4.Protocol)}
+		off, more, payload = int(d.ip4.FragOffset)*8, d.ip4.Flags&layers.IPv4MoreFragments != 0, d.ip4.Payload
+	case layers.LayerTypeIPv6Fragment:
+		if d.ip6frag.NextHeader != layers.IPProtocolUDP {
+			return frameOther
+		}
+		key = fragKey{v6: true, src: netip.AddrFrom16([16]byte(d.ip6.SrcIP)), dst: netip.AddrFrom16([16]byte(d.ip6.DstIP)), id: d.ip6frag.Identification, proto: uint8(d.ip6frag.NextHeader)}
+		off, more, payload = int(d.ip6frag.FragmentOffset)*8, d.ip6frag.MoreFragments, d.ip6frag.Payload
+	default:
+		return frameOther
+	}
+	whole, ok := d.frag.add(key, off, more, payload, now)
+	if !ok {
+		return frameFragment
+	}
+	if err := d.udp.DecodeFromBytes(whole, gopacket.NilDecodeFeedback); err != nil || int(d.udp.Length) > len(whole) {
 		return frameTruncated
 	}
-	out.src = netip.AddrPortFrom(src, binary.BigEndian.Uint16(b[0:2]))
-	out.dst = netip.AddrPortFrom(dst, binary.BigEndian.Uint16(b[2:4]))
-	out.payload = b[8:n]
-	return frameUDP
+	d.decoded = append(d.decoded, layers.LayerTypeUDP)
+	return d.datagram(out)
 }
 
 // Fragment reassembly limits.

@@ -251,6 +251,8 @@ func TestReplayDerived(t *testing.T) {
 		{"ethernet", capOpts{link: ltEthernet}}, {"linux_sll", capOpts{link: ltSLL}}, {"linux_sll2", capOpts{link: ltSLL2}},
 		{"bsd_null", capOpts{link: ltNull}}, {"bsd_null_big_endian", capOpts{link: ltNull, nullBE: true}}, {"bsd_loop", capOpts{link: ltLoop}},
 		{"raw", capOpts{link: ltRaw}}, {"raw_ipv4", capOpts{link: ltIPv4}},
+		{"pppoe", capOpts{link: ltEthernet, pppoe: true}}, {"pppoe_vlan", capOpts{link: ltEthernet, pppoe: true, vlan: true}},
+		{"pppoe_no_ethernet", capOpts{link: ltPPPoE}}, {"ppp", capOpts{link: ltPPP}}, {"ppp_hdlc", capOpts{link: ltPPPHDLC}},
 	} {
 		for _, ng := range []bool{false, true} {
 			for _, v6 := range []bool{false, true} {
@@ -309,7 +311,7 @@ func TestReplayFileDamage(t *testing.T) {
 		{name: "gzip", data: gz.Bytes(), accepted: "#", format: "pcap.gz"},
 		{name: "pcap_cut_in_last_packet", data: pcap[:len(pcap)-30], accepted: "#", warning: "ends in the middle of a packet", format: "pcap"},
 		{name: "pcapng_cut_in_last_packet", data: ng[:len(ng)-30], accepted: "#", warning: "ends in the middle of a packet", format: "pcapng"},
-		{name: "pcapng_garbage_after_packets", data: append(bytes.Clone(ng), bytes.Repeat([]byte{0xee}, 64)...), accepted: "#", warning: "reading stopped", format: "pcapng"},
+		{name: "pcapng_garbage_after_packets", data: append(bytes.Clone(ng), bytes.Repeat([]byte{0xee}, 64)...), accepted: "#", warning: "ends in the middle of a packet", format: "pcapng"},
 		{name: "empty", data: nil, err: "empty file"},
 		{name: "text", data: []byte("hello, world\n"), err: `not a pcap or pcapng capture (starts with "hell")`},
 		{name: "wav", data: []byte("RIFF\x24\x00\x00\x00WAVEfmt "), err: "a WAV file?"},

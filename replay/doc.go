@@ -6,13 +6,15 @@
 //
 // # What is read
 //
-// Files are read with gopacket's pcapgo (pure Go, no libpcap): pcap and
-// pcapng, optionally gzip-compressed, with link types Ethernet (with VLAN
-// tags), Linux SLL and SLL2 (tshark -i any), raw IPv4/IPv6 and BSD
-// loopback; UDP over IPv4 or IPv6, with IP fragments reassembled (those
-// that never complete are counted in Report.Fragments). A guard checks the
-// framing of every block before pcapgo sees it, so a damaged file is a
-// *FormatError or a warning, never a panic or a runaway allocation.
+// Files are read with github.com/gopacket/gopacket's pcapgo (pure Go, no
+// libpcap): pcap and pcapng, optionally gzip-compressed. Frames are decoded
+// with gopacket: Ethernet (with VLAN tags), Linux SLL and SLL2 (tshark -i
+// any), raw IPv4/IPv6 and BSD loopback by a DecodingLayerParser that
+// allocates nothing per packet; PPPoE (on Ethernet or alone), PPP, MPLS and
+// the other encapsulations gopacket knows by gopacket.NewPacket. UDP over
+// IPv4 or IPv6, with IP fragments reassembled (those that never complete
+// are counted in Report.Fragments). A damaged file is a *FormatError or a
+// warning, never a panic or a runaway allocation (FuzzRead).
 //
 // # How calls and streams are found
 //

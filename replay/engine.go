@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/gopacket/layers"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/zaf/g711"
 
 	"github.com/hashcall/hashcall/dtmf"
@@ -139,6 +139,7 @@ type engine struct {
 	flows   map[flowKey]*stream
 	cands   map[flowKey]*candidate
 	evs     []dtmf.Event
+	sevs    []dtmf.Event // shadow's scratch
 }
 
 func newEngine(opts Options) *engine {
@@ -296,8 +297,7 @@ func (e *engine) feed(r *receiver, now time.Duration, src, dst netip.AddrPort, b
 	after := p.st.Stats().Dropped
 	d := &s.out.Dropped
 	d.NotRTP += after.NotRTP - before.NotRTP
-	d.Source += after.Source - before.Source
-	d.SSRC += after.SSRC - before.SSRC
+	// Source and SSRC drops are counted by the live stream's OnDrop.
 	d.PayloadType += after.PayloadType - before.PayloadType
 	d.Old += after.Old - before.Old
 	d.RTCP += after.RTCP - before.RTCP
@@ -307,10 +307,6 @@ func (e *engine) feed(r *receiver, now time.Duration, src, dst netip.AddrPort, b
 		return
 	}
 	switch {
-	case after.Source > before.Source:
-		e.shadow(s, shadowSource, now, src, b)
-	case after.SSRC > before.SSRC:
-		e.shadow(s, shadowSSRC, now, src, b)
 	case after.PayloadType > before.PayloadType:
 		if pl, ok := rtpPayload(b); ok && b[1]&0x7f >= 96 && looksLikeEvent(pl) {
 			e.shadow(s, shadowPT, now, src, b)
@@ -409,9 +405,11 @@ func (e *engine) shadow(s *stream, kind int, now time.Duration, src netip.AddrPo
 		s.shadows[kind] = p
 		e.paths = append(e.paths, p)
 	}
-	e.evs = p.st.Packet(e.evs[:0], now, src, b)
+	// Its own scratch: shadow runs inside the live stream's Packet too
+	// (OnDrop), while e.evs is in use.
+	e.sevs = p.st.Packet(e.sevs[:0], now, src, b)
 	p.last = s
-	e.events(p, s, e.evs)
+	e.events(p, s, e.sevs)
 }
 
 // events records the key press reports of path p; s is the stream of the
@@ -505,6 +503,21 @@ func (e *engine) activate(r *receiver) {
 	}
 	r.state = rxLive
 	r.live = &path{st: media.NewStream(r.cfg), live: true, rx: r}
+	// Drops for the source or SSRC are known late for packets the stream
+	// held before a lock (media.Stream.OnDrop): each is counted on, and
+	// shadowed from, its own stream when it comes.
+	r.live.st.OnDrop(func(d media.DroppedPacket) {
+		_, ssrc := classify(d.B)
+		s := e.stream(d.At, d.From, r.dst, ssrc, kindRTP, r)
+		kind := shadowSource
+		if d.SSRC {
+			s.out.Dropped.SSRC++
+			kind = shadowSSRC
+		} else {
+			s.out.Dropped.Source++
+		}
+		e.shadow(s, kind, d.At, d.From, d.B)
+	})
 	e.paths = append(e.paths, r.live)
 }
 

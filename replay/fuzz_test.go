@@ -23,7 +23,8 @@ func FuzzRead(f *testing.F) {
 		}
 	}
 	pkts := seedPkts()
-	for _, o := range []capOpts{{link: ltSLL2}, {link: ltSLL2, ng: true}, {link: ltNull, v6: true}, {link: ltRaw, fragMTU: 64}, {ng: true, v6: true, fragMTU: 64}} {
+	for _, o := range []capOpts{{link: ltSLL2}, {link: ltSLL2, ng: true}, {link: ltNull, v6: true}, {link: ltRaw, fragMTU: 64}, {ng: true, v6: true, fragMTU: 64},
+		{link: ltEthernet, pppoe: true, vlan: true}, {link: ltPPPoE, ng: true, v6: true}, {link: ltPPPHDLC, fragMTU: 64}} {
 		f.Add(buildCapture(f, pkts, o))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

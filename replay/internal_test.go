@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/gopacket/layers"
+	"github.com/gopacket/gopacket/layers"
 )
 
 func TestSeqStats(t *testing.T) {
@@ -126,6 +126,7 @@ func udpFrame(src, dst netip.AddrPort, payload []byte) []byte {
 
 func TestDecodeLinkTypes(t *testing.T) {
 	src, dst := netip.MustParseAddrPort("192.0.2.1:4000"), netip.MustParseAddrPort("192.0.2.2:5000")
+	src6, dst6 := netip.MustParseAddrPort("[2001:db8::1]:4000"), netip.MustParseAddrPort("[2001:db8::2]:5000")
 	eth := udpFrame(src, dst, []byte("hello"))
 	ip := eth[14:]
 	vlan := append(append(bytes.Clone(eth[:12]), 0x81, 0x00, 0x00, 0x05), eth[12:]...)
@@ -138,7 +139,7 @@ func TestDecodeLinkTypes(t *testing.T) {
 		{"ethernet", layers.LinkTypeEthernet, eth, frameUDP},
 		{"ethernet_vlan", layers.LinkTypeEthernet, vlan, frameUDP},
 		{"sll", layers.LinkTypeLinuxSLL, append(append(make([]byte, 14), 0x08, 0x00), ip...), frameUDP},
-		{"sll2", linkTypeLinuxSLL2, append([]byte{0x08, 0x00, 0, 0, 0, 0, 0, 1, 3, 4, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0}, ip...), frameUDP},
+		{"sll2", layers.LinkTypeLinuxSLL2, append([]byte{0x08, 0x00, 0, 0, 0, 0, 0, 1, 3, 4, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0}, ip...), frameUDP},
 		{"null_le", layers.LinkTypeNull, append([]byte{2, 0, 0, 0}, ip...), frameUDP},
 		{"null_be", layers.LinkTypeNull, append([]byte{0, 0, 0, 2}, ip...), frameUDP},
 		{"null_unknown_family", layers.LinkTypeNull, append([]byte{7, 0, 0, 0}, ip...), frameOther},
@@ -150,6 +151,17 @@ func TestDecodeLinkTypes(t *testing.T) {
 		{"truncated_udp", layers.LinkTypeEthernet, eth[:len(eth)-2], frameTruncated},
 		{"tcp", layers.LinkTypeEthernet, func() []byte { f := bytes.Clone(eth); f[14+9] = 6; return f }(), frameOther},
 		{"unsupported", layers.LinkType(220), eth, frameOther},
+		// PPPoE session (RFC 2516) on Ethernet: version/type, code 0, session id, length, then PPP protocol 0x0021 (IPv4).
+		{"pppoe", layers.LinkTypeEthernet, append(append(bytes.Clone(eth[:12]), 0x88, 0x64, 0x11, 0x00, 0x12, 0x34, byte((len(ip)+2)>>8), byte(len(ip)+2), 0x00, 0x21), ip...), frameUDP},
+		{"pppoe_vlan", layers.LinkTypeEthernet, append(append(bytes.Clone(eth[:12]), 0x81, 0x00, 0x00, 0x07, 0x88, 0x64, 0x11, 0x00, 0x12, 0x34, byte((len(ip)+2)>>8), byte(len(ip)+2), 0x00, 0x21), ip...), frameUDP},
+		{"pppoe_no_ethernet", layers.LinkTypePPPEthernet, append([]byte{0x11, 0x00, 0x12, 0x34, byte((len(ip) + 2) >> 8), byte(len(ip) + 2), 0x00, 0x21}, ip...), frameUDP},
+		{"pppoe_cut", layers.LinkTypeEthernet, append(bytes.Clone(eth[:12]), 0x88, 0x64, 0x11, 0x00), frameTruncated},
+		// PPP with the HDLC address and control bytes (RFC 1662), and without.
+		{"ppp_hdlc", layers.LinkTypePPP_HDLC, append([]byte{0xff, 0x03, 0x00, 0x21}, ip...), frameUDP},
+		{"ppp", layers.LinkTypePPP, append([]byte{0x00, 0x21}, ip...), frameUDP},
+		// One MPLS label (RFC 3032), bottom of stack, then IPv4.
+		{"mpls", layers.LinkTypeEthernet, append(append(bytes.Clone(eth[:12]), 0x88, 0x47, 0x00, 0x01, 0x01, 0x40), ip...), frameUDP},
+		{"ipv6_atomic_fragment", layers.LinkTypeRaw, ip6Atomic(src6, dst6, []byte("hello")), frameUDP},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -159,18 +171,14 @@ func TestDecodeLinkTypes(t *testing.T) {
 			if got != tc.want {
 				t.Fatalf("kind %d, want %d", got, tc.want)
 			}
-			if got == frameUDP && (out.src != src || out.dst != dst || string(out.payload) != "hello") {
+			wsrc, wdst := src, dst
+			if out.src.Addr().Is6() {
+				wsrc, wdst = src6, dst6
+			}
+			if got == frameUDP && (out.src != wsrc || out.dst != wdst || string(out.payload) != "hello") {
 				t.Errorf("datagram %v -> %v %q", out.src, out.dst, out.payload)
 			}
 		})
-	}
-}
-
-func TestMapLinkType(t *testing.T) {
-	for in, want := range map[uint32]layers.LinkType{1: 1, 113: 113, 276: linkTypeLinuxSLL2, 20: linkTypeOther, 257: linkTypeOther, 228: 228} {
-		if got := layers.LinkType(mapLinkType(in)); got != want {
-			t.Errorf("mapLinkType(%d) = %d, want %d", in, got, want)
-		}
 	}
 }
 
@@ -201,4 +209,24 @@ func TestFeedAllocations(t *testing.T) {
 	if n := testing.AllocsPerRun(500, next); n != 0 {
 		t.Errorf("%.1f allocations per packet, want 0", n)
 	}
+}
+
+// ip6Atomic is an IPv6 packet whose UDP datagram sits behind a fragment
+// header with offset 0 and no more fragments (RFC 8200 §4.5, RFC 6946).
+func ip6Atomic(src, dst netip.AddrPort, payload []byte) []byte {
+	b := make([]byte, 40+8+8)
+	b[0] = 0x60
+	binary.BigEndian.PutUint16(b[4:], uint16(16+len(payload)))
+	b[6], b[7] = 44, 64
+	s, d := src.Addr().As16(), dst.Addr().As16()
+	copy(b[8:], s[:])
+	copy(b[24:], d[:])
+	f := b[40:]
+	f[0] = 17
+	binary.BigEndian.PutUint32(f[4:], 0x1234)
+	u := b[48:]
+	binary.BigEndian.PutUint16(u[0:], src.Port())
+	binary.BigEndian.PutUint16(u[2:], dst.Port())
+	binary.BigEndian.PutUint16(u[4:], uint16(8+len(payload)))
+	return append(b, payload...)
 }

@@ -75,6 +75,7 @@ func TestRecordGoldens(t *testing.T) {
 	}
 	short := *set
 	short.Ask = short.Ask[:4000] // half a second
+	short.AskPressAt = 500 * time.Millisecond
 	short.Success, short.Goodbye, short.WrongKey = short.Success[:800], short.Goodbye[:800], short.WrongKey[:800]
 	for _, g := range goldens {
 		t.Run(g.file, func(t *testing.T) {
@@ -108,7 +109,8 @@ func recordCall(t *testing.T, g golden, p *prompts.Set) verify.Result {
 	ctx := context.Background()
 	ph, err := phone.Start(ctx, phone.Config{
 		Listen: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), recPhoneSIP).String(),
-		Method: g.method, Key: g.key, After: 300 * time.Millisecond, Codecs: g.codecs,
+		// As a callee presses: after verify's early-key guard.
+		Method: g.method, Key: g.key, After: max(verify.DefaultMinKeyDelay, p.AskPressAt) + 300*time.Millisecond, Codecs: g.codecs,
 		Ports: media.PortRange{Low: recPhoneRTP, High: recPhoneRTP + 99},
 	})
 	if err != nil {
@@ -124,7 +126,7 @@ func recordCall(t *testing.T, g golden, p *prompts.Set) verify.Result {
 	}
 	defer ua.Close()
 	v := &verify.Verifier{UA: ua, Config: verify.Config{
-		AnswerTimeout: 300 * time.Millisecond, Attempts: 1,
+		AnswerTimeout: 2 * time.Second, Attempts: 1,
 		Media: media.SessionConfig{IP: netip.MustParseAddr("127.0.0.1"), Ports: media.PortRange{Low: recUARTP, High: recUARTP + 99}},
 	}}
 	return v.Run(ctx, verify.Request{To: "100", Prompts: p})
@@ -252,6 +254,7 @@ func dialPeer(t *testing.T, set *prompts.Set, codecs []media.Codec) verify.Resul
 	defer ua.Close()
 	short := *set
 	short.Ask = short.Ask[:8000]
+	short.AskPressAt = 500 * time.Millisecond
 	short.Success, short.Goodbye, short.WrongKey = short.Success[:800], short.Goodbye[:800], short.WrongKey[:800]
 	v := &verify.Verifier{UA: ua, Config: verify.Config{
 		AnswerTimeout: 2 * time.Second, Attempts: 1,
@@ -331,7 +334,7 @@ ctrl_tcp_listen 127.0.0.1:45555
 					return
 				}
 				if strings.Contains(msg, `"CALL_ESTABLISHED"`) {
-					time.Sleep(700 * time.Millisecond)
+					time.Sleep(2 * time.Second) // after verify's early-key guard
 					cmd := `{"command":"sndcode","params":"#","token":"1"}`
 					fmt.Fprintf(conn, "%d:%s,", len(cmd), cmd)
 				}
@@ -442,7 +445,7 @@ ready:
 			for l := range lines {
 				log = append(log, l)
 				if strings.Contains(l, "connected") || strings.Contains(l, "Media streams established") {
-					time.Sleep(700 * time.Millisecond)
+					time.Sleep(2 * time.Second) // after verify's early-key guard
 					fmt.Fprintln(stdin, "#")
 					for l := range lines {
 						log = append(log, l)

@@ -90,6 +90,11 @@ type Call struct {
 	EventPT uint8
 	// Info counts SIP INFO DTMF requests.
 	Info int
+	// Diverted reports that a response to the INVITE showed the call
+	// forwarded (a 181, Diversion or History-Info; see sip.Diversion), with
+	// the reasons given; a live hashcall refuses such a call by default.
+	Diverted         bool
+	DiversionReasons []string
 }
 
 // Found says how a stream was recognised.
@@ -254,7 +259,7 @@ func Read(r io.Reader, opts Options) (*Report, error) {
 	e := newEngine(opts)
 	e.rep.Format = src.format
 	if src.pcap != nil && !linkSupported(src.link) {
-		return nil, formatErrorf("unsupported link type %s (supported: Ethernet, Linux SLL and SLL2, raw IPv4/IPv6, BSD loopback)", linkName(src.link))
+		return nil, formatErrorf("unsupported link type %s (supported: Ethernet with VLAN tags, PPPoE and MPLS, Linux SLL and SLL2, PPP, raw IPv4/IPv6, BSD loopback, 802.11)", linkName(src.link))
 	}
 	for {
 		data, ts, link, err := src.next()
@@ -276,7 +281,7 @@ func Read(r io.Reader, opts Options) (*Report, error) {
 		e.frame(link, data, ts)
 	}
 	if e.rep.Frames > 0 && len(e.rep.LinkTypes) > 0 && e.rep.Datagrams == 0 && e.unsupported == e.rep.Frames {
-		return nil, formatErrorf("unsupported link type %s (supported: Ethernet, Linux SLL and SLL2, raw IPv4/IPv6, BSD loopback)", e.rep.LinkTypes[0])
+		return nil, formatErrorf("unsupported link type %s (supported: Ethernet with VLAN tags, PPPoE and MPLS, Linux SLL and SLL2, PPP, raw IPv4/IPv6, BSD loopback, 802.11)", e.rep.LinkTypes[0])
 	}
 	return e.finish(), nil
 }

@@ -27,6 +27,7 @@ type call struct {
 	ended     bool
 	seen      map[string]bool // requests and final responses seen (retransmissions)
 	sipStream [2]*stream      // pseudo-streams for INFO presses without RTP
+	diversion sip.Diversion   // what the INVITE's responses said of forwarding
 	out       Call
 }
 
@@ -157,6 +158,10 @@ func (e *engine) sipMessage(now time.Duration, src, dst netip.AddrPort, b []byte
 			return
 		}
 		code := m.StatusCode
+		if cs.MethodName == sipgo.INVITE && !c.answered {
+			c.diversion.Add(m)
+			c.out.Diverted, c.out.DiversionReasons = c.diversion.Diverted, c.diversion.Reasons
+		}
 		if code >= 200 {
 			key := fmt.Sprintf("%d %d %s", code, cs.SeqNo, cs.MethodName)
 			if c.seen[key] {

@@ -44,26 +44,17 @@ func AssertVerified(tb TB, path string) *Report {
 	return rep
 }
 
-// AssertNotVerified fails tb if the capture at path holds a press that
-// verifies a call.
-func AssertNotVerified(tb TB, path string) *Report {
-	tb.Helper()
-	rep, err := File(path, Options{})
-	if err != nil {
-		tb.Fatalf("replay %s: %v", path, err)
-		return nil
-	}
-	if rep.Verified() {
-		tb.Fatalf("replay %s: accepted presses %q, expected none\n%s", path, rep.Accepted(), rep.Summary())
-	}
-	return rep
-}
 
 // Summary describes the report in a few lines: its streams and presses,
 // for test failures and logs.
 func (r *Report) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s, %d packets, %d calls, %d streams\n", r.Format, r.Frames, len(r.Calls), len(r.Streams))
+	for _, c := range r.Calls {
+		if c.Diverted {
+			fmt.Fprintf(&b, "  call %s forwarded (%s): a live call refuses it\n", c.CallID, strings.Join(c.DiversionReasons, ", "))
+		}
+	}
 	for _, s := range r.Streams {
 		fmt.Fprintf(&b, "  %s: %s, %d packets, %d lost, %d dropped\n", s.Name, orNone(s.Codec), s.Packets, s.Lost, s.Dropped.Total())
 		for _, p := range s.Presses {

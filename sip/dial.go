@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,7 +59,9 @@ type DialError struct {
 	Code   int    // final SIP status code, 0 if none came
 	Reason string // its reason phrase
 	Cause  int    // Q.850 cause from a Reason header, 0 if none
-	Err    error
+	// Diversion is what the responses said about the call being forwarded.
+	Diversion Diversion
+	Err       error
 }
 
 func (e *DialError) Error() string {
@@ -93,6 +96,8 @@ type Progress struct {
 	Code       int
 	Reason     string
 	EarlyMedia bool // a 183 (or 18x) with SDP: announcements, never the answer
+	// Diversion is the call's diversion so far, this response included.
+	Diversion Diversion
 }
 
 // DialOptions are the per-call parameters and hooks of Dial.
@@ -123,6 +128,7 @@ type Call struct {
 	ua     *UA
 	sess   *sipgo.DialogClientSession
 	callID string
+	ref    string // callRef(callID): how logs name the call
 	opts   DialOptions
 
 	// Answer is the SDP of the 200 OK.
@@ -132,11 +138,30 @@ type Call struct {
 	Reason string
 
 	mu       sync.Mutex
-	earlySDP []byte // the last SDP of a provisional response
+	earlySDP []byte      // the last SDP of a provisional response
+	dialog   dialogState // up from the answer until the end
+	diverted Diversion
 	answered bool
 	ended    bool
 	remote   bool
 	done     chan struct{}
+}
+
+// Diversion returns what the provisional responses and the 200 said about
+// the call being forwarded.
+func (c *Call) Diversion() Diversion {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Diversion{Diverted: c.diverted.Diverted, Reasons: slices.Clone(c.diverted.Reasons)}
+}
+
+// noteDiversion adds r's diversion headers to the call's and returns the
+// result.
+func (c *Call) noteDiversion(r *sip.Response) Diversion {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.diverted.add(r)
+	return Diversion{Diverted: c.diverted.Diverted, Reasons: slices.Clone(c.diverted.Reasons)}
 }
 
 // Done is closed when the call has ended, by our BYE or the far end's.
@@ -159,6 +184,7 @@ func (c *Call) end(remote bool) bool {
 		return false
 	}
 	c.ended, c.remote = true, remote
+	c.dialog.up = false
 	close(c.done)
 	return true
 }
@@ -208,8 +234,14 @@ func (u *UA) Dial(ctx context.Context, number string, opts DialOptions) (*Call, 
 	if err != nil {
 		return nil, &DialError{Kind: KindTransport, Err: err}
 	}
-	log := u.log.With("to", redact.Number(number), "call_id", req.CallID().Value())
-	call := &Call{ua: u, callID: req.CallID().Value(), opts: opts, done: make(chan struct{})}
+	id := req.CallID().Value()
+	call := &Call{ua: u, callID: id, ref: callRef(id), opts: opts, done: make(chan struct{})}
+	call.dialog.callID = id
+	call.dialog.localTag, _ = req.From().Params.Get("tag")
+	// The Call-ID lets whoever reads it address requests to the call: it
+	// is logged at debug level only, info lines name the call by its ref.
+	log := u.log.With("to", redact.Number(number), "call", call.ref)
+	u.log.Debug("new call", "call", call.ref, "call_id", id)
 	u.remember(call)
 
 	ring := opts.RingTimeout
@@ -240,13 +272,13 @@ func (u *UA) Dial(ctx context.Context, number string, opts DialOptions) (*Call, 
 		switch {
 		case r.StatusCode == 100:
 		case r.IsProvisional():
-			p := Progress{Code: r.StatusCode, Reason: r.Reason, EarlyMedia: len(r.Body()) > 0}
+			p := Progress{Code: r.StatusCode, Reason: r.Reason, EarlyMedia: len(r.Body()) > 0, Diversion: call.noteDiversion(r)}
 			if p.EarlyMedia {
 				call.mu.Lock()
 				call.earlySDP = r.Body()
 				call.mu.Unlock()
 			}
-			log.Info("progress", "code", p.Code, "reason", p.Reason, "early_media", p.EarlyMedia)
+			log.Info("progress", "code", p.Code, "reason", p.Reason, "early_media", p.EarlyMedia, "diverted", p.Diversion.Diverted)
 			if opts.OnProgress != nil {
 				opts.OnProgress(p)
 			}
@@ -313,6 +345,7 @@ func (u *UA) Dial(ctx context.Context, number string, opts DialOptions) (*Call, 
 	de := &DialError{Err: err}
 	if res != nil && !res.IsProvisional() {
 		de.Code, de.Reason, de.Cause = res.StatusCode, res.Reason, reasonCause(res)
+		call.noteDiversion(res)
 	}
 	var dr *sipgo.ErrDialogResponse
 	var drv sipgo.ErrDialogResponse
@@ -335,6 +368,10 @@ func (u *UA) Dial(ctx context.Context, number string, opts DialOptions) (*Call, 
 	default:
 		de.Kind = KindTransport
 	}
+	if dr != nil && dr.Res != nil {
+		call.noteDiversion(dr.Res)
+	}
+	de.Diversion = call.Diversion()
 	log.Info("not answered", "kind", de.Kind, "code", de.Code, "reason", de.Reason, "q850", de.Cause, "err", de.Err)
 	return nil, de
 }
@@ -353,15 +390,25 @@ func (u *UA) answered(ctx context.Context, call *Call, log interface {
 		call.mu.Unlock()
 	}
 	call.Code, call.Reason = res.StatusCode, res.Reason
+	call.noteDiversion(res)
 	var answerErr error
 	if call.opts.OnAnswer != nil {
 		answerErr = call.opts.OnAnswer(call.Answer)
 	}
-	// In-dialog requests (an INFO right after our ACK) are taken from now.
+	// In-dialog requests (an INFO right after our ACK) are taken from now,
+	// from the far end of this dialog only: its tag is the 200's To tag.
 	call.mu.Lock()
-	call.answered = true
+	call.dialog.remoteTag, _ = res.To().Params.Get("tag")
+	call.dialog.up = true
 	call.mu.Unlock()
 	if err := sess.Ack(context.WithoutCancel(ctx)); err != nil {
+		// The ACK could not be written (the socket failed), so neither can
+		// a BYE, and sipgo refuses one for a dialog it has not confirmed.
+		// The far end ends its leg itself when no ACK comes (RFC 3261
+		// §13.3.1.4: it gives up retransmitting the 200 after 64*T1 and
+		// sends BYE).
+		log.Info("ACK not sent", "err", err)
+		call.end(false)
 		u.forget(call.callID)
 		return nil, &DialError{Kind: KindTransport, Code: res.StatusCode, Reason: res.Reason, Err: fmt.Errorf("sending ACK: %w", err)}
 	}
@@ -379,14 +426,22 @@ func (u *UA) answered(ctx context.Context, call *Call, log interface {
 // invite builds the INVITE.
 func (u *UA) invite(number string, offer []byte) (*sip.Request, error) {
 	req := sip.NewRequest(sip.INVITE, u.trunkURI(number))
-	callID := sip.CallIDHeader(sip.GenerateTagN(24) + "@hashcall")
+	id, err := newCallID()
+	if err != nil {
+		return nil, err
+	}
+	tag, err := newTag()
+	if err != nil {
+		return nil, err
+	}
+	callID := sip.CallIDHeader(id)
 	req.AppendHeader(&callID)
 	fromURI, err := u.identityURI(u.cfg.From)
 	if err != nil {
 		return nil, fmt.Errorf("sip.from: %w", err)
 	}
 	from := &sip.FromHeader{DisplayName: u.cfg.DisplayName, Address: fromURI, Params: sip.NewParams()}
-	from.Params.Add("tag", sip.GenerateTagN(16))
+	from.Params.Add("tag", tag)
 	req.AppendHeader(from)
 	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: number, Host: u.trunkHost}}
 	req.AppendHeader(to)
@@ -528,16 +583,17 @@ func (u *UA) lateAnswer(r *sip.Response) {
 		return
 	}
 	u.logMsg("recv", r)
-	u.log.Info("200 came after our CANCEL failed; acknowledging and hanging up", "call_id", id)
+	ref := callRef(id)
+	u.log.Info("200 came after our CANCEL failed; acknowledging and hanging up", "call", ref)
 	sess.InviteResponse = r
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := sess.Ack(ctx); err != nil {
-		u.log.Info("ACK of a late 200", "call_id", id, "err", err)
+		u.log.Info("ACK of a late 200", "call", ref, "err", err)
 		return
 	}
 	if err := sess.Bye(ctx); err != nil {
-		u.log.Info("BYE of a late 200", "call_id", id, "err", err)
+		u.log.Info("BYE of a late 200", "call", ref, "err", err)
 	}
 }
 

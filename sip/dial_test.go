@@ -53,6 +53,8 @@ type fakeTrunk struct {
 	acks     atomic.Int32
 	invites  atomic.Int32
 	lastReq  *sip.Request
+	// seen, when set (by an option), sees every ACK, BYE and CANCEL.
+	seen func(*sip.Request)
 }
 
 func newFakeTrunk(t *testing.T, opts ...func(*fakeTrunk)) *fakeTrunk {
@@ -111,6 +113,9 @@ func newFakeTrunkOn(t *testing.T, network string, serverTLS *tls.Config, opts ..
 	ft.dialog = &sipgo.DialogUA{Client: client, ContactHDR: contact}
 	srv.OnInvite(ft.onInvite)
 	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) {
+		if ft.seen != nil {
+			ft.seen(req)
+		}
 		ft.acks.Add(1)
 		if s := ft.session(req); s != nil {
 			if err := s.ReadAck(req, tx); err != nil {
@@ -119,6 +124,9 @@ func newFakeTrunkOn(t *testing.T, network string, serverTLS *tls.Config, opts ..
 		}
 	})
 	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		if ft.seen != nil {
+			ft.seen(req)
+		}
 		ft.byes.Add(1)
 		if s := ft.session(req); s != nil {
 			_ = s.ReadBye(req, tx)
@@ -168,7 +176,12 @@ func (ft *fakeTrunk) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	case user == "1000": // rings until cancelled
 		// Ring until cancelled; sipgo answers the CANCEL and the INVITE (487).
 		respond(180, "Ringing")
-		tx.OnCancel(func(*sip.Request) { ft.cancels.Add(1) })
+		tx.OnCancel(func(r *sip.Request) {
+			if ft.seen != nil {
+				ft.seen(r)
+			}
+			ft.cancels.Add(1)
+		})
 		<-tx.Done()
 	case user == "1001": // silent
 		// Never answer anything: Timer B or our ring timeout ends it.
@@ -533,6 +546,39 @@ func TestParseInfo(t *testing.T) {
 		{"relay_bad_key", "application/dtmf-relay", "Signal=X", 0, 0, true},
 		{"relay_bad_duration", "application/dtmf-relay", "Signal=1\nDuration=-5", 0, 0, true},
 		{"other_package", "application/media_control+xml", "<x/>", 0, 0, true},
+		// Bodies as real phones write them.
+		{"relay_space_after_equals", "application/dtmf-relay", "Signal= 1\r\nDuration= 160\r\n", '1', 160 * time.Millisecond, false},
+		{"relay_hash_no_duration", "application/dtmf-relay", "Signal=#", '#', 0, false},
+		{"relay_lf_only_lowercase", "application/dtmf-relay", "signal=9\nduration=100\n", '9', 100 * time.Millisecond, false},
+		{"relay_trailing_blank_lines", "application/dtmf-relay", "Signal=  #  \r\n\r\n\r\n", '#', 0, false},
+		{"relay_empty_duration", "application/dtmf-relay", "Signal=4\r\nDuration=\r\n", '4', 0, false},
+		{"relay_byte_order_mark", "application/dtmf-relay", "\ufeffSignal=7\r\nDuration=200\r\n", '7', 200 * time.Millisecond, false},
+		{"relay_event_0", "application/dtmf-relay", "Signal=0\r\n", '0', 0, false},
+		{"relay_event_10_star", "application/dtmf-relay", "Signal=10\r\n", '*', 0, false},
+		{"relay_event_15_D", "application/dtmf-relay", "Signal=15\r\n", 'D', 0, false},
+		{"relay_event_16_flash", "application/dtmf-relay", "Signal=16\r\n", 0, 0, true},
+		{"relay_empty_signal", "application/dtmf-relay", "Signal=\r\nDuration=100", 0, 0, true},
+		{"dtmf_one_char_crlf", "application/dtmf", "#\r\n", '#', 0, false},
+		{"dtmf_one_digit", "application/dtmf", "5", '5', 0, false},
+		{"dtmf_relay_style_body", "application/dtmf", "Signal=3\r\nDuration=120\r\n", '3', 120 * time.Millisecond, false},
+		{"dtmf_empty", "application/dtmf", "", 0, 0, true},
+		{"dtmf_two_keys", "application/dtmf", "1#", 0, 0, true},
+	}
+	// Every key, in both packages.
+	for _, k := range "0123456789*#ABCD" {
+		tests = append(tests,
+			struct {
+				name, ct, body string
+				key            dtmf.Key
+				d              time.Duration
+				err            bool
+			}{"relay_key_" + string(k), "application/dtmf-relay", "Signal=" + string(k) + "\r\nDuration=100\r\n", dtmf.Key(k), 100 * time.Millisecond, false},
+			struct {
+				name, ct, body string
+				key            dtmf.Key
+				d              time.Duration
+				err            bool
+			}{"dtmf_key_" + string(k), "application/dtmf", string(k), dtmf.Key(k), 0, false})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

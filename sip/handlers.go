@@ -14,57 +14,48 @@ import (
 )
 
 // handlers registers the server side: requests within our dialogs, and
-// OPTIONS. Anything else gets 405 from sipgo; INVITEs that are not ours are
-// refused (hashcall only places calls).
+// OPTIONS. Every handler first checks the source (trust.go): strangers get
+// 403. INVITEs that are not ours are refused (hashcall only places calls),
+// methods we do not handle get 405.
 func (u *UA) handlers() {
 	s := u.server
-	s.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
-		u.logMsg("recv", req)
+	s.OnOptions(u.guard(func(req *sip.Request, tx sip.ServerTransaction) {
 		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 		res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"))
 		res.AppendHeader(sip.NewHeader("Accept", "application/sdp, application/dtmf-relay, application/dtmf"))
 		u.respond(tx, res)
-	})
-	s.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
-		u.logMsg("recv", req)
+	}))
+	s.OnBye(u.guard(func(req *sip.Request, tx sip.ServerTransaction) {
 		c := u.inDialog(req, tx)
 		if c == nil {
-			return
+			return // 481: the call goes on
 		}
 		if err := c.sess.ReadBye(req, tx); err != nil {
-			u.log.Debug("BYE not for this dialog", "err", err)
-			u.respond(tx, sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
-			return
+			u.log.Debug("answering BYE", "call", c.ref, "err", err)
 		}
-		u.log.Info("far end hung up", "call_id", c.callID)
+		u.log.Info("far end hung up", "call", c.ref)
 		c.end(true)
 		u.forget(c.callID)
-	})
-	s.OnAck(func(req *sip.Request, _ sip.ServerTransaction) {
+	}))
+	s.OnAck(u.guard(func(req *sip.Request, _ sip.ServerTransaction) {
 		// ACKs of our 200s to re-INVITEs: nothing to do.
-		u.logMsg("recv", req)
-	})
-	s.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
-		u.logMsg("recv", req)
+	}))
+	s.OnInvite(u.guard(func(req *sip.Request, tx sip.ServerTransaction) {
 		if to := req.To(); to == nil || !to.Params.Has("tag") {
 			// A new call to us: hashcall never answers calls.
 			u.respond(tx, sip.NewResponseFromRequest(req, 403, "Forbidden (hashcall places calls only)", nil))
 			return
 		}
-		c := u.inDialog(req, tx)
-		if c == nil {
-			return
-		}
-		u.answerOffer(c, req, tx)
-	})
-	s.OnUpdate(func(req *sip.Request, tx sip.ServerTransaction) {
-		u.logMsg("recv", req)
 		if c := u.inDialog(req, tx); c != nil {
 			u.answerOffer(c, req, tx)
 		}
-	})
-	s.OnInfo(func(req *sip.Request, tx sip.ServerTransaction) {
-		u.logMsg("recv", req)
+	}))
+	s.OnUpdate(u.guard(func(req *sip.Request, tx sip.ServerTransaction) {
+		if c := u.inDialog(req, tx); c != nil {
+			u.answerOffer(c, req, tx)
+		}
+	}))
+	s.OnInfo(u.guard(func(req *sip.Request, tx sip.ServerTransaction) {
 		c := u.inDialog(req, tx)
 		if c == nil {
 			return
@@ -79,20 +70,40 @@ func (u *UA) handlers() {
 			// Other INFO packages (e.g. media control): acknowledge.
 			u.respond(tx, sip.NewResponseFromRequest(req, 200, "OK", nil))
 		case err != nil:
-			u.log.Info("bad SIP INFO DTMF", "call_id", c.callID, "err", err)
+			u.log.Info("bad SIP INFO DTMF", "call", c.ref, "err", err)
 			u.respond(tx, sip.NewResponseFromRequest(req, 400, "Bad Request", nil))
 		default:
 			u.respond(tx, sip.NewResponseFromRequest(req, 200, "OK", nil))
-			u.log.Debug("SIP INFO DTMF", "call_id", c.callID, "key", key.String(), "duration", d)
+			u.log.Debug("SIP INFO DTMF", "call", c.ref, "call_id", c.callID, "key", key.String(), "duration", d)
 			if c.opts.OnInfo != nil {
 				c.opts.OnInfo(key, d)
 			}
 		}
-	})
-	s.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
-		u.logMsg("recv", req)
+	}))
+	s.OnCancel(u.guard(func(req *sip.Request, tx sip.ServerTransaction) {
+		// We answer every request at once: there is nothing to cancel.
 		u.respond(tx, sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
-	})
+	}))
+	s.OnNoRoute(u.guard(func(req *sip.Request, tx sip.ServerTransaction) {
+		u.respond(tx, sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil))
+	}))
+}
+
+// guard wraps a handler: the request is logged (debug) and, unless it comes
+// from a trusted source, answered with 403 (an ACK dropped) and counted.
+func (u *UA) guard(h func(*sip.Request, sip.ServerTransaction)) func(*sip.Request, sip.ServerTransaction) {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		u.logMsg("recv", req)
+		if !u.trusted(req) {
+			u.counts.stranger(string(req.Method))
+			u.log.Debug("request from an untrusted source refused", "method", string(req.Method), "source", req.MessageData.Source())
+			if !req.IsAck() {
+				u.respond(tx, sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
+			}
+			return
+		}
+		h(req, tx)
+	}
 }
 
 func (u *UA) respond(tx sip.ServerTransaction, res *sip.Response) {
@@ -102,22 +113,31 @@ func (u *UA) respond(tx sip.ServerTransaction, res *sip.Response) {
 	}
 }
 
-// inDialog finds the answered call a request belongs to, or answers 481.
+// inDialog finds the answered call a request belongs to by the dialog
+// rules (dialogState.admit), or answers 481 (500 for a CSeq out of order),
+// counts the reason and changes nothing.
 func (u *UA) inDialog(req *sip.Request, tx sip.ServerTransaction) *Call {
 	id := ""
 	if h := req.CallID(); h != nil {
 		id = h.Value()
 	}
+	reason := RejectUnknownCall
 	c := u.lookup(id)
 	if c != nil {
 		c.mu.Lock()
-		ok := c.answered && !c.ended
+		reason = c.dialog.admit(req)
 		c.mu.Unlock()
-		if ok {
+		if reason == "" {
 			return c
 		}
+		// Someone who knows the Call-ID of a live call: worth a line.
+		u.log.Info("in-dialog request refused", "call", c.ref, "method", string(req.Method), "reason", reason, "source", req.MessageData.Source())
+	} else {
+		u.log.Debug("request for no call of ours", "method", string(req.Method), "source", req.MessageData.Source())
 	}
-	u.respond(tx, sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+	u.counts.reject(reason)
+	code, phrase := rejectStatus(reason)
+	u.respond(tx, sip.NewResponseFromRequest(req, code, phrase, nil))
 	return nil
 }
 
@@ -133,11 +153,14 @@ func (u *UA) answerOffer(c *Call, req *sip.Request, tx sip.ServerTransaction) {
 		}
 		ans, err := c.opts.OnOffer(req.Body())
 		if err != nil {
-			u.log.Info("refusing re-offer", "call_id", c.callID, "err", err)
+			u.log.Info("refusing re-offer", "call", c.ref, "method", string(req.Method), "err", err)
 			u.respond(tx, sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
 			return
 		}
 		body = ans
+		// The media session logs the move of its RTP target ("rtp
+		// retarget"); this line says which request asked for it.
+		u.log.Info("re-offer accepted", "call", c.ref, "method", string(req.Method), "source", req.MessageData.Source())
 	} else if c.opts.Current != nil {
 		body = c.opts.Current()
 	}
@@ -161,7 +184,14 @@ func ParseInfo(contentType string, body []byte) (dtmf.Key, time.Duration, error)
 	if err != nil {
 		return 0, 0, errNotDTMF
 	}
+	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark, as some softphones write
 	switch strings.ToLower(mt) {
+	case "application/dtmf":
+		if !bytes.Contains(body, []byte("=")) {
+			return mustKey(strings.TrimSpace(string(body)))
+		}
+		// "Signal=5" under application/dtmf: read as dtmf-relay.
+		fallthrough
 	case "application/dtmf-relay":
 		var key dtmf.Key
 		var d time.Duration
@@ -179,6 +209,9 @@ func ParseInfo(contentType string, body []byte) (dtmf.Key, time.Duration, error)
 				}
 				key = kk
 			case "duration":
+				if val == "" {
+					continue // "Duration=" with no value: the length is unknown
+				}
 				ms, err := strconv.Atoi(val)
 				if err != nil || ms < 0 || ms > 60000 {
 					return 0, 0, fmt.Errorf("sip: INFO Duration %q: want milliseconds", val)
@@ -190,8 +223,6 @@ func ParseInfo(contentType string, body []byte) (dtmf.Key, time.Duration, error)
 			return 0, 0, fmt.Errorf("sip: INFO dtmf-relay body has no Signal")
 		}
 		return key, d, nil
-	case "application/dtmf":
-		return mustKey(strings.TrimSpace(string(body)))
 	}
 	return 0, 0, errNotDTMF
 }

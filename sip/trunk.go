@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -61,8 +62,12 @@ func (u *UA) register(ctx context.Context, expiry time.Duration) (time.Duration,
 	}
 	aor := sip.Uri{Scheme: "sip", User: user, Host: u.trunkHost}
 	req := sip.NewRequest(sip.REGISTER, u.trunkURI(""))
+	tag, err := newTag()
+	if err != nil {
+		return 0, err
+	}
 	req.AppendHeader(&sip.FromHeader{Address: aor, Params: sip.NewParams()})
-	req.From().Params.Add("tag", sip.GenerateTagN(16))
+	req.From().Params.Add("tag", tag)
 	req.AppendHeader(&sip.ToHeader{Address: aor})
 	contact := u.dialog.ContactHDR.Clone()
 	contact.Address.User = user
@@ -97,20 +102,38 @@ func (u *UA) register(ctx context.Context, expiry time.Duration) (time.Duration,
 	if res.StatusCode != 200 {
 		return 0, fmt.Errorf("%w: %d %s", errRegisterRejected, res.StatusCode, res.Reason)
 	}
-	granted := expiry
+	return grantedExpiry(res, expiry), nil
+}
+
+// maxExpires is the largest Expires value (RFC 3261 §20.19: 2**32-1 s).
+const maxExpires = 1<<32 - 1
+
+// grantedExpiry is the registration time a registrar's 200 grants: the
+// expires parameter of its Contact, else its Expires header (RFC 3261
+// §10.2.4), else what we asked for. A value that is not a whole number of
+// seconds from 0 to 2**32-1 is ignored.
+func grantedExpiry(res *sip.Response, asked time.Duration) time.Duration {
+	granted := asked
+	seconds := func(v string) (time.Duration, bool) {
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		if err != nil || n > maxExpires {
+			return 0, false
+		}
+		return time.Duration(n) * time.Second, true
+	}
 	if h := res.GetHeader("Expires"); h != nil {
-		if n, err := strconv.Atoi(h.Value()); err == nil {
-			granted = time.Duration(n) * time.Second
+		if d, ok := seconds(h.Value()); ok {
+			granted = d
 		}
 	}
 	if c := res.Contact(); c != nil {
 		if v, ok := c.Params.Get("expires"); ok {
-			if n, err := strconv.Atoi(v); err == nil {
-				granted = time.Duration(n) * time.Second
+			if d, ok := seconds(v); ok {
+				granted = d
 			}
 		}
 	}
-	return granted, nil
+	return granted
 }
 
 func (u *UA) transportName() string {
@@ -140,8 +163,12 @@ func (u *UA) optionsLoop(ctx context.Context) {
 // ping sends one OPTIONS to the trunk and records whether it answered.
 func (u *UA) ping(ctx context.Context) bool {
 	req := sip.NewRequest(sip.OPTIONS, u.trunkURI(""))
+	tag, err := newTag()
+	if err != nil {
+		return false
+	}
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "hashcall", Host: u.host}, Params: sip.NewParams()}
-	from.Params.Add("tag", sip.GenerateTagN(16))
+	from.Params.Add("tag", tag)
 	req.AppendHeader(from)
 	req.AppendHeader(&sip.ToHeader{Address: u.trunkURI("")})
 	req.AppendHeader(sip.NewHeader("User-Agent", u.cfg.UserAgent))

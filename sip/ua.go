@@ -9,6 +9,13 @@
 // reason phrase and Q.850 cause, and inside a dialog answers re-INVITE and
 // UPDATE, reads SIP INFO DTMF and handles BYE both ways.
 //
+// Only the callee's dialog acts on a call: requests are taken from the
+// trunk, the outbound proxy and Config.TrustedSources only (403 otherwise,
+// trust.go), and an in-dialog request must match the call's Call-ID, both
+// tags and a rising CSeq (481 or 500 otherwise, dialog.go, RFC 3261
+// §12.2.2). Call-IDs, tags and branches come from crypto/rand (ids.go).
+// Stats counts what was refused.
+//
 // It knows SDP only as bytes: the media package makes offers and answers.
 package sip
 
@@ -19,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,6 +56,11 @@ type Config struct {
 	// UDPReadBuffer is the receive buffer in bytes asked for the UDP
 	// socket; 0 keeps the kernel's default.
 	UDPReadBuffer int
+
+	// TrustedSources are networks besides the trunk's and the outbound
+	// proxy's addresses that may send us requests (see trust.go); requests
+	// from anywhere else get 403.
+	TrustedSources []netip.Prefix
 
 	// TLS is the client configuration for transport "tls" (CA, SNI,
 	// optional client certificate); ServerTLS, when set, serves TLS on
@@ -111,6 +124,9 @@ type UA struct {
 	// cancelled, for a 2xx that comes after the INVITE transaction is
 	// gone (see lateAnswer).
 	late map[string]*sipgo.DialogClientSession
+
+	trust  atomic.Pointer[trustSet]
+	counts counters
 
 	registered atomic.Bool
 	trunkUp    atomic.Bool
@@ -176,7 +192,8 @@ func NewUA(ctx context.Context, cfg Config) (*UA, error) {
 		return nil, err
 	}
 	uaOpts := []sipgo.UserAgentOption{sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(u.host),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerUnhandledResponseHandler(u.lateAnswer))}
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerUnhandledResponseHandler(u.lateAnswer)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(u.readFilter))}
 	if cfg.TLS != nil {
 		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(cfg.TLS))
 	}
@@ -195,9 +212,23 @@ func NewUA(ctx context.Context, cfg Config) (*UA, error) {
 		// connection address matches the listener exactly.
 		clientOpts = append(clientOpts, sipgo.WithClientConnectionAddr(u.laddr.String()))
 	}
+	// Two clients of one user agent: u.client builds requests and hands
+	// them to branchRewriter, which gives them branches of ours and sends
+	// them with inner.
+	inner, err := sipgo.NewClient(u.ua, clientOpts...)
+	if err != nil {
+		u.close()
+		return nil, fmt.Errorf("sip: %w", err)
+	}
 	if u.client, err = sipgo.NewClient(u.ua, clientOpts...); err != nil {
 		u.close()
 		return nil, fmt.Errorf("sip: %w", err)
+	}
+	u.client.TxRequester = branchRewriter{inner: inner}
+	t, err := u.resolveTrust(ctx, cfg.TrustedSources)
+	u.trust.Store(t)
+	if err != nil {
+		u.log.Warn("requests from a trunk address that does not resolve are refused until it does (a reload resolves again)", "err", err)
 	}
 	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "hashcall", Host: u.host, Port: u.port}}
 	if u.transport != "udp" {

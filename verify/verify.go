@@ -1,8 +1,24 @@
 // Package verify runs one verification call: dial through the trunk, play
 // the ask prompt once answered, and decide on the keys the callee presses.
-// A # at any time after the answer (during the prompt too) verifies; any
-// other key plays the wrong-key prompt and keeps waiting; silence repeats
-// the ask up to the configured number of attempts.
+// A # verifies once the first ask prompt has reached its "press the hash
+// key" phrase (prompts.Set.AskPressAt) and Config.MinKeyDelay has passed
+// since the answer; any other key plays the wrong-key prompt and keeps
+// waiting; silence repeats the ask up to the configured number of attempts.
+//
+// The early-key guard: a key that starts before that point does not count
+// (a voicemail greeting, an answering machine or a recording that plays a
+// keypad tone as it answers, the published attack on "press a key" calls).
+// It is listed in Result.EarlyKeys, the prompt goes on, and the callee must
+// press again after the phrase; a far end that only ever plays # on answer
+// gets no_key.
+//
+// A call forwarded to another phone (a 181, or a Diversion or History-Info
+// header in a response: see sip.Diversion) is refused by default: CANCEL
+// while it rings, BYE once answered, outcome Diverted; Config.OnDiversion
+// DiversionFlag lets it go on and only reports it. An answering machine,
+// recognised from the audio after the answer (package voicemail: a
+// greeting that runs on, or the recorder's beep), is hung up on at once
+// with outcome Voicemail.
 //
 // It is used by `hashcall call`, `hashcall demo` and the HTTP service.
 package verify
@@ -20,6 +36,7 @@ import (
 	"github.com/hashcall/hashcall/media"
 	"github.com/hashcall/hashcall/prompts"
 	"github.com/hashcall/hashcall/sip"
+	"github.com/hashcall/hashcall/voicemail"
 )
 
 // Outcome is how a verification call ended. The strings are the API's.
@@ -37,11 +54,13 @@ const (
 	Unreachable Outcome = "unreachable" // 404, 410, 484, 480, 604
 	Failed      Outcome = "failed"      // auth failure, 403, other 4xx/5xx/6xx, transport or media errors
 	Cancelled   Outcome = "cancelled"   // the requester cancelled, or shutdown
+	Diverted    Outcome = "diverted"    // forwarded to another phone, refused (verify.on_diversion: refuse)
+	Voicemail   Outcome = "voicemail"   // answered by a machine: its greeting or its beep was heard
 )
 
 // Outcomes lists every outcome.
 func Outcomes() []Outcome {
-	return []Outcome{Verified, WrongKey, NoKey, HungUp, NoAnswer, Busy, Declined, Unreachable, Failed, Cancelled}
+	return []Outcome{Verified, WrongKey, NoKey, HungUp, NoAnswer, Busy, Declined, Unreachable, Failed, Cancelled, Diverted, Voicemail}
 }
 
 // ErrCancelled is the cause to cancel a verification's context with when
@@ -77,7 +96,7 @@ type Result struct {
 	Q850Cause  int        `json:"q850_cause,omitempty"`
 	DTMFSource string     `json:"dtmf_source,omitempty"` // rfc4733, inband or sip_info
 	Codec      string     `json:"codec,omitempty"`
-	Keys       string     `json:"keys,omitempty"` // every key heard, in order
+	Keys       string     `json:"keys,omitempty"` // every key that counted, in order (the others are in EarlyKeys)
 	Attempts   int        `json:"attempts,omitempty"`
 	// SetupMS is from sending the INVITE to the 200.
 	SetupMS float64 `json:"setup_ms,omitempty"`
@@ -86,18 +105,97 @@ type Result struct {
 	// decision comes once the # has lasted the minimum duration, usually
 	// before the key is released.
 	HashToDecisionMS float64 `json:"hash_to_decision_ms,omitempty"`
+	// Diverted reports that the call was forwarded to another phone (a
+	// 181, Diversion or History-Info), DiversionReasons the reasons the
+	// responses gave ("unconditional", "user-busy", "no-answer", …).
+	Diverted         bool     `json:"diverted"`
+	DiversionReasons []string `json:"diversion_reasons,omitempty"`
+	// VoicemailReason says how an answering machine was recognised for
+	// outcome Voicemail: "greeting" or "beep".
+	VoicemailReason string `json:"voicemail_reason,omitempty"`
 	// RTPDropped counts received RTP packets dropped, by reason.
 	RTPDropped map[string]uint64 `json:"rtp_dropped,omitempty"`
-	Error      string            `json:"error,omitempty"`
+	// EarlyKeys are the keys heard too early to count (the early-key
+	// guard), in order.
+	EarlyKeys []EarlyKey `json:"early_keys,omitempty"`
+	Error     string     `json:"error,omitempty"`
 }
+
+// EarlyKey is a key that did not count because it came too early.
+type EarlyKey struct {
+	Key    string `json:"key"`
+	Source string `json:"source"` // rfc4733, inband or sip_info
+	// MS is when the key started, in milliseconds after the answer (an
+	// in-band tone's start is estimated from the audio, and one that began
+	// with the answer's first packet is at 0).
+	MS     float64     `json:"ms_after_answer"`
+	Reason EarlyReason `json:"reason"`
+}
+
+// EarlyReason says why a key was early. The strings are the API's.
+type EarlyReason string
+
+// Early reasons.
+const (
+	// EarlyMinKeyDelay: within Config.MinKeyDelay of the answer.
+	EarlyMinKeyDelay EarlyReason = "min_key_delay"
+	// EarlyBeforePhrase: before the first ask prompt reached its "press
+	// the hash key" phrase.
+	EarlyBeforePhrase EarlyReason = "before_press_phrase"
+)
+
+// DefaultMinKeyDelay is Config.MinKeyDelay's default (verify.min_key_delay).
+const DefaultMinKeyDelay = 1500 * time.Millisecond
 
 // Config is the verification behaviour.
 type Config struct {
 	AnswerTimeout   time.Duration // after the ask prompt ends; default 10 s
 	Attempts        int           // ask prompts at most; default 3
 	MaxCallDuration time.Duration // from the answer; default 3 min
-	Media           media.SessionConfig
+	// OnDiversion is what a forwarded call comes to (verify.on_diversion):
+	// DiversionRefuse (the default) hangs up with outcome Diverted, never
+	// verified; DiversionFlag goes on and only sets Result.Diverted.
+	OnDiversion DiversionPolicy
+	// NoVoicemail turns answering-machine detection off
+	// (verify.detect_voicemail: false): a greeting then ends as no_key.
+	NoVoicemail bool
+	// Voicemail tunes the answering-machine detector (zero: defaults).
+	Voicemail voicemail.Config
+	// MinKeyDelay: a key that starts sooner after the answer does not
+	// count; 0 means DefaultMinKeyDelay, negative none (tests only).
+	MinKeyDelay time.Duration
+	Media       media.SessionConfig
 }
+
+// early reports whether a key that started at start does not count, and
+// why: the times are on the media clock; answer is the answer, ask the start
+// of the first ask prompt (negative before it started), pressAt its press
+// point.
+func early(start, answer, ask, minDelay, pressAt time.Duration) (EarlyReason, bool) {
+	switch {
+	case start < answer+minDelay:
+		return EarlyMinKeyDelay, true
+	case ask < 0 || start < ask+pressAt:
+		return EarlyBeforePhrase, true
+	}
+	return "", false
+}
+
+// DiversionPolicy says what a forwarded call comes to.
+type DiversionPolicy string
+
+// Diversion policies (verify.on_diversion).
+const (
+	// DiversionRefuse hangs up a forwarded call (CANCEL while it rings, BYE
+	// once answered) with outcome Diverted: the # of whoever the call was
+	// forwarded to must not approve the sign-in.
+	DiversionRefuse DiversionPolicy = "refuse"
+	// DiversionFlag lets the call go on and reports Result.Diverted.
+	DiversionFlag DiversionPolicy = "flag"
+)
+
+// errDiverted cancels the dial of a call forwarded while it rang.
+var errDiverted = errors.New("the call was forwarded")
 
 // Stage is a step of a call's progress, for progress lines and the HTTP
 // status.
@@ -148,6 +246,12 @@ func (v *Verifier) defaults() Config {
 	if c.MaxCallDuration <= 0 {
 		c.MaxCallDuration = 3 * time.Minute
 	}
+	switch {
+	case c.MinKeyDelay == 0:
+		c.MinKeyDelay = DefaultMinKeyDelay
+	case c.MinKeyDelay < 0:
+		c.MinKeyDelay = 0
+	}
 	return c
 }
 
@@ -193,7 +297,13 @@ func (r *run) execute(ctx context.Context) {
 		r.fail(errors.New("no prompts"))
 		return
 	}
-	sess, err := media.Listen(ctx, r.cfg.Media)
+	mcfg := r.cfg.Media
+	var vm *machineSink
+	if !r.cfg.NoVoicemail {
+		vm = newMachineSink(r.cfg.Voicemail)
+		mcfg.Audio = vm
+	}
+	sess, err := media.Listen(ctx, mcfg)
 	if err != nil {
 		r.fail(err)
 		return
@@ -220,11 +330,19 @@ func (r *run) execute(ctx context.Context) {
 	}
 	var mu sync.Mutex // Local is used from SIP handler goroutines too
 	var neg media.Negotiated
+	var answerAt time.Duration // on the media clock
 	r.progress(StageDialling, redact.Number(r.req.To))
 	invited := time.Now()
-	call, err := r.v.UA.Dial(ctx, r.req.To, sip.DialOptions{
+	// A call forwarded while it rings is cancelled through dialCtx.
+	dialCtx, dialCancel := context.WithCancelCause(ctx)
+	defer dialCancel(nil)
+	call, err := r.v.UA.Dial(dialCtx, r.req.To, sip.DialOptions{
 		Offer: offer,
 		OnProgress: func(p sip.Progress) {
+			if p.Diversion.Diverted && r.refuseDiversion() {
+				r.log.Info("call forwarded; cancelling", "code", p.Code, "reasons", p.Diversion.Reasons)
+				dialCancel(errDiverted)
+			}
 			if p.EarlyMedia {
 				r.progress(StageEarly, fmt.Sprintf("%d %s", p.Code, p.Reason))
 			} else {
@@ -263,11 +381,18 @@ func (r *run) execute(ctx context.Context) {
 				return err
 			}
 			neg = n
+			answerAt = sess.Now()
 			return nil
 		},
 	})
 	if err != nil {
 		r.notAnswered(err)
+		if de := (*sip.DialError)(nil); errors.As(err, &de) {
+			r.noteDiversion(de.Diversion)
+		}
+		if errors.Is(context.Cause(dialCtx), errDiverted) && ctx.Err() == nil {
+			r.res.Outcome, r.res.Error = Diverted, ""
+		}
 		return
 	}
 	answered := time.Now()
@@ -283,8 +408,98 @@ func (r *run) execute(ctx context.Context) {
 	}
 	defer hangup()
 	r.res.Codec = neg.Codec.Name
+	if d := call.Diversion(); d.Diverted {
+		r.noteDiversion(d)
+		if r.refuseDiversion() {
+			r.log.Info("answered call was forwarded; hanging up", "reasons", d.Reasons)
+			r.res.Outcome = Diverted
+			return
+		}
+	}
 	r.progress(StageAnswered, fmt.Sprintf("%s, telephone-event %v, far end %v", neg.Codec.Name, neg.HaveEvents, neg.Remote))
-	r.converse(ctx, sess, call)
+	mu.Lock()
+	at := answerAt
+	mu.Unlock()
+	r.converse(ctx, sess, call, at, vm)
+}
+
+// machineSink runs the answering-machine detector on the far end's audio
+// (on the media session's receive goroutine) and reports its first
+// verdict of a machine on a channel. It knows what prompt plays since
+// when, so that the prompt's echo is not taken for a greeting.
+type machineSink struct {
+	det  *voicemail.Detector
+	done bool
+	ch   chan voicemail.Verdict
+
+	mu    sync.Mutex
+	sent  *voicemail.Sent // the prompt playing or last played
+	since time.Time       // when it started
+}
+
+// playing notes that samples started to play now.
+func (m *machineSink) playing(samples []int16) {
+	if m == nil {
+		return
+	}
+	s := voicemail.NewSent(samples)
+	m.mu.Lock()
+	m.sent, m.since = s, time.Now()
+	m.mu.Unlock()
+}
+
+// stopped notes that the prompt was cut short now: what was not sent
+// cannot echo.
+func (m *machineSink) stopped(samples []int16) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	since := m.since
+	m.mu.Unlock()
+	n := min(len(samples), int(time.Since(since)*media.SampleRate/time.Second))
+	s := voicemail.NewSent(samples[:n])
+	m.mu.Lock()
+	m.sent = s
+	m.mu.Unlock()
+}
+
+func newMachineSink(cfg voicemail.Config) *machineSink {
+	return &machineSink{det: voicemail.New(cfg), ch: make(chan voicemail.Verdict, 1)}
+}
+
+// Audio implements media.AudioSink.
+func (m *machineSink) Audio(samples []int16) {
+	if m.done {
+		return
+	}
+	m.mu.Lock()
+	echo := m.sent.Level(time.Since(m.since))
+	m.mu.Unlock()
+	m.det.Echo(echo)
+	if v := m.det.Feed(samples); v.Machine {
+		m.done = true
+		m.ch <- v
+	}
+}
+
+// verdicts is the channel of the verdict, nil (never ready) without
+// detection.
+func (m *machineSink) verdicts() <-chan voicemail.Verdict {
+	if m == nil {
+		return nil
+	}
+	return m.ch
+}
+
+// refuseDiversion reports whether a forwarded call is hung up.
+func (r *run) refuseDiversion() bool { return r.cfg.OnDiversion != DiversionFlag }
+
+// noteDiversion puts a call's diversion in the result.
+func (r *run) noteDiversion(d sip.Diversion) {
+	if d.Diverted {
+		r.res.Diverted, r.res.DiversionReasons = true, d.Reasons
+	}
 }
 
 // notAnswered maps a Dial failure to the outcome.
@@ -311,7 +526,8 @@ func (r *run) notAnswered(err error) {
 }
 
 // converse plays the prompts and decides on the keys.
-func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Call) {
+func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Call, answerAt time.Duration, vm *machineSink) {
+	machine := vm.verdicts()
 	ctx, cancel := context.WithTimeout(parent, r.cfg.MaxCallDuration)
 	defer cancel()
 	p := r.req.Prompts
@@ -323,13 +539,15 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 	play := func(samples []int16, name prompts.Name) *playing {
 		r.progress(StagePrompt, string(name))
 		pctx, pcancel := context.WithCancel(ctx)
-		pl := &playing{cancel: pcancel, done: make(chan error, 1)}
+		pl := &playing{cancel: pcancel, done: make(chan error, 1), samples: samples}
+		vm.playing(samples)
 		a := r.v.audio.get(samples)
 		go func() { pl.done <- sess.PlayAudio(pctx, a) }()
 		return pl
 	}
 	stop := func(pl *playing) {
 		if pl != nil {
+			vm.stopped(pl.samples)
 			sess.Stop()
 			pl.cancel()
 			<-pl.done
@@ -352,6 +570,7 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 
 	attempt := 1
 	r.res.Attempts = 1
+	askAt := sess.Now() // the first ask's start, for its press point
 	cur := play(p.Ask, prompts.Ask)
 	var timer <-chan time.Time
 	for {
@@ -388,6 +607,13 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 			if e.Ended {
 				continue
 			}
+			if why, ok := early(e.Start, answerAt, askAt, r.cfg.MinKeyDelay, p.AskPressAt); ok {
+				ek := EarlyKey{Key: e.Key.String(), Source: e.Source.String(), MS: ms(max(0, e.Start-answerAt)), Reason: why}
+				r.res.EarlyKeys = append(r.res.EarlyKeys, ek)
+				r.progress(StageKey, fmt.Sprintf("%s via %s too early (%s): not counted", e.Key, e.Source, why))
+				r.log.Info("early key not counted", "key", ek.Key, "source", ek.Source, "ms_after_answer", ek.MS, "reason", why)
+				continue
+			}
 			now := time.Now()
 			keys.WriteString(e.Key.String())
 			r.progress(StageKey, fmt.Sprintf("%s via %s", e.Key, e.Source))
@@ -409,6 +635,14 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 			stop(cur)
 			timer = nil
 			cur = play(p.WrongKey, prompts.WrongKey)
+		case v := <-machine:
+			// A machine answered: hang up now rather than after every
+			// attempt (and leave it nothing to record).
+			stop(cur)
+			r.log.Info("answering machine", "reason", v.Reason, "at", v.At, "beep_hz", v.BeepHz)
+			r.res.Keys = keys.String()
+			r.res.Outcome, r.res.VoicemailReason = Voicemail, string(v.Reason)
+			return
 		case <-call.Done():
 			stop(cur)
 			r.res.Keys = keys.String()
@@ -438,8 +672,9 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 
 // playing is a prompt being played in the background.
 type playing struct {
-	cancel context.CancelFunc
-	done   chan error
+	cancel  context.CancelFunc
+	done    chan error
+	samples []int16
 }
 
 // doneOf is pl's completion channel, or nil (never ready) when nothing plays.

@@ -13,7 +13,24 @@ import (
 	"github.com/hashcall/hashcall/dtmf"
 	"github.com/hashcall/hashcall/internal/phone"
 	"github.com/hashcall/hashcall/media"
+	"github.com/hashcall/hashcall/prompts"
+	"github.com/hashcall/hashcall/verify"
 )
+
+// pressAfter is when the simulated phones press, as a callee would: a
+// moment after the embedded en-GB ask prompt says "press the hash key"
+// (keys before it, or within verify.min_key_delay, do not count).
+func pressAfter(t *testing.T) time.Duration {
+	t.Helper()
+	set, err := prompts.Load("", "en-GB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2 s of margin: under load (100 parallel calls with -race) the prompt
+	// may start a while after the answer, and a key before its phrase is
+	// early.
+	return max(set.AskPressAt, verify.DefaultMinKeyDelay) + 2*time.Second
+}
 
 // TestCallAgainstSimulatedPhone drives `hashcall call --json` through a
 // configuration file, against the simulated phone as the "trunk".
@@ -30,7 +47,7 @@ func TestCallAgainstSimulatedPhone(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ph, err := phone.Start(context.Background(), phone.Config{Method: tc.method, Key: dtmfKey(tc.key), After: 300 * time.Millisecond, Ports: media.PortRange{Low: 33000, High: 33999}})
+			ph, err := phone.Start(context.Background(), phone.Config{Method: tc.method, Key: dtmfKey(tc.key), After: pressAfter(t), Ports: media.PortRange{Low: 33000, High: 33999}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -111,5 +128,55 @@ func TestConfigCheck(t *testing.T) {
 	_, errOut, code = run(t, "config", "check", "--config", bad)
 	if code != 2 || !strings.Contains(errOut, "media.rtp_ports") || !strings.Contains(errOut, "media.codec") {
 		t.Errorf("bad config: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestCallPolicy: `hashcall call` applies the toll-fraud policy as the
+// daemon does (a refused number exits 2 naming the rule, and no call
+// reaches the phone) unless --no-policy is given.
+func TestCallPolicy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real calls")
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		want     string // in stderr
+		answered int    // calls the phone answered
+	}{
+		{"landline refused", []string{"+442079460123"}, 2, "allowed_types", 0},
+		{"premium rate refused", []string{"+449098790123"}, 2, "premium_rate", 0},
+		{"another region refused", []string{"+33612345678"}, 2, "allowed_regions", 0},
+		{"not a number", []string{"+44abc"}, 2, "malformed", 0},
+		{"mobile called", []string{"+447700900123"}, 0, "verified", 1},
+		{"landline with --no-policy", []string{"--no-policy", "+442079460123"}, 0, "verified", 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ph, err := phone.Start(context.Background(), phone.Config{Method: phone.MethodInfo, Key: '#', After: pressAfter(t), Ports: media.PortRange{Low: 33000, High: 33999}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ph.Close()
+			cfg := filepath.Join(t.TempDir(), "hashcall.yaml")
+			yaml := fmt.Sprintf("sip:\n  listen: 127.0.0.1:0\n  from: \"+441234567890\"\n  trunk:\n    address: %s\nmedia:\n  rtp_ports: \"34000-34999\"\nverify:\n  answer_timeout: 500ms\n  attempts: 1\n", ph.Addr())
+			if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, errOut, code := run(t, append([]string{"call", "--config", cfg}, tc.args...)...)
+			if code != tc.code || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d, want %d with %q in stderr:\n%s", code, tc.code, tc.want, errOut)
+			}
+			if tc.code == 2 && !strings.Contains(errOut, "--no-policy") {
+				t.Errorf("the refusal does not say how to override it: %s", errOut)
+			}
+			if got := ph.Answered(); got != tc.answered {
+				t.Errorf("the phone answered %d calls, want %d", got, tc.answered)
+			}
+			if strings.Contains(errOut, "2079460123") || strings.Contains(errOut, "9098790123") {
+				t.Errorf("a number appears unmasked: %s", errOut)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -78,7 +79,11 @@ Exit status 0 only when the call is verified.`,
 
 func runDemo(ctx context.Context, progress io.Writer, logger *slog.Logger, set *prompts.Set, method string, key dtmf.Key) (verify.Result, error) {
 	lo := netip.MustParseAddr("127.0.0.1")
-	ph, err := phone.Start(ctx, phone.Config{Method: method, Key: key, After: 2 * time.Second, Logger: logger,
+	// The simulated phone presses as a callee does: a moment after the ask
+	// prompt said "press the hash key" (the early-key guard ignores keys
+	// before it).
+	after := max(verify.DefaultMinKeyDelay, set.AskPressAt) + 700*time.Millisecond
+	ph, err := phone.Start(ctx, phone.Config{Method: method, Key: key, After: after, Logger: logger,
 		Ports: media.PortRange{Low: 40000, High: 40999}})
 	if err != nil {
 		return verify.Result{}, err
@@ -123,6 +128,12 @@ func printResult(w io.Writer, r verify.Result) {
 	}
 	if r.Outcome == verify.Verified {
 		fmt.Fprintf(w, ", call set-up %.0f ms, # to decision %.1f ms", r.SetupMS, r.HashToDecisionMS)
+	}
+	if r.Diverted {
+		fmt.Fprintf(w, ", forwarded (%s)", strings.Join(r.DiversionReasons, ", "))
+	}
+	if r.VoicemailReason != "" {
+		fmt.Fprintf(w, ", answering machine (%s)", r.VoicemailReason)
 	}
 	if r.Error != "" {
 		fmt.Fprintf(w, " (%s)", r.Error)

@@ -36,9 +36,9 @@ func newReplayCommand() *cobra.Command {
 and SSRC checks, G.711 decoding, in-band detector, RFC 4733 receiver, SIP INFO,
 combiner), clocked by the capture's timestamps, and report the key presses.
 
-Input: pcap or pcapng (optionally gzip-compressed), link types Ethernet, Linux
-SLL and SLL2 (tshark -i any), raw IPv4/IPv6 and BSD loopback; UDP over IPv4 or
-IPv6, IP fragments reassembled. Calls and their RTP streams are found from the
+Input: pcap or pcapng (optionally gzip-compressed), link types Ethernet (VLAN,
+PPPoE, MPLS), Linux SLL and SLL2 (tshark -i any), PPP, raw IPv4/IPv6 and BSD
+loopback; UDP over IPv4 or IPv6, IP fragments reassembled. Calls and their RTP streams are found from the
 SIP in the capture (INVITE/200 SDP: addresses, codecs, telephone-event payload
 type; SIP INFO DTMF; packets before the 200 OK are early media, which a live
 call ignores). Without SIP, RTP streams are recognised by their headers:

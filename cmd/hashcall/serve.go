@@ -19,6 +19,7 @@ import (
 
 	"github.com/hashcall/hashcall/internal/config"
 	"github.com/hashcall/hashcall/internal/policy"
+	"github.com/hashcall/hashcall/internal/radius"
 	"github.com/hashcall/hashcall/internal/service"
 	"github.com/hashcall/hashcall/prompts"
 	"github.com/hashcall/hashcall/verify"
@@ -35,10 +36,15 @@ func newServeCommand() *cobra.Command {
 		Long: `Run hashcall as a daemon. Auth services POST /v1/verifications with a bearer token
 (http.tokens) and read the outcome by long-poll (GET /v1/verifications/{id}?wait=30s)
 or a signed callback. /healthz, /readyz and /metrics (Prometheus) need no token.
+With radius.enabled, it also answers RADIUS (radius.listen): a front for VPNs,
+RD Gateway and Wi-Fi that forwards to the existing RADIUS server and calls the
+user on its Access-Accept.
 
 SIGTERM or SIGINT drains: /readyz fails, new requests get 503, calls in flight
 finish (up to shutdown.grace, then BYE with outcome cancelled), callbacks are
-flushed, and the process exits 0. SIGHUP reloads http.tokens and policy.*.`,
+flushed, and the process exits 0. SIGHUP reloads http.tokens, policy.* and
+sip.trusted_sources, and resolves the trunk's and outbound proxy's names again
+(radius.* and eam.* need a restart).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return serve(cmd.Context(), cfgPath, verbose)
@@ -129,21 +135,58 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 	defer stopDiag()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := reg.Register(sipCollector{ua}); err != nil {
+		return exitError{2, fmt.Errorf("metrics: %w", err)}
+	}
+	var front *radius.Server
+	var checks []service.Check
+	if cfg.Radius.Enabled {
+		// front is set below, before anything serves /readyz.
+		checks = append(checks, service.Check{Name: "radius_upstream", Ready: func() bool { return front != nil && front.Ready() }})
+	}
 	svc, err := service.New(&verify.Verifier{UA: ua, Config: vc, Logger: logger}, service.Options{
-		Tokens:         tokensOf(cfg),
-		CallbackHosts:  cfg.HTTP.CallbackHosts,
-		CallbackSecret: string(cfg.HTTP.CallbackSecret),
-		Rules:          rulesOf(cfg),
-		MaxConcurrent:  cfg.Policy.MaxConcurrent,
-		DefaultLocale:  cfg.Verify.Locale,
-		Prompts:        cache.get,
-		Ready:          ua.Ready,
-		Logger:         logger,
-		Registerer:     reg,
-		Gatherer:       reg,
+		Tokens:            tokensOf(cfg),
+		CallbackHosts:     cfg.HTTP.CallbackHosts,
+		CallbackAddresses: cfg.HTTP.CallbackAddresses,
+		CallbackSecret:    string(cfg.HTTP.CallbackSecret),
+		Rules:             rulesOf(cfg),
+		MaxConcurrent:     cfg.Policy.MaxConcurrent,
+		DefaultLocale:     cfg.Verify.Locale,
+		Prompts:           cache.get,
+		Ready:             ua.Ready,
+		Checks:            checks,
+		Logger:            logger,
+		Registerer:        reg,
+		Gatherer:          reg,
 	})
 	if err != nil {
 		return exitError{2, err}
+	}
+	var eamSrv *eamServer
+	eamErr := make(<-chan error)
+	if cfg.EAM.Enabled {
+		p, err := newEAM(cfg, svc, reg, logger)
+		if err != nil {
+			return exitError{2, err}
+		}
+		if eamSrv, err = startEAM(cfg, p, logger); err != nil {
+			return exitError{2, err}
+		}
+		eamErr = eamSrv.errc
+		logger.Info("entra external MFA serving", "listen", eamSrv.addr, "issuer", cfg.EAM.Issuer,
+			"tls", cfg.EAM.TLSCert != "", "enrolment", cfg.EAM.Enrolment)
+	}
+	if cfg.Radius.Enabled {
+		ro, err := radiusOptions(cfg, logger, reg)
+		if err != nil {
+			return exitError{2, err}
+		}
+		front, err = radius.Listen(ro, svc)
+		if err != nil {
+			return exitError{2, err}
+		}
+		defer front.Close()
+		logger.Info("radius front listening", "addr", front.Addr().String(), "clients", len(ro.Clients), "upstreams", len(ro.Upstreams))
 	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
@@ -169,6 +212,8 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 		select {
 		case err := <-serveErr:
 			return exitError{2, fmt.Errorf("http server: %w", err)}
+		case err := <-eamErr:
+			return exitError{2, fmt.Errorf("eam server: %w", err)}
 		case <-hup:
 			next, err := config.Load(cfgPath)
 			if err != nil {
@@ -180,13 +225,32 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 				continue
 			}
 			svc.Reload(tokensOf(next), rulesOf(next))
+			// The trunk's address itself needs a restart; its name is
+			// resolved again, and sip.trusted_sources taken anew.
+			if err := ua.ReloadTrust(ctx, next.SIP.TrustedPrefixes()); err != nil {
+				logger.Warn("reload: trusted SIP sources", "err", err)
+			}
 		case <-ctx.Done():
 			logger.Info("shutting down: draining", "grace", cfg.Shutdown.Grace)
-			// Callbacks get up to 30 s beyond the grace period.
-			dctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Grace+30*time.Second)
+			if eamSrv != nil {
+				// No new sign-ins; pages being polled get a closed
+				// connection, their calls are drained below.
+				ectx, ecancel := context.WithTimeout(context.Background(), 5*time.Second)
+				if err := eamSrv.shutdown(ectx); err != nil {
+					logger.Warn("eam shutdown", "err", err)
+				}
+				ecancel()
+			}
+			// Callbacks get up to config.CallbackFlush beyond the grace
+			// period (the systemd unit's TimeoutStopSec allows for it).
+			dctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Grace+config.CallbackFlush)
 			svc.Drain(dctx, cfg.Shutdown.Grace)
 			cancel()
-			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if front != nil {
+				// After the drain: the NASes waiting on calls have their answers.
+				front.Close()
+			}
+			sctx, scancel := context.WithTimeout(context.Background(), config.HTTPShutdown)
 			err := srv.Shutdown(sctx)
 			scancel()
 			if err != nil {

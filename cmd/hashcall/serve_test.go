@@ -55,7 +55,7 @@ http:
   listen: %s
   tokens: [%s]
   callback_hosts: [127.0.0.1]
-  callback_secret: "callback-secret-0123456789"
+  callback_secret: "callback-secret-0123456789abcdefghijkl"
 policy:
   per_number_limit: 3/15m
   global_rate: 1000/1m
@@ -115,7 +115,7 @@ func TestServe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real calls")
 	}
-	ph, err := phone.Start(context.Background(), phone.Config{Method: phone.MethodRFC4733, After: 300 * time.Millisecond, Ports: media.PortRange{Low: 37000, High: 37599}})
+	ph, err := phone.Start(context.Background(), phone.Config{Method: phone.MethodRFC4733, After: pressAfter(t), Ports: media.PortRange{Low: 37000, High: 37599}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestServe(t *testing.T) {
 	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		ts, sig, _ := strings.Cut(strings.TrimPrefix(r.Header.Get("X-Hashcall-Signature"), "t="), ",v1=")
-		m := hmac.New(sha256.New, []byte("callback-secret-0123456789"))
+		m := hmac.New(sha256.New, []byte("callback-secret-0123456789abcdefghijkl"))
 		m.Write([]byte(ts + "." + string(body)))
 		if hex.EncodeToString(m.Sum(nil)) != sig {
 			t.Errorf("bad callback signature %q", r.Header.Get("X-Hashcall-Signature"))
@@ -247,7 +247,7 @@ func TestServeSIGTERM(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	ph, err := phone.Start(context.Background(), phone.Config{Method: phone.MethodInband, After: 2 * time.Second, Ports: media.PortRange{Low: 38000, High: 38099}})
+	ph, err := phone.Start(context.Background(), phone.Config{Method: phone.MethodInband, After: pressAfter(t), Ports: media.PortRange{Low: 38000, High: 38099}})
 	if err != nil {
 		t.Fatal(err)
 	}

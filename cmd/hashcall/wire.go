@@ -11,8 +11,12 @@ import (
 	"time"
 
 	sipgosip "github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hashcall/hashcall/internal/config"
+	"github.com/hashcall/hashcall/internal/directory"
+	"github.com/hashcall/hashcall/internal/policy"
+	"github.com/hashcall/hashcall/internal/radius"
 	"github.com/hashcall/hashcall/media"
 	"github.com/hashcall/hashcall/sip"
 	"github.com/hashcall/hashcall/verify"
@@ -58,6 +62,7 @@ func sipConfig(c *config.Config, logger *slog.Logger) (sip.Config, error) {
 		PAssertedIdentity: s.PAssertedIdentity,
 		RingTimeout:       s.RingTimeout,
 		UDPReadBuffer:     int(s.UDPReadBuffer),
+		TrustedSources:    s.TrustedPrefixes(),
 		Trunk: sip.Trunk{
 			Address:         s.Trunk.Address,
 			OutboundProxy:   s.Trunk.OutboundProxy,
@@ -113,7 +118,10 @@ func verifyConfig(c *config.Config, logger *slog.Logger) (verify.Config, error) 
 	return verify.Config{
 		AnswerTimeout:   c.Verify.AnswerTimeout,
 		Attempts:        c.Verify.Attempts,
+		MinKeyDelay:     c.Verify.MinKeyDelay,
 		MaxCallDuration: c.SIP.MaxCallDuration,
+		OnDiversion:     verify.DiversionPolicy(c.Verify.OnDiversion),
+		NoVoicemail:     !c.Verify.DetectVoicemail,
 		Media: media.SessionConfig{
 			IP:      c.MediaListenIP(),
 			Ports:   media.PortRange{Low: c.Media.RTPPorts.Low, High: c.Media.RTPPorts.High},
@@ -151,4 +159,45 @@ func startUA(ctx context.Context, sc sip.Config, wait time.Duration) (*sip.UA, e
 		}
 	}
 	return ua, nil
+}
+
+// radiusOptions maps radius.* and directory.* onto the RADIUS front's
+// options, reading the clients' and servers' secrets.
+func radiusOptions(c *config.Config, logger *slog.Logger, reg prometheus.Registerer) (radius.Options, error) {
+	r := c.Radius
+	clients, err := r.RadiusClients()
+	if err != nil {
+		return radius.Options{}, fmt.Errorf("radius.clients: %w", err)
+	}
+	servers, err := r.Upstream.RadiusServers()
+	if err != nil {
+		return radius.Options{}, fmt.Errorf("radius.upstream.servers: %w", err)
+	}
+	dir, err := directory.OpenCSV(c.Directory.CSV)
+	if err != nil {
+		return radius.Options{}, err
+	}
+	o := radius.Options{
+		Listen:                              r.Listen,
+		RequireMessageAuthenticator:         r.RequireMessageAuthenticator,
+		UpstreamRequireMessageAuthenticator: r.Upstream.RequireMessageAuthenticator,
+		AnswerCache:                         r.AnswerCache,
+		CallTimeout:                         r.CallTimeout,
+		ClientLimit:                         policy.Rate{N: r.ClientLimit.N, Per: r.ClientLimit.Per},
+		Timeout:                             r.Upstream.Timeout,
+		Tries:                               r.Upstream.Retries + 1,
+		StatusInterval:                      r.Upstream.StatusInterval,
+		// The store's enrolments go before the CSV export once they exist.
+		Directory:  directory.Chain{dir},
+		Locale:     c.Verify.Locale,
+		Logger:     logger,
+		Registerer: reg,
+	}
+	for _, cl := range clients {
+		o.Clients = append(o.Clients, radius.Client{Name: cl.Prefix.String(), Prefix: cl.Prefix, Secret: []byte(cl.Secret)})
+	}
+	for _, s := range servers {
+		o.Upstreams = append(o.Upstreams, radius.Upstream{Addr: s.Addr, Secret: []byte(s.Secret)})
+	}
+	return o, nil
 }

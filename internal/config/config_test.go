@@ -71,8 +71,8 @@ func TestKeysAndTags(t *testing.T) {
 	want := []string{
 		"sip.listen", "sip.transport", "sip.public_address", "sip.trunk.address", "sip.trunk.outbound_proxy",
 		"sip.trunk.username", "sip.trunk.password", "sip.trunk.register", "sip.from", "sip.display_name",
-		"sip.ring_timeout", "sip.max_call_duration", "media.rtp_ports", "media.codecs", "media.telephone_event_pt",
-		"media.symmetric_latching", "verify.answer_timeout", "verify.attempts", "verify.locale", "prompts.dir",
+		"sip.ring_timeout", "sip.max_call_duration", "sip.trusted_sources", "media.rtp_ports", "media.codecs", "media.telephone_event_pt",
+		"media.symmetric_latching", "verify.answer_timeout", "verify.attempts", "verify.locale", "verify.on_diversion", "verify.detect_voicemail", "prompts.dir",
 		"sip.p_asserted_identity", "sip.trunk.realm", "sip.trunk.register_expiry", "sip.trunk.options_interval",
 		"sip.tls.cert_file", "sip.tls.key_file", "sip.tls.ca_file", "sip.tls.insecure_skip_verify",
 		"media.listen_ip", "log.level", "log.format", "http.listen", "http.tokens", "http.callback_hosts",
@@ -104,7 +104,7 @@ func TestKeysAndTags(t *testing.T) {
 			secrets = append(secrets, f.key)
 		}
 	}
-	if want := []string{"sip.trunk.password", "http.tokens", "http.callback_secret"}; !slices.Equal(secrets, want) {
+	if want := []string{"sip.trunk.password", "http.tokens", "http.callback_secret", "directory.ldap.password", "radius.upstream.secret"}; !slices.Equal(secrets, want) {
 		t.Errorf("secret keys = %v, want %v", secrets, want)
 	}
 	// yaml and mapstructure tags agree everywhere.
@@ -275,6 +275,7 @@ func TestEnvLists(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clearEnv(t)
 			t.Setenv(tt.env, tt.value)
+			t.Setenv("HASHCALL_HTTP_CALLBACK_SECRET", strings.Repeat("c", MinCallbackSecret)) // callback hosts need one
 			c := mustLoad(t, "")
 			if got := tt.get(c); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %#v, want %#v", got, tt.want)
@@ -342,6 +343,7 @@ media:
   codecs: &codecs [PCMU]
 http:
   callback_hosts: *codecs
+  callback_secret: callback-secret-0123456789abcdefghijkl
 `)
 	if c.SIP.Trunk.OptionsInterval != 15*time.Second || !slices.Equal(c.HTTP.CallbackHosts, []string{"PCMU"}) {
 		t.Errorf("got %+v %v", c.SIP.Trunk, c.HTTP.CallbackHosts)
@@ -544,6 +546,7 @@ func TestValidationErrors(t *testing.T) {
 		{name: "attempts six", mutate: func(c *Config) { c.Verify.Attempts = 6 }, key: "verify.attempts", want: "want 1 to 5, got 6"},
 		{name: "locale word", mutate: func(c *Config) { c.Verify.Locale = "english" }, key: "verify.locale", want: `want a language tag such as en-GB`},
 		{name: "locale empty", mutate: func(c *Config) { c.Verify.Locale = "" }, key: "verify.locale", want: `got ""`},
+		{name: "on_diversion unknown", mutate: func(c *Config) { c.Verify.OnDiversion = "allow" }, key: "verify.on_diversion", want: `want refuse or flag, got "allow"`},
 		{name: "prompts dir missing", mutate: func(c *Config) { c.Prompts.Dir = "/nonexistent/prompts" }, key: "prompts.dir", want: "no such file"},
 		{name: "log level", mutate: func(c *Config) { c.Log.Level = "trace" }, key: "log.level", want: `want debug, info, warn or error, got "trace"`},
 		{name: "log format", mutate: func(c *Config) { c.Log.Format = "xml" }, key: "log.format", want: `want text or json, got "xml"`},
@@ -554,8 +557,37 @@ func TestValidationErrors(t *testing.T) {
 		{name: "token twice", mutate: func(c *Config) {
 			c.HTTP.Tokens = []Secret{"abcdefghijklmnopq", "abcdefghijklmnopq"}
 		}, key: "http.tokens", want: "token 2: the same as an earlier one"},
-		{name: "callback host url", mutate: func(c *Config) { c.HTTP.CallbackHosts = []string{"https://auth.example.org/cb"} }, key: "http.callback_hosts", want: "without a scheme or path"},
-		{name: "callback secret short", mutate: func(c *Config) { c.HTTP.CallbackSecret = "tiny" }, key: "http.callback_secret", want: "shorter than 16"},
+		{name: "trusted source hostname", mutate: func(c *Config) { c.SIP.TrustedSources = []string{"sbc.example.org"} }, key: "sip.trusted_sources", want: `not a CIDR prefix or an IP address), got "sbc.example.org"`},
+		{name: "trusted source bad prefix", mutate: func(c *Config) { c.SIP.TrustedSources = []string{"192.0.2.0/33"} }, key: "sip.trusted_sources", want: `got "192.0.2.0/33"`},
+		{name: "trusted source zone", mutate: func(c *Config) { c.SIP.TrustedSources = []string{"fe80::1%eth0"} }, key: "sip.trusted_sources", want: "zone"},
+		{name: "trusted source mapped prefix", mutate: func(c *Config) { c.SIP.TrustedSources = []string{"::ffff:192.0.2.0/120"} }, key: "sip.trusted_sources", want: "IPv4-mapped"},
+		{name: "callback host url", mutate: func(c *Config) {
+			c.HTTP.CallbackHosts, c.HTTP.CallbackSecret = []string{"https://auth.example.org/cb"}, Secret(strings.Repeat("s", 32))
+		}, key: "http.callback_hosts", want: "without a scheme or path"},
+		{name: "callback wildcard address", mutate: func(c *Config) {
+			c.HTTP.CallbackHosts, c.HTTP.CallbackSecret = []string{"*.192.0.2.1"}, Secret(strings.Repeat("s", 32))
+		}, key: "http.callback_hosts", want: "a wildcard needs a domain name"},
+		{name: "callback double wildcard", mutate: func(c *Config) {
+			c.HTTP.CallbackHosts, c.HTTP.CallbackSecret = []string{"*.*.example.org"}, Secret(strings.Repeat("s", 32))
+		}, key: "http.callback_hosts", want: "want HOST or HOST:PORT"},
+		{name: "callback secret short", mutate: func(c *Config) { c.HTTP.CallbackSecret = "tiny" }, key: "http.callback_secret", want: "shorter than 32"},
+		{name: "callback hosts without secret", mutate: func(c *Config) { c.HTTP.CallbackHosts = []string{"auth.example.org"} }, key: "http.callback_secret",
+			want: "required when http.callback_hosts is not empty"},
+		{name: "callback hosts with a 31-byte secret", mutate: func(c *Config) {
+			c.HTTP.CallbackHosts, c.HTTP.CallbackSecret = []string{"auth.example.org"}, Secret(strings.Repeat("s", 31))
+		}, key: "http.callback_secret", want: "shorter than 32 bytes"},
+		{name: "callback address form", mutate: func(c *Config) {
+			c.HTTP.CallbackHosts, c.HTTP.CallbackSecret = []string{"auth.example.org"}, Secret(strings.Repeat("s", 32))
+			c.HTTP.CallbackAddresses = []string{"auth.example.org:192.0.2.1"}
+		}, key: "http.callback_addresses", want: "want HOST=IP"},
+		{name: "callback address not an ip", mutate: func(c *Config) {
+			c.HTTP.CallbackHosts, c.HTTP.CallbackSecret = []string{"auth.example.org"}, Secret(strings.Repeat("s", 32))
+			c.HTTP.CallbackAddresses = []string{"auth.example.org=other.example.org"}
+		}, key: "http.callback_addresses", want: "want HOST=IP"},
+		{name: "callback address of an unlisted host", mutate: func(c *Config) {
+			c.HTTP.CallbackHosts, c.HTTP.CallbackSecret = []string{"*.example.org"}, Secret(strings.Repeat("s", 32))
+			c.HTTP.CallbackAddresses = []string{"auth.example.org=192.0.2.1"}
+		}, key: "http.callback_addresses", want: "not listed"},
 		{name: "regions", mutate: func(c *Config) { c.Policy.AllowedRegions = []string{"GBR"} }, key: "policy.allowed_regions", want: "ISO 3166-1"},
 		{name: "regions empty", mutate: func(c *Config) { c.Policy.AllowedRegions = []string{} }, key: "policy.allowed_regions", want: "ISO 3166-1"},
 		{name: "types", mutate: func(c *Config) { c.Policy.AllowedTypes = []string{"landline"} }, key: "policy.allowed_types", want: `got ["landline"]`},
@@ -623,6 +655,15 @@ func TestValidValues(t *testing.T) {
 		{"http all interfaces", func(c *Config) { c.HTTP.Listen = ":8080" }},
 		{"callback wildcard", func(c *Config) {
 			c.HTTP.CallbackHosts = []string{"*.example.org", "auth.example.net:8443", "192.0.2.5"}
+			c.HTTP.CallbackSecret = Secret(strings.Repeat("s", MinCallbackSecret))
+		}},
+		{"callback addresses", func(c *Config) {
+			c.HTTP.CallbackHosts = []string{"auth.example.org", "auth.example.net:8443"}
+			c.HTTP.CallbackAddresses = []string{"auth.example.org=192.0.2.10", "Auth.Example.org.=2001:db8::10", "auth.example.net=192.0.2.11"}
+			c.HTTP.CallbackSecret = Secret(strings.Repeat("s", MinCallbackSecret))
+		}},
+		{"trusted sources", func(c *Config) {
+			c.SIP.TrustedSources = []string{"192.0.2.0/24", "2001:db8::/32", "198.51.100.7", "::1"}
 		}},
 		{"tls with system roots", func(c *Config) { c.SIP.Transport = TransportTLS }},
 		{"tls files ignored on udp", func(c *Config) { c.SIP.TLS.CertFile = "/nonexistent" }},
@@ -790,7 +831,7 @@ func TestTLS(t *testing.T) {
 const (
 	secretPassword = "Sup3r-Secret-Pa55"
 	secretToken    = "tok-ABCDEFGHIJKLMNOP-1"
-	secretCallback = "cb-ABCDEFGHIJKLMNOP-2"
+	secretCallback = "cb-ABCDEFGHIJKLMNOP-2-0123456789abc"
 )
 
 func secretConfig() *Config {
@@ -917,6 +958,8 @@ func TestYAMLRoundTrip(t *testing.T) {
 	c.Media.Codecs = []string{"PCMU"}
 	c.Media.RTPPorts = PortRange{40000, 40199}
 	c.HTTP.CallbackHosts = []string{"*.example.org"}
+	c.HTTP.CallbackSecret = Secret(strings.Repeat("s", MinCallbackSecret))
+	t.Setenv("HASHCALL_HTTP_CALLBACK_SECRET", string(c.HTTP.CallbackSecret)) // YAML() masks it
 	c.Policy.AllowedTypes = []string{"mobile", "fixed_line"}
 	c.Policy.PerNumberLimit = Rate{5, time.Hour}
 	if err := c.Validate(); err != nil {
@@ -978,5 +1021,19 @@ func TestSuggest(t *testing.T) {
 		if got := suggest(in); got != want {
 			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestTrustedPrefixes: sip.trusted_sources as prefixes, a single address
+// as a host prefix, host bits cleared, IPv4-mapped addresses as IPv4.
+func TestTrustedPrefixes(t *testing.T) {
+	s := SIP{TrustedSources: []string{"10.1.2.3/8", " 192.0.2.1 ", "2001:db8::1", "::ffff:192.0.2.9", "2001:db8:1::/48"}}
+	var got []string
+	for _, p := range s.TrustedPrefixes() {
+		got = append(got, p.String())
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.1/32", "2001:db8::1/128", "192.0.2.9/32", "2001:db8:1::/48"}
+	if !slices.Equal(got, want) {
+		t.Errorf("TrustedPrefixes = %v, want %v", got, want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -18,6 +19,21 @@ import (
 
 // maxHeaderValue bounds the values that end up in SIP headers.
 const maxHeaderValue = 256
+
+// MaxShutdownGrace is the longest shutdown.grace accepted. A stop then
+// takes up to the grace, 30 s more for callbacks and 5 s for the HTTP
+// server: the systemd unit's TimeoutStopSec must be at least
+// MaxShutdownGrace + StopOverhead.
+const MaxShutdownGrace = time.Hour
+
+// After shutdown.grace, hashcall serve gives callbacks CallbackFlush to be
+// delivered, then the HTTP server HTTPShutdown to close: a stop takes up
+// to the grace + StopOverhead.
+const (
+	CallbackFlush = 30 * time.Second
+	HTTPShutdown  = 5 * time.Second
+	StopOverhead  = CallbackFlush + HTTPShutdown
+)
 
 // minSecretLen is the shortest bearer token or callback secret accepted.
 const minSecretLen = 16
@@ -41,12 +57,17 @@ func (c *Config) normalize() {
 		c.Log.Level = "warn"
 	}
 	c.Log.Format = strings.ToLower(strings.TrimSpace(c.Log.Format))
+	c.Verify.OnDiversion = strings.ToLower(strings.TrimSpace(c.Verify.OnDiversion))
 	c.Verify.Locale = canonicalLocale(strings.TrimSpace(c.Verify.Locale))
 	for i, s := range c.Policy.AllowedRegions {
 		c.Policy.AllowedRegions[i] = strings.ToUpper(s)
 	}
 	for i, s := range c.Policy.AllowedTypes {
 		c.Policy.AllowedTypes[i] = strings.ToLower(s)
+	}
+	c.EAM.Enrolment = strings.ToLower(strings.TrimSpace(c.EAM.Enrolment))
+	for i, s := range c.EAM.Tenants {
+		c.EAM.Tenants[i] = strings.ToLower(strings.TrimSpace(s))
 	}
 }
 
@@ -119,6 +140,9 @@ func (c *Config) validate() []*FieldError {
 	c.validateHTTP(&ck)
 	c.validatePolicy(&ck)
 	c.validateDiagnostics(&ck)
+	c.validateDirectory(&ck)
+	c.validateEAM(&ck)
+	c.validateRadius(&ck)
 	return ck.errs
 }
 
@@ -163,6 +187,11 @@ func (c *Config) validateSIP(ck *checker) {
 		ck.addf("sip.udp_read_buffer", "want 0 (the kernel's default) or 64KiB to 256MiB, got %s", b)
 	}
 
+	for _, v := range s.TrustedSources {
+		if _, err := parsePrefix(v); err != nil {
+			ck.addf("sip.trusted_sources", "want CIDR prefixes or IP addresses such as 192.0.2.0/24, 2001:db8::/32 or 198.51.100.7 (%v), got %s", err, quote(v))
+		}
+	}
 	t := &s.Trunk
 	if t.Address != "" {
 		if err := checkHostPort(t.Address); err != nil {
@@ -279,8 +308,12 @@ var localeRE = regexp.MustCompile(`^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]
 func (c *Config) validateVerify(ck *checker) {
 	v := &c.Verify
 	checkDuration(ck, "verify.answer_timeout", v.AnswerTimeout, 100*time.Millisecond, 2*time.Minute)
+	checkDuration(ck, "verify.min_key_delay", v.MinKeyDelay, 500*time.Millisecond, 10*time.Second)
 	if v.Attempts < 1 || v.Attempts > 5 {
 		ck.addf("verify.attempts", "want 1 to 5, got %d", v.Attempts)
+	}
+	if v.OnDiversion != OnDiversionRefuse && v.OnDiversion != OnDiversionFlag {
+		ck.addf("verify.on_diversion", "want refuse or flag, got %s", quote(v.OnDiversion))
 	}
 	if !localeRE.MatchString(v.Locale) {
 		ck.addf("verify.locale", "want a language tag such as en-GB, cy-GB or de, got %s", quote(v.Locale))
@@ -309,7 +342,7 @@ func (c *Config) validateMisc(ck *checker) {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		ck.addf("log.format", "want text or json, got %s", quote(c.Log.Format))
 	}
-	checkDuration(ck, "shutdown.grace", c.Shutdown.Grace, time.Second, time.Hour)
+	checkDuration(ck, "shutdown.grace", c.Shutdown.Grace, time.Second, MaxShutdownGrace)
 }
 
 func (c *Config) validateHTTP(ck *checker) {
@@ -326,13 +359,59 @@ func (c *Config) validateHTTP(ck *checker) {
 		}
 	}
 	for _, host := range h.CallbackHosts {
-		if err := checkHostOptionalPort(strings.TrimPrefix(host, "*.")); err != nil || strings.Contains(host, "/") {
+		rest, wild := strings.CutPrefix(host, "*.")
+		if err := checkHostOptionalPort(rest); err != nil || strings.ContainsAny(host, "/@") || strings.Contains(rest, "*") {
 			ck.addf("http.callback_hosts", "want HOST or HOST:PORT such as auth.example.org or *.example.org, without a scheme or path, got %s", quote(host))
+			continue
+		}
+		name := rest
+		if hh, _, err := net.SplitHostPort(rest); err == nil {
+			name = hh
+		}
+		if _, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil && wild {
+			ck.addf("http.callback_hosts", "a wildcard needs a domain name (*.example.org), not an address, got %s", quote(host))
 		}
 	}
-	if h.CallbackSecret != "" {
-		ck.add("http.callback_secret", checkSecret(string(h.CallbackSecret), minSecretLen))
+	switch {
+	case len(h.CallbackHosts) > 0 && h.CallbackSecret == "":
+		ck.addf("http.callback_secret", "required when http.callback_hosts is not empty: callbacks are signed with it; want at least %d bytes of random (openssl rand -hex 32), best in HASHCALL_HTTP_CALLBACK_SECRET", MinCallbackSecret)
+	case len(h.CallbackHosts) > 0 && len(h.CallbackSecret) < MinCallbackSecret:
+		ck.addf("http.callback_secret", "shorter than %d bytes (callbacks are signed with it; openssl rand -hex 32 makes one)", MinCallbackSecret)
+	case h.CallbackSecret != "":
+		ck.add("http.callback_secret", checkSecret(string(h.CallbackSecret), MinCallbackSecret))
 	}
+	for _, a := range h.CallbackAddresses {
+		host, _, err := ParseCallbackAddress(a)
+		if err != nil {
+			ck.add("http.callback_addresses", err)
+			continue
+		}
+		if !slices.ContainsFunc(h.CallbackHosts, func(c string) bool {
+			return strings.EqualFold(strings.TrimSuffix(c, "."), host) || strings.HasPrefix(strings.ToLower(c), host+":")
+		}) {
+			ck.addf("http.callback_addresses", "%s: the host %s is not listed (by name, without *.) in http.callback_hosts", quote(a), host)
+		}
+	}
+}
+
+// MinCallbackSecret is the shortest http.callback_secret accepted (bytes)
+// when callbacks are possible: the size of the HMAC-SHA256 output, so the
+// key is not the weak part of the signature.
+const MinCallbackSecret = 32
+
+// ParseCallbackAddress reads an http.callback_addresses entry, HOST=IP,
+// into the host (lower case, no trailing dot) and the address.
+func ParseCallbackAddress(s string) (host string, ip netip.Addr, err error) {
+	h, a, ok := strings.Cut(s, "=")
+	host = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), ".")
+	if !ok || host == "" || strings.ContainsAny(host, "*/:@[] ") {
+		return "", netip.Addr{}, fmt.Errorf("want HOST=IP such as auth.example.org=192.0.2.10, got %s", quote(s))
+	}
+	ip, err = netip.ParseAddr(strings.TrimSpace(a))
+	if err != nil {
+		return "", netip.Addr{}, fmt.Errorf("want HOST=IP such as auth.example.org=192.0.2.10, got %s (%w)", quote(s), err)
+	}
+	return host, ip.Unmap(), nil
 }
 
 func (c *Config) validatePolicy(ck *checker) {
@@ -573,4 +652,164 @@ func quoteList(items []string) string {
 		q[i] = quote(s)
 	}
 	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// promptAllowance is what the budget of eam.max_calls counts for playing
+// the ask prompt once (the shipped ask prompts last about 7 s; a
+// replacement in prompts.dir longer than this eats into the margin).
+const promptAllowance = 10 * time.Second
+
+// EntraBudget is how long an EAM sign-in may take in all: Entra drops its
+// side about five minutes after sending the user to the provider, so the
+// calls must end well inside that.
+const EntraBudget = 4 * time.Minute
+
+// EAMCallTime is the longest one verification call can take before its
+// outcome: ringing, then every attempt's prompt and wait.
+func (c *Config) EAMCallTime() time.Duration {
+	return c.SIP.RingTimeout + time.Duration(c.Verify.Attempts)*(promptAllowance+c.Verify.AnswerTimeout)
+}
+
+var guidRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// checkURL checks an absolute https URL (http only for a loopback host)
+// without a query or fragment.
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return errors.New("want an absolute https URL without user, query or fragment")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if ip, err := netip.ParseAddr(u.Hostname()); (err == nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
+			return nil
+		}
+	}
+	return errors.New("want https (http only for a loopback host)")
+}
+
+func checkFile(ck *checker, key, path string) {
+	if path == "" {
+		return
+	}
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		ck.add(key, err)
+	case st.IsDir():
+		ck.addf(key, "%s is a directory, want a file", path)
+	}
+}
+
+func (c *Config) validateDirectory(ck *checker) {
+	d := &c.Directory
+	checkFile(ck, "directory.csv", d.CSV)
+	l := &d.LDAP
+	if l.URL == "" {
+		return
+	}
+	u, err := url.Parse(l.URL)
+	if err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		ck.addf("directory.ldap.url", "want ldap://HOST[:PORT] or ldaps://HOST[:PORT], got %s", quote(l.URL))
+	} else if l.StartTLS && u.Scheme == "ldaps" {
+		ck.addf("directory.ldap.start_tls", "StartTLS is for ldap:// URLs; ldaps:// is TLS already")
+	}
+	if l.BaseDN == "" {
+		ck.addf("directory.ldap.base_dn", "required with directory.ldap.url, such as ou=people,dc=example,dc=org")
+	}
+	if strings.Count(l.Filter, "%s") != 1 || !strings.HasPrefix(l.Filter, "(") || !strings.HasSuffix(l.Filter, ")") {
+		ck.addf("directory.ldap.filter", "want an LDAP filter in parentheses with one %%s for the user, such as (userPrincipalName=%%s), got %s", quote(l.Filter))
+	}
+	if l.Attribute == "" || strings.ContainsAny(l.Attribute, " ()=*") {
+		ck.addf("directory.ldap.attribute", "want an attribute name such as mobile, got %s", quote(l.Attribute))
+	}
+	if l.Password != "" {
+		ck.add("directory.ldap.password", checkSecret(string(l.Password), 1))
+	}
+	checkFile(ck, "directory.ldap.ca_file", l.CAFile)
+	checkDuration(ck, "directory.ldap.timeout", l.Timeout, 100*time.Millisecond, time.Minute)
+}
+
+func (c *Config) validateEAM(ck *checker) {
+	e := &c.EAM
+	if !slices.Contains([]string{EnrolDirectory, EnrolSelf, EnrolOff}, e.Enrolment) {
+		ck.addf("eam.enrolment", "want directory, self or off, got %s", quote(e.Enrolment))
+	}
+	if e.MaxCalls < 1 || e.MaxCalls > 5 {
+		ck.addf("eam.max_calls", "want 1 to 5, got %d", e.MaxCalls)
+	} else if total := time.Duration(e.MaxCalls) * c.EAMCallTime(); e.Enabled && total > EntraBudget {
+		ck.addf("eam.max_calls", "%d calls of up to %s each (sip.ring_timeout + verify.attempts × (prompt + verify.answer_timeout)) "+
+			"take up to %s, more than the %s a sign-in has before Entra gives up: lower eam.max_calls, sip.ring_timeout, verify.attempts or verify.answer_timeout",
+			e.MaxCalls, formatDuration(c.EAMCallTime()), formatDuration(total), formatDuration(EntraBudget))
+	}
+	checkDuration(ck, "eam.hint_max_age", e.HintMaxAge, time.Minute, time.Hour)
+	checkDuration(ck, "eam.clock_skew", e.ClockSkew, 0, 10*time.Minute)
+	for _, p := range e.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				ck.addf("eam.trusted_proxies", "want IPs or CIDRs such as 10.0.0.0/8, got %s", quote(p))
+			}
+		}
+	}
+	if (e.TLSCert == "") != (e.TLSKey == "") {
+		ck.addf("eam.tls_cert", "set both eam.tls_cert and eam.tls_key, or neither")
+	}
+	checkFile(ck, "eam.tls_cert", e.TLSCert)
+	checkFile(ck, "eam.tls_key", e.TLSKey)
+	checkFile(ck, "eam.entra_jwks_file", e.EntraJWKSFile)
+	for _, k := range e.SigningKeys {
+		checkFile(ck, "eam.signing_keys", k)
+	}
+	if d := e.PageDir; d != "" {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			ck.addf("eam.page_dir", "want a directory, got %s", quote(d))
+		}
+	}
+	for _, u := range e.RedirectURIs {
+		if err := checkURL(u); err != nil {
+			ck.addf("eam.redirect_uris", "%v, got %s", err, quote(u))
+		}
+	}
+	if e.EntraJWKSURL != "" {
+		if err := checkURL(e.EntraJWKSURL); err != nil {
+			ck.addf("eam.entra_jwks_url", "%v, got %s", err, quote(e.EntraJWKSURL))
+		}
+	}
+	for _, t := range e.Tenants {
+		if !guidRe.MatchString(t) {
+			ck.addf("eam.tenants", "want tenant ids (GUIDs such as 72f988bf-86f1-41af-91ab-2d7cd011db47), got %s", quote(t))
+		}
+	}
+	if !e.Enabled {
+		return
+	}
+	if err := checkListen(e.Listen); err != nil {
+		ck.addf("eam.listen", "want HOST:PORT such as 127.0.0.1:8443 or :443 (%v), got %s", err, quote(e.Listen))
+	}
+	if err := checkURL(e.Issuer); err != nil {
+		ck.addf("eam.issuer", "%v, got %s: the public URL Entra's browser reaches", err, quote(e.Issuer))
+	}
+	if e.ClientID == "" {
+		ck.addf("eam.client_id", "required with eam.enabled: the application (client) id of the app registration")
+	}
+	if len(e.Tenants) == 0 {
+		ck.addf("eam.tenants", "required with eam.enabled: at least one tenant id")
+	}
+	if len(e.RedirectURIs) == 0 {
+		ck.addf("eam.redirect_uris", "required with eam.enabled (the default is Entra's three reply URLs)")
+	}
+	if len(e.SigningKeys) == 0 {
+		ck.addf("eam.signing_keys", "required with eam.enabled: make one with `hashcall keys generate --out FILE`")
+	}
+	if e.EntraJWKSURL == "" && e.EntraJWKSFile == "" {
+		ck.addf("eam.entra_jwks_url", "set eam.entra_jwks_url or eam.entra_jwks_file")
+	}
+	if e.TLSCert == "" && len(e.TrustedProxies) == 0 {
+		host, _, err := net.SplitHostPort(e.Listen)
+		if ip, perr := netip.ParseAddr(host); err == nil && (perr != nil || !ip.IsLoopback()) {
+			ck.addf("eam.listen", "plain HTTP on %s: set eam.tls_cert and eam.tls_key, or listen on loopback behind a TLS proxy (eam.trusted_proxies)", e.Listen)
+		}
+	}
 }

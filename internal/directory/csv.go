@@ -87,6 +87,7 @@ func parseCSV(r io.Reader) (byUser, byOID map[string]Entry, err error) {
 		return nil, nil, fmt.Errorf("header %q: want columns user and mobile (oid optional)", strings.Join(head, ","))
 	}
 	byUser, byOID = map[string]Entry{}, map[string]Entry{}
+	short, ambiguous := map[string]bool{}, map[string]bool{}
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -109,11 +110,28 @@ func parseCSV(r io.Reader) (byUser, byOID map[string]Entry, err error) {
 		if e.User == "" {
 			return nil, nil, fmt.Errorf("line %d: empty user", line)
 		}
-		key := NormaliseUser(e.User)[0]
-		if _, dup := byUser[key]; dup {
+		forms := NormaliseUser(e.User)
+		key := forms[0]
+		if _, dup := byUser[key]; dup && !short[key] {
 			return nil, nil, fmt.Errorf("line %d: user %q listed twice", line, e.User)
 		}
 		byUser[key] = e
+		delete(short, key)
+		// A UPN's account name alone (alice for alice@example.org) finds it
+		// too, as RADIUS's DOMAIN\alice does, unless two UPNs share it or
+		// a plain account has it.
+		for _, f := range forms[1:] {
+			if _, taken := byUser[f]; taken {
+				if short[f] {
+					ambiguous[f] = true
+					delete(byUser, f)
+				}
+				continue
+			}
+			if !ambiguous[f] {
+				byUser[f], short[f] = e, true
+			}
+		}
 		if e.OID != "" {
 			byOID[e.OID] = e
 		}

@@ -51,6 +51,10 @@ func TestCLICallThroughKamailio(t *testing.T) {
 		once sync.Once
 		bin  string
 	)
+	// 0.5 s prompts (no ask.json: keys count from the ask's end and
+	// verify.min_key_delay, 1.5 s), as the serve tests use; the SIPp phone
+	// presses 2 s in.
+	promptsDir := writeShortPrompts(t)
 	tests := []struct {
 		name     string
 		scenario string // "" for a call that never reaches a UAS
@@ -75,6 +79,10 @@ func TestCLICallThroughKamailio(t *testing.T) {
 				u = l.startUAS(t, tc.scenario) // skips first when it cannot run
 				number = u.scenario.number
 			}
+			// hashcall call applies the toll-fraud policy (UK mobiles by
+			// default): dial the test number's UK mobile alias, which the
+			// lab routes to the same phone.
+			number = mobileNumber(number)
 			once.Do(func() { bin = buildCLI(t, l.dir) })
 			if bin == "" {
 				t.Fatal("hashcall was not built")
@@ -99,9 +107,11 @@ verify:
   answer_timeout: 2s
   attempts: 1
   locale: en-GB
+prompts:
+  dir: %s
 policy:
   max_concurrent: 1
-`, callerID, l.kamAddr, trunkUser, tc.realm, low, high)
+`, callerID, l.kamAddr, trunkUser, tc.realm, low, high, promptsDir)
 			if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 				t.Fatal(err)
 			}

@@ -49,6 +49,37 @@
 //	9017 cancel_crossed_481  180; at our CANCEL a 200, 481 to the
 //	                         CANCEL, the 200 again until our ACK; BYE
 //	                         (called directly: SIPp as the trunk)       no_answer
+//	9018 stream_rfc4733_pound RTP from its ACK on (generated), RFC
+//	                         4733 # 2 s in                              verified
+//	9019 hash_on_answer_rfc4733  RFC 4733 # the instant it answers      no_key
+//	9020 hash_on_answer_inband   in-band # the instant it answers       no_key
+//	9021 hash_early_and_again    # on answer, again 2.2 s in            verified
+//	9030 info_pound_late     # by SIP INFO through the proxy 2 s after
+//	                         the answer; the attack tests strike first  verified
+//	9040 forwarded_181       181, then 487 to our CANCEL                diverted
+//	9041 diverted_183        183 (SDP) with Diversion, then 487 to our
+//	                         CANCEL                                     diverted
+//	9042 diverted_200        200 with Diversion and History-Info, no
+//	                         key                                        diverted
+//	                         (verify.on_diversion: flag: no_key, "diverted": true)
+//	9043 voicemail_greeting  plays voicemail_pcmu.pcap, written by the
+//	                         test: a greeting and a beep               voicemail
+//	                         (or "hello?" and an in-band #: verified)
+//
+// The phones that press (9001–9005, 9012, 9014, 9016, 9018, 9030, the
+// softphones) do so 2 s after the answer, as a callee would: after
+// verify.min_key_delay (1.5 s, its default here) and the cut ask prompt's
+// press point (0.5 s). attack_test.go holds the media attacks of issue 8,
+// named after them: a spoofed first RTP packet from the phone's SDP address
+// (raw socket), a first sender with symmetric latching, # played on answer.
+//
+// attack_sip_test.go attacks the dialog of a call to 9030: a stranger's INFO,
+// re-INVITE, UPDATE and BYE from a fresh socket, straight to hashcall and
+// through Kamailio (which relays in-dialog requests by their Route), with
+// made-up tags or with the right ones read off the phone's message log; a
+// stranger's forged 200 (own SDP, then RFC 4733 #) to a call ringing at
+// 9010; and a stranger's OPTIONS to the built `hashcall serve` (403, on
+// /metrics; 200 once a SIGHUP has taken sip.trusted_sources 127.0.0.0/8).
 //
 // golden_test.go records replay's golden captures kamailio-sipp-* (9001,
 // 9004, 9011, captured by tshark) into ../../replay/testdata, only with
@@ -69,15 +100,32 @@
 // test starts for many calls at once (serve_test.go: 100 parallel
 // verifications).
 //
+// eam_test.go signs in to the built `hashcall serve`'s Entra ID external
+// MFA provider (eam.*) with headless Chromium (Debian chromium, driven with
+// chromedp, a fresh profile per test): a test Entra (internal/eam/eamtest)
+// signs the hints and serves its JWKS over HTTPS (trusted by the binary
+// through SSL_CERT_FILE), a local HTTPS redirect_uri records the answer,
+// and go-oidc checks the id_token against hashcall's discovery and JWKS.
+// The phones are the SIPp scenarios above (9001 #, 9002 5, 9010 no answer;
+// the pool, busy, for the POST → INVITE figure); screenshots go to
+// t.ArtifactDir() (go test -artifacts keeps them).
+//
 // Ports are the first free ones from: Kamailio 25060, SIPp SIP 25100,
 // SIPp media 26000 (even), hashcall RTP 26500, hashcall serve's HTTP 25800
-// (TCP) and RTP range 29000 (clear of internal/softphone, which runs at the same time), a dead trunk address 25700 (nothing listens);
+// (TCP), its eam listener 25960 (TCP) and RTP range 29000 (clear of internal/softphone, which runs at the same time), a dead trunk address 25700 (nothing listens);
 // never 5060 or 6000. The completion-callback
 // receiver of the serve tests is an httptest server on 127.0.0.1. Every
 // process runs in its own process group, is ended by its PID (SIGTERM, then
 // SIGKILL) when its test ends, and dies with the test binary (Pdeathsig).
 // Logs go to the test's temporary folder and are printed when a test fails,
 // or always with HASHCALL_INTEROP_LOGS=1.
+//
+// radius_test.go runs the RADIUS front of the built `hashcall serve`: the
+// NAS is radclient (PAP, MS-CHAPv2) or eapol_test (PEAP), the upstream a
+// FreeRADIUS 3.2 with a configuration written by the test (`freeradius -X`,
+// as root, its own ports: auth 25900, inner-tunnel 25920 and up; hashcall's
+// RADIUS listener 25940 and up), the phones SIPp behind Kamailio. It also
+// runs configs/examples/freeradius-rest (FreeRADIUS calling the HTTP hook).
 //
 // Without kamailio or sipp the tests skip naming the Debian package, and
 // scenarios that play RTP skip when not root; with HASHCALL_REQUIRE_PEERS=1

@@ -19,7 +19,9 @@ import (
 )
 
 // Short verification timings keep the suite quick: the ask prompt is cut to
-// 1 s, the others to 300 ms, and # is awaited 2 s after the ask, once.
+// 1 s (its press point taken at 0.5 s), the others to 300 ms, and # is
+// awaited 2 s after the ask, once. verify.min_key_delay keeps its default
+// (1.5 s): the phones press 2 s after the answer, as a callee does.
 const (
 	answerTimeout = 2 * time.Second
 	ringTimeout   = 2 * time.Second
@@ -48,8 +50,13 @@ func shortPrompts(t testing.TB) *prompts.Set {
 		Success:  cut(set.Success, 300*time.Millisecond),
 		WrongKey: cut(set.WrongKey, 300*time.Millisecond),
 		Goodbye:  cut(set.Goodbye, 300*time.Millisecond),
+		// The cut ask ends before its phrase; where it would be.
+		AskPressAt: shortPressAt,
 	}
 }
+
+// shortPressAt is the press point of shortPrompts' ask.
+const shortPressAt = 500 * time.Millisecond
 
 // uaOptions are the per-test settings of hashcall's user agent.
 type uaOptions struct {
@@ -59,6 +66,7 @@ type uaOptions struct {
 	rtpLow   int // 0: pick a free pair
 	rtpHigh  int
 	trunk    string // the trunk's address; "": Kamailio
+	latch    bool   // media.symmetric_latching
 }
 
 // newVerifier starts a hashcall user agent with Kamailio as its trunk
@@ -112,6 +120,7 @@ func (l *lab) newVerifierLog(t *testing.T, o uaOptions) (*verify.Verifier, *sip.
 			Media: media.SessionConfig{
 				IP:     netip.MustParseAddr("127.0.0.1"),
 				Ports:  media.PortRange{Low: uint16(o.rtpLow), High: uint16(o.rtpHigh)},
+				Latch:  o.latch,
 				Logger: logger,
 			},
 		},
@@ -467,11 +476,18 @@ func TestForgedRTPIgnored(t *testing.T) {
 // 20 ms updates, three E packets, correct durations) to target, one 200 ms
 // press every 400 ms, until stop. It returns the number of packets sent.
 func forge(c *net.UDPConn, target *net.UDPAddr, stop <-chan struct{}) int {
+	return forgeVolume(c, target, stop, 0)
+}
+
+// forgeVolume is forge with the events' volume field (0: the encoder's
+// default), so that logs tell the forger's presses from the phone's.
+func forgeVolume(c *net.UDPConn, target *net.UDPAddr, stop <-chan struct{}, volume int) int {
 	enc := dtmf.NewEncoder(dtmf.EncoderConfig{
 		PayloadType: 101,
 		SSRC:        0x0BADC0DE,
 		Sequence:    1000,
 		Timestamp:   80000,
+		Volume:      volume,
 		Interval:    20 * time.Millisecond,
 	})
 	buf := make([]byte, 64)

@@ -77,6 +77,15 @@ var scenarios = []scenario{
 	{"cancel_crossed_200", "9015", false, ""},
 	{"reinvite_move_pound", "9016", true, sippPoundPcap},
 	{"cancel_crossed_481", "9017", false, ""},
+	{"stream_rfc4733_pound", "9018", true, ""},
+	{"hash_on_answer_rfc4733", "9019", true, ""},
+	{"hash_on_answer_inband", "9020", true, ""},
+	{"hash_early_and_again", "9021", true, ""},
+	{"info_pound_late", "9030", false, ""},
+	{"forwarded_181", "9040", false, ""},
+	{"diverted_183", "9041", false, ""},
+	{"diverted_200", "9042", false, ""},
+	{"voicemail_greeting", "9043", true, ""},
 }
 
 // mobileNumber is the E.164 alias of a test number 90xx that Kamailio

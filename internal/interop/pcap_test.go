@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/pion/rtp"
 
 	"github.com/hashcall/hashcall/dtmf"
@@ -164,6 +164,67 @@ func writeAudioPcaps(t testing.TB, dir string) {
 	// Early media: over within 700 ms; the scenario answers 1.5 s after it
 	// started.
 	writeAudioPcap(t, dir, "early_pound_pcmu.pcap", lawPCMU, 0x11110005, keyTone(dtmf.KeyHash, 200*time.Millisecond, 300*time.Millisecond))
+	// RTP from the answer, as phones send it: PCMU silence with RFC 4733
+	// presses of # (in the same SSRC and sequence space) at the offsets.
+	writeEventPcap(t, dir, "stream_rfc4733_pound.pcap", 0x11110007, 3*time.Second, 2*time.Second)
+	writeEventPcap(t, dir, "hash_on_answer_rfc4733.pcap", 0x11110008, 3500*time.Millisecond, 0)
+	writeEventPcap(t, dir, "hash_early_and_again.pcap", 0x11110009, 3200*time.Millisecond, 0, 2200*time.Millisecond)
+	writeAudioPcap(t, dir, "hash_on_answer_inband.pcap", lawPCMU, 0x1111000a, keyTone(dtmf.KeyHash, 0, 3500*time.Millisecond))
+}
+
+// phoneVolume is the RFC 4733 volume of the generated presses (−10 dBm0);
+// the tests' strangers send another, so that the logs tell whose # it was.
+const phoneVolume = 10
+
+// writeEventPcap writes total of PCMU silence with a 200 ms RFC 4733 press
+// of # at each offset, replacing the audio (RFC 4733 §2.5.1: one SSRC,
+// sequence numbers shared, the event's timestamp its start), one packet per
+// 20 ms, the E packet sent three times.
+func writeEventPcap(t testing.TB, dir, name string, ssrc uint32, total time.Duration, presses ...time.Duration) string {
+	t.Helper()
+	var (
+		pkts []pcapPacket
+		seq  = uint16(4711)
+		ts   = uint32(160000)
+		at   time.Duration
+	)
+	frame := dtmftest.EncodeUlaw(make([]int16, frameSamples))
+	for at < total {
+		if len(presses) > 0 && at >= presses[0] {
+			presses = presses[1:]
+			enc := dtmf.NewEncoder(dtmf.EncoderConfig{PayloadType: 101, SSRC: ssrc, Sequence: seq, Timestamp: ts, Volume: phoneVolume, Interval: frameTime})
+			start := at
+			for _, e := range enc.Press(nil, dtmf.KeyHash, 200*time.Millisecond) {
+				b := make([]byte, e.MarshalSize())
+				n, err := e.MarshalTo(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pkts = append(pkts, pcapPacket{at: start + e.Offset, rtp: b[:n]})
+			}
+			seq, ts = enc.Sequence(), ts+uint32(220*time.Millisecond/frameTime)*frameSamples
+			at = start + 220*time.Millisecond
+			continue
+		}
+		h := rtp.Header{Version: 2, PayloadType: ptPCMU, SSRC: ssrc, SequenceNumber: seq, Timestamp: ts, Marker: at == 0}
+		b, err := (&rtp.Packet{Header: h, Payload: frame}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkts = append(pkts, pcapPacket{at: at, rtp: b})
+		seq++
+		ts += frameSamples
+		at += frameTime
+	}
+	var buf bytes.Buffer
+	if err := writePcap(&buf, time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC), pkts); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // TestPcapWriter reads a generated capture back: link type, layers, RTP

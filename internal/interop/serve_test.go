@@ -57,6 +57,13 @@ type serveOptions struct {
 	perNumber       string        // policy.per_number_limit; "" is 3/15m (the default)
 	maxConcurrent   int           // policy.max_concurrent; 0 is 10
 	optionsInterval time.Duration // sip.trunk.options_interval; 0 is 1 s
+	tokens          []string      // http.tokens; nil is [serveToken]
+	callbackHosts   []string      // http.callback_hosts; nil is [127.0.0.1]
+	callbackAddrs   []string      // http.callback_addresses; nil is none
+	callbackSecret  *string       // http.callback_secret; nil is callbackSecret
+	extraYAML       string        // more top-level sections (eam:, radius:, directory:)
+	env             []string      // more environment variables
+	readyPath       string        // what to wait for; "" is /readyz (/healthz with a dead trunk)
 }
 
 // server is a running `hashcall serve`.
@@ -65,31 +72,36 @@ type server struct {
 	base string // http://127.0.0.1:PORT
 }
 
-// writeShortPrompts writes 0.5 s en-GB prompts (the start of the embedded
+// writeShortPrompts writes 0.5 s en-GB and en-US prompts (the start of the embedded
 // ones) into a new folder for prompts.dir and returns it.
 func writeShortPrompts(t *testing.T) string {
 	t.Helper()
-	set, err := prompts.Load("", "en-GB")
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	loc := filepath.Join(dir, "en-GB")
-	if err := os.Mkdir(loc, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	const n = prompts.SampleRate / 2 // 0.5 s
-	for _, name := range prompts.Names() {
-		s := set.Get(name)
-		if len(s) > n {
-			s = s[:n]
-		}
-		var b bytes.Buffer
-		if err := wav.WritePCM16(&b, s); err != nil {
+	// Both shipped locales: the Entra page picks en-US from a browser's
+	// Accept-Language, and a locale missing here would fall back to the
+	// embedded prompts, whose "press" phrase comes 4 s in.
+	for _, locale := range []string{"en-GB", "en-US"} {
+		set, err := prompts.Load("", locale)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(loc, string(name)+".wav"), b.Bytes(), 0o644); err != nil {
+		loc := filepath.Join(dir, locale)
+		if err := os.Mkdir(loc, 0o755); err != nil {
 			t.Fatal(err)
+		}
+		const n = prompts.SampleRate / 2 // 0.5 s
+		for _, name := range prompts.Names() {
+			s := set.Get(name)
+			if len(s) > n {
+				s = s[:n]
+			}
+			var b bytes.Buffer
+			if err := wav.WritePCM16(&b, s); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(loc, string(name)+".wav"), b.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	return dir
@@ -133,6 +145,40 @@ next:
 // The process gets SIGTERM, then SIGKILL, when t ends.
 func (l *lab) startServe(t *testing.T, bin, promptsDir string, o serveOptions) *server {
 	t.Helper()
+	p, base := l.runServe(t, bin, promptsDir, o)
+	s := &server{proc: p, base: base}
+	start := time.Now()
+	path := "/readyz"
+	if o.trunk != "" && o.trunk != l.kamAddr {
+		path = "/healthz"
+	}
+	if o.readyPath != "" {
+		path = o.readyPath
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if p.exited() {
+			t.Fatalf("hashcall serve exited with status %d:\n%s", p.code, p.tail(40))
+		}
+		if res, err := http.Get(s.base + path); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hashcall serve: %s not 200 after 15 s:\n%s", path, p.tail(40))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("hashcall serve on %s ready (%s) in %v", s.base, path, time.Since(start).Round(time.Millisecond))
+	return s
+}
+
+// runServe writes the configuration of o and starts `hashcall serve` on
+// it, without waiting for it; base is its HTTP address.
+func (l *lab) runServe(t *testing.T, bin, promptsDir string, o serveOptions) (p *proc, base string) {
+	t.Helper()
 	if o.trunk == "" {
 		o.trunk = l.kamAddr
 	}
@@ -150,6 +196,20 @@ func (l *lab) startServe(t *testing.T, bin, promptsDir string, o serveOptions) *
 	}
 	if o.optionsInterval == 0 {
 		o.optionsInterval = time.Second
+	}
+	if o.tokens == nil {
+		o.tokens = []string{serveToken}
+	}
+	if o.callbackHosts == nil {
+		o.callbackHosts = []string{"127.0.0.1"}
+	}
+	secret := callbackSecret
+	if o.callbackSecret != nil {
+		secret = *o.callbackSecret
+	}
+	quoted := func(list []string) string {
+		b, _ := json.Marshal(list) // a JSON array is a YAML flow sequence
+		return string(b)
 	}
 	httpPort := tcpPort(t, serveHTTPBase)
 	low, high := rtpRange(t, serveRTPBase, 2*o.maxConcurrent+20)
@@ -179,8 +239,9 @@ log:
   format: json
 http:
   listen: 127.0.0.1:%d
-  tokens: [%q]
-  callback_hosts: [127.0.0.1]
+  tokens: %s
+  callback_hosts: %s
+  callback_addresses: %s
   callback_secret: %q
 policy:
   per_number_limit: %s
@@ -189,36 +250,14 @@ policy:
 shutdown:
   grace: 20s
 `, callerID, o.ringTimeout, o.trunk, trunkUser, trunkRealm, o.optionsInterval, low, high, o.answerTimeout,
-		promptsDir, httpPort, serveToken, callbackSecret, o.perNumber, o.maxConcurrent)
+		promptsDir, httpPort, quoted(o.tokens), quoted(o.callbackHosts), quoted(o.callbackAddrs), secret, o.perNumber, o.maxConcurrent)
+	yaml += o.extraYAML
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	p := startProcEnv(t, "hashcall serve", dir, filepath.Join(dir, "serve.log"),
-		cliEnv("HASHCALL_SIP_TRUNK_PASSWORD="+trunkPassword), bin, "serve", "--config", cfg)
-	s := &server{proc: p, base: "http://127.0.0.1:" + strconv.Itoa(httpPort)}
-	path := "/readyz"
-	if o.trunk != l.kamAddr {
-		path = "/healthz"
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if p.exited() {
-			t.Fatalf("hashcall serve exited with status %d:\n%s", p.code, p.tail(40))
-		}
-		if res, err := http.Get(s.base + path); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hashcall serve: %s not 200 after 15 s:\n%s", path, p.tail(40))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Logf("hashcall serve on %s ready (%s) in %v", s.base, path, time.Since(start).Round(time.Millisecond))
-	return s
+	p = startProcEnv(t, "hashcall serve", dir, filepath.Join(dir, "serve.log"),
+		cliEnv(append([]string{"HASHCALL_SIP_TRUNK_PASSWORD=" + trunkPassword}, o.env...)...), bin, "serve", "--config", cfg)
+	return p, "http://127.0.0.1:" + strconv.Itoa(httpPort)
 }
 
 // verification is what the API answers for a verification (and posts to

@@ -15,6 +15,8 @@ import (
 // and 2002) through it; each phone answers and presses # its own way.
 // The runners are internal/softphone's (see its tests for direct calls).
 func TestSoftphonesThroughKamailio(t *testing.T) {
+	// As a callee: after verify.min_key_delay and the ask's press point.
+	const pressDelay = 2 * time.Second
 	l := startLab(t)
 	tests := []struct {
 		name   string
@@ -35,7 +37,7 @@ func TestSoftphonesThroughKamailio(t *testing.T) {
 				if _, err := b.WaitEvent(ctx, mark, "CALL_ESTABLISHED"); err != nil {
 					return err
 				}
-				time.Sleep(500 * time.Millisecond)
+				time.Sleep(pressDelay)
 				return b.Press(ctx, '#')
 			}
 		}},
@@ -53,7 +55,7 @@ func TestSoftphonesThroughKamailio(t *testing.T) {
 				if err := ph.WaitEstablished(ctx, mark); err != nil {
 					return err
 				}
-				time.Sleep(500 * time.Millisecond)
+				time.Sleep(pressDelay)
 				return ph.Press('#')
 			}
 		}},

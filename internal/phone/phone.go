@@ -41,8 +41,13 @@ type Config struct {
 	// Hold is how long the key is held; default 160 ms.
 	Hold   time.Duration
 	Codecs []media.Codec // what the phone accepts, in preference order; default PCMU, PCMA
-	Ports  media.PortRange
-	Logger *slog.Logger
+	// Greeting, when set, is played from the answer on, as an answering
+	// machine plays its greeting (the key, if any, comes After as usual).
+	Greeting []int16
+	// AnswerHeaders are added to the 200 OK (a Diversion header, say).
+	AnswerHeaders []sip.Header
+	Ports         media.PortRange
+	Logger        *slog.Logger
 }
 
 // Phone is a running simulated phone.
@@ -62,7 +67,6 @@ type Phone struct {
 	calls map[string]*call
 
 	answered atomic.Int32
-	pressed  atomic.Int32
 }
 
 type call struct {
@@ -162,11 +166,8 @@ func Start(ctx context.Context, cfg Config) (*Phone, error) {
 // Addr is the phone's SIP address (host:port).
 func (p *Phone) Addr() string { return p.conn.LocalAddr().String() }
 
-// Answered is how many calls the phone answered; Pressed how many keys it sent.
+// Answered is how many calls the phone answered.
 func (p *Phone) Answered() int { return int(p.answered.Load()) }
-
-// Pressed is how many key presses the phone sent.
-func (p *Phone) Pressed() int { return int(p.pressed.Load()) }
 
 // Close hangs up calls in progress, stops the phone and waits for it.
 func (p *Phone) Close() error {
@@ -214,6 +215,8 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		_ = ds.Respond(500, "Server Internal Error", nil)
 		return
 	}
+	var playing sync.WaitGroup
+	defer playing.Wait() // after sess.Close (deferred below) ends the greeting
 	sess, err := media.Listen(p.ctx, media.SessionConfig{IP: ip, Ports: p.cfg.Ports, Codecs: p.cfg.Codecs, Logger: p.cfg.Logger})
 	if err != nil {
 		_ = ds.Respond(500, "Server Internal Error", nil)
@@ -247,9 +250,20 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		_ = ds.Respond(500, "Server Internal Error", nil)
 		return
 	}
-	if err := ds.RespondSDP(answer); err != nil {
+	ok := sip.NewSDPResponseFromRequest(ds.InviteRequest, answer)
+	for _, h := range p.cfg.AnswerHeaders {
+		ok.AppendHeader(h)
+	}
+	if err := ds.WriteResponse(ok); err != nil {
 		p.log.Info("answer not acknowledged", "err", err)
 		return
+	}
+	if len(p.cfg.Greeting) > 0 {
+		playing.Add(1)
+		go func() {
+			defer playing.Done()
+			_ = sess.Play(p.ctx, p.cfg.Greeting)
+		}()
 	}
 	p.answered.Add(1)
 	p.log.Info("answered", "codec", neg.Codec.Name, "events", neg.HaveEvents)
@@ -300,6 +314,5 @@ func (p *Phone) press(c *call, neg media.Negotiated) {
 		p.log.Info("pressing key failed", "method", p.cfg.Method, "err", err)
 		return
 	}
-	p.pressed.Add(1)
 	p.log.Info("pressed", "key", p.cfg.Key.String(), "method", p.cfg.Method)
 }

@@ -88,15 +88,6 @@ func ofcomDramaMobile(e164 string) bool {
 	return len(e164) == 13 && strings.HasPrefix(e164, "+447700900")
 }
 
-// Mask formats a number for logs as +44 77** ***123 when it parses, and
-// masks its digits anyway when it does not.
-func Mask(raw string) string {
-	if n, err := Parse(raw, ""); err == nil {
-		return n.Masked
-	}
-	return redact.Number(raw)
-}
-
 // Refusal is why a number may not be called now. Status is the HTTP status
 // to answer (422 for a number the rules refuse, 429 for a limit) and Rule
 // the rule's name, used in metrics.
@@ -166,12 +157,27 @@ func (r Rules) Check(n Number) *Refusal {
 // Limiter applies the rate limits with sliding windows: at most PerNumber.N
 // calls to one number in any PerNumber.Per, and Global.N calls in all in
 // any Global.Per. It is safe for concurrent use.
+//
+// A call spends its quota only once it is really placed: [Limiter.Reserve]
+// holds a place in both windows (so that concurrent requests cannot
+// overshoot a limit), and the caller then either commits the reservation
+// when the call starts or cancels it when the request is refused for
+// another reason (no free call slot, the trunk down, a drain), which gives
+// the place back.
 type Limiter struct {
 	mu     sync.Mutex
 	rules  Rules
 	now    func() time.Time
-	number map[string][]time.Time
-	global []time.Time
+	seq    uint64
+	number map[string][]stamp
+	global []stamp
+}
+
+// stamp is one call (or reservation) in a window; id tells reservations
+// apart so that Cancel removes exactly its own.
+type stamp struct {
+	t  time.Time
+	id uint64
 }
 
 // NewLimiter returns a limiter; now may be nil for the real clock.
@@ -179,7 +185,7 @@ func NewLimiter(rules Rules, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &Limiter{rules: rules, now: now, number: map[string][]time.Time{}}
+	return &Limiter{rules: rules, now: now, number: map[string][]stamp{}}
 }
 
 // SetRules replaces the rules (SIGHUP); the history is kept.
@@ -189,9 +195,51 @@ func (l *Limiter) SetRules(r Rules) {
 	l.mu.Unlock()
 }
 
-// Allow records a call to e164 and returns nil, or returns the limit it
-// would break without recording anything.
-func (l *Limiter) Allow(e164 string) *Refusal {
+// Reservation is a place held in the limits for one call; exactly one of
+// Commit and Cancel should follow (later calls are no-ops).
+type Reservation struct {
+	l    *Limiter
+	e164 string
+	id   uint64
+	done bool
+}
+
+// Commit spends the reservation: the call was placed.
+func (r *Reservation) Commit() {
+	r.l.mu.Lock()
+	r.done = true
+	r.l.mu.Unlock()
+}
+
+// Cancel gives the reservation back: no call was placed.
+func (r *Reservation) Cancel() {
+	l := r.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r.done {
+		return
+	}
+	r.done = true
+	l.global = remove(l.global, r.id)
+	if calls := remove(l.number[r.e164], r.id); len(calls) > 0 {
+		l.number[r.e164] = calls
+	} else {
+		delete(l.number, r.e164)
+	}
+}
+
+func remove(ts []stamp, id uint64) []stamp {
+	for i, s := range ts {
+		if s.id == id {
+			return append(ts[:i], ts[i+1:]...)
+		}
+	}
+	return ts
+}
+
+// Reserve holds a place for a call to e164 in both windows and returns it,
+// or returns the limit the call would break, holding nothing.
+func (l *Limiter) Reserve(e164 string) (*Reservation, *Refusal) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -200,16 +248,18 @@ func (l *Limiter) Allow(e164 string) *Refusal {
 	calls := prune(l.number[e164], now, r.PerNumber.Per)
 	if r.PerNumber.N > 0 && len(calls) >= r.PerNumber.N {
 		l.number[e164] = calls
-		return &Refusal{429, RulePerNumber, fmt.Sprintf("this number was called %d times in the last %v (policy.per_number_limit %d/%v)", len(calls), r.PerNumber.Per, r.PerNumber.N, r.PerNumber.Per),
-			retry(calls[0].Add(r.PerNumber.Per).Sub(now))}
+		return nil, &Refusal{429, RulePerNumber, fmt.Sprintf("this number was called %d times in the last %v (policy.per_number_limit %d/%v)", len(calls), r.PerNumber.Per, r.PerNumber.N, r.PerNumber.Per),
+			retry(calls[0].t.Add(r.PerNumber.Per).Sub(now))}
 	}
 	if r.Global.N > 0 && len(l.global) >= r.Global.N {
 		l.number[e164] = calls
-		return &Refusal{429, RuleGlobal, fmt.Sprintf("%d calls in the last %v (policy.global_rate %d/%v)", len(l.global), r.Global.Per, r.Global.N, r.Global.Per),
-			retry(l.global[0].Add(r.Global.Per).Sub(now))}
+		return nil, &Refusal{429, RuleGlobal, fmt.Sprintf("%d calls in the last %v (policy.global_rate %d/%v)", len(l.global), r.Global.Per, r.Global.N, r.Global.Per),
+			retry(l.global[0].t.Add(r.Global.Per).Sub(now))}
 	}
-	l.number[e164] = append(calls, now)
-	l.global = append(l.global, now)
+	l.seq++
+	st := stamp{now, l.seq}
+	l.number[e164] = append(calls, st)
+	l.global = append(l.global, st)
 	// Forget numbers whose window has passed, so the map stays small.
 	if len(l.number) > 1024 {
 		for k, v := range l.number {
@@ -218,13 +268,24 @@ func (l *Limiter) Allow(e164 string) *Refusal {
 			}
 		}
 	}
+	return &Reservation{l: l, e164: e164, id: st.id}, nil
+}
+
+// Allow records a call to e164 at once (Reserve, then Commit) and returns
+// nil, or returns the limit it would break without recording anything.
+func (l *Limiter) Allow(e164 string) *Refusal {
+	res, ref := l.Reserve(e164)
+	if ref != nil {
+		return ref
+	}
+	res.Commit()
 	return nil
 }
 
 // prune drops the times older than per.
-func prune(ts []time.Time, now time.Time, per time.Duration) []time.Time {
+func prune(ts []stamp, now time.Time, per time.Duration) []stamp {
 	i := 0
-	for i < len(ts) && now.Sub(ts[i]) >= per {
+	for i < len(ts) && now.Sub(ts[i].t) >= per {
 		i++
 	}
 	return ts[i:]

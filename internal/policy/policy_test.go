@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -117,6 +118,92 @@ func TestLimiter(t *testing.T) {
 	}
 }
 
+// TestLimiterReserve: a reservation holds a place in both windows until it
+// is committed (spent) or cancelled (given back), so a request refused after
+// Reserve (no call slot, trunk down, draining) costs no quota.
+func TestLimiterReserve(t *testing.T) {
+	const a, b = "+447700900123", "+447700900124"
+	type step struct {
+		op     string // reserve, commit, cancel (of the n-th reservation, 0-based), wait
+		number string
+		n      int           // for commit and cancel
+		d      time.Duration // for wait
+		want   string        // for reserve: "" granted, or the refusing rule
+	}
+	tests := []struct {
+		name  string
+		rules Rules
+		steps []step
+	}{
+		{"cancelled reservations spend nothing", Rules{PerNumber: Rate{3, 15 * time.Minute}, Global: Rate{60, time.Minute}}, []step{
+			{op: "reserve", number: a}, {op: "cancel", n: 0},
+			{op: "reserve", number: a}, {op: "cancel", n: 1},
+			{op: "reserve", number: a}, {op: "cancel", n: 2},
+			{op: "reserve", number: a}, {op: "reserve", number: a}, {op: "reserve", number: a},
+			{op: "reserve", number: a, want: RulePerNumber},
+		}},
+		{"pending reservations count against the limit", Rules{PerNumber: Rate{2, 15 * time.Minute}, Global: Rate{60, time.Minute}}, []step{
+			{op: "reserve", number: a}, {op: "reserve", number: a},
+			{op: "reserve", number: a, want: RulePerNumber},
+			{op: "cancel", n: 1},
+			{op: "reserve", number: a},
+		}},
+		{"committed reservations are spent", Rules{PerNumber: Rate{1, 15 * time.Minute}, Global: Rate{60, time.Minute}}, []step{
+			{op: "reserve", number: a}, {op: "commit", n: 0},
+			{op: "cancel", n: 0}, // after Commit: no effect
+			{op: "reserve", number: a, want: RulePerNumber},
+			{op: "wait", d: 15 * time.Minute},
+			{op: "reserve", number: a},
+		}},
+		{"global rate: a cancel gives the place back", Rules{PerNumber: Rate{3, 15 * time.Minute}, Global: Rate{2, time.Minute}}, []step{
+			{op: "reserve", number: a}, {op: "reserve", number: b},
+			{op: "reserve", number: b, want: RuleGlobal},
+			{op: "cancel", n: 0},
+			{op: "reserve", number: b},
+			{op: "reserve", number: a, want: RuleGlobal},
+		}},
+		{"cancel twice gives back once", Rules{PerNumber: Rate{1, 15 * time.Minute}, Global: Rate{60, time.Minute}}, []step{
+			{op: "reserve", number: a}, {op: "reserve", number: b}, {op: "cancel", n: 0}, {op: "cancel", n: 0},
+			{op: "reserve", number: a}, {op: "reserve", number: a, want: RulePerNumber},
+			{op: "reserve", number: b, want: RulePerNumber},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Unix(1_700_000_000, 0)
+			l := NewLimiter(tc.rules, func() time.Time { return now })
+			var held []*Reservation
+			for i, st := range tc.steps {
+				switch st.op {
+				case "reserve":
+					res, ref := l.Reserve(st.number)
+					got := ""
+					if ref != nil {
+						got = ref.Rule
+						if res != nil || ref.Status != 429 || ref.RetryAfter <= 0 {
+							t.Fatalf("step %d: refusal %+v with reservation %v", i, ref, res)
+						}
+					} else if res == nil {
+						t.Fatalf("step %d: neither reservation nor refusal", i)
+					}
+					if got != st.want {
+						t.Fatalf("step %d: reserve %s: refused by %q, want %q", i, st.number, got, st.want)
+					}
+					if res != nil {
+						held = append(held, res)
+					}
+				case "commit":
+					held[st.n].Commit()
+				case "cancel":
+					held[st.n].Cancel()
+				case "wait":
+					now = now.Add(st.d)
+				}
+			}
+		})
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add("+447700900123")
 	f.Add("07700 900123")
@@ -126,4 +213,21 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("bad E.164 %q", n.E164)
 		}
 	})
+}
+
+// A request holds its place in the limits while it waits for a call slot,
+// and spends it only once the call is placed.
+func ExampleLimiter_Reserve() {
+	l := NewLimiter(Rules{PerNumber: Rate{N: 1, Per: 15 * time.Minute}, Global: Rate{N: 60, Per: time.Minute}}, nil)
+	res, ref := l.Reserve("+447700900123")
+	if ref != nil {
+		fmt.Println("refused:", ref.Rule)
+		return
+	}
+	res.Cancel() // no free call slot: nothing was placed, nothing is spent
+	res, _ = l.Reserve("+447700900123")
+	res.Commit() // the call was placed
+	_, ref = l.Reserve("+447700900123")
+	fmt.Println(ref.Rule)
+	// Output: per_number_limit
 }

@@ -2,8 +2,11 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hashcall/hashcall/internal/policy"
@@ -31,9 +34,12 @@ func apiError(status int, code, msg string) *Error {
 
 // Create requests a verification on behalf of scope (the caller's identity:
 // a token's digest for the HTTP hook, "radius" or "eam" for the other
-// doors). idemKey, when not empty, makes a retry with the same key within
-// 24 h return the same verification. It returns once the call has been
-// started; the verification's outcome comes from Wait.
+// doors). idemKey, when not empty, makes a retry of the same request
+// (RequestDigest) with the same key within 24 h return the same
+// verification; another request under a used key is refused (422
+// idempotency_key_reused). The per-number and global quota is spent only
+// when the call is placed. It returns once the call has been started; the
+// verification's outcome comes from Wait.
 func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateRequest) (Verification, error) {
 	if s.Draining() {
 		return Verification{}, apiError(http.StatusServiceUnavailable, "draining", "shutting down: not taking new verifications")
@@ -45,9 +51,16 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 	if err != nil {
 		return Verification{}, apiError(http.StatusBadRequest, "bad_number", "to: "+err.Error())
 	}
-	if req.CallbackURL != "" && !s.callbackAllowed(req.CallbackURL) {
-		return Verification{}, apiError(http.StatusBadRequest, "callback_not_allowed", "callback_url: the host is not in http.callback_hosts")
+	if req.CallbackURL != "" {
+		if err := s.guard.AllowURL(req.CallbackURL); err != nil {
+			return Verification{}, apiError(http.StatusBadRequest, "callback_not_allowed", "callback_url: the host is not in http.callback_hosts")
+		}
 	}
+	locale := req.Locale
+	if locale == "" {
+		locale = s.opts.DefaultLocale
+	}
+	digest := RequestDigest(http.MethodPost, num.E164, locale, req.Reference, req.CallbackURL)
 	// Idempotency: the same key within 24 h returns the same verification.
 	if len(idemKey) > 255 {
 		return Verification{}, apiError(http.StatusBadRequest, "bad_request", "Idempotency-Key: at most 255 characters")
@@ -58,18 +71,19 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 		// the first is still being handled waits for it, then returns its
 		// verification (and neither places a call nor counts against the
 		// limits).
-		e, done := s.claimIdempotency(ctx, idemKey)
+		e, first, done := s.claimIdempotency(ctx, idemKey)
 		if e != nil {
+			if first != digest {
+				s.metrics.refusals.WithLabelValues("idempotency_key_reused").Inc()
+				s.log.Info("verification refused", "to", num.Masked, "rule", "idempotency_key_reused", "status", http.StatusUnprocessableEntity, "id", e.v.ID)
+				return Verification{}, errIdempotencyReused
+			}
 			return e.snapshot(), nil
 		}
 		if done == nil {
 			return Verification{}, ctx.Err() // the client went away
 		}
 		defer done()
-	}
-	locale := req.Locale
-	if locale == "" {
-		locale = s.opts.DefaultLocale
 	}
 	set, err := s.opts.Prompts(locale)
 	if err != nil {
@@ -81,9 +95,13 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 	if ref := rules.Check(num); ref != nil {
 		return Verification{}, s.refuse(num, ref)
 	}
-	if ref := s.limiter.Allow(num.E164); ref != nil {
+	// The quota is held now and spent only once the call is placed: a
+	// refusal below (no call slot, a drain) gives it back.
+	quota, ref := s.limiter.Reserve(num.E164)
+	if ref != nil {
 		return Verification{}, s.refuse(num, ref)
 	}
+	defer quota.Cancel() // a no-op once committed
 	if !s.slots.acquire(ctx, s.opts.QueueWait) {
 		return Verification{}, s.refuse(num, &policy.Refusal{Status: http.StatusTooManyRequests, Rule: policy.RuleConcurrent,
 			Message: fmt.Sprintf("%d calls are in progress (policy.max_concurrent)", s.opts.MaxConcurrent), RetryAfter: 5 * time.Second})
@@ -113,10 +131,11 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 	// starts waiting for the calls in flight.
 	s.calls.Add(1)
 	if idemKey != "" {
-		s.idem[idemKey] = idemRecord{id: e.v.ID, expires: time.Now().Add(retention)}
+		s.idem[idemKey] = idemRecord{id: e.v.ID, digest: digest, expires: time.Now().Add(retention)}
 	}
 	s.entries[e.v.ID] = e
 	s.purgeLocked()
+	quota.Commit()
 	s.mu.Unlock()
 	s.log.Info("verification requested", "id", e.v.ID, "to", num.Masked, "reference", req.Reference, "locale", set.Locale)
 	s.start(cctx, e, set)
@@ -132,6 +151,27 @@ func (s *Service) refuse(num policy.Number, ref *policy.Refusal) *Error {
 		code = "rate_limited"
 	}
 	return &Error{Status: ref.Status, Code: code, Message: ref.Rule + ": " + ref.Message, RetryAfter: ref.RetryAfter, Rule: ref.Rule}
+}
+
+var errIdempotencyReused = apiError(http.StatusUnprocessableEntity, "idempotency_key_reused",
+	"Idempotency-Key: already used for another request (number, locale, reference or callback_url differ); use a new key for a new request")
+
+// RequestDigest is what an Idempotency-Key is bound to: a SHA-256 over the
+// method, the number in E.164, the locale (as requested, or the default),
+// the reference and the callback URL, each length-prefixed so that no two
+// requests share a digest. A retry with the same key must have the same
+// digest.
+func RequestDigest(method, e164, locale, reference, callbackURL string) [32]byte {
+	h := sha256.New()
+	for _, f := range []string{method, e164, strings.ToLower(locale), reference, callbackURL} {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(f)))
+		h.Write(n[:])
+		h.Write([]byte(f))
+	}
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
 }
 
 var errNotFound = apiError(http.StatusNotFound, "not_found", "no verification with that id")

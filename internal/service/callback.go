@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 )
@@ -46,6 +47,8 @@ func (s *Service) callback(v Verification) {
 	}
 }
 
+var errRedirect = errors.New("the callback URL answered with a redirect, which is not followed")
+
 func (s *Service) post(url string, body []byte) (int, error) {
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
@@ -54,10 +57,15 @@ func (s *Service) post(url string, body []byte) (int, error) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "hashcall")
 	req.Header.Set("X-Hashcall-Signature", sign(s.opts.CallbackSecret, time.Now(), body))
-	res, err := s.opts.CallbackClient.Do(req)
+	res, err := s.cbc.Do(req)
 	if err != nil {
 		return 0, err
 	}
 	res.Body.Close()
+	if res.StatusCode/100 == 3 {
+		// Never followed: the body and its signature go to the
+		// allowed host only.
+		return res.StatusCode, errRedirect
+	}
 	return res.StatusCode, nil
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 	"unicode"
 
@@ -113,6 +112,12 @@ func (s *Service) ready(w http.ResponseWriter, _ *http.Request) {
 	case !s.opts.Ready():
 		writeError(w, http.StatusServiceUnavailable, "trunk_down", "the trunk does not answer (OPTIONS) or we are not registered")
 	default:
+		for _, c := range s.opts.Checks {
+			if !c.Ready() {
+				writeError(w, http.StatusServiceUnavailable, c.Name+"_down", c.Name+" is not ready")
+				return
+			}
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}
 }
@@ -219,14 +224,15 @@ func tokenScope(r *http.Request) string {
 // claimIdempotency returns the verification of key, waiting first for a
 // request with the same key that is being handled. When there is none it
 // claims the key and returns done, to be called when the request has been
-// answered; both are nil when ctx ends first.
-func (s *Service) claimIdempotency(ctx context.Context, key string) (e *entry, done func()) {
+// answered; both are nil when ctx ends first. digest is the RequestDigest
+// the key was first used with.
+func (s *Service) claimIdempotency(ctx context.Context, key string) (e *entry, digest [32]byte, done func()) {
 	for {
 		s.mu.Lock()
 		if rec, ok := s.idem[key]; ok && time.Now().Before(rec.expires) {
 			if e := s.entries[rec.id]; e != nil {
 				s.mu.Unlock()
-				return e, nil
+				return e, rec.digest, nil
 			}
 		}
 		busy, ok := s.idemBusy[key]
@@ -234,7 +240,7 @@ func (s *Service) claimIdempotency(ctx context.Context, key string) (e *entry, d
 			ch := make(chan struct{})
 			s.idemBusy[key] = ch
 			s.mu.Unlock()
-			return nil, func() {
+			return nil, digest, func() {
 				s.mu.Lock()
 				delete(s.idemBusy, key)
 				s.mu.Unlock()
@@ -245,7 +251,7 @@ func (s *Service) claimIdempotency(ctx context.Context, key string) (e *entry, d
 		select {
 		case <-busy:
 		case <-ctx.Done():
-			return nil, nil
+			return nil, digest, nil
 		}
 	}
 }
@@ -324,18 +330,4 @@ func (s *Service) cancel(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusAccepted
 	}
 	writeJSON(w, status, v)
-}
-
-// callbackAllowed reports whether the callback URL's host is listed.
-func (s *Service) callbackAllowed(raw string) bool {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return false
-	}
-	for _, h := range s.opts.CallbackHosts {
-		if strings.EqualFold(h, u.Hostname()) || strings.EqualFold(h, u.Host) {
-			return true
-		}
-	}
-	return false
 }

@@ -12,14 +12,18 @@ import (
 
 type metrics struct {
 	verifications *prometheus.CounterVec
+	diverted      prometheus.Counter
 	sipCodes      *prometheus.CounterVec
 	dtmfSource    *prometheus.CounterVec
 	rtpDropped    *prometheus.CounterVec
 	refusals      *prometheus.CounterVec
 	callbacks     *prometheus.CounterVec
-	active        prometheus.Gauge
-	setup         prometheus.Histogram
-	decision      prometheus.Histogram
+	// callbackBlocked counts callback connections and redirects refused.
+	callbackBlocked *prometheus.CounterVec
+	panics          prometheus.Counter
+	active          prometheus.Gauge
+	setup           prometheus.Histogram
+	decision        prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -30,13 +34,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		rtpDropped:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hashcall_rtp_dropped_packets_total", Help: "Received RTP packets dropped, by reason (source, ssrc, payload_type, not_rtp, early)."}, []string{"reason"}),
 		refusals:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hashcall_policy_refusals_total", Help: "Verification requests refused before any call, by rule."}, []string{"rule"}),
 		callbacks:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hashcall_callbacks_total", Help: "Completion callbacks by result (delivered, failed)."}, []string{"result"}),
-		active:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "hashcall_active_calls", Help: "Verification calls in progress."}),
+		callbackBlocked: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hashcall_callback_blocked_total",
+			Help: "Callback connections to an address that is not the allowed host's (address), and redirects not followed (redirect)."}, []string{"reason"}),
+		panics:   prometheus.NewCounter(prometheus.CounterOpts{Name: "hashcall_call_panics_total", Help: "Panics contained: calls that ended in one (outcome failed, error internal) and callbacks."}),
+		diverted: prometheus.NewCounter(prometheus.CounterOpts{Name: "hashcall_diverted_calls_total", Help: "Verification calls forwarded to another phone (refused or flagged)."}),
+		active:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "hashcall_active_calls", Help: "Verification calls in progress."}),
 		setup: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hashcall_call_setup_seconds", Help: "From INVITE to 200 OK.",
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60}}),
 		decision: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hashcall_hash_to_decision_seconds", Help: "From the start of the # to the decision.",
 			Buckets: []float64{0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1}}),
 	}
-	for _, c := range []prometheus.Collector{m.verifications, m.sipCodes, m.dtmfSource, m.rtpDropped, m.refusals, m.callbacks, m.active, m.setup, m.decision, newPacerCollector(media.PacerStats)} {
+	for _, c := range []prometheus.Collector{m.verifications, m.diverted, m.sipCodes, m.dtmfSource, m.rtpDropped, m.refusals, m.callbacks, m.callbackBlocked, m.panics, m.active, m.setup, m.decision, newPacerCollector(media.PacerStats)} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("service: metrics: %w", err)
 		}
@@ -50,6 +58,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 func (m *metrics) observe(r verify.Result) {
 	m.verifications.WithLabelValues(string(r.Outcome)).Inc()
 	m.sipCodes.WithLabelValues(strconv.Itoa(r.SIPCode)).Inc()
+	if r.Diverted {
+		m.diverted.Inc()
+	}
 	if r.DTMFSource != "" && r.Outcome == verify.Verified {
 		m.dtmfSource.WithLabelValues(r.DTMFSource).Inc()
 	}

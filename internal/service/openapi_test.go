@@ -108,6 +108,37 @@ func TestOpenAPISchemas(t *testing.T) {
 			t.Errorf("outcome %s not in the document", o)
 		}
 	}
+	// early_keys' items are verify.EarlyKey, every reason documented.
+	var early struct {
+		Items struct {
+			Properties map[string]struct {
+				Enum []string `yaml:"enum"`
+			} `yaml:"properties"`
+		} `yaml:"items"`
+	}
+	en := d.Components.Schemas["Verification"].Properties["early_keys"]
+	if err := en.Decode(&early); err != nil {
+		t.Fatal(err)
+	}
+	var fields, props []string
+	typ := reflect.TypeFor[verify.EarlyKey]()
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		fields = append(fields, name)
+	}
+	for p := range early.Items.Properties {
+		props = append(props, p)
+	}
+	slices.Sort(fields)
+	slices.Sort(props)
+	if !slices.Equal(fields, props) {
+		t.Errorf("early_keys items: struct fields %v\ndocument %v", fields, props)
+	}
+	for _, r := range []verify.EarlyReason{verify.EarlyMinKeyDelay, verify.EarlyBeforePhrase} {
+		if !slices.Contains(early.Items.Properties["reason"].Enum, string(r)) {
+			t.Errorf("early key reason %s not in the document", r)
+		}
+	}
 }
 
 // TestOpenAPIStatuses: every status the handler answers in the tests'

@@ -1,8 +1,12 @@
 // Package service is hashcall's local HTTP hook: auth services (a RADIUS
 // server, an identity provider, a web app) ask it for a verification call
 // and read the outcome by long-poll or signed callback. It guards the phone
-// bill (policy: allowed regions and number types, rate limits, a cap on
-// concurrent calls), exposes Prometheus metrics, and drains gracefully.
+// bill (policy: allowed regions and number types, rate limits spent only
+// by calls really placed, a cap on concurrent calls), binds each
+// Idempotency-Key to its request (RequestDigest), keeps each verification
+// visible to the token that created it only, sends callbacks only to the
+// allowed hosts' addresses (CallbackGuard), contains a panic to its own
+// call, exposes Prometheus metrics, and drains gracefully.
 package service
 
 import (
@@ -15,13 +19,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hashcall/hashcall/internal/config"
 	"github.com/hashcall/hashcall/internal/policy"
 	"github.com/hashcall/hashcall/prompts"
 	"github.com/hashcall/hashcall/verify"
@@ -34,8 +41,15 @@ type Caller interface {
 
 // Options configure the service.
 type Options struct {
-	Tokens         []string
-	CallbackHosts  []string
+	Tokens        []string
+	CallbackHosts []string
+	// CallbackAddresses pin callback hosts to addresses, HOST=IP
+	// (http.callback_addresses); see CallbackGuard.
+	CallbackAddresses []string
+	// CallbackResolver resolves callback hosts; nil is the system's.
+	CallbackResolver *net.Resolver
+	// CallbackSecret signs callbacks; New refuses callback hosts without
+	// one of at least MinCallbackSecret bytes.
 	CallbackSecret string
 	Rules          policy.Rules
 	MaxConcurrent  int           // calls at once; default 50
@@ -45,13 +59,21 @@ type Options struct {
 	Prompts func(locale string) (*prompts.Set, error)
 	// Ready reports whether the trunk is reachable or registered.
 	Ready func() bool
-	// CallbackClient posts callbacks; default a client with a 10 s timeout.
-	CallbackClient *http.Client
+	// Checks are more dependencies /readyz requires (not Create), such as
+	// the RADIUS front's upstream server.
+	Checks []Check
 	// CallbackRetryFor bounds the callback retries; default 5 min.
 	CallbackRetryFor time.Duration
 	Logger           *slog.Logger
 	Registerer       prometheus.Registerer
 	Gatherer         prometheus.Gatherer
+}
+
+// Check is a dependency /readyz reports: while Ready returns false, /readyz
+// answers 503 with the code Name+"_down".
+type Check struct {
+	Name  string
+	Ready func() bool
 }
 
 // Statuses of a verification.
@@ -113,6 +135,8 @@ type Service struct {
 	log     *slog.Logger
 	metrics *metrics
 	limiter *policy.Limiter
+	guard   *CallbackGuard
+	cbc     *http.Client
 
 	mu      sync.Mutex
 	tokens  [][32]byte
@@ -135,8 +159,17 @@ type Service struct {
 
 type idemRecord struct {
 	id      string
+	digest  [32]byte // RequestDigest of the request that created id
 	expires time.Time
 }
+
+// MinCallbackSecret is the shortest callback secret accepted with callback
+// hosts (bytes); the one home of the figure is internal/config.
+const MinCallbackSecret = config.MinCallbackSecret
+
+// ErrCallbackSecret: callback hosts are configured without a long enough
+// secret to sign callbacks with.
+var ErrCallbackSecret = fmt.Errorf("http.callback_secret: required, at least %d bytes, when http.callback_hosts is not empty (callbacks are signed with it)", MinCallbackSecret)
 
 // retention is how long completed verifications and idempotency keys live.
 const retention = 24 * time.Hour
@@ -149,8 +182,8 @@ func New(caller Caller, opts Options) (*Service, error) {
 	if opts.QueueWait <= 0 {
 		opts.QueueWait = 2 * time.Second
 	}
-	if opts.CallbackClient == nil {
-		opts.CallbackClient = &http.Client{Timeout: 10 * time.Second}
+	if len(opts.CallbackHosts) > 0 && len(opts.CallbackSecret) < MinCallbackSecret {
+		return nil, fmt.Errorf("service: %w", ErrCallbackSecret)
 	}
 	if opts.CallbackRetryFor <= 0 {
 		opts.CallbackRetryFor = 5 * time.Minute
@@ -188,6 +221,14 @@ func New(caller Caller, opts Options) (*Service, error) {
 		slots:    newSlots(opts.MaxConcurrent),
 		cbStop:   make(chan struct{}),
 	}
+	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	s.guard, err = NewCallbackGuard(rctx, opts.CallbackHosts, opts.CallbackAddresses, opts.CallbackResolver)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("service: http.callback_hosts: %w", err)
+	}
+	s.guard.onBlocked = func(reason string) { m.callbackBlocked.WithLabelValues(reason).Inc() }
+	s.cbc = s.guard.Client(10 * time.Second)
 	s.tokens = hashTokens(opts.Tokens)
 	s.base, s.stopBase = context.WithCancel(context.Background())
 	return s, nil
@@ -260,25 +301,40 @@ func (s *Service) start(ctx context.Context, e *entry, set *prompts.Set) {
 	go func() {
 		defer s.calls.Done()
 		defer s.slots.release()
-		defer s.metrics.active.Dec()
 		defer cancel(nil)
-		res := s.caller.Run(ctx, verify.Request{To: e.e164, Prompts: set, OnProgress: func(p verify.Progress) {
-			switch p.Stage {
-			case verify.StageDialling:
-				e.setStatus(StatusCalling)
-			case verify.StageRinging, verify.StageEarly:
-				e.setStatus(StatusRinging)
-			case verify.StageAnswered:
-				e.setStatus(StatusAnswered)
-			}
-		}})
-		s.complete(e, res)
+		s.complete(e, s.run(ctx, e, set))
 	}()
 }
 
+// run places the call. A panic in it ends only this call: its outcome is
+// failed with error "internal", and the panic is logged with its stack and
+// counted (hashcall_call_panics_total).
+func (s *Service) run(ctx context.Context, e *entry, set *prompts.Set) (res verify.Result) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.metrics.panics.Inc()
+			s.log.Error("call panicked", "id", e.v.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			res = verify.Result{Outcome: verify.Failed, Error: "internal"}
+		}
+	}()
+	return s.caller.Run(ctx, verify.Request{To: e.e164, Prompts: set, OnProgress: func(p verify.Progress) {
+		switch p.Stage {
+		case verify.StageDialling:
+			e.setStatus(StatusCalling)
+		case verify.StageRinging, verify.StageEarly:
+			e.setStatus(StatusRinging)
+		case verify.StageAnswered:
+			e.setStatus(StatusAnswered)
+		}
+	}})
+}
+
 // complete records the result, counts it, writes the audit record and
-// queues the callback.
+// queues the callback. The metrics are updated before waiters see the
+// result, so that a scrape after a long-poll returns counts the call.
 func (s *Service) complete(e *entry, res verify.Result) {
+	s.metrics.observe(res)
+	s.metrics.active.Dec()
 	now := time.Now()
 	e.mu.Lock()
 	res.To = e.v.To
@@ -288,7 +344,6 @@ func (s *Service) complete(e *entry, res verify.Result) {
 	v := e.v
 	e.mu.Unlock()
 	close(e.done)
-	s.metrics.observe(res)
 	s.log.Info("audit: verification completed",
 		"id", v.ID, "reference", v.Reference, "to", v.To, "outcome", res.Outcome,
 		"sip_code", res.SIPCode, "sip_reason", res.SIPReason, "q850_cause", res.Q850Cause,
@@ -299,6 +354,13 @@ func (s *Service) complete(e *entry, res verify.Result) {
 		s.cbs.Add(1)
 		go func() {
 			defer s.cbs.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					s.metrics.panics.Inc()
+					s.metrics.callbacks.WithLabelValues("failed").Inc()
+					s.log.Error("callback panicked", "id", v.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				}
+			}()
 			s.callback(e.snapshot())
 		}()
 	}

@@ -281,7 +281,7 @@ func TestCancel(t *testing.T) {
 }
 
 func TestCallbackSigned(t *testing.T) {
-	secret := "callback-secret-0123456789"
+	secret := "callback-secret-0123456789abcdefghijkl"
 	got := make(chan *http.Request, 1)
 	var body []byte
 	var fails atomic.Int32
@@ -480,5 +480,23 @@ func TestDrainQueuedRequest(t *testing.T) {
 		default:
 			t.Fatalf("run %d: queued request: %d %s", i, r.status, r.raw)
 		}
+	}
+}
+
+func TestReadyzChecks(t *testing.T) {
+	var radiusUp atomic.Bool
+	_, srv := newTestService(t, &fakeCaller{}, func(o *Options) {
+		o.Checks = []Check{{Name: "radius_upstream", Ready: radiusUp.Load}}
+	})
+	if r := do(t, srv, "GET", "/readyz", ""); r.status != 503 || errCode(r) != "radius_upstream_down" {
+		t.Errorf("upstream down: %d %s", r.status, r.raw)
+	}
+	// A check is for /readyz only: the HTTP hook still places calls.
+	if r := do(t, srv, "POST", "/v1/verifications", `{"to":"+447700900123"}`); r.status != 202 {
+		t.Errorf("create with the RADIUS upstream down: %d %s", r.status, r.raw)
+	}
+	radiusUp.Store(true)
+	if r := do(t, srv, "GET", "/readyz", ""); r.status != 200 {
+		t.Errorf("upstream up: %d %s", r.status, r.raw)
 	}
 }

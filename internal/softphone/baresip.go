@@ -424,9 +424,6 @@ func (b *Baresip) PID() int { return b.proc.pid() }
 // LogPath is the file baresip's output goes to.
 func (b *Baresip) LogPath() string { return b.proc.logPath }
 
-// Log returns baresip's output so far.
-func (b *Baresip) Log() string { return b.proc.output() }
-
 // Stop ends baresip by its PID (quit over ctrl_tcp, then SIGTERM, then
 // SIGKILL) and waits for it.
 func (b *Baresip) Stop() error {

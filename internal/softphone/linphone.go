@@ -247,9 +247,6 @@ func (l *Linphone) LogPath() string { return l.proc.logPath }
 // DebugLogPath is linphonec's verbose log (-d 5 -l).
 func (l *Linphone) DebugLogPath() string { return l.logPath }
 
-// Output returns linphonec's console output so far.
-func (l *Linphone) Output() string { return l.proc.output() }
-
 // Stop ends linphonec by its PID ("quit" on stdin, then SIGTERM, then
 // SIGKILL) and waits for it.
 func (l *Linphone) Stop() error {

@@ -23,8 +23,14 @@ import (
 var hashcallRTP = media.PortRange{Low: 28000, High: 28999}
 
 // pressAfter is how long after the phone reports the call up it presses
-// the key: a moment into the ask prompt, as a person would.
-const pressAfter = 700 * time.Millisecond
+// the key: as a person would, once the ask prompt said to (its press point,
+// shortPressAt) and verify.min_key_delay (1.5 s, the default kept here)
+// have passed.
+const pressAfter = 2 * time.Second
+
+// shortPressAt is the press point of shortPrompts' cut ask, which ends
+// before its phrase.
+const shortPressAt = 500 * time.Millisecond
 
 // shortPrompts are the en-GB prompts cut short: two seconds of the ask
 // prompt, a fifth of a second of the others.
@@ -38,6 +44,7 @@ func shortPrompts(t *testing.T) *prompts.Set {
 	short.Ask = short.Ask[:min(len(short.Ask), 2*media.SampleRate)]
 	cut := func(s []int16) []int16 { return s[:min(len(s), media.SampleRate/5)] }
 	short.Success, short.Goodbye, short.WrongKey = cut(short.Success), cut(short.Goodbye), cut(short.WrongKey)
+	short.AskPressAt = shortPressAt
 	return &short
 }
 
