@@ -240,6 +240,8 @@ type Verifier struct {
 	UA     *sip.UA
 	Config Config
 	Logger *slog.Logger
+
+	audio promptAudio // the prompts, encoded once for every call
 }
 
 func (v *Verifier) defaults() Config {
@@ -568,7 +570,8 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 		pctx, pcancel := context.WithCancel(ctx)
 		pl := &playing{cancel: pcancel, done: make(chan error, 1), samples: samples}
 		vm.playing(samples)
-		go func() { pl.done <- sess.Play(pctx, samples) }()
+		a := r.v.audio.get(samples)
+		go func() { pl.done <- sess.PlayAudio(pctx, a) }()
 		return pl
 	}
 	stop := func(pl *playing) {
