@@ -34,6 +34,15 @@ const KeyHash Key = '#'
 // Accepted reports whether a press of k approves a verification. Only # does.
 func (k Key) Accepted() bool { return k == KeyHash }
 
+// Redacted is how k shows where a code's digits are secret (verify mode
+// code): "digit" for 0–9 and A–D, * and # as themselves.
+func (k Key) Redacted() string {
+	if k == '*' || k == KeyHash {
+		return k.String()
+	}
+	return "digit"
+}
+
 // Valid reports whether k is one of the sixteen DTMF keys.
 func (k Key) Valid() bool {
 	switch {

@@ -16,8 +16,8 @@ import (
 
 	"github.com/hashcall/hashcall/dtmf"
 	. "github.com/hashcall/hashcall/dtmf/dtmftest"
-	"github.com/hashcall/hashcall/tools/spandsp"
 	"github.com/hashcall/hashcall/internal/peertest"
+	"github.com/hashcall/hashcall/tools/spandsp"
 )
 
 // Side by side with spandsp's dtmf_rx, the contract's reference detector

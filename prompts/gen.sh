@@ -2,14 +2,16 @@
 # Regenerates every default prompt WAV from the text file beside it:
 #
 #   <locale>/<name>.txt  ->  <locale>/<name>.wav
-#   <locale>/ask.txt     ->  <locale>/ask.json   {"press_at_ms": N}
+#   <locale>/ask.txt      ->  <locale>/ask.json        {"press_at_ms": N}
+#   <locale>/ask_code.txt ->  <locale>/ask_code.json   {"press_at_ms": N}
 #
-# press_at_ms is where the ask prompt's "press the hash (pound) key" phrase
-# starts: keys heard before it do not count (verify's early-key guard). It
-# is measured, not guessed: the text before the first "press" is spoken
-# alone and processed the same way, its speech (trailing pause trimmed)
-# ends at t; the onset of sound after t in the whole prompt, past the
-# comma's pause, is the phrase's start.
+# press_at_ms is where the ask prompt's phrase that asks for keys starts:
+# "press the hash (pound) key" in ask, "enter the code" in ask_code (mode
+# code); keys heard before it do not count (verify's early-key guard). It
+# is measured, not guessed: the text before the first "press" ("enter")
+# is spoken alone and processed the same way, its speech (trailing pause
+# trimmed) ends at t; the onset of sound after t in the whole prompt, past
+# the comma's pause, is the phrase's start.
 #
 # Needs espeak-ng and sox. The WAVs are committed and embedded by prompts.go;
 # run this only after changing a text (or adding a locale: give it a voice
@@ -83,14 +85,18 @@ for dir in */; do
 		sox -D -R "$tmp/band.wav" -r 8000 -c 1 -e signed-integer -b 16 "$name.wav" \
 			gain "$gain" pad "$LEAD" "$TAIL"
 		printf '%s: %s s, gain %s dB\n' "$name.wav" "$(soxi -D "$name.wav")" "$gain"
-		[ "${name##*/}" = ask ] || continue
+		case "${name##*/}" in
+		ask) marker=press ;;
+		ask_code) marker=enter ;;
+		*) continue ;;
+		esac
 		# 4. The press point: the prefix's speech, trimmed at both ends like
 		#    the whole, ends at t after the speech's start; the whole
 		#    prompt's sound resumes after t (the silence effect drops the
 		#    pause); LEAD comes before both.
 		text=$(cat "$txt")
-		prefix=${text%%press*}
-		[ "$prefix" != "$text" ] || { echo "gen.sh: $txt has no \"press\"" >&2; exit 1; }
+		prefix=${text%%"$marker"*}
+		[ "$prefix" != "$text" ] || { echo "gen.sh: $txt has no \"$marker\"" >&2; exit 1; }
 		printf '%s' "$prefix" | espeak-ng -v "$voice" -s "$SPEED" -w "$tmp/prefix.wav"
 		sox -D -R "$tmp/prefix.wav" -e floating-point -b 32 "$tmp/prefix8k.wav" \
 			highpass 300 lowpass 3400 rate -v 8000 \

@@ -15,11 +15,17 @@
 // never resamples silently); the error for any other file gives the sox
 // command that converts it. [Check] validates a configuration at start-up.
 //
-// The ask prompt has one piece of metadata beside its WAV, ask.json:
-// {"press_at_ms": N}, where its "press the hash key" phrase starts (keys
-// heard before it do not count; see [Set.AskPressAt]). gen.sh measures it
-// for the embedded prompts; a replacement ask.wav without an ask.json
+// The ask prompts have one piece of metadata beside their WAV, ask.json
+// and ask_code.json: {"press_at_ms": N}, where the phrase that asks for
+// keys starts ("press the hash key" in ask, "enter the code" in ask_code;
+// keys heard before it do not count; see [Set.AskPressAt]). gen.sh
+// measures it for the embedded prompts; a replacement WAV without its JSON
 // beside it gets the end of the prompt.
+//
+// Mode code (number matching) plays ask_code ("enter the code shown on
+// your screen, then press the hash key"), wrong_code ("that code is not
+// right") before asking again, and code_failed after the last wrong code.
+// The code itself is never spoken.
 package prompts
 
 import (
@@ -44,7 +50,7 @@ import (
 // defaults holds the embedded prompts, <locale>/<name>.wav, and the ask
 // prompts' metadata, <locale>/ask.json.
 //
-//go:embed */*.wav */ask.json
+//go:embed */*.wav */ask.json */ask_code.json
 var defaults embed.FS
 
 // Name identifies a prompt. Its string is the prompt's file name without
@@ -62,10 +68,18 @@ const (
 	WrongKey Name = "wrong_key"
 	// Goodbye is played when no key press came after the last attempt.
 	Goodbye Name = "goodbye"
+	// AskCode is mode code's ask: enter the code shown on the screen, then
+	// press the hash (pound) key.
+	AskCode Name = "ask_code"
+	// WrongCode is played after a wrong code, before asking again.
+	WrongCode Name = "wrong_code"
+	// CodeFailed is played after the last wrong code.
+	CodeFailed Name = "code_failed"
 )
 
-// Names returns every prompt name, in the order a call may play them.
-func Names() []Name { return []Name{Ask, Success, WrongKey, Goodbye} }
+// Names returns every prompt name, in the order a call may play them:
+// mode hash's, then mode code's.
+func Names() []Name { return []Name{Ask, Success, WrongKey, Goodbye, AskCode, WrongCode, CodeFailed} }
 
 // file returns the prompt's file name, e.g. "ask.wav".
 func (n Name) file() string { return string(n) + ".wav" }
@@ -93,6 +107,8 @@ type Set struct {
 	Locale string
 	// The prompts, named as the [Name] constants.
 	Ask, Success, WrongKey, Goodbye []int16
+	// Mode code's prompts.
+	AskCode, WrongCode, CodeFailed []int16
 	// AskPressAt is how far into Ask its "press the hash key" phrase
 	// starts: a key heard before the first ask reaches it does not count
 	// (a greeting or recording that plays # as the call is answered). From
@@ -102,6 +118,9 @@ type Set struct {
 	// prompt must press again. Give a recording an ask.json to accept keys
 	// as soon as it asks.
 	AskPressAt time.Duration
+	// AskCodePressAt is AskCode's press point, where its "enter the code"
+	// phrase starts (ask_code.json), in the same way.
+	AskCodePressAt time.Duration
 }
 
 // pressMeta is the content of ask.json.
@@ -113,6 +132,9 @@ type pressMeta struct {
 
 // MetaFile is the name of the ask prompt's metadata file beside ask.wav.
 const MetaFile = "ask.json"
+
+// metaFile is the metadata file of prompt n (ask.json, ask_code.json).
+func (n Name) metaFile() string { return string(n) + ".json" }
 
 // Get returns the samples of prompt n, or nil for a name that is not one of
 // [Names].
@@ -134,6 +156,12 @@ func (s *Set) slot(n Name) *[]int16 {
 		return &s.WrongKey
 	case Goodbye:
 		return &s.Goodbye
+	case AskCode:
+		return &s.AskCode
+	case WrongCode:
+		return &s.WrongCode
+	case CodeFailed:
+		return &s.CodeFailed
 	}
 	return nil
 }
@@ -259,12 +287,18 @@ func Load(dir, locale string) (*Set, error) {
 		}
 		*s.slot(n) = samples
 	}
-	if s.Ask != nil {
-		at, err := s.pressAt(locDir, canon, embedded)
+	for _, p := range []struct {
+		n  Name
+		at *time.Duration
+	}{{Ask, &s.AskPressAt}, {AskCode, &s.AskCodePressAt}} {
+		if s.Get(p.n) == nil {
+			continue
+		}
+		at, err := s.pressAt(p.n, locDir, canon, embedded)
 		if err != nil {
 			errs = append(errs, err)
 		}
-		s.AskPressAt = at
+		*p.at = at
 	}
 	if len(missing) > 0 {
 		var have string
@@ -285,32 +319,33 @@ func Load(dir, locale string) (*Set, error) {
 	return s, nil
 }
 
-// pressAt returns the ask prompt's press point: from locDir's ask.json
-// when the ask prompt is a replacement there, the end of the prompt when it
-// has none, the embedded ask.json otherwise.
-func (s *Set) pressAt(locDir, canon string, embedded bool) (time.Duration, error) {
+// pressAt returns ask prompt n's press point: from locDir's <n>.json
+// when the prompt is a replacement there, the end of the prompt when it
+// has none, the embedded <n>.json otherwise.
+func (s *Set) pressAt(n Name, locDir, canon string, embedded bool) (time.Duration, error) {
 	var (
 		b    []byte
 		name string
 		err  error
 	)
+	d := duration(s.Get(n))
 	switch {
-	case locDir != "" && exists(filepath.Join(locDir, Ask.file())):
-		name = filepath.Join(locDir, MetaFile)
+	case locDir != "" && exists(filepath.Join(locDir, n.file())):
+		name = filepath.Join(locDir, n.metaFile())
 		b, err = os.ReadFile(name)
 		if errors.Is(err, fs.ErrNotExist) {
-			return s.duration(), nil
+			return d, nil
 		}
 	case embedded:
-		name = "embedded " + path.Join(canon, MetaFile)
-		b, err = defaults.ReadFile(path.Join(canon, MetaFile))
+		name = "embedded " + path.Join(canon, n.metaFile())
+		b, err = defaults.ReadFile(path.Join(canon, n.metaFile()))
 	default:
-		return s.duration(), nil
+		return d, nil
 	}
 	if err != nil {
 		return 0, fmt.Errorf("prompts: %w", err)
 	}
-	return parsePressAt(b, s.duration(), name)
+	return parsePressAt(b, d, name)
 }
 
 // parsePressAt parses ask.json (b, from name) for an ask prompt of length
@@ -321,17 +356,22 @@ func parsePressAt(b []byte, d time.Duration, name string) (time.Duration, error)
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil || m.PressAtMS == nil || dec.More() {
-		return 0, fmt.Errorf("prompts: %s: want {\"press_at_ms\": N}, where the \"press the hash key\" phrase starts in ask.wav, in ms", name)
+		return 0, fmt.Errorf("prompts: %s: want {\"press_at_ms\": N}, where the phrase that asks for keys starts in %s, in ms", name, wavOf(name))
 	}
 	if ms := *m.PressAtMS; ms < 0 || ms > d.Milliseconds() {
-		return 0, fmt.Errorf("prompts: %s: press_at_ms %d is outside ask.wav (0 to %d ms)", name, ms, d.Milliseconds())
+		return 0, fmt.Errorf("prompts: %s: press_at_ms %d is outside %s (0 to %d ms)", name, ms, wavOf(name), d.Milliseconds())
 	}
 	return time.Duration(*m.PressAtMS) * time.Millisecond, nil
 }
 
-// duration is the length of the ask prompt.
-func (s *Set) duration() time.Duration {
-	return time.Duration(len(s.Ask)) * time.Second / SampleRate
+// wavOf names the WAV of metadata file name: ask.wav for .../ask.json.
+func wavOf(name string) string {
+	return strings.TrimSuffix(path.Base(filepath.ToSlash(name)), ".json") + ".wav"
+}
+
+// duration is the length of a prompt.
+func duration(samples []int16) time.Duration {
+	return time.Duration(len(samples)) * time.Second / SampleRate
 }
 
 func exists(p string) bool {

@@ -36,11 +36,11 @@ func TestLocalesAndNames(t *testing.T) {
 	if got, want := prompts.Locales(), []string{"en-GB", "en-US"}; !slices.Equal(got, want) {
 		t.Errorf("Locales() = %v, want %v", got, want)
 	}
-	want := []prompts.Name{"ask", "success", "wrong_key", "goodbye"}
+	want := []prompts.Name{"ask", "success", "wrong_key", "goodbye", "ask_code", "wrong_code", "code_failed"}
 	if got := prompts.Names(); !slices.Equal(got, want) {
 		t.Errorf("Names() = %v, want %v", got, want)
 	}
-	if got := []prompts.Name{prompts.Ask, prompts.Success, prompts.WrongKey, prompts.Goodbye}; !slices.Equal(got, want) {
+	if got := []prompts.Name{prompts.Ask, prompts.Success, prompts.WrongKey, prompts.Goodbye, prompts.AskCode, prompts.WrongCode, prompts.CodeFailed}; !slices.Equal(got, want) {
 		t.Errorf("constants = %v, want %v", got, want)
 	}
 }
@@ -115,6 +115,12 @@ func TestTexts(t *testing.T) {
 		{name: "en-US ask says pound", file: "en-US/ask.txt", want: "press the pound key", not: "hash"},
 		{name: "en-GB wrong key says hash", file: "en-GB/wrong_key.txt", want: "hash", not: "pound"},
 		{name: "en-US wrong key says pound", file: "en-US/wrong_key.txt", want: "pound", not: "hash"},
+		{name: "en-GB ask_code says hash", file: "en-GB/ask_code.txt", want: "enter the code shown on your screen, then press the hash key", not: "pound"},
+		{name: "en-US ask_code says pound", file: "en-US/ask_code.txt", want: "enter the code shown on your screen, then press the pound key", not: "hash"},
+		{name: "en-GB wrong_code", file: "en-GB/wrong_code.txt", wantExact: "That code is not right."},
+		{name: "en-US wrong_code", file: "en-US/wrong_code.txt", wantExact: "That code is not right."},
+		{name: "en-GB code_failed", file: "en-GB/code_failed.txt", wantExact: "That code is not right. Your sign-in has not been verified. Goodbye."},
+		{name: "en-US code_failed", file: "en-US/code_failed.txt", wantExact: "That code is not right. Your sign-in has not been verified. Goodbye."},
 		{name: "en-GB success", file: "en-GB/success.txt", wantExact: "Thank you. Your sign-in is verified. Goodbye."},
 		{name: "en-US success", file: "en-US/success.txt", wantExact: "Thank you. Your sign-in is verified. Goodbye."},
 		{name: "en-GB goodbye", file: "en-GB/goodbye.txt", wantExact: "We did not receive a key press. Your sign-in has not been verified. Goodbye."},
@@ -176,8 +182,8 @@ func TestTextsMatchWAVs(t *testing.T) {
 			for ext, names := range files {
 				switch ext {
 				case ".json":
-					if !slices.Equal(names, []string{"ask"}) {
-						t.Errorf(".json files %v, want only ask.json (the press point)", names)
+					if !slices.Equal(names, []string{"ask", "ask_code"}) {
+						t.Errorf(".json files %v, want only ask.json and ask_code.json (the press points)", names)
 					}
 				case ".txt", ".wav":
 					if !slices.Equal(names, want) {
@@ -375,8 +381,9 @@ func TestReplacement(t *testing.T) {
 					writePCM16(t, dir, "fr-FR/"+string(n)+".wav", ask)
 				}
 			},
-			locale:  "fr_fr",
-			want:    map[prompts.Name][]int16{prompts.Ask: ask, prompts.Success: ask, prompts.WrongKey: ask, prompts.Goodbye: ask},
+			locale: "fr_fr",
+			want: map[prompts.Name][]int16{prompts.Ask: ask, prompts.Success: ask, prompts.WrongKey: ask, prompts.Goodbye: ask,
+				prompts.AskCode: ask, prompts.WrongCode: ask, prompts.CodeFailed: ask},
 			wantLoc: "fr-FR",
 		},
 	}
@@ -713,22 +720,28 @@ func TestTalkOff(t *testing.T) {
 // ask.json is an error naming it.
 func TestPressAt(t *testing.T) {
 	for _, set := range loadAll(t) {
-		t.Run(set.Locale, func(t *testing.T) {
-			at := dtmftest.Samples(set.AskPressAt)
-			if set.AskPressAt < time.Second || at >= len(set.Ask)-dtmftest.Samples(time.Second) {
-				t.Fatalf("press at %v of %v", set.AskPressAt, dtmftest.Duration(len(set.Ask)))
-			}
-			// A pause (the comma before "press") just before, speech just after.
-			before := set.Ask[at-dtmftest.Samples(100*time.Millisecond) : at-dtmftest.Samples(20*time.Millisecond)]
-			after := set.Ask[at+dtmftest.Samples(30*time.Millisecond) : at+dtmftest.Samples(130*time.Millisecond)]
-			if l := dtmftest.LevelDBm0(before); l > -55 {
-				t.Errorf("the 80 ms before the press point are at %.1f dBm0, want the pause before the phrase", l)
-			}
-			if l := dtmftest.LevelDBm0(after); l < -40 {
-				t.Errorf("the 100 ms after the press point are at %.1f dBm0, want speech", l)
-			}
-			t.Logf("press at %v of %v", set.AskPressAt, dtmftest.Duration(len(set.Ask)))
-		})
+		for _, p := range []struct {
+			name    prompts.Name
+			samples []int16
+			at      time.Duration
+		}{{prompts.Ask, set.Ask, set.AskPressAt}, {prompts.AskCode, set.AskCode, set.AskCodePressAt}} {
+			t.Run(set.Locale+"/"+string(p.name), func(t *testing.T) {
+				at := dtmftest.Samples(p.at)
+				if p.at < time.Second || at >= len(p.samples)-dtmftest.Samples(time.Second) {
+					t.Fatalf("press at %v of %v", p.at, dtmftest.Duration(len(p.samples)))
+				}
+				// A pause (the comma before "press" or "enter") just before, speech just after.
+				before := p.samples[at-dtmftest.Samples(100*time.Millisecond) : at-dtmftest.Samples(20*time.Millisecond)]
+				after := p.samples[at+dtmftest.Samples(30*time.Millisecond) : at+dtmftest.Samples(130*time.Millisecond)]
+				if l := dtmftest.LevelDBm0(before); l > -55 {
+					t.Errorf("the 80 ms before the press point are at %.1f dBm0, want the pause before the phrase", l)
+				}
+				if l := dtmftest.LevelDBm0(after); l < -40 {
+					t.Errorf("the 100 ms after the press point are at %.1f dBm0, want speech", l)
+				}
+				t.Logf("press at %v of %v", p.at, dtmftest.Duration(len(p.samples)))
+			})
+		}
 	}
 	emb, err := prompts.Load("", "en-GB")
 	if err != nil {

@@ -44,7 +44,6 @@ func AssertVerified(tb TB, path string) *Report {
 	return rep
 }
 
-
 // Summary describes the report in a few lines: its streams and presses,
 // for test failures and logs.
 func (r *Report) Summary() string {

@@ -120,6 +120,9 @@ type DialOptions struct {
 	// OnInfo receives DTMF from SIP INFO (application/dtmf-relay or
 	// application/dtmf).
 	OnInfo func(key dtmf.Key, d time.Duration)
+	// RedactKeys logs SIP INFO keys as dtmf.Key.Redacted shows them
+	// (verify mode code: the digits are a secret).
+	RedactKeys bool
 	// OnAnswer sees the 200's SDP before our ACK goes out, so media can
 	// start before the far end (which waits for the ACK) sends anything.
 	// An error hangs the call up and fails Dial.
@@ -144,7 +147,6 @@ type Call struct {
 	earlySDP []byte      // the last SDP of a provisional response
 	dialog   dialogState // up from the answer until the end
 	diverted Diversion
-	answered bool
 	ended    bool
 	remote   bool
 	done     chan struct{}

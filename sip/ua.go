@@ -81,7 +81,7 @@ type Trunk struct {
 	Realm           string // when set, digest challenges for any other realm are refused
 	Register        bool
 	RegisterExpiry  time.Duration // default 600 s
-	OptionsInterval time.Duration // default 30 s; negative disables
+	OptionsInterval time.Duration // period of OPTIONS pings; 0 (or negative): none, as sip.trunk.options_interval
 }
 
 // Header values from configuration and requests must be single-line and
@@ -152,9 +152,6 @@ func NewUA(ctx context.Context, cfg Config) (*UA, error) {
 	}
 	if cfg.Trunk.RegisterExpiry <= 0 {
 		cfg.Trunk.RegisterExpiry = 600 * time.Second
-	}
-	if cfg.Trunk.OptionsInterval == 0 {
-		cfg.Trunk.OptionsInterval = 30 * time.Second
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "hashcall"
@@ -415,7 +412,7 @@ func (u *UA) Ready() bool {
 	if u.cfg.Trunk.Register {
 		return u.registered.Load()
 	}
-	if u.cfg.Trunk.OptionsInterval < 0 {
+	if u.cfg.Trunk.OptionsInterval <= 0 {
 		return true
 	}
 	return u.trunkUp.Load()
@@ -447,10 +444,21 @@ func (u *UA) route(req *sip.Request) error {
 	return nil
 }
 
-// logMsg logs a SIP message at debug level with phone numbers masked.
+// logMsg logs a SIP message at debug level with phone numbers masked and
+// the body of a SIP INFO DTMF request left out: its key may be a digit of
+// a code (verify mode code), a secret; the "SIP INFO DTMF" line after it
+// shows the key as the call allows.
 func (u *UA) logMsg(dir string, m fmt.Stringer) {
 	if !u.log.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}
-	u.log.Debug("sip "+dir, "msg", redact.Numbers(m.String()))
+	text := m.String()
+	if req, ok := m.(*sip.Request); ok && req.Method == sip.INFO && len(req.Body()) > 0 {
+		if ct := req.ContentType(); ct != nil && strings.HasPrefix(strings.ToLower(ct.Value()), "application/dtmf") {
+			if i := strings.Index(text, "\r\n\r\n"); i >= 0 {
+				text = text[:i+4] + "[DTMF body not logged]"
+			}
+		}
+	}
+	u.log.Debug("sip "+dir, "msg", redact.Numbers(text))
 }

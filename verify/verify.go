@@ -57,6 +57,7 @@ const (
 	Cancelled   Outcome = "cancelled"   // the requester cancelled, or shutdown
 	Diverted    Outcome = "diverted"    // forwarded to another phone, refused (verify.on_diversion: refuse)
 	Voicemail   Outcome = "voicemail"   // answered by a machine: its greeting or its beep was heard
+	WrongCode   Outcome = "wrong_code"  // mode code: only wrong codes were keyed (or the code expired)
 	// Interrupted: hashcall stopped during the call (a crash, or its node
 	// lost its lease); not verified. Set at the next start or by another node.
 	Interrupted Outcome = "interrupted"
@@ -64,7 +65,7 @@ const (
 
 // Outcomes lists every outcome.
 func Outcomes() []Outcome {
-	return []Outcome{Verified, WrongKey, NoKey, HungUp, NoAnswer, Busy, Declined, Unreachable, Failed, Cancelled, Diverted, Voicemail, Interrupted}
+	return []Outcome{Verified, WrongKey, NoKey, HungUp, NoAnswer, Busy, Declined, Unreachable, Failed, Cancelled, Diverted, Voicemail, WrongCode, Interrupted}
 }
 
 // KnownOutcome reports whether o is one of Outcomes.
@@ -124,8 +125,10 @@ type Result struct {
 	VoicemailReason string `json:"voicemail_reason,omitempty"`
 	// RTPDropped counts received RTP packets dropped, by reason.
 	RTPDropped map[string]uint64 `json:"rtp_dropped,omitempty"`
+	// WrongCodes counts the wrong codes keyed (mode code).
+	WrongCodes int `json:"wrong_codes,omitempty"`
 	// EarlyKeys are the keys heard too early to count (the early-key
-	// guard), in order.
+	// guard), in order; in mode code a digit shows as "digit".
 	EarlyKeys []EarlyKey `json:"early_keys,omitempty"`
 	Error     string     `json:"error,omitempty"`
 }
@@ -161,6 +164,12 @@ type Config struct {
 	AnswerTimeout   time.Duration // after the ask prompt ends; default 10 s
 	Attempts        int           // ask prompts at most; default 3
 	MaxCallDuration time.Duration // from the answer; default 3 min
+	// MinKeyDelay: a key that starts sooner after the answer does not
+	// count; 0 means DefaultMinKeyDelay, negative none (tests only).
+	MinKeyDelay time.Duration
+	// DigitTimeout ends a code being keyed (mode code) that gets no key for
+	// this long as a wrong code; 0 means DefaultDigitTimeout.
+	DigitTimeout time.Duration
 	// OnDiversion is what a forwarded call comes to (verify.on_diversion):
 	// DiversionRefuse (the default) hangs up with outcome Diverted, never
 	// verified; DiversionFlag goes on and only sets Result.Diverted.
@@ -170,10 +179,7 @@ type Config struct {
 	NoVoicemail bool
 	// Voicemail tunes the answering-machine detector (zero: defaults).
 	Voicemail voicemail.Config
-	// MinKeyDelay: a key that starts sooner after the answer does not
-	// count; 0 means DefaultMinKeyDelay, negative none (tests only).
-	MinKeyDelay time.Duration
-	Media       media.SessionConfig
+	Media     media.SessionConfig
 }
 
 // early reports whether a key that started at start does not count, and
@@ -239,6 +245,9 @@ type Request struct {
 	Prompts *prompts.Set
 	// OnProgress, when set, sees each step. It must not block.
 	OnProgress func(Progress)
+	// Code, when set, makes the call mode code (number matching): the
+	// callee keys the code, then #.
+	Code *CodeRequest
 }
 
 // Verifier places verification calls through a SIP user agent.
@@ -246,6 +255,8 @@ type Verifier struct {
 	UA     *sip.UA
 	Config Config
 	Logger *slog.Logger
+
+	audio promptAudio // the prompts, encoded once for every call
 }
 
 func (v *Verifier) defaults() Config {
@@ -258,6 +269,9 @@ func (v *Verifier) defaults() Config {
 	}
 	if c.MaxCallDuration <= 0 {
 		c.MaxCallDuration = 3 * time.Minute
+	}
+	if c.DigitTimeout <= 0 {
+		c.DigitTimeout = DefaultDigitTimeout
 	}
 	switch {
 	case c.MinKeyDelay == 0:
@@ -310,7 +324,19 @@ func (r *run) execute(ctx context.Context) {
 		r.fail(errors.New("no prompts"))
 		return
 	}
+	if c := r.req.Code; c != nil {
+		p := r.req.Prompts
+		switch {
+		case c.Secret == nil:
+			r.fail(errors.New("mode code without a code"))
+			return
+		case p.AskCode == nil || p.WrongCode == nil || p.CodeFailed == nil:
+			r.fail(errors.New("the prompts lack mode code's (ask_code, wrong_code, code_failed)"))
+			return
+		}
+	}
 	mcfg := r.cfg.Media
+	mcfg.RedactKeys = r.req.Code != nil // a code's digits are a secret
 	var vm *machineSink
 	if !r.cfg.NoVoicemail {
 		vm = newMachineSink(r.cfg.Voicemail)
@@ -382,7 +408,8 @@ func (r *run) execute(ctx context.Context) {
 			b, _ := sess.Local().Current()
 			return b
 		},
-		OnInfo: sess.Info,
+		OnInfo:     sess.Info,
+		RedactKeys: r.req.Code != nil,
 		OnAnswer: func(answer []byte) error {
 			// Start media before our ACK: the far end may send its key
 			// (RTP or SIP INFO) the moment the ACK reaches it.
@@ -438,6 +465,10 @@ func (r *run) execute(ctx context.Context) {
 	mu.Lock()
 	at := answerAt
 	mu.Unlock()
+	if r.req.Code != nil {
+		r.converseCode(ctx, sess, call, at, vm)
+		return
+	}
 	r.converse(ctx, sess, call, at, vm)
 }
 
@@ -559,7 +590,8 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 		pctx, pcancel := context.WithCancel(ctx)
 		pl := &playing{cancel: pcancel, done: make(chan error, 1), samples: samples}
 		vm.playing(samples)
-		go func() { pl.done <- sess.Play(pctx, samples) }()
+		a := r.v.audio.get(samples)
+		go func() { pl.done <- sess.PlayAudio(pctx, a) }()
 		return pl
 	}
 	stop := func(pl *playing) {

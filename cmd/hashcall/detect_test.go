@@ -8,6 +8,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -238,6 +239,47 @@ func TestDemo(t *testing.T) {
 	}
 	if _, _, code := run(t, "demo", "--dtmf", "smoke"); code != 2 {
 		t.Errorf("bad --dtmf: exit %d, want 2", code)
+	}
+}
+
+// TestDemoCode: `hashcall demo --code` shows a code, the simulated phone
+// keys it (each key once, then #) and the call is verified; with
+// --wrong-code it is wrong_code.
+func TestDemoCode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real calls of several seconds")
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"right_rfc4733", []string{"demo", "--code"}, 0, "verified"},
+		{"right_info", []string{"demo", "--code", "--dtmf", "info"}, 0, "verified"},
+		{"wrong_inband", []string{"demo", "--code", "--wrong-code", "--dtmf", "inband"}, 1, "wrong_code"},
+		{"wrong_without_code", []string{"demo", "--wrong-code"}, 2, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := run(t, tc.args...)
+			if code != tc.code || strings.TrimSpace(out) != tc.want {
+				t.Fatalf("exit %d, stdout %q, want %d %q; stderr:\n%s", code, out, tc.code, tc.want, errOut)
+			}
+			if tc.code == 2 {
+				return
+			}
+			m := regexp.MustCompile(`shows the code ([0-9]{6})\n`).FindStringSubmatch(errOut)
+			if m == nil {
+				t.Fatalf("no code shown:\n%s", errOut)
+			}
+			// Shown once (the screen), never in the progress or the log.
+			if n := strings.Count(errOut, m[1]); n != 1 {
+				t.Errorf("the code appears %d times in the output:\n%s", n, errOut)
+			}
+			if n := strings.Count(errOut, "key         digit via"); n != 6 {
+				t.Errorf("%d digits keyed, want 6:\n%s", n, errOut)
+			}
+		})
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/hashcall/hashcall/internal/radius"
 	"github.com/hashcall/hashcall/internal/service"
 	"github.com/hashcall/hashcall/internal/store"
+	"github.com/hashcall/hashcall/numbermatch"
 	"github.com/hashcall/hashcall/prompts"
 	"github.com/hashcall/hashcall/verify"
 )
@@ -144,6 +145,12 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 		return exitError{2, err}
 	}
 	defer stopDiag()
+	hasher := numbermatch.NewRandomHasher()
+	if k := cfg.Verify.CodeKey; k != "" {
+		if hasher, err = numbermatch.NewHasher([]byte(k)); err != nil {
+			return exitError{2, fmt.Errorf("verify.code_key: %w", err)}
+		}
+	}
 	if err := reg.Register(sipCollector{ua}); err != nil {
 		return exitError{2, fmt.Errorf("metrics: %w", err)}
 	}
@@ -160,6 +167,11 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 		CallbackSecret:    string(cfg.HTTP.CallbackSecret),
 		Rules:             rulesOf(cfg),
 		MaxConcurrent:     cfg.Policy.MaxConcurrent,
+		Mode:              cfg.Verify.Mode,
+		CodeLength:        cfg.Verify.CodeLength,
+		CodeTTL:           cfg.Verify.CodeTTL,
+		CodeHasher:        hasher,
+		MaxFailedCodes:    cfg.Policy.MaxFailedCodes,
 		DefaultLocale:     cfg.Verify.Locale,
 		Prompts:           cache.get,
 		Ready:             ua.Ready,

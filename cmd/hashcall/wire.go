@@ -76,9 +76,6 @@ func sipConfig(c *config.Config, logger *slog.Logger) (sip.Config, error) {
 		UserAgent: "hashcall/" + versionString(),
 		Logger:    logger,
 	}
-	if sc.Trunk.OptionsInterval == 0 {
-		sc.Trunk.OptionsInterval = -1 // 0 disables pings in the configuration
-	}
 	if s.Transport == config.TransportTLS {
 		client := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: s.TLS.InsecureSkipVerify} //nolint:gosec // an explicit, documented option
 		if s.TLS.CAFile != "" {
@@ -119,6 +116,7 @@ func verifyConfig(c *config.Config, logger *slog.Logger) (verify.Config, error) 
 		AnswerTimeout:   c.Verify.AnswerTimeout,
 		Attempts:        c.Verify.Attempts,
 		MinKeyDelay:     c.Verify.MinKeyDelay,
+		DigitTimeout:    c.Verify.DigitTimeout,
 		MaxCallDuration: c.SIP.MaxCallDuration,
 		OnDiversion:     verify.DiversionPolicy(c.Verify.OnDiversion),
 		NoVoicemail:     !c.Verify.DetectVoicemail,

@@ -3,24 +3,29 @@ package config
 import (
 	"encoding"
 	"reflect"
+	"strconv"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // EnvPrefix starts the name of every environment variable that sets a key.
 const EnvPrefix = "HASHCALL_"
 
-// field is one key: a leaf of Config.
+// field is one key: a leaf of Config. The table of fields, built from the
+// yaml tags, is the one list of keys: the environment variables, the
+// printer, the masking of secrets and the suggestions all read it.
 type field struct {
 	key    string // dotted path, "sip.trunk.address"
 	env    string // "HASHCALL_SIP_TRUNK_ADDRESS"
-	index  []int  // reflect field index path from Config
+	index  []int  // reflect field index path, the same in Config and in shadowType
 	secret bool   // a Secret or []Secret
 	list   bool   // a slice: comma-separated in the environment
 }
 
 var (
-	fields     = buildFields()
-	fieldByKey = func() map[string]*field {
+	fields, shadowType, shadowPrefix = buildFields()
+	fieldByKey                       = func() map[string]*field {
 		m := make(map[string]*field, len(fields))
 		for i := range fields {
 			m[fields[i].key] = &fields[i]
@@ -30,13 +35,8 @@ var (
 	sections = func() map[string]bool {
 		m := make(map[string]bool)
 		for _, f := range fields {
-			k := f.key
-			for {
-				i := strings.LastIndexByte(k, '.')
-				if i < 0 {
-					break
-				}
-				k = k[:i]
+			for k := f.key; strings.Contains(k, "."); {
+				k = k[:strings.LastIndexByte(k, '.')]
 				m[k] = true
 			}
 		}
@@ -47,27 +47,51 @@ var (
 var (
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 	secretType          = reflect.TypeFor[Secret]()
+	nodeType            = reflect.TypeFor[yaml.Node]()
 )
 
-// buildFields lists the leaves of Config in declaration order.
-func buildFields() []field {
+// isSection reports whether a struct field of type t holds keys of its own
+// (sip.trunk) rather than being one value (a PortRange).
+func isSection(t reflect.Type) bool {
+	return t.Kind() == reflect.Struct && !reflect.PointerTo(t).Implements(textUnmarshalerType)
+}
+
+// buildFields lists the leaves of Config in declaration order, and builds
+// the shadow of Config that the file is decoded into: the same sections
+// with the same yaml tags, every leaf a yaml.Node. yaml.v3 then does the
+// strict part (unknown keys with their line, duplicates, merges, aliases)
+// and each leaf's node is converted by [field.set] with errors that name
+// the key and the form it wants.
+//
+// The third result maps each shadow section's type, as yaml.v3 names it in
+// its messages, to the section's key ("" for the top level); types that two
+// sections share are left out.
+func buildFields() ([]field, reflect.Type, map[string]string) {
 	var out []field
-	var walk func(t reflect.Type, prefix string, index []int)
-	walk = func(t reflect.Type, prefix string, index []int) {
+	prefixes := map[string]string{}
+	shared := map[string]bool{}
+	var walk func(t reflect.Type, prefix string, index []int) reflect.Type
+	walk = func(t reflect.Type, prefix string, index []int) reflect.Type {
+		shadow := make([]reflect.StructField, t.NumField())
 		for i := range t.NumField() {
 			sf := t.Field(i)
+			shadow[i] = reflect.StructField{Name: sf.Name, Type: nodeType, Tag: `yaml:"-"`}
+			if !sf.IsExported() {
+				shadow[i].Name = "Unexported_" + strconv.Itoa(i)
+			}
 			name, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
 			if !sf.IsExported() || name == "" || name == "-" {
 				continue
 			}
+			shadow[i].Tag = reflect.StructTag(`yaml:"` + name + `"`)
 			key := name
 			if prefix != "" {
 				key = prefix + "." + name
 			}
 			idx := append(append([]int(nil), index...), i)
 			ft := sf.Type
-			if ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(textUnmarshalerType) {
-				walk(ft, key, idx)
+			if isSection(ft) {
+				shadow[i].Type = walk(ft, key, idx)
 				continue
 			}
 			out = append(out, field{
@@ -78,9 +102,18 @@ func buildFields() []field {
 				list:   ft.Kind() == reflect.Slice,
 			})
 		}
+		st := reflect.StructOf(shadow)
+		if _, dup := prefixes[st.String()]; dup {
+			shared[st.String()] = true
+		}
+		prefixes[st.String()] = prefix
+		return st
 	}
-	walk(reflect.TypeFor[Config](), "", nil)
-	return out
+	st := walk(reflect.TypeFor[Config](), "", nil)
+	for s := range shared {
+		delete(prefixes, s)
+	}
+	return out, st, prefixes
 }
 
 // Keys returns every configuration key in the order of [Config]'s fields,

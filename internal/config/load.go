@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,13 +82,38 @@ func Load(path string) (*Config, error) {
 		}
 		path = p
 	}
-	cfg := Default()
-	sources := make(map[string]string)
-	raws, errs, err := layer(path)
+	var leaves map[string]leaf
+	var errs []error
+	if path != "" {
+		data, err := readFile(path)
+		if err != nil {
+			return nil, err
+		}
+		leaves, errs = readYAML(path, data)
+	}
+	v, err := layers(leaves)
 	if err != nil {
 		return nil, err
 	}
-	errs = append(errs, apply(cfg, raws, sources)...)
+	cfg := Default()
+	sources := make(map[string]string)
+	for i := range fields {
+		f := &fields[i]
+		var l leaf
+		switch x := v.Get(f.key).(type) {
+		case leaf:
+			l = x
+		case string: // from the environment, which viper puts over the file
+			l = leaf{source: "env " + f.env, node: &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: x}}
+		default:
+			continue
+		}
+		if err := f.set(cfg, l.node); err != nil {
+			errs = append(errs, &FieldError{Key: f.key, Source: l.source, Err: err})
+			continue
+		}
+		sources[f.key] = l.source
+	}
 	cfg.normalize()
 	for _, fe := range cfg.validate() {
 		fe.Source = sources[fe.Key]
@@ -98,6 +124,35 @@ func Load(path string) (*Config, error) {
 		return nil, errors.Join(errs...)
 	}
 	return cfg, nil
+}
+
+// layers stacks the HASHCALL_* environment over the file's values with
+// viper (github.com/spf13/viper): a variable set to "" counts as unset.
+// The defaults are Config's own, from [Default].
+func layers(leaves map[string]leaf) (*viper.Viper, error) {
+	v := viper.NewWithOptions(viper.KeyDelimiter("."))
+	file := map[string]any{}
+	for key, l := range leaves {
+		m, parts := file, strings.Split(key, ".")
+		for _, p := range parts[:len(parts)-1] {
+			next, ok := m[p].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				m[p] = next
+			}
+			m = next
+		}
+		m[parts[len(parts)-1]] = l
+	}
+	if err := v.MergeConfigMap(file); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	for _, f := range fields {
+		if err := v.BindEnv(f.key, f.env); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+	}
+	return v, nil
 }
 
 // sortErrors orders problems as a reader goes through them: those in the
@@ -141,137 +196,77 @@ func readFile(path string) ([]byte, error) {
 	return data, nil
 }
 
-// raw is one key's value as written, before it is converted to its type.
-type raw struct {
-	key    string
-	source string    // "FILE:LINE" or "env NAME"
-	kind   yaml.Kind // ScalarNode or SequenceNode; MappingNode is an error
-	text   string    // a scalar's text, as written
-	list   []string  // a sequence's items
+// leaf is one key's value before it is converted to its type: a node of
+// the file, or a scalar from the environment.
+type leaf struct {
+	node   *yaml.Node
+	source string // "FILE:LINE" of the key, or "env NAME"
 }
 
-// layer merges the file at path (if any) and the HASHCALL_* environment
-// with viper (github.com/spf13/viper): environment over file, a variable
-// set to "" counting as unset. Defaults stay in Config itself.
-//
-// Viper's own YAML decoding types scalars (+441234567890 becomes an
-// integer without its +, 012345 an octal number), which would silently
-// change caller IDs and passwords. So the file is decoded by textCodec,
-// which keeps every value's text as written and the line it came from, and
-// reports unknown keys; viper does the layering and the environment.
-func layer(path string) ([]raw, []error, error) {
-	codec := &textCodec{path: path, lines: map[string]string{}}
-	reg := viper.NewCodecRegistry()
-	if err := reg.RegisterCodec("yaml", codec); err != nil {
-		return nil, nil, fmt.Errorf("config: %w", err)
+// readYAML decodes the file strictly with yaml.v3 (KnownFields) into the
+// shadow of Config and returns the node of every key it sets, and an error
+// for every unknown key, duplicate and syntax problem, each with its line.
+// A key with no value (null) keeps its default, so it is left out.
+func readYAML(path string, data []byte) (map[string]leaf, []error) {
+	root, err := parseDoc(path, data)
+	if err != nil {
+		return nil, []error{err}
 	}
-	v := viper.NewWithOptions(viper.WithCodecRegistry(reg), viper.KeyDelimiter("."))
-	if path != "" {
-		data, err := readFile(path)
-		if err != nil {
-			return nil, nil, err
-		}
-		v.SetConfigType("yaml")
-		if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-			return nil, nil, fmt.Errorf("config: %w", err)
+	if root == nil {
+		return nil, nil // empty, only comments, or null
+	}
+	pairs := indexPairs(root, "", nil)
+	var errs []error
+	for _, p := range pairs {
+		if p.key.Kind != yaml.ScalarNode || p.key.ShortTag() == "!!null" {
+			errs = append(errs, lineError(path, p.key.Line, p.path, "want keys that are plain names"))
 		}
 	}
-	v.SetEnvPrefix(strings.TrimSuffix(EnvPrefix, "_"))
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	var out []raw
+	shadow := reflect.New(shadowType)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var te *yaml.TypeError
+	if err := dec.Decode(shadow.Interface()); errors.As(err, &te) {
+		for _, msg := range te.Errors {
+			if e := yamlProblem(path, msg, pairs); e != nil {
+				errs = append(errs, e)
+			}
+		}
+	} else if err != nil {
+		return nil, append(errs, fmt.Errorf("%s: %w", path, err))
+	}
+	// A leaf's source is its key's line; a value's position finds its key,
+	// also for values merged in from an anchor elsewhere.
+	keyLine := make(map[[2]int]int, len(pairs))
+	for _, p := range pairs {
+		keyLine[[2]int{p.value.Line, p.value.Column}] = p.key.Line
+	}
+	leaves := make(map[string]leaf)
 	for _, f := range fields {
-		if err := v.BindEnv(f.key, f.env); err != nil {
-			return nil, nil, fmt.Errorf("config: %w", err)
-		}
-		if !v.IsSet(f.key) {
+		n := shadow.Elem().FieldByIndex(f.index).Addr().Interface().(*yaml.Node)
+		if isNull(deref(n)) {
 			continue
 		}
-		r := raw{key: f.key, source: codec.lines[f.key]}
-		if e, ok := os.LookupEnv(f.env); ok && e != "" {
-			r.source = "env " + f.env
-		}
-		switch val := v.Get(f.key).(type) {
-		case string:
-			r.kind, r.text = yaml.ScalarNode, val
-		case []any:
-			r.kind = yaml.SequenceNode
-			for _, item := range val {
-				r.list = append(r.list, fmt.Sprint(item))
-			}
-		case mappingValue:
-			r.kind = yaml.MappingNode // a mapping where a value belongs
-		default:
-			continue
-		}
-		out = append(out, r)
+		line := cmp.Or(keyLine[[2]int{n.Line, n.Column}], n.Line)
+		leaves[f.key] = leaf{node: n, source: path + ":" + strconv.Itoa(line)}
 	}
-	return out, codec.errs, nil
+	return leaves, errs
 }
 
-// textCodec is the viper codec for hashcall's YAML: it decodes with
-// parseYAML, so values stay strings (and lists of strings) exactly as
-// written, and remembers each key's FILE:LINE.
-type textCodec struct {
-	path  string
-	lines map[string]string
-	errs  []error
-}
-
-// Decode implements viper's Decoder.
-func (c *textCodec) Decode(b []byte, m map[string]any) error {
-	raws, errs := parseYAML(c.path, b)
-	c.errs = append(c.errs, errs...)
-	for _, r := range raws {
-		parts := strings.Split(r.key, ".")
-		node := m
-		for _, p := range parts[:len(parts)-1] {
-			next, ok := node[p].(map[string]any)
-			if !ok {
-				next = map[string]any{}
-				node[p] = next
-			}
-			node = next
-		}
-		leaf := parts[len(parts)-1]
-		if r.kind == yaml.MappingNode {
-			node[leaf] = mappingValue{}
-		} else if r.kind == yaml.SequenceNode {
-			list := make([]any, len(r.list))
-			for i, s := range r.list {
-				list[i] = s
-			}
-			node[leaf] = list
-		} else {
-			node[leaf] = r.text
-		}
-		c.lines[r.key] = r.source
-	}
-	return nil
-}
-
-// mappingValue stands for a mapping written where a key wants a value, so
-// that set can say what is wrong with it.
-type mappingValue struct{}
-
-// Encode implements viper's Encoder; hashcall never writes through viper.
-func (c *textCodec) Encode(map[string]any) ([]byte, error) {
-	return nil, errors.New("config: writing through viper is not supported; use Config.YAML")
-}
-
-// parseYAML walks the file's node tree and returns the value of every known
-// key, and an error for every unknown key, duplicate and syntax problem.
-func parseYAML(path string, data []byte) ([]raw, []error) {
+// parseDoc returns the top-level mapping of a single YAML document, or nil
+// when there is none.
+func parseDoc(path string, data []byte) (*yaml.Node, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, nil // empty, or only comments
+			return nil, nil
 		}
-		return nil, []error{fmt.Errorf("%s: %w", path, err)}
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, []error{fmt.Errorf("%s: want a single YAML document", path)}
+		return nil, fmt.Errorf("%s: want a single YAML document", path)
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
@@ -282,142 +277,108 @@ func parseYAML(path string, data []byte) ([]raw, []error) {
 		return nil, nil
 	}
 	if root.Kind != yaml.MappingNode {
-		return nil, []error{fmt.Errorf("%s:%d: want a mapping of keys such as sip: and media: at the top level", path, root.Line)}
+		return nil, fmt.Errorf("%s:%d: want a mapping of keys such as sip: and media: at the top level", path, root.Line)
 	}
-	w := walker{path: path, seen: make(map[string]int), budget: maxPairs}
-	w.mapping(root, "", 0)
-	return w.raws, w.errs
+	return root, nil
 }
 
-// maxPairs bounds the key/value pairs visited, merges included, so that a
-// file of aliases cannot make the walk quadratic.
-const maxPairs = 100_000
-
-type walker struct {
-	path   string
-	raws   []raw
-	errs   []error
-	seen   map[string]int // key → line where set
-	budget int            // pairs left to visit
+// pair is one key: value of the file, under a known section.
+type pair struct {
+	path       string // dotted, "sip.trunk.adress"; the parent's for a key that is not a name
+	key, value *yaml.Node
 }
 
-func (w *walker) fail(line int, key string, format string, args ...any) {
-	w.errs = append(w.errs, &FieldError{
-		Key:    key,
-		Source: w.path + ":" + strconv.Itoa(line),
-		Err:    fmt.Errorf(format, args...),
-	})
-}
-
-// mapping walks the pairs of a mapping node. Keys set explicitly win over
-// keys merged in with <<, as YAML says; depth bounds merge chains.
-func (w *walker) mapping(n *yaml.Node, prefix string, depth int) {
-	if depth > 16 {
-		w.fail(n.Line, displayKey(prefix), "merges (<<) nested too deep")
-		return
-	}
-	var merges []*yaml.Node
-	explicit := make(map[string]bool)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := deref(n.Content[i]), n.Content[i+1]
-		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
-			merges = append(merges, v)
+// indexPairs lists the pairs of mapping n and of the sections inside it,
+// where they are written (aliases are not followed: their anchors are
+// listed where they stand), so that a line of a yaml.v3 message finds its
+// key.
+func indexPairs(n *yaml.Node, prefix string, out []pair) []pair {
+	for i := 0; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+			merged := []*yaml.Node{v}
+			if v.Kind == yaml.SequenceNode {
+				merged = v.Content
+			}
+			for _, m := range merged {
+				out = indexPairs(m, prefix, out)
+			}
 			continue
 		}
-		if k.Kind != yaml.ScalarNode {
-			w.fail(k.Line, displayKey(prefix), "want keys that are plain names")
+		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!null" {
+			out = append(out, pair{prefix, k, v})
 			continue
 		}
-		explicit[k.Value] = true
-		w.pair(k, v, prefix, depth, false)
-	}
-	for _, m := range merges {
-		m = deref(m)
-		var srcs []*yaml.Node
-		switch m.Kind {
-		case yaml.MappingNode:
-			srcs = []*yaml.Node{m}
-		case yaml.SequenceNode:
-			for _, s := range m.Content {
-				srcs = append(srcs, deref(s))
-			}
+		path := k.Value
+		if prefix != "" {
+			path = prefix + "." + k.Value
 		}
-		for _, s := range srcs {
-			if s.Kind != yaml.MappingNode {
-				w.fail(m.Line, displayKey(prefix), "want a mapping after <<")
-				continue
-			}
-			for i := 0; i+1 < len(s.Content); i += 2 {
-				k := deref(s.Content[i])
-				if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
-					continue // nested merges inside a merged mapping: rare; ignore
-				}
-				if w.budget--; w.budget < 0 {
-					break
-				}
-				if k.Kind != yaml.ScalarNode || explicit[k.Value] {
-					continue
-				}
-				explicit[k.Value] = true
-				w.pair(k, s.Content[i+1], prefix, depth+1, true)
-			}
+		out = append(out, pair{path, k, v})
+		if sections[path] {
+			out = indexPairs(v, path, out)
 		}
 	}
+	return out
 }
 
-func (w *walker) pair(k, v *yaml.Node, prefix string, depth int, merged bool) {
-	if w.budget--; w.budget < 0 {
-		if w.budget == -1 {
-			w.fail(k.Line, displayKey(prefix), "more than %d keys, merges included", maxPairs)
-		}
-		return
-	}
-	key := k.Value
-	if prefix != "" {
-		key = prefix + "." + k.Value
-	}
-	v = deref(v)
-	if line, dup := w.seen[key]; dup && !merged {
-		w.fail(k.Line, displayKey(key), "set twice (first on line %d)", line)
-		return
-	}
-	w.seen[key] = k.Line
-	switch {
-	case fieldByKey[key] != nil:
-		if isNull(v) {
-			return // key: with no value keeps the default
-		}
-		r := raw{key: key, source: w.path + ":" + strconv.Itoa(k.Line), kind: v.Kind}
-		switch v.Kind {
-		case yaml.ScalarNode:
-			r.text = v.Value
-		case yaml.SequenceNode:
-			for _, item := range v.Content {
-				item = deref(item)
-				if item.Kind != yaml.ScalarNode {
-					r.kind = yaml.MappingNode // reported by apply as the wrong shape
-					break
-				}
-				r.list = append(r.list, item.Value)
+// The problems yaml.v3 reports as text (its TypeError has no fields), in
+// the forms of go.yaml.in/yaml/v3 decode.go; TestYAMLMessages pins them.
+var (
+	yamlUnknown = regexp.MustCompile(`(?s)^line (\d+): field (.*) not found in type (.*)$`)
+	yamlTwice   = regexp.MustCompile(`^line (\d+): mapping key (".*") already defined at line (\d+)$`)
+	yamlNotMap  = regexp.MustCompile(`(?s)^line (\d+): cannot unmarshal !!\w+.* into struct \{`)
+	yamlBadKey  = regexp.MustCompile(`(?s)^line \d+: cannot unmarshal .* into string$`)
+	yamlLine    = regexp.MustCompile(`^line (\d+): `)
+)
+
+// yamlProblem turns one message of yaml.v3's TypeError into a FieldError
+// naming the key; nil for a problem readYAML reports itself.
+func yamlProblem(path, msg string, pairs []pair) error {
+	line := func(s string) int { n, _ := strconv.Atoi(s); return n }
+	keyAt := func(l int, name string) string {
+		for _, p := range pairs {
+			if p.key.Line == l && p.key.Value == name {
+				return p.path
 			}
 		}
-		w.raws = append(w.raws, r)
-	case sections[key]:
-		if isNull(v) {
-			return
+		return name
+	}
+	if m := yamlUnknown.FindStringSubmatch(msg); m != nil {
+		key := keyAt(line(m[1]), m[2])
+		if prefix, ok := shadowPrefix[m[3]]; ok {
+			key = strings.TrimPrefix(prefix+"."+m[2], ".") // where it was merged in, too
 		}
-		if v.Kind != yaml.MappingNode {
-			w.fail(k.Line, key, "want a mapping of keys such as %s", childExample(key))
-			return
-		}
-		w.mapping(v, key, depth)
-	default:
 		msg := "unknown key"
 		if s := suggest(key); s != "" {
 			msg += " (did you mean " + s + "?)"
 		}
-		w.fail(k.Line, displayKey(key), "%s", msg)
+		return lineError(path, line(m[1]), key, "%s", msg)
 	}
+	if m := yamlTwice.FindStringSubmatch(msg); m != nil {
+		name, err := strconv.Unquote(m[2])
+		if err != nil {
+			name = m[2]
+		}
+		return lineError(path, line(m[1]), keyAt(line(m[1]), name), "set twice (first on line %s)", m[3])
+	}
+	if m := yamlNotMap.FindStringSubmatch(msg); m != nil {
+		for _, p := range pairs {
+			if p.value.Line == line(m[1]) && sections[p.path] && deref(p.value).Kind != yaml.MappingNode {
+				return lineError(path, p.key.Line, p.path, "want a mapping of keys such as %s", childExample(p.path))
+			}
+		}
+	}
+	if yamlBadKey.MatchString(msg) {
+		return nil
+	}
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		return fmt.Errorf("%s:%s: %s", path, m[1], strings.TrimPrefix(msg, m[0]))
+	}
+	return fmt.Errorf("%s: %s", path, msg)
+}
+
+func lineError(path string, line int, key, format string, args ...any) *FieldError {
+	return &FieldError{Key: displayKey(key), Source: path + ":" + strconv.Itoa(line), Err: fmt.Errorf(format, args...)}
 }
 
 // displayKey returns key as it is when it is a plain dotted name, and quoted
@@ -461,128 +422,101 @@ func deref(n *yaml.Node) *yaml.Node {
 }
 
 func isNull(n *yaml.Node) bool {
-	return n == nil || n.Kind == 0 || (n.Kind == yaml.ScalarNode && n.Tag == "!!null")
+	return n == nil || n.Kind == 0 || (n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null")
 }
 
-// apply converts raw values into cfg, recording where each came from. A
-// value that does not convert leaves the field as it was.
-func apply(cfg *Config, raws []raw, sources map[string]string) []error {
-	var errs []error
-	for _, r := range raws {
-		f := fieldByKey[r.key]
-		if f == nil {
-			continue
+// set converts the value n into f's field of c: a scalar's text as written
+// (so +441234567890 and 0123 stay text), or for a list a sequence of
+// scalars or one comma-separated scalar. A value that does not convert
+// leaves the field as it was; the error quotes the value only when it is
+// not a secret.
+func (f *field) set(c *Config, n *yaml.Node) error {
+	v := f.value(c)
+	n = deref(n)
+	if f.list {
+		if v.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("unsupported type %s", v.Type())
 		}
-		if err := set(f, f.value(cfg), r); err != nil {
-			errs = append(errs, &FieldError{Key: f.key, Source: r.source, Err: err})
-			continue
+		items, err := listItems(n)
+		if err != nil {
+			return err
 		}
-		sources[f.key] = r.source
+		s := reflect.MakeSlice(v.Type(), len(items), len(items))
+		for i, item := range items {
+			s.Index(i).SetString(item)
+		}
+		v.Set(s)
+		return nil
 	}
-	return errs
-}
-
-// set converts one raw value into the field v. Its errors quote the value
-// only for fields that are not secret.
-func set(f *field, v reflect.Value, r raw) error {
-	got := func() string {
-		if f.secret {
-			return ""
-		}
-		return ", got " + quote(r.text)
+	tu, isText := v.Addr().Interface().(encoding.TextUnmarshaler)
+	want := "a string"
+	switch {
+	case isText:
+	case v.Type() == durationType:
+		want = "a duration"
+	case v.Kind() == reflect.Bool:
+		want = "true or false"
+	case v.CanInt():
+		want = "a whole number"
 	}
-	scalar := func(want string) (string, error) {
-		if r.kind != yaml.ScalarNode {
-			return "", fmt.Errorf("want %s, got a %s", want, kindName(r.kind))
-		}
-		return r.text, nil
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("want %s, got a %s", want, kindName(n.Kind))
 	}
-	switch p := v.Addr().Interface().(type) {
-	case *string:
-		s, err := scalar("a string")
-		if err != nil {
-			return err
-		}
-		*p = s
-	case *Secret:
-		s, err := scalar("a string")
-		if err != nil {
-			return err
-		}
-		*p = Secret(s)
-	case *bool:
-		s, err := scalar("true or false")
-		if err != nil {
-			return err
-		}
-		b, ok := parseBool(s)
-		if !ok {
-			return fmt.Errorf("want true or false%s", got())
-		}
-		*p = b
-	case *int:
-		s, err := scalar("a whole number")
-		if err != nil {
-			return err
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil {
-			return fmt.Errorf("want a whole number such as %d%s", reflect.ValueOf(Default()).Elem().FieldByIndex(f.index).Int(), got())
-		}
-		*p = n
-	case *time.Duration:
-		s, err := scalar("a duration")
-		if err != nil {
-			return err
-		}
-		d, err := time.ParseDuration(strings.TrimSpace(s))
-		if err != nil {
-			return fmt.Errorf("want a duration such as %s%s", exampleDuration(f), got())
-		}
-		*p = d
-	case *[]string:
-		items, err := listItems(r)
-		if err != nil {
-			return err
-		}
-		*p = items
-	case *[]Secret:
-		items, err := listItems(r)
-		if err != nil {
-			return err
-		}
-		out := make([]Secret, len(items))
-		for i, s := range items {
-			out[i] = Secret(s)
-		}
-		*p = out
-	case encoding.TextUnmarshaler:
-		s, err := scalar("a string")
-		if err != nil {
-			return err
-		}
-		if err := p.UnmarshalText([]byte(s)); err != nil {
+	s, got := n.Value, ", got "+quote(n.Value)
+	if f.secret {
+		got = ""
+	}
+	switch {
+	case isText:
+		if err := tu.UnmarshalText([]byte(s)); err != nil {
 			if f.secret {
 				return errors.New("not valid")
 			}
 			return err
 		}
+	case v.Type() == durationType:
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("want a duration such as %s%s", exampleDuration(f), got)
+		}
+		v.SetInt(int64(d))
+	case v.Kind() == reflect.String:
+		v.SetString(s)
+	case v.Kind() == reflect.Bool:
+		b, ok := parseBool(s)
+		if !ok {
+			return fmt.Errorf("want true or false%s", got)
+		}
+		v.SetBool(b)
+	case v.CanInt():
+		i, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+		if err != nil || v.OverflowInt(i) {
+			return fmt.Errorf("want a whole number such as %d%s", f.value(Default()).Int(), got)
+		}
+		v.SetInt(i)
 	default:
 		return fmt.Errorf("unsupported type %s", v.Type())
 	}
 	return nil
 }
 
+var durationType = reflect.TypeFor[time.Duration]()
+
 // listItems returns a list value: a YAML sequence, or a comma-separated
 // string (the only form in the environment). Items are trimmed and empty
 // ones dropped.
-func listItems(r raw) ([]string, error) {
+func listItems(n *yaml.Node) ([]string, error) {
 	var items []string
-	switch r.kind {
+	switch n.Kind {
 	case yaml.SequenceNode:
-		items = r.list
+		for _, item := range n.Content {
+			if item = deref(item); item.Kind != yaml.ScalarNode {
+				return nil, errors.New("want a list of strings")
+			}
+			items = append(items, item.Value)
+		}
 	case yaml.ScalarNode:
-		items = strings.Split(r.text, ",")
+		items = strings.Split(n.Value, ",")
 	default:
 		return nil, errors.New("want a list of strings")
 	}
@@ -596,7 +530,7 @@ func listItems(r raw) ([]string, error) {
 }
 
 func exampleDuration(f *field) string {
-	d := time.Duration(reflect.ValueOf(Default()).Elem().FieldByIndex(f.index).Int())
+	d := time.Duration(f.value(Default()).Int())
 	if d <= 0 {
 		d = 30 * time.Second
 	}

@@ -2,10 +2,8 @@ package config
 
 import (
 	"bytes"
-	"encoding"
 	"fmt"
 	"reflect"
-	"strconv"
 	"strings"
 	"time"
 
@@ -58,34 +56,35 @@ func (c *Config) clone() *Config {
 func (c *Config) YAML() ([]byte, error) {
 	r := c.Redacted()
 	root := &yaml.Node{Kind: yaml.MappingNode}
-	sectionNodes := map[string]*yaml.Node{"": root}
+	nodes := map[string]*yaml.Node{"": root}
 	var section func(key string) *yaml.Node
 	section = func(key string) *yaml.Node {
-		if n, ok := sectionNodes[key]; ok {
+		if n, ok := nodes[key]; ok {
 			return n
 		}
-		parent, name := "", key
-		if i := strings.LastIndexByte(key, '.'); i >= 0 {
-			parent, name = key[:i], key[i+1:]
-		}
+		parent, name := splitKey(key)
 		n := &yaml.Node{Kind: yaml.MappingNode}
 		p := section(parent)
-		p.Content = append(p.Content, strNode(name), n)
-		sectionNodes[key] = n
+		p.Content = append(p.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: name}, n)
+		nodes[key] = n
 		return n
 	}
 	for i := range fields {
 		f := &fields[i]
-		parent, name := "", f.key
-		if j := strings.LastIndexByte(f.key, '.'); j >= 0 {
-			parent, name = f.key[:j], f.key[j+1:]
+		// yaml.v3 writes each value (quoting text that would read back
+		// as another type, such as +441234567890); durations in their
+		// shortest form (15m, not 15m0s).
+		v := f.value(r).Interface()
+		if d, ok := v.(time.Duration); ok {
+			v = formatDuration(d)
 		}
-		v, err := valueNode(f.value(r))
-		if err != nil {
+		var n yaml.Node
+		if err := n.Encode(v); err != nil {
 			return nil, fmt.Errorf("config: %s: %w", f.key, err)
 		}
+		parent, name := splitKey(f.key)
 		p := section(parent)
-		p.Content = append(p.Content, strNode(name), v)
+		p.Content = append(p.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: name}, &n)
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
@@ -99,47 +98,10 @@ func (c *Config) YAML() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func strNode(s string) *yaml.Node {
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
-}
-
-func valueNode(v reflect.Value) (*yaml.Node, error) {
-	switch x := v.Interface().(type) {
-	case string:
-		return strNode(x), nil
-	case Secret:
-		return strNode(string(x)), nil
-	case bool:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(x)}, nil
-	case int:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(x)}, nil
-	case time.Duration:
-		return strNode(formatDuration(x)), nil
-	case []string:
-		return seqNode(x), nil
-	case []Secret:
-		items := make([]string, len(x))
-		for i, s := range x {
-			items[i] = string(s)
-		}
-		return seqNode(items), nil
-	case encoding.TextMarshaler:
-		b, err := x.MarshalText()
-		if err != nil {
-			return nil, err
-		}
-		return strNode(string(b)), nil
+// splitKey splits "sip.trunk.address" into "sip.trunk" and "address".
+func splitKey(key string) (parent, name string) {
+	if i := strings.LastIndexByte(key, '.'); i >= 0 {
+		return key[:i], key[i+1:]
 	}
-	return nil, fmt.Errorf("unsupported type %s", v.Type())
-}
-
-func seqNode(items []string) *yaml.Node {
-	n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
-	if len(items) == 0 {
-		n.Style = yaml.FlowStyle
-	}
-	for _, s := range items {
-		n.Content = append(n.Content, strNode(s))
-	}
-	return n
+	return "", key
 }

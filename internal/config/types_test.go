@@ -166,9 +166,8 @@ func FuzzParseYAML(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		raws, errs := parseYAML("f.yaml", data)
 		c := Default()
-		errs = append(errs, apply(c, raws, map[string]string{})...)
+		errs := decodeFile(c, "f.yaml", data)
 		c.normalize()
 		// Keep Validate away from files the fuzzer names (/dev/zero…).
 		c.Prompts.Dir, c.SIP.TLS = "", TLS{}
@@ -179,9 +178,8 @@ func FuzzParseYAML(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		raws, errs = parseYAML("out.yaml", out)
 		back := Default()
-		errs = append(errs, apply(back, raws, map[string]string{})...)
+		errs = decodeFile(back, "out.yaml", out)
 		if len(errs) > 0 {
 			t.Fatalf("YAML() of a valid config does not read back: %v\n%s", errs, out)
 		}

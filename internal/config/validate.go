@@ -16,6 +16,9 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/hashcall/hashcall/internal/policy"
+	"github.com/hashcall/hashcall/numbermatch"
 )
 
 // maxHeaderValue bounds the values that end up in SIP headers.
@@ -59,6 +62,7 @@ func (c *Config) normalize() {
 	}
 	c.Log.Format = strings.ToLower(strings.TrimSpace(c.Log.Format))
 	c.Verify.OnDiversion = strings.ToLower(strings.TrimSpace(c.Verify.OnDiversion))
+	c.Verify.Mode = strings.ToLower(strings.TrimSpace(c.Verify.Mode))
 	c.Verify.Locale = canonicalLocale(strings.TrimSpace(c.Verify.Locale))
 	for i, s := range c.Policy.AllowedRegions {
 		c.Policy.AllowedRegions[i] = strings.ToUpper(s)
@@ -317,6 +321,17 @@ func (c *Config) validateVerify(ck *checker) {
 	if v.OnDiversion != OnDiversionRefuse && v.OnDiversion != OnDiversionFlag {
 		ck.addf("verify.on_diversion", "want refuse or flag, got %s", quote(v.OnDiversion))
 	}
+	if v.Mode != ModeHash && v.Mode != ModeCode {
+		ck.addf("verify.mode", "want hash or code, got %s", quote(v.Mode))
+	}
+	if v.CodeLength < numbermatch.MinLength || v.CodeLength > numbermatch.MaxLength {
+		ck.addf("verify.code_length", "want %d to %d digits, got %d", numbermatch.MinLength, numbermatch.MaxLength, v.CodeLength)
+	}
+	checkDuration(ck, "verify.code_ttl", v.CodeTTL, 30*time.Second, numbermatch.MaxTTL)
+	checkDuration(ck, "verify.digit_timeout", v.DigitTimeout, time.Second, 30*time.Second)
+	if k := len(v.CodeKey); k > 0 && k < numbermatch.MinKeySize {
+		ck.addf("verify.code_key", "want at least %d bytes (openssl rand -hex 32) or empty for a random key per process, got %d bytes", numbermatch.MinKeySize, k)
+	}
 	if !localeRE.MatchString(v.Locale) {
 		ck.addf("verify.locale", "want a language tag such as en-GB, cy-GB or de, got %s", quote(v.Locale))
 	}
@@ -479,6 +494,9 @@ func (c *Config) validatePolicy(ck *checker) {
 	ck.add("policy.global_rate", p.GlobalRate.check())
 	if p.MaxConcurrent < 1 || p.MaxConcurrent > 10000 {
 		ck.addf("policy.max_concurrent", "want 1 to 10000, got %d", p.MaxConcurrent)
+	}
+	if p.MaxFailedCodes < 1 || p.MaxFailedCodes > policy.MaxMaxFailedCodes {
+		ck.addf("policy.max_failed_codes", "want 1 to %d wrong codes per number in 24 h, got %d", policy.MaxMaxFailedCodes, p.MaxFailedCodes)
 	}
 }
 

@@ -65,6 +65,14 @@
 //	9043 voicemail_greeting  plays voicemail_pcmu.pcap, written by the
 //	                         test: a greeting and a beep               voicemail
 //	                         (or "hello?" and an in-band #: verified)
+//	9026 code_play           plays code.pcap, written by the test after
+//	                         hashcall serve's 202 gave the code: a code
+//	                         keyed (mode code; code_test.go)       verified
+//	                         or wrong_code, or no_key (keyed on answer)
+//	9027 code_info           keys a code by SIP INFO, one INFO per key,
+//	                         the keys from an injection file (-inf)
+//	                         the test writes after the 202        verified
+//	                         or wrong_code
 //
 // The phones that press (9001–9005, 9012, 9014, 9016, 9018, 9030, the
 // softphones) do so 2 s after the answer, as a callee would: after

@@ -52,6 +52,11 @@ func shortPrompts(t testing.TB) *prompts.Set {
 		Goodbye:  cut(set.Goodbye, 300*time.Millisecond),
 		// The cut ask ends before its phrase; where it would be.
 		AskPressAt: shortPressAt,
+		// Mode code's, cut the same way.
+		AskCode:        cut(set.AskCode, time.Second),
+		WrongCode:      cut(set.WrongCode, 300*time.Millisecond),
+		CodeFailed:     cut(set.CodeFailed, 300*time.Millisecond),
+		AskCodePressAt: shortPressAt,
 	}
 }
 

@@ -86,6 +86,8 @@ var scenarios = []scenario{
 	{"diverted_183", "9041", false, ""},
 	{"diverted_200", "9042", false, ""},
 	{"voicemail_greeting", "9043", true, ""},
+	{"code_play", "9026", true, ""},
+	{"code_info", "9027", false, ""},
 }
 
 // mobileNumber is the E.164 alias of a test number 90xx that Kamailio
@@ -270,8 +272,9 @@ func (l *lab) startPool(t *testing.T, name string, calls int) *uas {
 }
 
 // startUASOn starts SIPp with the named scenario on ports (SIP, media) for
-// exactly calls calls.
-func (l *lab) startUASOn(t *testing.T, name string, ports [2]int, calls int) *uas {
+// exactly calls calls, with extra arguments (such as -inf FILE, values
+// known only at run time).
+func (l *lab) startUASOn(t *testing.T, name string, ports [2]int, calls int, extra ...string) *uas {
 	t.Helper()
 	s := scenarioByName(t, name)
 	if s.file != "" {
@@ -302,6 +305,7 @@ func (l *lab) startUASOn(t *testing.T, name string, ports [2]int, calls int) *ua
 		// Room for every call at once.
 		argv = append(argv, "-l", strconv.Itoa(2*calls))
 	}
+	argv = append(argv, extra...)
 	u.proc = startProc(t, "sipp "+name, l.dir, filepath.Join(logDir, "sipp.out"), argv...)
 	t.Cleanup(func() {
 		if t.Failed() || showLogs() {

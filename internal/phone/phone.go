@@ -39,7 +39,11 @@ type Config struct {
 	// (a moment into the prompt).
 	After time.Duration
 	// Hold is how long the key is held; default 160 ms.
-	Hold   time.Duration
+	Hold time.Duration
+	// Keys, when set, are pressed in turn instead of Key (a code and #),
+	// Gap apart (default 200 ms).
+	Keys   string
+	Gap    time.Duration
 	Codecs []media.Codec // what the phone accepts, in preference order; default PCMU, PCMA
 	// Greeting, when set, is played from the answer on, as an answering
 	// machine plays its greeting (the key, if any, comes After as usual).
@@ -96,6 +100,14 @@ func Start(ctx context.Context, cfg Config) (*Phone, error) {
 	}
 	if !cfg.Key.Valid() {
 		return nil, fmt.Errorf("phone: %v is not a DTMF key", cfg.Key)
+	}
+	for i := range len(cfg.Keys) {
+		if !dtmf.Key(cfg.Keys[i]).Valid() {
+			return nil, fmt.Errorf("phone: %q in Keys is not a DTMF key", cfg.Keys[i])
+		}
+	}
+	if cfg.Gap <= 0 {
+		cfg.Gap = 200 * time.Millisecond
 	}
 	if cfg.After <= 0 {
 		cfg.After = 1500 * time.Millisecond
@@ -291,17 +303,37 @@ func (p *Phone) bye(ds *sipgo.DialogServerSession) {
 }
 
 func (p *Phone) press(c *call, neg media.Negotiated) {
+	if p.cfg.Keys == "" {
+		p.pressKey(c, p.cfg.Key)
+		return
+	}
+	for i := range len(p.cfg.Keys) {
+		if i > 0 {
+			select {
+			case <-time.After(p.cfg.Gap): // the callee's keying pace
+			case <-p.ctx.Done():
+				return
+			}
+		}
+		if !p.pressKey(c, dtmf.Key(p.cfg.Keys[i])) {
+			return
+		}
+	}
+}
+
+// pressKey presses key once and reports whether it went out.
+func (p *Phone) pressKey(c *call, key dtmf.Key) bool {
 	var err error
 	switch p.cfg.Method {
 	case MethodNone:
-		return
+		return false
 	case MethodRFC4733, MethodInband:
-		err = c.media.SendDTMF(p.ctx, p.cfg.Key, p.cfg.Hold, p.cfg.Method)
+		err = c.media.SendDTMF(p.ctx, key, p.cfg.Hold, p.cfg.Method)
 	case MethodInfo:
 		inv := c.sess.InviteRequest
 		req := sip.NewRequest(sip.INFO, inv.Contact().Address)
 		req.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf-relay"))
-		req.SetBody(fmt.Appendf(nil, "Signal=%s\r\nDuration=%d\r\n", p.cfg.Key, p.cfg.Hold.Milliseconds()))
+		req.SetBody(fmt.Appendf(nil, "Signal=%s\r\nDuration=%d\r\n", key, p.cfg.Hold.Milliseconds()))
 		ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
 		var res *sip.Response
 		res, err = c.sess.Do(ctx, req)
@@ -312,7 +344,8 @@ func (p *Phone) press(c *call, neg media.Negotiated) {
 	}
 	if err != nil {
 		p.log.Info("pressing key failed", "method", p.cfg.Method, "err", err)
-		return
+		return false
 	}
-	p.log.Info("pressed", "key", p.cfg.Key.String(), "method", p.cfg.Method)
+	p.log.Info("pressed", "key", key.Redacted(), "method", p.cfg.Method)
+	return true
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashcall/hashcall/internal/policy"
 	"github.com/hashcall/hashcall/internal/store"
+	"github.com/hashcall/hashcall/numbermatch"
 	"github.com/hashcall/hashcall/verify"
 )
 
@@ -51,14 +52,49 @@ const (
 	storeOpTimeout = 10 * time.Second
 )
 
+// newCode draws e's code (numbermatch, crypto/rand), keeps it as a keyed
+// hash for the call and in e.v.Code for the screen while in progress, and
+// has the call count each wrong code against the number.
+func (s *Service) newCode(e *entry, num policy.Number) error {
+	code, err := numbermatch.Generate(nil, s.opts.CodeLength)
+	if err != nil {
+		return fmt.Errorf("service: %w", err)
+	}
+	expires := e.v.CreatedAt.Add(s.opts.CodeTTL)
+	e.v.Code, e.v.CodeExpiresAt = code, &expires
+	e.code = &verify.CodeRequest{
+		Secret: s.opts.CodeHasher.Seal(code, expires),
+		Failed: func() bool {
+			s.metrics.wrongCodes.Inc()
+			n, err := s.opts.Failures.AddFailure(num.E164)
+			if err != nil {
+				s.log.Error("counting a wrong code", "id", e.v.ID, "to", num.Masked, "err", err)
+				return false // closed: the count is unknown
+			}
+			if n >= s.opts.MaxFailedCodes {
+				s.log.Info("wrong code limit reached", "id", e.v.ID, "to", num.Masked, "failed_codes", n, "rule", policy.RuleFailedCodes)
+				return false
+			}
+			return true
+		},
+	}
+	return nil
+}
+
+
 // RequestDigest is what an Idempotency-Key is bound to: a SHA-256 over the
 // method, the number in E.164, the locale (as requested, or the default),
-// the reference and the callback URL, each length-prefixed so that no two
-// requests share a digest. A retry with the same key must have the same
-// digest.
-func RequestDigest(method, e164, locale, reference, callbackURL string) [32]byte {
+// the reference, the callback URL and the mode (as requested, or the
+// default; mode hash adds nothing, so hash requests digest as before modes
+// existed), each length-prefixed so that no two requests share a digest.
+// A retry with the same key must have the same digest.
+func RequestDigest(method, e164, locale, reference, callbackURL, mode string) [32]byte {
 	h := sha256.New()
-	for _, f := range []string{method, e164, strings.ToLower(locale), reference, callbackURL} {
+	fields := []string{method, e164, strings.ToLower(locale), reference, callbackURL}
+	if mode != "" && mode != ModeHash {
+		fields = append(fields, mode)
+	}
+	for _, f := range fields {
 		var n [4]byte
 		binary.BigEndian.PutUint32(n[:], uint32(len(f)))
 		h.Write(n[:])
@@ -102,7 +138,11 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 	if locale == "" {
 		locale = s.opts.DefaultLocale
 	}
-	rd := RequestDigest(http.MethodPost, num.E164, locale, req.Reference, req.CallbackURL)
+	mode := req.Mode
+	if mode == "" {
+		mode = s.opts.Mode
+	}
+	rd := RequestDigest(http.MethodPost, num.E164, locale, req.Reference, req.CallbackURL, mode)
 	dig := hex.EncodeToString(rd[:])
 	if idemKey != "" {
 		// One request per key at a time on this node: a retry that arrives
@@ -116,7 +156,7 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 		sv, err := s.store.LookupKey(ctx, scope, idemKey, dig)
 		switch {
 		case err == nil:
-			return s.view(sv), nil
+			return s.current(scope, sv), nil
 		case errors.Is(err, store.ErrIdempotencyReused):
 			return Verification{}, s.keyReused(ctx, scope, num)
 		case !errors.Is(err, store.ErrNotFound):
@@ -132,6 +172,11 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 		return Verification{}, apiError(http.StatusServiceUnavailable, "trunk_down", "the trunk is down; no call was placed")
 	}
 	if ref := rules.Check(num); ref != nil {
+		return Verification{}, s.refuse(ctx, scope, num, ref)
+	}
+	// Wrong codes keyed on this number lock it, whatever the mode: NIST SP
+	// 800-63B rev 4 §3.2.2 (a new code must not reset the count).
+	if ref := policy.CheckFailures(s.opts.Failures, num.E164, s.opts.MaxFailedCodes, policy.FailureWindow, s.opts.Clock()); ref != nil {
 		return Verification{}, s.refuse(ctx, scope, num, ref)
 	}
 	if !s.slots.acquire(ctx, s.opts.QueueWait) {
@@ -159,9 +204,24 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 
 	numberKey := s.store.NumberHMAC(num.E164)
 	id := newID()
+	e := &entry{
+		v: Verification{
+			ID: id, Status: StatusQueued, To: num.Masked, Locale: set.Locale, Mode: mode,
+			Reference: req.Reference, CallbackURL: req.CallbackURL, CreatedAt: time.Now().UTC(),
+		},
+		e164:      num.E164,
+		numberKey: numberKey,
+		scope:     scope,
+		done:      make(chan struct{}),
+	}
+	if mode == ModeCode {
+		if err := s.newCode(e, num); err != nil {
+			return Verification{}, err
+		}
+	}
 	sv, created, err := s.store.Create(ctx, store.Create{
 		ID: id, Scope: scope, Status: StatusQueued,
-		Request: store.Request{To: num.Masked, Locale: set.Locale, Reference: req.Reference, CallbackURL: req.CallbackURL, NumberHMAC: numberKey},
+		Request: store.Request{To: num.Masked, Locale: set.Locale, Mode: mode, Reference: req.Reference, CallbackURL: req.CallbackURL, NumberHMAC: numberKey},
 		IdemKey: idemKey, Digest: dig, IdemTTL: idempotencyTTL,
 		Limits: []store.Limit{
 			{Kind: "number", Key: numberKey, N: rules.PerNumber.N, Per: rules.PerNumber.Per},
@@ -178,17 +238,7 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 		s.log.Error("store: create", "err", err)
 		return Verification{}, errStoreDown
 	case !created:
-		return s.view(sv), nil // another node took the key first
-	}
-	e := &entry{
-		v: Verification{
-			ID: id, Status: StatusQueued, To: num.Masked, Locale: set.Locale,
-			Reference: req.Reference, CallbackURL: req.CallbackURL, CreatedAt: sv.CreatedAt,
-		},
-		e164:      num.E164,
-		numberKey: numberKey,
-		scope:     scope,
-		done:      make(chan struct{}),
+		return s.current(scope, sv), nil // another request took the key first
 	}
 	// Set before e is published: DELETE and Drain read e.cancel.
 	cctx, cancel := context.WithCancelCause(s.base)
@@ -240,7 +290,10 @@ func (s *Service) refuse(ctx context.Context, scope string, num policy.Number, r
 	s.log.Info("verification refused", "to", num.Masked, "rule", ref.Rule, "status", ref.Status)
 	s.audit(ctx, scope, num, ref.Rule, ref.Status, ref.Message)
 	code := "policy_refused"
-	if ref.Status == http.StatusTooManyRequests {
+	switch {
+	case ref.Rule == policy.RuleFailedCodes:
+		code = "too_many_failures"
+	case ref.Status == http.StatusTooManyRequests:
 		code = "rate_limited"
 	}
 	return &Error{Status: ref.Status, Code: code, Message: ref.Rule + ": " + ref.Message, RetryAfter: ref.RetryAfter, Rule: ref.Rule}
@@ -367,11 +420,21 @@ func (s *Service) Cancel(ctx context.Context, scope, id string) (v Verification,
 	}
 }
 
+// current is the verification as this node knows it best: from memory
+// when it runs here (with what only memory holds, such as mode code's code
+// while in progress), else as stored.
+func (s *Service) current(scope string, sv store.Verification) Verification {
+	if e := s.lookup(scope, sv.ID); e != nil {
+		return e.snapshot()
+	}
+	return s.view(sv)
+}
+
 // view is a stored verification as the API shows it.
 func (s *Service) view(sv store.Verification) Verification {
 	v := Verification{
 		ID: sv.ID, Status: sv.Status, To: sv.Request.To, Locale: sv.Request.Locale, Reference: sv.Request.Reference,
-		CallbackURL: sv.Request.CallbackURL, CreatedAt: sv.CreatedAt, CompletedAt: sv.CompletedAt, Result: sv.Result,
+		CallbackURL: sv.Request.CallbackURL, CreatedAt: sv.CreatedAt, CompletedAt: sv.CompletedAt, Result: sv.Result, Mode: sv.Request.Mode,
 	}
 	if sv.Final {
 		v.Status = StatusCompleted

@@ -216,9 +216,7 @@ func TestRestartInterrupts(t *testing.T) {
 	if n := sink.count(id); n != 1 {
 		t.Errorf("%d callbacks, want 1", n)
 	}
-	if state, attempts, err := st2.CallbackState(context.Background(), id); state != "delivered" || attempts != 1 || err != nil {
-		t.Errorf("callback %s after %d attempts (%v)", state, attempts, err)
-	}
+	waitDelivered(t, st2, id)
 	var outcomes []string
 	if err := st2.ExportAudit(context.Background(), time.Time{}, func(r store.AuditRecord) error {
 		if r.VerificationID == id {
@@ -345,11 +343,26 @@ func TestTwoNodes(t *testing.T) {
 		if v := do(t, srvB, "GET", "/v1/verifications/"+id, ""); v.body["outcome"] != "interrupted" {
 			t.Errorf("after A's late end: %v", v.body)
 		}
-		if state, attempts, err := stA2.CallbackState(context.Background(), id); state != "delivered" || attempts != 1 || err != nil {
-			t.Errorf("callback %s after %d attempts (%v)", state, attempts, err)
-		}
+		waitDelivered(t, stA2, id)
 		if n := sink.count(id); n != 1 {
 			t.Errorf("%d callbacks, want 1", n)
 		}
 	})
+}
+
+// waitDelivered waits until the store marks id's callback delivered after
+// one attempt (just after the POST was answered).
+func waitDelivered(t *testing.T, st *store.Store, id string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		state, attempts, err := st.CallbackState(context.Background(), id)
+		if state == "delivered" && attempts == 1 && err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("callback %s after %d attempts (%v), want delivered after 1", state, attempts, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -23,8 +23,8 @@ func ExampleMatchCallbackHost() {
 // An Idempotency-Key is bound to the digest of the request it was first
 // used with.
 func ExampleRequestDigest() {
-	a := service.RequestDigest("POST", "+447700900123", "en-GB", "vpn-login", "")
-	b := service.RequestDigest("POST", "+447700900124", "en-GB", "vpn-login", "")
-	fmt.Println(a == service.RequestDigest("POST", "+447700900123", "en-gb", "vpn-login", ""), a == b)
+	a := service.RequestDigest("POST", "+447700900123", "en-GB", "vpn-login", "", "")
+	b := service.RequestDigest("POST", "+447700900124", "en-GB", "vpn-login", "", "")
+	fmt.Println(a == service.RequestDigest("POST", "+447700900123", "en-gb", "vpn-login", "", ""), a == b)
 	// Output: true false
 }

@@ -80,14 +80,18 @@ func TestIdempotencyKeyBoundToRequest(t *testing.T) {
 // TestRequestDigest: fields are length-prefixed, so moving text between
 // them changes the digest.
 func TestRequestDigest(t *testing.T) {
-	a := RequestDigest("POST", "+447700900123", "en-GB", "ab", "")
-	if a != RequestDigest("POST", "+447700900123", "EN-gb", "ab", "") {
+	a := RequestDigest("POST", "+447700900123", "en-GB", "ab", "", "")
+	if a != RequestDigest("POST", "+447700900123", "EN-gb", "ab", "", "") {
 		t.Error("locale case changes the digest")
 	}
+	if a != RequestDigest("POST", "+447700900123", "en-GB", "ab", "", "hash") {
+		t.Error("mode hash changes the digest")
+	}
 	for _, d := range [][32]byte{
-		RequestDigest("POST", "+447700900123", "en-GB", "a", "b"),
-		RequestDigest("POST", "+447700900123", "en-GBa", "b", ""),
-		RequestDigest("GET", "+447700900123", "en-GB", "ab", ""),
+		RequestDigest("POST", "+447700900123", "en-GB", "a", "b", ""),
+		RequestDigest("POST", "+447700900123", "en-GBa", "b", "", ""),
+		RequestDigest("GET", "+447700900123", "en-GB", "ab", "", ""),
+		RequestDigest("POST", "+447700900123", "en-GB", "ab", "", "code"),
 	} {
 		if d == a {
 			t.Error("two requests share a digest")

@@ -133,6 +133,8 @@ type CreateRequest struct {
 	Locale      string `json:"locale,omitempty"`
 	Reference   string `json:"reference,omitempty"`
 	CallbackURL string `json:"callback_url,omitempty"`
+	// Mode is hash or code; empty: verify.mode.
+	Mode string `json:"mode,omitempty"`
 }
 
 // DecodeCreate reads and checks a create request body. Its errors are the
@@ -160,6 +162,9 @@ func DecodeCreate(body []byte) (CreateRequest, error) {
 	}
 	if len(req.Locale) > 35 {
 		return req, errors.New("locale: want a tag such as en-GB")
+	}
+	if req.Mode != "" && req.Mode != ModeHash && req.Mode != ModeCode {
+		return req, errors.New("mode: want hash or code")
 	}
 	if req.CallbackURL != "" {
 		u, err := url.Parse(req.CallbackURL)

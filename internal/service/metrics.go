@@ -6,12 +6,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hashcall/hashcall/media"
 	"github.com/hashcall/hashcall/verify"
 )
 
 type metrics struct {
 	verifications *prometheus.CounterVec
 	diverted      prometheus.Counter
+	wrongCodes    prometheus.Counter
 	sipCodes      *prometheus.CounterVec
 	dtmfSource    *prometheus.CounterVec
 	rtpDropped    *prometheus.CounterVec
@@ -35,15 +37,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		callbacks:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hashcall_callbacks_total", Help: "Completion callbacks by result (delivered, failed)."}, []string{"result"}),
 		callbackBlocked: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hashcall_callback_blocked_total",
 			Help: "Callback connections to an address that is not the allowed host's (address), and redirects not followed (redirect)."}, []string{"reason"}),
-		panics:   prometheus.NewCounter(prometheus.CounterOpts{Name: "hashcall_call_panics_total", Help: "Panics contained: calls that ended in one (outcome failed, error internal) and callbacks."}),
-		diverted: prometheus.NewCounter(prometheus.CounterOpts{Name: "hashcall_diverted_calls_total", Help: "Verification calls forwarded to another phone (refused or flagged)."}),
-		active:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "hashcall_active_calls", Help: "Verification calls in progress."}),
+		panics:     prometheus.NewCounter(prometheus.CounterOpts{Name: "hashcall_call_panics_total", Help: "Panics contained: calls that ended in one (outcome failed, error internal) and callbacks."}),
+		wrongCodes: prometheus.NewCounter(prometheus.CounterOpts{Name: "hashcall_wrong_codes_total", Help: "Wrong codes keyed in mode code (each counts against its number: policy.max_failed_codes)."}),
+		diverted:   prometheus.NewCounter(prometheus.CounterOpts{Name: "hashcall_diverted_calls_total", Help: "Verification calls forwarded to another phone (refused or flagged)."}),
+		active:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "hashcall_active_calls", Help: "Verification calls in progress."}),
 		setup: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hashcall_call_setup_seconds", Help: "From INVITE to 200 OK.",
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60}}),
 		decision: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hashcall_hash_to_decision_seconds", Help: "From the start of the # to the decision.",
 			Buckets: []float64{0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1}}),
 	}
-	for _, c := range []prometheus.Collector{m.verifications, m.diverted, m.sipCodes, m.dtmfSource, m.rtpDropped, m.refusals, m.callbacks, m.callbackBlocked, m.panics, m.active, m.setup, m.decision} {
+	for _, c := range []prometheus.Collector{m.verifications, m.diverted, m.wrongCodes, m.sipCodes, m.dtmfSource, m.rtpDropped, m.refusals, m.callbacks, m.callbackBlocked, m.panics, m.active, m.setup, m.decision, newPacerCollector(media.PacerStats)} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("service: metrics: %w", err)
 		}

@@ -32,6 +32,7 @@ import (
 	"github.com/hashcall/hashcall/internal/config"
 	"github.com/hashcall/hashcall/internal/policy"
 	"github.com/hashcall/hashcall/internal/store"
+	"github.com/hashcall/hashcall/numbermatch"
 	"github.com/hashcall/hashcall/prompts"
 	"github.com/hashcall/hashcall/sip"
 	"github.com/hashcall/hashcall/verify"
@@ -65,6 +66,28 @@ type Options struct {
 	// Checks are more dependencies /readyz requires (not Create), such as
 	// the RADIUS front's upstream server.
 	Checks []Check
+	// Mode is the default verification mode, ModeHash (the default) or
+	// ModeCode, for requests that do not give one (verify.mode).
+	Mode string
+	// CodeLength is the digits of a code (verify.code_length); default
+	// numbermatch.DefaultLength.
+	CodeLength int
+	// CodeTTL is how long a code is valid (verify.code_ttl); default
+	// numbermatch.DefaultTTL.
+	CodeTTL time.Duration
+	// CodeHasher keeps the codes as keyed hashes (verify.code_key); nil: a
+	// random key for this service.
+	CodeHasher *numbermatch.Hasher
+	// Failures counts wrong codes per number (policy.max_failed_codes);
+	// nil: in memory. A durable store implements policy.FailureCounter.
+	Failures policy.FailureCounter
+	// MaxFailedCodes is the wrong codes a number may key in
+	// policy.FailureWindow before its requests are refused (422
+	// too_many_failures); default policy.DefaultMaxFailed.
+	MaxFailedCodes int
+	// Clock is the time Failures' window is read at; nil: time.Now. (The
+	// window itself is Failures' own.)
+	Clock func() time.Time
 	// CallbackRetryFor bounds the callback retries; default 5 min.
 	CallbackRetryFor time.Duration
 	// Store holds the verifications, idempotency keys, rate windows,
@@ -93,6 +116,12 @@ type Check struct {
 	Ready func() bool
 }
 
+// Verification modes (verify.mode, the request's "mode").
+const (
+	ModeHash = "hash" // press # to approve
+	ModeCode = "code" // number matching: key the code shown on the screen, then #
+)
+
 // Statuses of a verification.
 const (
 	StatusQueued    = "queued"
@@ -105,14 +134,22 @@ const (
 // Verification is one requested call, as the API shows it. Once completed
 // the call's result is inline (outcome, sip_code, dtmf_source, times, …).
 type Verification struct {
-	ID          string     `json:"id"`
-	Status      string     `json:"status"`
-	To          string     `json:"to"` // masked
-	Locale      string     `json:"locale"`
-	Reference   string     `json:"reference,omitempty"`
-	CallbackURL string     `json:"callback_url,omitempty"`
-	CreatedAt   time.Time  `json:"created_at"`
-	CompletedAt *time.Time `json:"completed_at,omitempty"`
+	ID          string `json:"id"`
+	Status      string `json:"status"`
+	To          string `json:"to"` // masked
+	Locale      string `json:"locale"`
+	Reference   string `json:"reference,omitempty"`
+	CallbackURL string `json:"callback_url,omitempty"`
+	// Mode is hash or code.
+	Mode string `json:"mode"`
+	// Code is the code to show on the sign-in screen (mode code), only
+	// while the verification is in progress and the code valid: it is
+	// never in a completed verification, a callback or a log.
+	Code string `json:"code,omitempty"`
+	// CodeExpiresAt is when the code stops being valid (mode code).
+	CodeExpiresAt *time.Time `json:"code_expires_at,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	CompletedAt   *time.Time `json:"completed_at,omitempty"`
 	*verify.Result
 }
 
@@ -125,12 +162,16 @@ type entry struct {
 	scope     string // who created it: only they can read or cancel it
 	cancel    context.CancelCauseFunc
 	done      chan struct{}
+	code      *verify.CodeRequest // mode code's secret, nil in mode hash
 }
 
 func (e *entry) snapshot() Verification {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	v := e.v
+	if v.CodeExpiresAt != nil && !time.Now().Before(*v.CodeExpiresAt) {
+		v.Code = ""
+	}
 	if v.Result != nil {
 		r := *v.Result
 		v.Result = &r
@@ -203,6 +244,37 @@ func New(caller Caller, opts Options) (*Service, error) {
 	}
 	if len(opts.CallbackHosts) > 0 && len(opts.CallbackSecret) < MinCallbackSecret {
 		return nil, fmt.Errorf("service: %w", ErrCallbackSecret)
+	}
+	switch opts.Mode {
+	case "":
+		opts.Mode = ModeHash
+	case ModeHash, ModeCode:
+	default:
+		return nil, fmt.Errorf("service: mode %q: want hash or code", opts.Mode)
+	}
+	if opts.CodeLength == 0 {
+		opts.CodeLength = numbermatch.DefaultLength
+	}
+	if opts.CodeLength < numbermatch.MinLength || opts.CodeLength > numbermatch.MaxLength {
+		return nil, fmt.Errorf("service: %w, got %d", numbermatch.ErrLength, opts.CodeLength)
+	}
+	if opts.CodeTTL <= 0 {
+		opts.CodeTTL = numbermatch.DefaultTTL
+	}
+	if opts.CodeTTL > numbermatch.MaxTTL {
+		return nil, fmt.Errorf("service: code TTL %v is over the %v maximum", opts.CodeTTL, numbermatch.MaxTTL)
+	}
+	if opts.CodeHasher == nil {
+		opts.CodeHasher = numbermatch.NewRandomHasher()
+	}
+	if opts.Failures == nil {
+		opts.Failures = policy.NewMemoryFailures(policy.FailureWindow, nil)
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.MaxFailedCodes <= 0 {
+		opts.MaxFailedCodes = policy.DefaultMaxFailed
 	}
 	if opts.CallbackRetryFor <= 0 {
 		opts.CallbackRetryFor = 5 * time.Minute
@@ -500,7 +572,7 @@ func (s *Service) run(ctx context.Context, e *entry, set *prompts.Set) (res veri
 			res = verify.Result{Outcome: verify.Failed, Error: "internal"}
 		}
 	}()
-	return s.caller.Run(ctx, verify.Request{To: e.e164, Prompts: set, OnProgress: func(p verify.Progress) {
+	return s.caller.Run(ctx, verify.Request{To: e.e164, Prompts: set, Code: e.code, OnProgress: func(p verify.Progress) {
 		switch p.Stage {
 		case verify.StageDialling:
 			s.progress(e, StatusCalling)
@@ -626,6 +698,8 @@ func (s *Service) complete(e *entry, res verify.Result) {
 	res.To = e.v.To
 	v := e.v
 	v.Result, v.Status, v.CompletedAt = &res, StatusCompleted, &now
+	v.Code = "" // shown while in progress only
+	e.code = nil
 	e.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), storeOpTimeout)
 	err := s.commit(ctx, v, e.scope, e.e164, e.numberKey)
@@ -654,7 +728,7 @@ func (s *Service) complete(e *entry, res verify.Result) {
 		"sip_code", res.SIPCode, "sip_reason", res.SIPReason, "q850_cause", res.Q850Cause,
 		"dtmf_source", res.DTMFSource, "codec", res.Codec, "keys", res.Keys, "attempts", res.Attempts,
 		"started_at", res.StartedAt, "answered_at", res.AnsweredAt, "ended_at", res.EndedAt,
-		"setup_ms", res.SetupMS, "hash_to_decision_ms", res.HashToDecisionMS, "error", res.Error)
+		"setup_ms", res.SetupMS, "hash_to_decision_ms", res.HashToDecisionMS, "mode", v.Mode, "wrong_codes", res.WrongCodes, "error", res.Error)
 	s.wakeCallbacks()
 }
 

@@ -11,6 +11,7 @@ import (
 type Request struct {
 	To          string `json:"to"` // masked
 	Locale      string `json:"locale"`
+	Mode        string `json:"mode,omitempty"`
 	Reference   string `json:"reference,omitempty"`
 	CallbackURL string `json:"callback_url,omitempty"`
 	// NumberHMAC is the number's NumberHMAC, for the audit row of an

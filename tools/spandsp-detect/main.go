@@ -32,8 +32,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/hashcall/hashcall/tools/spandsp"
 	"github.com/hashcall/hashcall/internal/wav"
+	"github.com/hashcall/hashcall/tools/spandsp"
 )
 
 func main() {

@@ -1,0 +1,393 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashcall/hashcall/dtmf"
+	"github.com/hashcall/hashcall/media"
+	"github.com/hashcall/hashcall/numbermatch"
+	"github.com/hashcall/hashcall/prompts"
+	"github.com/hashcall/hashcall/sip"
+)
+
+// Mode code (number matching): the callee keys the code the auth service
+// shows on the screen, then #. The code is checked against its keyed hash
+// (numbermatch.Secret, constant time, expiry, single use); * clears what
+// was keyed; a wrong code plays the wrong-code prompt and asks again, up to
+// Config.Attempts asks; the early-key guard applies to every key as in
+// mode hash. The code's digits are never spoken, logged, reported as
+// progress nor put in the result: keys of a code show as "digit".
+
+// CodeRequest makes a verification mode code.
+type CodeRequest struct {
+	// Secret is the code as kept: its keyed hash, length and expiry.
+	Secret *numbermatch.Secret
+	// Failed, when set, records one wrong code against the number
+	// (policy.max_failed_codes, counted across calls and codes) and
+	// reports whether the number may still try: false ends the call with
+	// outcome WrongCode.
+	Failed func() bool
+}
+
+// DefaultDigitTimeout is Config.DigitTimeout's default
+// (verify.digit_timeout).
+const DefaultDigitTimeout = 5 * time.Second
+
+// codeStep is what one input of the code flow comes to.
+type codeStep int
+
+const (
+	codeNothing  codeStep = iota // nothing changes (a timer that is not due, silence while keying)
+	codeEarly                    // a key too early to count (the early-key guard)
+	codeDigit                    // a key of the code, kept
+	codeCleared                  // * cleared the entry
+	codeVerified                 // the right code and #
+	codeWrong                    // a wrong code; ask again
+	codeFailed                   // a wrong code, and no attempt (or failure) left
+	codeExpired                  // the code expired (verify.code_ttl) or was used
+	codeAskAgain                 // silence after an ask: ask again
+	codeNoKey                    // silence after the last ask
+)
+
+var codeStepNames = [...]string{"nothing", "early", "digit", "cleared", "verified", "wrong", "failed", "expired", "ask_again", "no_key"}
+
+func (s codeStep) String() string { return codeStepNames[s] }
+
+// Why a code was wrong, for the log and the progress (never the digits).
+const (
+	wrongMismatch     = "mismatch"
+	wrongTooMany      = "too_many_digits"
+	wrongDigitTimeout = "digit_timeout"
+)
+
+// codeResult is a step with its reason: the early-key reason, or why a
+// code was wrong.
+type codeResult struct {
+	step  codeStep
+	early EarlyReason
+	why   string
+	// outOfFailures: the number has no failed codes left
+	// (policy.max_failed_codes).
+	outOfFailures bool
+}
+
+// codeFlow decides mode code from the keys and the timers; it does no I/O,
+// so that its rules are tested with made-up times. Times are on the media
+// clock (answer, ask, key starts); the code's expiry is checked on the wall
+// clock wall.
+type codeFlow struct {
+	secret       *numbermatch.Secret
+	failed       func() bool
+	wall         func() time.Time
+	attempts     int
+	digitTimeout time.Duration
+	minKeyDelay  time.Duration
+	pressAt      time.Duration // the first ask's press point
+	answer, ask  time.Duration // the answer and the first ask's start
+
+	entry   [numbermatch.MaxLength]byte
+	n       int
+	lastKey time.Duration
+	attempt int // asks so far
+	wrong   int // wrong codes keyed
+}
+
+func newCodeFlow(cr *CodeRequest, cfg Config, wall func() time.Time, pressAt, answer, ask time.Duration) *codeFlow {
+	return &codeFlow{
+		secret: cr.Secret, failed: cr.Failed, wall: wall,
+		attempts: cfg.Attempts, digitTimeout: cfg.DigitTimeout, minKeyDelay: cfg.MinKeyDelay,
+		pressAt: pressAt, answer: answer, ask: ask, attempt: 1,
+	}
+}
+
+// key takes the start of a key press (start on the media clock).
+func (f *codeFlow) key(k dtmf.Key, start time.Duration) codeResult {
+	if why, ok := early(start, f.answer, f.ask, f.minKeyDelay, f.pressAt); ok {
+		return codeResult{step: codeEarly, early: why}
+	}
+	switch k {
+	case keyStar:
+		f.n = 0
+		return codeResult{step: codeCleared}
+	case dtmf.KeyHash:
+		n := f.n
+		f.n = 0
+		switch f.secret.Check(f.entry[:n], f.wall()) {
+		case numbermatch.Match:
+			return codeResult{step: codeVerified}
+		case numbermatch.Expired, numbermatch.Used:
+			return codeResult{step: codeExpired}
+		}
+		return f.wrongCode(wrongMismatch)
+	}
+	// A digit (A–D too: they never match, as the code is decimal).
+	if f.n == f.secret.Length() {
+		f.n = 0
+		return f.wrongCode(wrongTooMany)
+	}
+	f.entry[f.n] = byte(k)
+	f.n++
+	f.lastKey = start
+	return codeResult{step: codeDigit}
+}
+
+// keying reports whether a code is being keyed (digits without # yet).
+func (f *codeFlow) keying() bool { return f.n > 0 }
+
+// deadline is when the entry times out (verify.digit_timeout after its
+// last key), if one is being keyed.
+func (f *codeFlow) deadline() (time.Duration, bool) {
+	return f.lastKey + f.digitTimeout, f.n > 0
+}
+
+// timeout takes the digit timer firing at now: an entry whose last key is
+// digitTimeout old is a wrong code.
+func (f *codeFlow) timeout(now time.Duration) codeResult {
+	if d, ok := f.deadline(); !ok || now < d {
+		return codeResult{}
+	}
+	f.n = 0
+	return f.wrongCode(wrongDigitTimeout)
+}
+
+// silence takes the answer timeout after an ask (or the wrong-code
+// prompt): ask again, or give up after the last attempt.
+func (f *codeFlow) silence() codeResult {
+	if f.n > 0 {
+		return codeResult{} // the digit timer decides
+	}
+	if f.attempt >= f.attempts {
+		return codeResult{step: codeNoKey}
+	}
+	f.attempt++
+	return codeResult{step: codeAskAgain}
+}
+
+// wrongCode counts a wrong code against the number and the call.
+func (f *codeFlow) wrongCode(why string) codeResult {
+	f.wrong++
+	more := f.failed == nil || f.failed()
+	if !more {
+		return codeResult{step: codeFailed, why: why, outOfFailures: true}
+	}
+	if f.attempt >= f.attempts {
+		return codeResult{step: codeFailed, why: why}
+	}
+	f.attempt++
+	return codeResult{step: codeWrong, why: why}
+}
+
+// maskKey is how a key of a code shows in logs, progress and the result
+// (dtmf.Key.Redacted).
+func maskKey(k dtmf.Key) string { return k.Redacted() }
+
+// keyStar clears what was keyed of a code.
+const keyStar dtmf.Key = '*'
+
+// converseCode is converse for mode code: it plays mode code's prompts and
+// decides on the code keyed.
+func (r *run) converseCode(parent context.Context, sess *media.Session, call *sip.Call, answerAt time.Duration, vm *machineSink) {
+	machine := vm.verdicts()
+	ctx, cancel := context.WithTimeout(parent, r.cfg.MaxCallDuration)
+	defer cancel()
+	p := r.req.Prompts
+	presses := sess.Presses()
+
+	play := func(samples []int16, name prompts.Name) *playing {
+		r.progress(StagePrompt, string(name))
+		pctx, pcancel := context.WithCancel(ctx)
+		pl := &playing{cancel: pcancel, done: make(chan error, 1), samples: samples}
+		vm.playing(samples) // its echo is not a greeting
+		go func() { pl.done <- sess.Play(pctx, samples) }()
+		return pl
+	}
+	stop := func(pl *playing) {
+		if pl != nil {
+			vm.stopped(pl.samples)
+			sess.Stop()
+			pl.cancel()
+			<-pl.done
+		}
+	}
+	finish := func(o Outcome, closing []int16, name prompts.Name) {
+		r.res.Outcome = o
+		if closing == nil {
+			return
+		}
+		pl := play(closing, name)
+		select {
+		case <-pl.done:
+		case <-call.Done():
+			stop(pl)
+		case <-ctx.Done():
+			stop(pl)
+		}
+	}
+
+	r.res.Attempts = 1
+	flow := newCodeFlow(r.req.Code, r.cfg, time.Now, p.AskCodePressAt, answerAt, sess.Now())
+	cur := play(p.AskCode, prompts.AskCode)
+	var next []int16 // the ask that follows the wrong-code prompt
+	var answerTimer <-chan time.Time
+	var digitTimer *time.Timer
+	digitC := func() <-chan time.Time {
+		if digitTimer == nil {
+			return nil
+		}
+		return digitTimer.C
+	}
+	armDigit := func() {
+		if digitTimer != nil {
+			digitTimer.Stop()
+			digitTimer = nil
+		}
+		if d, ok := flow.deadline(); ok {
+			digitTimer = time.NewTimer(max(0, d-sess.Now()))
+		}
+	}
+	defer func() {
+		if digitTimer != nil {
+			digitTimer.Stop()
+		}
+	}()
+	// idle starts the answer timeout when nothing plays and nothing is
+	// being keyed.
+	idle := func() {
+		if cur == nil && !flow.keying() {
+			answerTimer = time.After(r.cfg.AnswerTimeout)
+		}
+	}
+	// wrong handles a wrong code: the prompt and a new ask, or the end.
+	wrong := func(res codeResult, src string) (done bool) {
+		r.res.WrongCodes++
+		r.log.Info("wrong code", "why", res.why, "source", src, "attempt", r.res.Attempts, "no_failures_left", res.outOfFailures)
+		r.progress(StageKey, "wrong code ("+res.why+")")
+		stop(cur)
+		cur, next, answerTimer = nil, nil, nil
+		if res.step == codeFailed {
+			finish(WrongCode, p.CodeFailed, prompts.CodeFailed)
+			return true
+		}
+		r.res.Attempts++
+		cur, next = play(p.WrongCode, prompts.WrongCode), p.AskCode
+		return false
+	}
+	for {
+		select {
+		case err := <-doneOf(cur):
+			cur = nil
+			if ctx.Err() != nil {
+				continue // the ctx.Done case decides
+			}
+			if err != nil && !errors.Is(err, media.ErrStopped) && !errors.Is(err, context.Canceled) {
+				r.fail(fmt.Errorf("playing prompt: %w", err))
+				return
+			}
+			if next != nil {
+				cur, next = play(next, prompts.AskCode), nil
+				continue
+			}
+			idle()
+		case <-answerTimer:
+			answerTimer = nil
+			switch res := flow.silence(); res.step {
+			case codeNoKey:
+				o := NoKey
+				if r.res.WrongCodes > 0 {
+					o = WrongCode
+				}
+				finish(o, p.Goodbye, prompts.Goodbye)
+				return
+			case codeAskAgain:
+				r.res.Attempts++
+				cur = play(p.AskCode, prompts.AskCode)
+			}
+		case <-digitC():
+			digitTimer = nil
+			if res := flow.timeout(sess.Now()); res.step == codeWrong || res.step == codeFailed {
+				if wrong(res, "") {
+					return
+				}
+			} else {
+				armDigit()
+			}
+		case e, ok := <-presses:
+			if !ok {
+				r.fail(errors.New("media session closed"))
+				return
+			}
+			if e.Ended {
+				continue
+			}
+			src, shown := e.Source.String(), maskKey(e.Key)
+			res := flow.key(e.Key, e.Start)
+			switch res.step {
+			case codeEarly:
+				ek := EarlyKey{Key: shown, Source: src, MS: ms(max(0, e.Start-answerAt)), Reason: res.early}
+				r.res.EarlyKeys = append(r.res.EarlyKeys, ek)
+				r.progress(StageKey, fmt.Sprintf("%s via %s too early (%s): not counted", shown, src, res.early))
+				r.log.Info("early key not counted", "key", shown, "source", src, "ms_after_answer", ek.MS, "reason", res.early)
+				continue
+			case codeDigit, codeCleared:
+				// Barge-in: keying stops the prompt and its follow-up.
+				stop(cur)
+				cur, next, answerTimer = nil, nil, nil
+				r.progress(StageKey, fmt.Sprintf("%s via %s", shown, src))
+				armDigit()
+				idle()
+				continue
+			case codeVerified:
+				// Measured when decided, before stopping the prompt (see
+				// converse).
+				r.res.HashToDecisionMS = ms(sess.Now() - e.Start)
+				stop(cur)
+				now := time.Now()
+				r.res.KeyAt = &now
+				r.res.DTMFSource = src
+				r.progress(StageKey, fmt.Sprintf("# via %s: the code matches", src))
+				finish(Verified, p.Success, prompts.Success)
+				return
+			case codeExpired:
+				stop(cur)
+				r.res.DTMFSource = src
+				r.res.Error = "the code expired or was used (verify.code_ttl)"
+				r.log.Info("code expired or used", "source", src)
+				finish(WrongCode, p.CodeFailed, prompts.CodeFailed)
+				return
+			case codeWrong, codeFailed:
+				r.res.DTMFSource = src
+				armDigit()
+				if wrong(res, src) {
+					return
+				}
+			}
+		case v := <-machine:
+			stop(cur)
+			r.log.Info("answering machine", "reason", v.Reason, "at", v.At, "beep_hz", v.BeepHz)
+			r.res.Outcome, r.res.VoicemailReason = Voicemail, string(v.Reason)
+			return
+		case <-call.Done():
+			stop(cur)
+			r.res.Outcome = HungUp
+			if r.res.WrongCodes > 0 {
+				r.res.Outcome = WrongCode
+			}
+			return
+		case <-ctx.Done():
+			stop(cur)
+			if parent.Err() == nil {
+				r.res.Outcome = NoKey
+				if r.res.WrongCodes > 0 {
+					r.res.Outcome = WrongCode
+				}
+				r.res.Error = "maximum call duration reached"
+				return
+			}
+			r.res.Outcome = Cancelled
+			return
+		}
+	}
+}
