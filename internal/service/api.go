@@ -81,7 +81,6 @@ func (s *Service) newCode(e *entry, num policy.Number) error {
 	return nil
 }
 
-
 // RequestDigest is what an Idempotency-Key is bound to: a SHA-256 over the
 // method, the number in E.164, the locale (as requested, or the default),
 // the reference, the callback URL and the mode (as requested, or the
