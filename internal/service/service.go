@@ -719,16 +719,16 @@ func (s *Service) complete(e *entry, res verify.Result) {
 	}
 	s.metrics.observe(res)
 	s.metrics.active.Dec()
-	e.mu.Lock()
-	e.v = v
-	e.mu.Unlock()
-	close(e.done)
 	s.log.Info("audit: verification completed",
 		"id", v.ID, "reference", v.Reference, "to", v.To, "outcome", res.Outcome,
 		"sip_code", res.SIPCode, "sip_reason", res.SIPReason, "q850_cause", res.Q850Cause,
 		"dtmf_source", res.DTMFSource, "codec", res.Codec, "keys", res.Keys, "attempts", res.Attempts,
 		"started_at", res.StartedAt, "answered_at", res.AnsweredAt, "ended_at", res.EndedAt,
 		"setup_ms", res.SetupMS, "hash_to_decision_ms", res.HashToDecisionMS, "mode", v.Mode, "wrong_codes", res.WrongCodes, "error", res.Error)
+	e.mu.Lock()
+	e.v = v
+	e.mu.Unlock()
+	close(e.done)
 	s.wakeCallbacks()
 }
 
