@@ -172,6 +172,7 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 		CodeTTL:           cfg.Verify.CodeTTL,
 		CodeHasher:        hasher,
 		MaxFailedCodes:    cfg.Policy.MaxFailedCodes,
+		Failures:          store.Failures{S: st, Window: policy.FailureWindow},
 		DefaultLocale:     cfg.Verify.Locale,
 		Prompts:           cache.get,
 		Ready:             ua.Ready,

@@ -105,6 +105,45 @@ var suite = []struct {
 	{"schema_too_new", testSchemaTooNew},
 	{"watch_final", testWatchFinal},
 	{"claims_and_enrol", testClaims},
+	{"code_failures_across_nodes", testCodeFailures},
+}
+
+// testCodeFailures: failed codes count per number across nodes over a
+// sliding window; a failure outside the window no longer counts.
+func testCodeFailures(t *testing.T, be backend) {
+	open := be.fresh(t)
+	clk := newClock()
+	a := Failures{S: open(t, "a", clk.Now), Window: 24 * time.Hour}
+	b := Failures{S: open(t, "b", clk.Now), Window: 24 * time.Hour}
+	const num, other = "+447700900123", "+447700900124"
+	steps := []struct {
+		name    string
+		f       Failures
+		number  string
+		advance time.Duration
+		want    int
+	}{
+		{"first", a, num, 0, 1},
+		{"second on another node", b, num, time.Hour, 2},
+		{"another number", a, other, 0, 1},
+		{"third", a, num, time.Hour, 3},
+		{"the first has left the window", b, num, 22*time.Hour + time.Minute, 3},
+		{"a day after the rest", a, num, 25 * time.Hour, 1},
+	}
+	for _, st := range steps {
+		clk.Add(st.advance)
+		n, err := st.f.AddFailure(st.number)
+		if err != nil || n != st.want {
+			t.Fatalf("%s: AddFailure = %d, %v; want %d", st.name, n, err, st.want)
+		}
+		ts, err := st.f.Failures(st.number)
+		if err != nil || len(ts) != st.want || !ts[len(ts)-1].Equal(clk.Now().Truncate(time.Millisecond)) {
+			t.Fatalf("%s: Failures = %v, %v; want %d ending now", st.name, ts, err, st.want)
+		}
+	}
+	if ts, err := b.Failures(other); err != nil || len(ts) != 0 {
+		t.Errorf("the other number's failure from more than a day ago: %v, %v", ts, err)
+	}
 }
 
 // testClaims: a (kind, key) is claimed once across nodes until it expires;
