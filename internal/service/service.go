@@ -79,7 +79,7 @@ type Options struct {
 	// random key for this service.
 	CodeHasher *numbermatch.Hasher
 	// Failures counts wrong codes per number (policy.max_failed_codes);
-	// nil: in memory. A durable store implements policy.FailureCounter.
+	// nil: in memory (tests); serve passes the store's (store.Failures).
 	Failures policy.FailureCounter
 	// MaxFailedCodes is the wrong codes a number may key in
 	// policy.FailureWindow before its requests are refused (422
