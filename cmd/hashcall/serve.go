@@ -63,6 +63,7 @@ func rulesOf(c *config.Config) policy.Rules {
 		Types:     c.Policy.AllowedTypes,
 		PerNumber: policy.Rate{N: c.Policy.PerNumberLimit.N, Per: c.Policy.PerNumberLimit.Per},
 		Global:    policy.Rate{N: c.Policy.GlobalRate.N, Per: c.Policy.GlobalRate.Per},
+		PerToken:  policy.Rate{N: c.Policy.PerTokenRate.N, Per: c.Policy.PerTokenRate.Per},
 	}
 }
 
@@ -185,7 +186,7 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 			return ua.ByeFromState(ctx, service.DialogState(d))
 		},
 		Retention: store.Retention{Verifications: cfg.Store.Retention, Audit: cfg.Audit.Retention,
-			RateWindow: max(cfg.Policy.PerNumberLimit.Per, cfg.Policy.GlobalRate.Per)},
+			RateWindow: max(cfg.Policy.PerNumberLimit.Per, cfg.Policy.GlobalRate.Per, cfg.Policy.PerTokenRate.Per)},
 		Logger:     logger,
 		Registerer: reg,
 		Gatherer:   reg,

@@ -355,6 +355,9 @@ type Policy struct {
 	PerNumberLimit Rate `yaml:"per_number_limit"`
 	// GlobalRate caps the calls placed in all (policy.global_rate).
 	GlobalRate Rate `yaml:"global_rate"`
+	// PerTokenRate caps the calls placed for one bearer token of the HTTP
+	// hook (policy.per_token_rate): a leaked token calls no more than this.
+	PerTokenRate Rate `yaml:"per_token_rate"`
 	// MaxConcurrent caps the calls in progress at once
 	// (policy.max_concurrent).
 	MaxConcurrent int `yaml:"max_concurrent"`
@@ -509,6 +512,7 @@ func Default() *Config {
 			AllowedTypes:   []string{"mobile"},
 			PerNumberLimit: Rate{N: 3, Per: 15 * time.Minute},
 			GlobalRate:     Rate{N: 60, Per: time.Minute},
+			PerTokenRate:   Rate{N: 30, Per: time.Minute},
 			MaxConcurrent:  50,
 			MaxFailedCodes: policy.DefaultMaxFailed,
 		},

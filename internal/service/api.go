@@ -115,6 +115,16 @@ func RequestDigest(method, e164, locale, reference, callbackURL, mode string) [3
 // It returns once the verification is committed to the store and its call
 // started; the outcome comes from Wait.
 func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateRequest) (Verification, error) {
+	return s.createScoped(ctx, scope, idemKey, req, false)
+}
+
+// createForToken is Create for a bearer token of the HTTP hook: the
+// token's own window (policy.per_token_rate) is counted too.
+func (s *Service) createForToken(ctx context.Context, scope, idemKey string, req CreateRequest) (Verification, error) {
+	return s.createScoped(ctx, scope, idemKey, req, true)
+}
+
+func (s *Service) createScoped(ctx context.Context, scope, idemKey string, req CreateRequest, token bool) (Verification, error) {
 	if s.Draining() {
 		return Verification{}, errDraining
 	}
@@ -218,7 +228,7 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 			return Verification{}, err
 		}
 	}
-	sv, created, err := s.store.Create(ctx, store.Create{
+	c := store.Create{
 		ID: id, Scope: scope, Status: StatusQueued,
 		Request: store.Request{To: num.Masked, Locale: set.Locale, Mode: mode, Reference: req.Reference, CallbackURL: req.CallbackURL, NumberHMAC: numberKey},
 		IdemKey: idemKey, Digest: dig, IdemTTL: idempotencyTTL,
@@ -226,7 +236,11 @@ func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateR
 			{Kind: "number", Key: numberKey, N: rules.PerNumber.N, Per: rules.PerNumber.Per},
 			{Kind: "global", Key: "", N: rules.Global.N, Per: rules.Global.Per},
 		},
-	})
+	}
+	if token && rules.PerToken.N > 0 {
+		c.Limits = append(c.Limits, store.Limit{Kind: "token", Key: scope, N: rules.PerToken.N, Per: rules.PerToken.Per})
+	}
+	sv, created, err := s.store.Create(ctx, c)
 	var le *store.LimitError
 	switch {
 	case errors.As(err, &le):
@@ -272,6 +286,11 @@ func (s *Service) audit(ctx context.Context, scope string, num policy.Number, ru
 
 // limitRefusal words a full window as the policy rule it enforces.
 func limitRefusal(le *store.LimitError, r policy.Rules) *policy.Refusal {
+	if le.Kind == "token" {
+		return &policy.Refusal{Status: http.StatusTooManyRequests, Rule: policy.RulePerToken,
+			Message:    fmt.Sprintf("%d calls for this token in the last %v (policy.per_token_rate %d/%v)", le.Count, r.PerToken.Per, r.PerToken.N, r.PerToken.Per),
+			RetryAfter: le.RetryAfter}
+	}
 	if le.Kind == "number" {
 		return &policy.Refusal{Status: http.StatusTooManyRequests, Rule: policy.RulePerNumber,
 			Message:    fmt.Sprintf("this number was called %d times in the last %v (policy.per_number_limit %d/%v)", le.Count, r.PerNumber.Per, r.PerNumber.N, r.PerNumber.Per),

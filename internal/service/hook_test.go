@@ -477,3 +477,37 @@ func FuzzMatchCallbackHost(f *testing.F) {
 		}
 	})
 }
+
+// A bearer token places at most policy.per_token_rate calls: a leaked token
+// is bounded on its own, another token is not held back by it, and the
+// doors (Create, as RADIUS and the Entra page call it) don't count against
+// any token.
+func TestPerTokenRate(t *testing.T) {
+	fc := &fakeCaller{hold: make(chan struct{}), outcome: verify.Verified}
+	defer close(fc.hold)
+	s, srv := newTestService(t, fc, func(o *Options) {
+		o.Tokens = []string{token, otherToken}
+		o.Rules.PerToken = policy.Rate{N: 2, Per: time.Minute}
+	})
+	steps := []struct {
+		name, tok, to string
+		want          int
+	}{
+		{"first", token, "+447700900131", 202},
+		{"second", token, "+447700900132", 202},
+		{"third is over the token's rate", token, "+447700900133", 429},
+		{"another token", otherToken, "+447700900134", 202},
+	}
+	for _, st := range steps {
+		r := do(t, srv, "POST", "/v1/verifications", `{"to":"`+st.to+`"}`, "Authorization", "Bearer "+st.tok)
+		if r.status != st.want {
+			t.Fatalf("%s: %d %s, want %d", st.name, r.status, r.raw, st.want)
+		}
+		if st.want == 429 && (!strings.Contains(r.raw, "per_token_rate") || r.header.Get("Retry-After") == "") {
+			t.Errorf("%s: the 429 does not name the rule or lacks Retry-After: %s", st.name, r.raw)
+		}
+	}
+	if _, err := s.Create(context.Background(), "radius", "", CreateRequest{To: "+447700900135"}); err != nil {
+		t.Errorf("a door's request counted against a token: %v", err)
+	}
+}

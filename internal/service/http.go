@@ -191,7 +191,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	v, err := s.Create(r.Context(), tokenScope(r), r.Header.Get("Idempotency-Key"), req)
+	v, err := s.createForToken(r.Context(), tokenScope(r), r.Header.Get("Idempotency-Key"), req)
 	if err != nil {
 		writeAPIError(w, err)
 		return
