@@ -28,7 +28,7 @@ type Local struct {
 	// Addr is where we receive RTP (our socket); its IP goes into o= and c=
 	// and must be a specific unicast address.
 	Addr netip.AddrPort
-	// Codecs in order of preference; nil means DefaultCodecs (PCMA, PCMU).
+	// Codecs in order of preference; nil means DefaultCodecs() (PCMA, PCMU).
 	// Only G.711 is supported.
 	Codecs []Codec
 	// EventPT is the dynamic payload type offered for telephone-event
@@ -109,7 +109,7 @@ func (n Negotiated) StreamConfig(latch bool) StreamConfig {
 func (l *Local) config() ([]Codec, uint8, error) {
 	codecs := l.Codecs
 	if len(codecs) == 0 {
-		codecs = DefaultCodecs
+		codecs = DefaultCodecs()
 	}
 	ev := l.EventPT
 	if ev == 0 {

@@ -294,7 +294,7 @@ func TestOfferAnswerRoundTrip(t *testing.T) {
 		}
 		want := us.Codecs
 		if want == nil {
-			want = DefaultCodecs
+			want = DefaultCodecs()
 		}
 		if n.Codec != want[0] || pn.Codec != want[0] {
 			t.Errorf("codecs %v: we send %v, phone sends %v, want %v", codecs, n.Codec, pn.Codec, want[0])

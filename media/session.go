@@ -462,7 +462,7 @@ func (s *Session) receive() {
 			s.mu.Unlock()
 			continue
 		}
-		evs = s.stream.Packet(evs[:0], now, from, buf[:n])
+		evs, _ = s.stream.Packet(evs[:0], now, from, buf[:n])
 		if src, ssrc, locks := s.stream.Lock(); locks != s.lastLocks {
 			s.lastLocks = locks
 			if locks == 1 || s.relock {
