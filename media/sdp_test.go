@@ -372,15 +372,22 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-func FuzzParseAnswer(f *testing.F) {
-	seeds, _ := filepath.Glob(filepath.Join("testdata", "sdp", "answers", "*.sdp"))
-	for _, s := range seeds {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			f.Fatal(err)
+// addSDPSeeds adds the SDP bodies under testdata/sdp/<dir> to f's corpus.
+func addSDPSeeds(f *testing.F, dirs ...string) {
+	for _, dir := range dirs {
+		seeds, _ := filepath.Glob(filepath.Join("testdata", "sdp", dir, "*.sdp"))
+		for _, s := range seeds {
+			b, err := os.ReadFile(s)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
 		}
-		f.Add(b)
 	}
+}
+
+func FuzzParseAnswer(f *testing.F) {
+	addSDPSeeds(f, "answers")
 	f.Add([]byte("v=0\no=- 1 2 IN IP4 1.2.3.4\nm=audio 1 RTP/AVP 0\nc=IN IP4 1.2.3.4\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		l := testLocal()
@@ -400,14 +407,7 @@ func FuzzParseAnswer(f *testing.F) {
 }
 
 func FuzzAnswer(f *testing.F) {
-	seeds, _ := filepath.Glob(filepath.Join("testdata", "sdp", "offers", "*.sdp"))
-	for _, s := range seeds {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	addSDPSeeds(f, "offers")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		l := testLocal()
 		out, n, err := l.Answer(b)
@@ -439,16 +439,7 @@ func FuzzAnswer(f *testing.F) {
 // type; a body the strict reader accepts is accepted again after our own
 // Answer writes it (the writer's output is grammar-clean).
 func FuzzParseSDP(f *testing.F) {
-	for _, dir := range []string{"answers", "offers"} {
-		seeds, _ := filepath.Glob(filepath.Join("testdata", "sdp", dir, "*.sdp"))
-		for _, s := range seeds {
-			b, err := os.ReadFile(s)
-			if err != nil {
-				f.Fatal(err)
-			}
-			f.Add(b)
-		}
-	}
+	addSDPSeeds(f, "answers", "offers")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := ParseSDP(b)
 		if err != nil {
