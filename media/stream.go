@@ -161,19 +161,10 @@ func (d Drop) String() string {
 
 // Add counts n packets dropped for reason d (none for DropNone).
 func (c *Drops) Add(d Drop, n uint64) {
-	switch d {
-	case DropNotRTP:
-		c.NotRTP += n
-	case DropSource:
-		c.Source += n
-	case DropSSRC:
-		c.SSRC += n
-	case DropPayloadType:
-		c.PayloadType += n
-	case DropOld:
-		c.Old += n
-	case DropRTCP:
-		c.RTCP += n
+	fields := [...]*uint64{DropNotRTP: &c.NotRTP, DropSource: &c.Source, DropSSRC: &c.SSRC,
+		DropPayloadType: &c.PayloadType, DropOld: &c.Old, DropRTCP: &c.RTCP}
+	if int(d) < len(fields) && fields[d] != nil {
+		*fields[d] += n
 	}
 }
 
