@@ -357,6 +357,7 @@ type Policy struct {
 	GlobalRate Rate `yaml:"global_rate"`
 	// PerTokenRate caps the calls placed for one bearer token of the HTTP
 	// hook (policy.per_token_rate): a leaked token calls no more than this.
+	// The zero Rate ("off", the default) sets no such limit.
 	PerTokenRate Rate `yaml:"per_token_rate"`
 	// MaxConcurrent caps the calls in progress at once
 	// (policy.max_concurrent).
@@ -512,7 +513,6 @@ func Default() *Config {
 			AllowedTypes:   []string{"mobile"},
 			PerNumberLimit: Rate{N: 3, Per: 15 * time.Minute},
 			GlobalRate:     Rate{N: 60, Per: time.Minute},
-			PerTokenRate:   Rate{N: 30, Per: time.Minute},
 			MaxConcurrent:  50,
 			MaxFailedCodes: policy.DefaultMaxFailed,
 		},

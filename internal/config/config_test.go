@@ -521,6 +521,8 @@ func TestValidationErrors(t *testing.T) {
 		{name: "register expiry fraction", mutate: func(c *Config) { c.SIP.Trunk.RegisterExpiry = 90500 * time.Millisecond }, key: "sip.trunk.register_expiry", want: "whole seconds"},
 		{name: "options interval negative", mutate: func(c *Config) { c.SIP.Trunk.OptionsInterval = -time.Second }, key: "sip.trunk.options_interval", want: "want 0 (off) or a duration"},
 		{name: "ring timeout zero", mutate: func(c *Config) { c.SIP.RingTimeout = 0 }, key: "sip.ring_timeout", want: "want a duration between 1s and 5m, got 0s"},
+		{name: "per-number limit off", mutate: func(c *Config) { c.Policy.PerNumberLimit = Rate{} }, key: "policy.per_number_limit", want: `want "N/PERIOD" such as 3/15m`},
+		{name: "per-token rate too fast", mutate: func(c *Config) { c.Policy.PerTokenRate = Rate{N: 5, Per: time.Millisecond} }, key: "policy.per_token_rate", want: `want "N/PERIOD" such as 3/15m`},
 		{name: "diagnostics on all interfaces", mutate: func(c *Config) { c.Diagnostics.Listen = "0.0.0.0:6060" }, key: "diagnostics.listen", want: "want a loopback IP:PORT"},
 		{name: "diagnostics on a LAN address", mutate: func(c *Config) { c.Diagnostics.Listen = "192.0.2.1:6060" }, key: "diagnostics.listen", want: "want a loopback IP:PORT"},
 		{name: "diagnostics without port", mutate: func(c *Config) { c.Diagnostics.Listen = "127.0.0.1" }, key: "diagnostics.listen", want: "want a loopback IP:PORT"},

@@ -133,6 +133,9 @@ const (
 
 // ParseRate parses "N/PERIOD", such as "3/15m".
 func ParseRate(s string) (Rate, error) {
+	if strings.TrimSpace(s) == "off" {
+		return Rate{}, nil // no limit; only keys that allow it accept the zero Rate
+	}
 	n, per, ok := strings.Cut(strings.TrimSpace(s), "/")
 	if !ok {
 		return Rate{}, fmt.Errorf("%s, got %s", rateWant, quote(s))
@@ -166,6 +169,9 @@ func (r Rate) check() error {
 
 // String returns "N/PERIOD" with the period in its shortest form ("3/15m").
 func (r Rate) String() string {
+	if r == (Rate{}) {
+		return "off"
+	}
 	return strconv.Itoa(r.N) + "/" + formatDuration(r.Per)
 }
 

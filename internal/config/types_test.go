@@ -67,6 +67,7 @@ func TestParseRate(t *testing.T) {
 		{"5/1h30m", Rate{5, 90 * time.Minute}, true, "5/1h30m"},
 		{"1/1.5s", Rate{1, 1500 * time.Millisecond}, true, "1/1.5s"},
 		{"0/1m", Rate{}, false, ""},
+		{"off", Rate{}, true, "off"},
 		{"-1/1m", Rate{}, false, ""},
 		{"+1/1m", Rate{}, false, ""},
 		{"1/500ms", Rate{}, false, ""},

@@ -492,7 +492,9 @@ func (c *Config) validatePolicy(ck *checker) {
 	}
 	ck.add("policy.per_number_limit", p.PerNumberLimit.check())
 	ck.add("policy.global_rate", p.GlobalRate.check())
-	ck.add("policy.per_token_rate", p.PerTokenRate.check())
+	if p.PerTokenRate != (Rate{}) {
+		ck.add("policy.per_token_rate", p.PerTokenRate.check())
+	}
 	if p.MaxConcurrent < 1 || p.MaxConcurrent > 10000 {
 		ck.addf("policy.max_concurrent", "want 1 to 10000, got %d", p.MaxConcurrent)
 	}
