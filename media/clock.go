@@ -51,3 +51,7 @@ func pace(el time.Duration, next int64, frame time.Duration) (wait time.Duration
 	}
 	return 0, max(next, int64(el/frame))
 }
+
+// SystemClock returns the real clock, the one a Session uses when
+// SessionConfig.Clock is nil.
+func SystemClock() Clock { return realClock{} }
