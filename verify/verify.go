@@ -21,6 +21,16 @@
 // with outcome Voicemail.
 //
 // It is used by `hashcall call`, `hashcall demo` and the HTTP service.
+//
+// The flow runs over three small interfaces, so that it can be driven
+// without a network: a Dialer places the call (UADialer: a *sip.UA) and
+// returns a Call, a Media is the call's media session (*media.Session,
+// whose sip.Media half the dialog drives through sip.DialOptions.Media),
+// and a media.Clock is the time source. Its tests drive every path with a
+// fake dialer and fake media inside a testing/synctest bubble, in
+// milliseconds; the tests that call the simulated phone over 127.0.0.1 in
+// real time are the integration layer and skip under -short, so
+// `go test -short ./verify/` is the fast set.
 package verify
 
 import (
