@@ -154,7 +154,6 @@ type Call struct {
 	earlySDP []byte      // the last SDP of a provisional response
 	dialog   dialogState // up from the answer until the end
 	diverted Diversion
-	answered bool
 	ended    bool
 	remote   bool
 	done     chan struct{}
