@@ -271,3 +271,40 @@ func runFlow(t *testing.T, tc flowCase) {
 		t.Error("the media session was not closed")
 	}
 }
+
+// offsetClock is the real clock (the bubble's) shifted by a day: a clock
+// other than time.Now that the flow must read.
+type offsetClock struct{ media.Clock }
+
+func (c offsetClock) Now() time.Time { return c.Clock.Now().Add(24 * time.Hour) }
+
+// TestFlowInjectedClock: Verifier.Clock is the time of the result and the
+// media's clock.
+func TestFlowInjectedClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clock := offsetClock{media.SystemClock()}
+		var mediaClock media.Clock
+		dialer := &fakeDialer{ring: time.Second}
+		v := &Verifier{Config: Config{NoVoicemail: true}, Dialer: dialer, Clock: clock, Listen: func(ctx context.Context, mc media.SessionConfig) (Media, error) {
+			mediaClock = mc.Clock
+			m := newFakeMedia(mc)
+			m.script = []press{{at: 2 * time.Second, key: '#'}}
+			return m, nil
+		}}
+		start := time.Now()
+		res := v.Run(t.Context(), Request{To: "100", Prompts: flowPrompts()})
+		if res.Outcome != Verified {
+			t.Fatalf("outcome %s (%s)", res.Outcome, res.Error)
+		}
+		day := 24 * time.Hour
+		if !res.StartedAt.Equal(start.Add(day)) || !res.AnsweredAt.Equal(start.Add(day+time.Second)) || !res.KeyAt.Equal(start.Add(day+3*time.Second)) {
+			t.Errorf("started %v answered %v key %v: not on the injected clock (start %v)", res.StartedAt, res.AnsweredAt, res.KeyAt, start)
+		}
+		if res.SetupMS != 1000 {
+			t.Errorf("set-up %v ms, want 1000", res.SetupMS)
+		}
+		if mediaClock != media.Clock(clock) {
+			t.Errorf("the media got clock %v, want the verifier's", mediaClock)
+		}
+	})
+}
