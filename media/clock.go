@@ -2,9 +2,10 @@ package media
 
 import "time"
 
-// Clock is the time source of a [Session]: the sender's schedule and the
+// Clock is the time source of a [Session]: the pacer's schedule and the
 // arrival times of packets. Tests inject a fake one to drive the sender
-// without sleeping; nil means the real clock.
+// without sleeping (sessions on one clock share its pacer); nil means the
+// real clock.
 type Clock interface {
 	// Now returns the current time; only differences between values are
 	// used, so it must be monotonic.
@@ -34,23 +35,6 @@ type realTimer struct{ t *time.Timer }
 func (r realTimer) C() <-chan time.Time   { return r.t.C }
 func (r realTimer) Reset(d time.Duration) { r.t.Reset(d) }
 func (r realTimer) Stop()                 { r.t.Stop() }
-
-// pace is the sender's schedule: slot k is due at k·frame after the start,
-// an absolute schedule that never drifts however late each wake-up is. At
-// elapsed time el, with slot next the next one to send, it returns either
-// wait > 0, how long to sleep until slot next is due, or wait == 0 and the
-// slot to send now. That slot is next when the sender is on time or less
-// than a frame late; when it fell further behind (the process stalled) it is
-// the latest slot whose time has come, so the slots in between are skipped
-// (their timestamps are left out rather than sent in a burst) and the
-// following slot is on schedule again.
-func pace(el time.Duration, next int64, frame time.Duration) (wait time.Duration, slot int64) {
-	due := time.Duration(next) * frame
-	if el < due {
-		return due - el, next
-	}
-	return 0, max(next, int64(el/frame))
-}
 
 // SystemClock returns the real clock, the one a Session uses when
 // SessionConfig.Clock is nil.

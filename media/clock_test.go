@@ -2,66 +2,8 @@ package media
 
 import (
 	"sync"
-	"testing"
 	"time"
 )
-
-func TestPace(t *testing.T) {
-	const f = 20 * time.Millisecond
-	for _, tc := range []struct {
-		name     string
-		el       time.Duration
-		next     int64
-		wait     time.Duration
-		slot     int64
-		skipping bool
-	}{
-		{"start", 0, 0, 0, 0, false},
-		{"early for slot 1", 5 * time.Millisecond, 1, 15 * time.Millisecond, 1, false},
-		{"exactly on time", 40 * time.Millisecond, 2, 0, 2, false},
-		{"a little late", 47 * time.Millisecond, 2, 0, 2, false},
-		{"almost a frame late", 59 * time.Millisecond, 2, 0, 2, false},
-		{"a frame late: skip one", 60 * time.Millisecond, 2, 0, 3, true},
-		{"stalled 100 ms: skip to the latest slot", 145 * time.Millisecond, 2, 0, 7, true},
-		{"woke early (timer slack)", 39 * time.Millisecond, 2, time.Millisecond, 2, false},
-		{"after a skip, on schedule again", 141 * time.Millisecond, 8, 19 * time.Millisecond, 8, false},
-		{"hours in", 3*time.Hour + 10*time.Millisecond, 540001, 10 * time.Millisecond, 540001, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			wait, slot := pace(tc.el, tc.next, f)
-			if wait != tc.wait || slot != tc.slot {
-				t.Errorf("pace(%v, %d) = %v, %d; want %v, %d", tc.el, tc.next, wait, slot, tc.wait, tc.slot)
-			}
-			if (slot > tc.next) != tc.skipping {
-				t.Errorf("skipping %v", slot > tc.next)
-			}
-		})
-	}
-}
-
-// TestPaceNoDrift runs the schedule with wake-ups that are always a little
-// late: the slots stay on the absolute grid.
-func TestPaceNoDrift(t *testing.T) {
-	const f = 20 * time.Millisecond
-	var el time.Duration
-	var next int64
-	sent := 0
-	for sent < 50*3600 { // an hour of packets
-		wait, slot := pace(el, next, f)
-		if wait > 0 {
-			el += wait + 700*time.Microsecond // the timer fires late every time
-			continue
-		}
-		if slot != next {
-			t.Fatalf("skipped at %v", el)
-		}
-		next = slot + 1
-		sent++
-	}
-	if want := time.Duration(sent-1)*f + 700*time.Microsecond; el != want {
-		t.Fatalf("after %d packets el = %v, want %v", sent, el, want)
-	}
-}
 
 // fakeClock is a Clock whose time moves only by Advance.
 type fakeClock struct {
@@ -127,6 +69,19 @@ func (t *fakeTimer) Reset(d time.Duration) {
 	t.clk.fire()
 }
 
+// resetAt makes the timer fire at when (at once if that has passed): the
+// pacer aims at its tick, not at a delay measured before an Advance.
+func (t *fakeTimer) resetAt(when time.Time) {
+	t.clk.mu.Lock()
+	defer t.clk.mu.Unlock()
+	select {
+	case <-t.c:
+	default:
+	}
+	t.when, t.active = when, true
+	t.clk.fire()
+}
+
 func (t *fakeTimer) Stop() {
 	t.clk.mu.Lock()
 	defer t.clk.mu.Unlock()
@@ -144,4 +99,17 @@ func (c *fakeClock) armed() bool {
 		}
 	}
 	return false
+}
+
+// armedCount is the number of timers waiting for a time after now.
+func (c *fakeClock) armedCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, t := range c.timers {
+		if t.active && t.when.After(c.now) {
+			n++
+		}
+	}
+	return n
 }

@@ -20,11 +20,15 @@
 //     capture drive the same code.
 //   - [Session] is one UDP socket per call ([Listen]): a receive goroutine
 //     that feeds a Stream once the call is answered ([Session.Start]) and
-//     drops everything before (early media must never verify a call), and a
-//     sender that paces RTP every 20 ms on an absolute schedule, sending
-//     silence when no prompt plays ([Session.Play]) so that trunks and SBCs
-//     do not hang up on RTP inactivity. It sends from the socket it receives
-//     on (symmetric RTP, RFC 4961).
+//     drops everything before (early media must never verify a call). Its
+//     RTP is sent every 20 ms on an absolute schedule by pacers shared by
+//     all calls (four goroutines per core, each a timing wheel of 1 ms
+//     phases; [PacerStats] has their figures), silence when no prompt plays
+//     ([Session.Play], [Session.PlayAudio]) so that trunks and SBCs do not
+//     hang up on RTP inactivity. It sends from the socket it receives on
+//     (symmetric RTP, RFC 4961).
+//   - [Audio] is a prompt encoded once per G.711 law and shared read-only by
+//     every call that plays it.
 //   - [LoadWAV] and [ReadWAV] read prompts: 8 kHz mono PCM 16-bit, µ-law or
 //     A-law WAV files.
 //

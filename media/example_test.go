@@ -66,3 +66,15 @@ func ExampleLocal_ParseAnswer() {
 	// direction: sendrecv hold: false
 	// media: answer has no codec in common with the offer (offered PCMA, PCMU; answered G729)
 }
+
+// A prompt every call plays is made an Audio once, at start-up; each
+// call's Session.PlayAudio then sends the same encoded bytes.
+func ExampleAudio() {
+	samples := make([]int16, 7500*media.SampleRate/1000) // 7.5 s of 8 kHz audio
+	ask := media.NewAudio(samples)
+	fmt.Println(ask.Duration(), ask.Len()/media.FrameSamples, "frames")
+	// In each call, once answered:
+	//	err := sess.PlayAudio(ctx, ask)
+	// Output:
+	// 7.5s 375 frames
+}

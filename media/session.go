@@ -122,8 +122,8 @@ type SessionConfig struct {
 // SessionStats counts what a [Session] did.
 type SessionStats struct {
 	Sent       uint64 // RTP packets sent
-	Late       uint64 // sends after the sender fell more than a frame behind (each skips slots)
-	Skipped    uint64 // 20 ms slots skipped by those late sends
+	Late       uint64 // packets sent a frame (20 ms) or more after their slot (the pacer caught up)
+	Skipped    uint64 // 20 ms slots left out after a stall of more than 200 ms
 	SendErrors uint64 // failed socket writes
 	// PressesDropped counts reports not delivered because the Presses
 	// channel was full.
@@ -142,11 +142,12 @@ type SessionStats struct {
 // away, so no key pressed before the 200 can count. From Start on, packets
 // go through a [Stream] and its key reports to Presses.
 //
-// The sender, from Start to Close, sends one RTP packet every 20 ms from
-// the same socket (symmetric RTP, RFC 4961): the prompt while one plays,
-// telephone-events or a tone while SendDTMF runs, silence otherwise, since
-// trunks and SBCs hang up calls whose RTP stops. Packets follow an absolute
-// schedule (see pace); the SSRC, first sequence number and first timestamp
+// From Start to Close the session's packets are sent by the shared pacers
+// (see pacer.go: a few goroutines for all calls), one RTP packet every
+// 20 ms from the same socket (symmetric RTP, RFC 4961): the prompt while one
+// plays, telephone-events or a tone while SendDTMF runs, silence otherwise,
+// since trunks and SBCs hang up calls whose RTP stops. Packets follow an
+// absolute schedule; the SSRC, first sequence number and first timestamp
 // are random (RFC 3550 §5.1) and the marker bit starts each talkspurt.
 //
 // Methods are safe for concurrent use, except Local, whose result belongs
@@ -188,15 +189,16 @@ type Session struct {
 	relock     bool         // the stream was unlocked (Retarget) since
 	evs        []dtmf.Event // Info's scratch
 
-	// Sender state, owned by the sender goroutine.
+	// Sender state, owned by the pacer serving the session.
 	ssrc       uint32
 	seq        uint16
 	ts0        uint32
 	needMarker bool
-	hdr        rtp.Header
-	buf        [maxDatagram]byte
 
-	sent, late, skipped, sendErrors atomic.Uint64
+	pe   paceEntry   // the session's place on a pacer's wheel
+	down atomic.Bool // shutdown began: send nothing more
+
+	sent, sendErrors atomic.Uint64
 }
 
 // job is one Play or SendDTMF: audio frames or telephone-event packets,
@@ -260,6 +262,7 @@ func Listen(ctx context.Context, cfg SessionConfig) (*Session, error) {
 	s.ts0 = binary.BigEndian.Uint32(r[4:])
 	s.seq = binary.BigEndian.Uint16(r[8:])
 	s.needMarker = true
+	s.pe.s = s
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.stopAfter = context.AfterFunc(ctx, s.shutdown)
 	s.wg.Add(1)
@@ -302,26 +305,31 @@ func (s *Session) Presses() <-chan dtmf.Event { return s.presses }
 
 // Start begins the answered call with the outcome of the offer/answer
 // exchange: received packets go through a Stream built from n, and the
-// sender starts.
+// session joins a pacer, which sends its first packet within a
+// millisecond or two and one every 20 ms after.
 func (s *Session) Start(n Negotiated) error {
 	if !n.Codec.Supported() {
 		return fmt.Errorf("media: cannot send %s", n.Codec)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	switch {
 	case s.closing || s.ctx.Err() != nil:
+		s.mu.Unlock()
 		return ErrClosed
 	case s.started:
+		s.mu.Unlock()
 		return errors.New("media: session already started; use Update")
 	}
 	s.neg = n
 	s.stream = NewStream(n.StreamConfig(s.cfg.Latch))
 	s.stream.SetAudio(s.cfg.Audio)
 	s.started = true
-	s.wg.Add(1)
-	go s.sendLoop()
-	s.log.Info("rtp started", "remote", n.Remote, "codec", n.Codec.Name, "events", n.HaveEvents, "hold", n.Hold, "early_dropped", s.early)
+	early := s.early
+	s.mu.Unlock()
+	// Outside s.mu: a pacer takes its own lock, then s.mu in sendSlot. A
+	// Close in between makes joinPacer a no-op.
+	joinPacer(s.clock, &s.pe)
+	s.log.Info("rtp started", "remote", n.Remote, "codec", n.Codec.Name, "events", n.HaveEvents, "hold", n.Hold, "early_dropped", early)
 	return nil
 }
 
@@ -381,8 +389,8 @@ func (s *Session) Info(key dtmf.Key, d time.Duration) {
 func (s *Session) Stats() SessionStats {
 	st := SessionStats{
 		Sent:       s.sent.Load(),
-		Late:       s.late.Load(),
-		Skipped:    s.skipped.Load(),
+		Late:       s.pe.late.Load(),
+		Skipped:    s.pe.skipped.Load(),
 		SendErrors: s.sendErrors.Load(),
 	}
 	s.mu.Lock()
@@ -395,9 +403,10 @@ func (s *Session) Stats() SessionStats {
 	return st
 }
 
-// Close stops the receive goroutine and the sender, waits for them, closes
-// the socket (its port is free when Close returns) and the Presses channel.
-// Play and SendDTMF calls in progress return ErrClosed. It is idempotent.
+// Close takes the session off its pacer, stops the receive goroutine and
+// waits for it, closes the socket (its port is free when Close returns) and
+// the Presses channel. Play and SendDTMF calls in progress return
+// ErrClosed. It is idempotent.
 func (s *Session) Close() error {
 	s.mu.Lock()
 	s.closing = true
@@ -407,6 +416,7 @@ func (s *Session) Close() error {
 	s.wg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.finish(s.job, ErrClosed)
 	if !s.closed {
 		s.closed = true
 		close(s.presses)
@@ -415,10 +425,13 @@ func (s *Session) Close() error {
 	return s.closeErr
 }
 
-// shutdown tells both goroutines to stop and closes the socket, which
-// unblocks the receiver's read.
+// shutdown takes the session off its pacer (no packet is sent after it),
+// tells the receiver to stop and closes the socket, which unblocks the
+// receiver's read.
 func (s *Session) shutdown() {
 	s.downOnce.Do(func() {
+		s.down.Store(true)
+		leavePacer(&s.pe)
 		s.cancel()
 		if err := s.conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			s.closeErr = fmt.Errorf("media: close socket: %w", err)
@@ -518,23 +531,14 @@ func (s *Session) deliver(evs []dtmf.Event) {
 }
 
 // Play sends samples (8 kHz 16-bit linear) in the negotiated codec, encoded
-// once up front and a frame per 20 ms slot, the first with the marker bit.
-// It waits for an earlier Play or SendDTMF to finish, and returns when the
-// last frame was sent (nil), when Stop ended it (ErrStopped), when ctx
-// ended (ctx.Err(): the playback stops at the next frame) or when the
-// session closed (ErrClosed).
+// once up front for this playback and a frame per 20 ms slot, the first
+// with the marker bit. It waits for an earlier Play or SendDTMF to finish,
+// and returns when the last frame was sent (nil), when Stop ended it
+// (ErrStopped), when ctx ended (ctx.Err(): the playback stops at the next
+// frame) or when the session closed (ErrClosed). A prompt every call plays
+// is better an [Audio] played with PlayAudio: encoded once for all calls.
 func (s *Session) Play(ctx context.Context, samples []int16) error {
-	s.mu.Lock()
-	started, codec := s.started, s.neg.Codec
-	s.mu.Unlock()
-	if !started {
-		return ErrNotStarted
-	}
-	if len(samples) == 0 {
-		return nil
-	}
-	data := codec.encode(make([]byte, 0, len(samples)+FrameSamples), samples)
-	return s.run(ctx, &job{audio: data, pt: codec.PayloadType})
+	return s.PlayAudio(ctx, &Audio{samples: samples}) // not shared: no copy
 }
 
 // Stop ends the current playback (or DTMF) at the next frame; its Play
@@ -632,47 +636,16 @@ func (s *Session) finish(j *job, err error) {
 	}
 }
 
-// sendLoop is the sender goroutine: one packet per slot of the schedule.
-func (s *Session) sendLoop() {
-	defer s.wg.Done()
-	defer func() {
-		s.mu.Lock()
-		s.finish(s.job, ErrClosed)
-		s.mu.Unlock()
-	}()
-	timer := s.clock.NewTimer(time.Hour)
-	timer.Stop()
-	t0 := s.clock.Now()
-	var next int64
-	for {
-		wait, slot := pace(s.clock.Now().Sub(t0), next, FrameDuration)
-		if wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-s.ctx.Done():
-				timer.Stop()
-				return
-			case <-timer.C():
-			}
-			continue
-		}
-		if s.ctx.Err() != nil {
-			return
-		}
-		if slot > next {
-			s.late.Add(1)
-			s.skipped.Add(uint64(slot - next))
-		}
-		s.sendSlot(slot)
-		next = slot + 1
-	}
-}
-
 // sendSlot sends the packet of one slot: the next frame of the job, or an
-// event packet, or silence.
-func (s *Session) sendSlot(slot int64) {
+// event packet, or silence. Its pacer calls it, one slot after the other,
+// building the packet in the pacer's scratch sc; it reports whether a
+// packet left.
+func (s *Session) sendSlot(slot int64, sc *sendScratch) bool {
+	if s.down.Load() {
+		return false
+	}
 	ts := s.ts0 + uint32(slot)*FrameSamples
-	h := &s.hdr
+	h := &sc.hdr
 	*h = rtp.Header{Version: 2, SequenceNumber: s.seq, Timestamp: ts, SSRC: s.ssrc}
 
 	s.mu.Lock()
@@ -717,18 +690,18 @@ func (s *Session) sendSlot(slot int64) {
 
 	if ok {
 		h.Marker = h.Marker || s.needMarker
-		n, err := h.MarshalTo(s.buf[:])
+		n, err := h.MarshalTo(sc.buf[:])
 		if err == nil {
 			if event != nil {
 				var m int
-				m, err = event.MarshalTo(s.buf[n:])
+				m, err = event.MarshalTo(sc.buf[n:])
 				n += m
 			} else {
-				n += copy(s.buf[n:], payload)
+				n += copy(sc.buf[n:], payload)
 			}
 		}
 		if err == nil {
-			_, err = s.conn.WriteToUDPAddrPort(s.buf[:n], dest)
+			_, err = s.conn.WriteToUDPAddrPort(sc.buf[:n], dest)
 		}
 		if err != nil {
 			if s.sendErrors.Add(1) == 1 {
@@ -749,6 +722,7 @@ func (s *Session) sendSlot(slot int64) {
 		s.finish(j, nil)
 		s.mu.Unlock()
 	}
+	return ok
 }
 
 // destination is where to send, and false on hold or without an address;

@@ -295,7 +295,7 @@ var pcmuEvents = Negotiated{Codec: PCMU, RecvCodecs: []Codec{PCMU}, HaveEvents: 
 
 // TestSessionPlay: a 1 s prompt is 50 packets, sequence +1 and timestamp
 // +160 each, the marker bit on the first packet sent and on the first of
-// the prompt only; a stall skips timestamps instead of bursting.
+// the prompt only; after a stall the due packets catch up in order.
 func TestSessionPlay(t *testing.T) {
 	s, clk, far := fakeSession(t, pcmuEvents)
 	h0, p0 := readRTP(t, far) // slot 0, sent at Start
@@ -337,20 +337,24 @@ func TestSessionPlay(t *testing.T) {
 		prev = h
 	}
 
-	// The process stalls for 100 ms: one packet, five slots on, then back
-	// on schedule.
+	// The process stalls for 100 ms: the five due packets leave at once, in
+	// order, without a gap in sequence or timestamps (none skipped), then
+	// the next is on schedule again. Four of them left a frame or more late.
 	step(t, clk, 5*FrameDuration+3*time.Millisecond)
-	h, _ := readRTP(t, far)
-	if h.SequenceNumber != prev.SequenceNumber+1 || h.Timestamp != prev.Timestamp+5*FrameSamples {
-		t.Fatalf("after a stall: %+v after %+v", h, prev)
+	for i := range 5 {
+		h, _ := readRTP(t, far)
+		if h.SequenceNumber != prev.SequenceNumber+1 || h.Timestamp != prev.Timestamp+FrameSamples {
+			t.Fatalf("after a stall, packet %d: %+v after %+v", i, h, prev)
+		}
+		prev = h
 	}
 	step(t, clk, FrameDuration-3*time.Millisecond)
 	h2, _ := readRTP(t, far)
-	if h2.Timestamp != h.Timestamp+FrameSamples {
-		t.Fatalf("not realigned: %+v after %+v", h2, h)
+	if h2.SequenceNumber != prev.SequenceNumber+1 || h2.Timestamp != prev.Timestamp+FrameSamples {
+		t.Fatalf("not on schedule: %+v after %+v", h2, prev)
 	}
 	st := s.Stats()
-	if st.Sent != 55 || st.Late != 1 || st.Skipped != 4 {
+	if st.Sent != 59 || st.Late != 4 || st.Skipped != 0 {
 		t.Errorf("stats %+v", st)
 	}
 }

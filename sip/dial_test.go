@@ -794,3 +794,45 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestAttackHandlerPanic: a request whose handling panics (here the call's
+// Media's Info, after the INFO's 200) ends neither the process nor the
+// call: it is still up, and our Hangup still sends its BYE. Before, sipgo's handler
+// goroutine had no recover and the panic ended the process, leaving every
+// call's far end up without a BYE.
+func TestAttackHandlerPanic(t *testing.T) {
+	ft := newFakeTrunk(t)
+	ua := newTestUA(t, ft, nil)
+	call, err := ua.Dial(context.Background(), "100", DialOptions{
+		Offer: []byte(testSDP),
+		Media: funcMedia{info: func(dtmf.Key, time.Duration) { panic("a bug in a hook") }},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+	s := ft.sessionByID(call.CallID())
+	ctx := context.Background()
+	info := sip.NewRequest(sip.INFO, s.InviteRequest.Contact().Address)
+	info.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf-relay"))
+	info.SetBody([]byte("Signal=#\r\n"))
+	if _, err := s.Do(ctx, info); err != nil {
+		t.Fatalf("INFO whose handler panics: %v", err)
+	}
+	select {
+	case <-call.Done():
+		t.Fatal("the call ended on the handler's panic")
+	default:
+	}
+	if err := call.Hangup(ctx); err != nil {
+		t.Fatalf("Hangup after the panic: %v", err)
+	}
+	waitFor(t, "our BYE", func() bool {
+		select {
+		case <-s.Context().Done():
+			return true
+		default:
+			return false
+		}
+	})
+}

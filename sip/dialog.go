@@ -85,7 +85,7 @@ func rejectStatus(reason string) (int, string) {
 
 // What a stranger sent that was refused, besides requests by method.
 const (
-	untrustedResponse = "response" // a response on UDP, dropped
+	untrustedResponse = "response" // a UDP datagram that is not a request (a response, or garbage), dropped
 	untrustedStream   = "stream"   // a read of a TCP or TLS connection, dropped
 )
 
@@ -130,8 +130,9 @@ type Stats struct {
 	// Untrusted counts what came from a source that is neither the trunk,
 	// the outbound proxy nor in Config.TrustedSources: requests refused
 	// with 403 (an ACK dropped) by method (INVITE, ACK, BYE, CANCEL,
-	// OPTIONS, INFO, UPDATE, other), "response" for responses dropped
-	// (UDP), "stream" for reads of TCP or TLS connections dropped. Every
+	// OPTIONS, INFO, UPDATE, other), "response" for UDP datagrams dropped
+	// that are not requests (responses, in any spelling sipgo parses, and
+	// garbage), "stream" for reads of TCP or TLS connections dropped. Every
 	// label is present.
 	Untrusted map[string]uint64
 }

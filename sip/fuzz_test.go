@@ -125,3 +125,49 @@ func TestGrantedExpiry(t *testing.T) {
 		})
 	}
 }
+
+// strangerDatagrams are UDP datagrams a stranger sends: the requests pass
+// the read filter (the handlers answer 403), everything else is dropped.
+var strangerDatagrams = []struct {
+	name    string
+	data    string
+	request bool
+}{
+	{"response", "SIP/2.0 200 OK\r\nCSeq: 1 INVITE\r\n\r\n", false},
+	{"lowercase response", "sip/2.0 200 OK\r\nCSeq: 1 INVITE\r\n\r\n", false},
+	{"response without version", "SIP 200 OK\r\nCSeq: 1 INVITE\r\n\r\n", false},
+	{"response with a space in its reason", "SIP/2.0 183 Session Progress\r\n\r\n", false},
+	{"INFO", "INFO sip:hashcall@127.0.0.1:5060 SIP/2.0\r\nCSeq: 2 INFO\r\n\r\n", true},
+	{"lowercase version request", "BYE sip:a@b sip/2.0\r\n\r\n", true},
+	{"garbage", "hello\r\n\r\n", false},
+	{"empty", "", false},
+}
+
+func TestReadFilterStrangerDatagrams(t *testing.T) {
+	for _, c := range strangerDatagrams {
+		t.Run(c.name, func(t *testing.T) {
+			if got := isRequestLine([]byte(c.data)); got != c.request {
+				t.Errorf("isRequestLine(%q) = %v, want %v", c.data, got, c.request)
+			}
+		})
+	}
+}
+
+// FuzzStrangerDatagram: whatever a stranger's datagram holds, the read
+// filter lets it through only when sipgo's parser makes a request of it:
+// no response from a stranger reaches the transaction layer.
+func FuzzStrangerDatagram(f *testing.F) {
+	for _, c := range strangerDatagrams {
+		f.Add([]byte(c.data))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !isRequestLine(data) {
+			return
+		}
+		if msg, err := sip.NewParser().ParseSIP(data); err == nil {
+			if _, ok := msg.(*sip.Request); !ok {
+				t.Fatalf("%q passes the filter as a request but parses as %T", data, msg)
+			}
+		}
+	})
+}

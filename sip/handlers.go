@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"mime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -106,7 +107,24 @@ func (u *UA) guard(h func(*sip.Request, sip.ServerTransaction)) func(*sip.Reques
 			}
 			return
 		}
+		defer u.recoverHandler(req, tx)
 		h(req, tx)
+	}
+}
+
+// recoverHandler ends a panic in a request handler (the call's hooks run
+// in them: Info, AnswerOffer): sipgo recovers none, so one bad request would
+// end the process and leave every call's far end up without our BYE. The
+// request gets 500 (an ACK nothing), the panic is logged with its stack,
+// and the call goes on, to end with our BYE as any other.
+func (u *UA) recoverHandler(req *sip.Request, tx sip.ServerTransaction) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	u.log.Error("SIP request handler panicked", "method", string(req.Method), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	if !req.IsAck() {
+		u.respond(tx, sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
 	}
 }
 

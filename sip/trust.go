@@ -119,7 +119,7 @@ func (u *UA) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error) {
 		return data, nil
 	}
 	if strings.EqualFold(p.Transport, "udp") {
-		if bytes.HasPrefix(data, []byte("SIP/")) {
+		if !isRequestLine(data) {
 			u.counts.stranger(untrustedResponse)
 			return nil, nil
 		}
@@ -127,6 +127,35 @@ func (u *UA) readFilter(p sip.TransportReadProps, data []byte) ([]byte, error) {
 	}
 	u.counts.stranger(untrustedStream)
 	return nil, nil
+}
+
+// isRequestLine reports whether sipgo's parser takes the datagram data for
+// a request: its start line (up to the first CR) has three space-separated
+// parts, the last without spaces and beginning with "sip" or "SIP" (sipgo
+// parser.go isRequest, checked before isResponse). Only those may pass from
+// a stranger; anything else is dropped. Looking for a "SIP/" prefix
+// instead is not enough: sipgo parses any start line whose first word
+// begins with "sip" or "SIP" as a response ("sip/2.0 200 OK", "SIP 200
+// OK"), so such a forged 200 reached the transaction layer and answered
+// the call.
+func isRequestLine(data []byte) bool {
+	line := data
+	if i := bytes.IndexByte(line, '\r'); i >= 0 {
+		line = line[:i]
+	}
+	_, rest, ok := bytes.Cut(line, []byte(" "))
+	if !ok {
+		return false
+	}
+	_, last, ok := bytes.Cut(rest, []byte(" "))
+	if !ok || len(last) < 3 || bytes.IndexByte(last, ' ') >= 0 {
+		return false
+	}
+	switch string(last[:3]) {
+	case "sip", "SIP":
+		return true
+	}
+	return false
 }
 
 func addrPortOf(a net.Addr) (netip.AddrPort, bool) {

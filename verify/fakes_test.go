@@ -23,7 +23,7 @@ type press struct {
 	source dtmf.Source // 0: rfc4733
 }
 
-// fakeMedia is a Media: Play takes as long as its samples last, keys come
+// fakeMedia is a Media: PlayAudio takes as long as its audio lasts, keys come
 // from a script, and far-end audio (a voicemail greeting) is fed to the
 // session's AudioSink in 20 ms frames from the answer.
 type fakeMedia struct {
@@ -130,15 +130,18 @@ func (m *fakeMedia) AnsweredAt() time.Duration {
 
 func (m *fakeMedia) Presses() <-chan dtmf.Event { return m.presses }
 
-func (m *fakeMedia) Play(ctx context.Context, samples []int16) error {
+func (m *fakeMedia) PlayAudio(ctx context.Context, a *media.Audio) error {
 	if m.playErr != nil {
 		return m.playErr
+	}
+	if a == nil || a.Len() == 0 {
+		return nil
 	}
 	stop := make(chan struct{})
 	m.mu.Lock()
 	m.stopCur = stop
 	m.mu.Unlock()
-	t := time.NewTimer(time.Duration(len(samples)) * time.Second / media.SampleRate)
+	t := time.NewTimer(a.Duration())
 	defer t.Stop()
 	select {
 	case <-t.C:

@@ -260,6 +260,8 @@ type Verifier struct {
 	// and, unless Config.Media.Clock is set, of the media; nil means the
 	// real clock.
 	Clock media.Clock
+
+	audio promptAudio // the prompts, encoded once for every call
 }
 
 // Dialer places a call and waits for the answer, as sip.UA.Dial does
@@ -294,9 +296,9 @@ type Media interface {
 	Now() time.Duration
 	// Presses are the key press reports; closed when the session closes.
 	Presses() <-chan dtmf.Event
-	// Play sends samples and returns when they have been sent, ctx ends or
-	// Stop cuts them short (media.ErrStopped).
-	Play(ctx context.Context, samples []int16) error
+	// PlayAudio sends a prompt and returns when it has been sent, ctx
+	// ends or Stop cuts it short (media.ErrStopped).
+	PlayAudio(ctx context.Context, a *media.Audio) error
 	// Stop cuts the prompt playing short.
 	Stop()
 	// Stats are the session's counters.
@@ -834,7 +836,8 @@ func (t *talk) play(samples []int16, name prompts.Name) *playing {
 	pctx, pcancel := context.WithCancel(t.ctx)
 	pl := &playing{cancel: pcancel, done: make(chan error, 1), samples: samples}
 	t.vm.playing(samples) // its echo is not a greeting
-	go func() { pl.done <- t.sess.Play(pctx, samples) }()
+	a := t.r.v.audio.get(samples)
+	go func() { pl.done <- t.sess.PlayAudio(pctx, a) }()
 	return pl
 }
 

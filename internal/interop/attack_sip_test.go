@@ -455,7 +455,21 @@ var reMedia = regexp.MustCompile(`(?m)^m=audio (\d+) `)
 // be dropped (not from the trunk) and counted: the call is never answered,
 // hashcall cancels it at its ring timeout (no_answer; SIPp exits 0 only
 // when the CANCEL came), and no key is heard.
-func TestAttackForged200(t *testing.T) {
+func TestAttackForged200(t *testing.T) { forged200Attack(t, "SIP/2.0 200 OK") }
+
+// TestAttackForged200LowercaseVersion: the same forged 200 with its status
+// line written "sip/2.0 200 OK", and "SIP 200 OK" without a version: sipgo
+// parses any start line whose first word begins with "sip" or "SIP" as a
+// response, so a filter that only looked for "SIP/" let them reach the
+// transaction layer, where the lowercase one answered the call with the
+// attacker's SDP and the attacker's RFC 4733 # verified it.
+func TestAttackForged200LowercaseVersion(t *testing.T) {
+	for _, line := range []string{"sip/2.0 200 OK", "SIP 200 OK"} {
+		t.Run(strings.Fields(line)[0], func(t *testing.T) { forged200Attack(t, line) })
+	}
+}
+
+func forged200Attack(t *testing.T, statusLine string) {
 	l := startLab(t)
 	u := l.startUAS(t, "ring_forever")
 	low, high := rtpPorts(t)
@@ -512,7 +526,7 @@ func TestAttackForged200(t *testing.T) {
 		}
 		ourRTP, _ := strconv.Atoi(m[1])
 		sdp := attackSDP(rtp.LocalAddr().(*net.UDPAddr).Port)
-		ok := "SIP/2.0 200 OK\r\nVia: " + via + "\r\nFrom: " + header("From") + "\r\nTo: " + header("To") + ";tag=attacker\r\n" +
+		ok := statusLine + "\r\nVia: " + via + "\r\nFrom: " + header("From") + "\r\nTo: " + header("To") + ";tag=attacker\r\n" +
 			"Call-ID: " + header("Call-ID") + "\r\nCSeq: " + header("CSeq") + "\r\nContact: <sip:attacker@" + at.conn.LocalAddr().String() + ">\r\n" +
 			"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp
 		if _, err := at.conn.WriteToUDP([]byte(ok), ua.Addr().(*net.UDPAddr)); err != nil {

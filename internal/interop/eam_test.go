@@ -486,7 +486,9 @@ func TestEAMBrowserBaresip(t *testing.T) {
 			pressed <- err
 			return
 		}
-		time.Sleep(500 * time.Millisecond) // the callee listens to the prompt for a moment
+		// After verify.min_key_delay (1.5 s) and the cut ask prompt's press
+		// point, as a callee would: earlier keys do not count.
+		time.Sleep(2 * time.Second)
 		pressed <- ph.Press(ctx, '#')
 	}()
 	e.serve(t, serveOptions{}, 2)

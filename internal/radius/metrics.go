@@ -50,7 +50,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		challenges: prometheus.NewCounter(prometheus.CounterOpts{Name: "hashcall_radius_challenges_total", Help: "Access-Challenges relayed from the upstream (EAP rounds)."}),
 		dropped:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hashcall_radius_dropped_total", Help: "RADIUS packets dropped unanswered, by reason (unknown_client, no_message_authenticator, bad_message_authenticator, malformed, unsupported_code, retransmission_in_progress)."}, []string{"reason"}),
 		cached:     prometheus.NewCounter(prometheus.CounterOpts{Name: "hashcall_radius_cached_answers_total", Help: "Retransmissions answered from the answer cache."}),
-		joined:     prometheus.NewCounter(prometheus.CounterOpts{Name: "hashcall_radius_joined_calls_total", Help: "Access-Requests that joined a call already running for the same user."}),
+		joined:     prometheus.NewCounter(prometheus.CounterOpts{Name: "hashcall_radius_joined_calls_total", Help: "Access-Requests that joined a call already running for the same sign-in (user, NAS, calling station)."}),
 		upstreamLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "hashcall_radius_upstream_seconds", Help: "Upstream RADIUS exchange time, by server.",
 			Buckets: []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3}}, []string{"server"}),
 		upstreamFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hashcall_radius_upstream_failures_total", Help: "Upstream RADIUS failures, by server and reason (timeout, send, bad_authenticator, unexpected, malformed)."}, []string{"server", "reason"}),

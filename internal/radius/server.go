@@ -423,7 +423,7 @@ func (s *Server) answer(ctx context.Context, p *radius.Packet, c *Client) *radiu
 	if n := rfc2865.UserName_GetString(up); n != "" {
 		user = n
 	}
-	reason, id := s.verify(ctx, c, nas, user)
+	reason, id := s.verify(ctx, c, nas, rfc2865.CallingStationID_GetString(p), user)
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -436,9 +436,14 @@ func (s *Server) answer(ctx context.Context, p *radius.Packet, c *Client) *radiu
 }
 
 // verify runs (or joins) the call to user's number and returns "" when it
-// was verified, else the reason to reject. Requests join on the number the
-// directory gives, so alice@example.org and CORP\alice share one call.
-func (s *Server) verify(ctx context.Context, c *Client, nas, user string) (reason, id string) {
+// was verified, else the reason to reject. A request joins a running call
+// only when it is the same sign-in: the number the directory gives (so
+// alice@example.org and CORP\alice share one call), the same NAS client
+// and NAS, and the same Calling-Station-Id (RFC 2865 §5.31: the user's
+// device; none matches only none). Joining on the number alone let anyone
+// with the user's password, signing in from another device or NAS while
+// the user's own call ran, take the Accept of the user's own #.
+func (s *Server) verify(ctx context.Context, c *Client, nas, station, user string) (reason, id string) {
 	e, err := s.opts.Directory.Lookup(ctx, user)
 	if err != nil {
 		if !errors.Is(err, directory.ErrNotFound) {
@@ -446,7 +451,7 @@ func (s *Server) verify(ctx context.Context, c *Client, nas, user string) (reaso
 		}
 		return ReasonNoNumber, ""
 	}
-	key := e.Number
+	key := strings.Join([]string{e.Number, c.Name, nas, station}, "\x00")
 	s.mu.Lock()
 	if cl := s.calls[key]; cl != nil {
 		s.mu.Unlock()

@@ -92,6 +92,7 @@ func fakeUpstream(t testing.TB) (addr string, requests *atomic.Int64, stop func(
 // closed (or at once when it is nil).
 type fakeVerifier struct {
 	created chan struct{} // closed by the first Create, when not nil
+	each    chan struct{} // sent to (without blocking) by every Create, when not nil
 	outcome verify.Outcome
 	release chan struct{}
 	creates atomic.Int64
@@ -114,6 +115,12 @@ func (f *fakeVerifier) Create(_ context.Context, scope, _ string, req service.Cr
 	f.mu.Lock()
 	f.tos = append(f.tos, req.To)
 	f.mu.Unlock()
+	if f.each != nil {
+		select {
+		case f.each <- struct{}{}:
+		default:
+		}
+	}
 	return service.Verification{ID: "vrf_1", Status: service.StatusCalling}, nil
 }
 
@@ -452,6 +459,57 @@ func TestSecondRequestJoinsRunningCall(t *testing.T) {
 	}
 	if v.creates.Load() != 1 {
 		t.Errorf("calls %d, want 1", v.creates.Load())
+	}
+}
+
+// TestAttackJoinFromAnotherStation: an attacker who has alice's password
+// (what the call is there to stop) signs in as her from another device
+// while her own sign-in's call is running. Joining on the number alone
+// handed the attacker's request the Accept of alice's own #: one press
+// approved two sign-ins, and the callee was asked about one. A request
+// from another calling station (or none, when hers named one) must get a
+// call of its own, never the running one's answer.
+func TestAttackJoinFromAnotherStation(t *testing.T) {
+	station := func(s string) *radius.AVP {
+		return &radius.AVP{Type: rfc2865.CallingStationID_Type, Attribute: radius.Attribute(s)}
+	}
+	for _, c := range []struct {
+		name  string
+		extra []*radius.AVP // the attacker's request's, besides the user
+	}{
+		{"another calling station", []*radius.AVP{station("203.0.113.66")}},
+		{"no calling station", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			up, _, stop := fakeUpstream(t)
+			defer stop()
+			v := &fakeVerifier{outcome: verify.Verified, release: make(chan struct{}), created: make(chan struct{}), each: make(chan struct{}, 2)}
+			f := startFront(t, v, up, nil)
+			alice := newNAS(t, f.Addr(), "127.0.0.1:0")
+			attacker := newNAS(t, f.Addr(), "127.0.0.1:0")
+			r1 := request(t, 1, "alice", "right", true, station("198.51.100.7"))
+			r2 := request(t, 2, "alice", "right", true, c.extra...)
+			if _, err := alice.conn.Write(r1); err != nil {
+				t.Fatal(err)
+			}
+			<-v.created // alice's call is running
+			if _, err := attacker.conn.Write(r2); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				select {
+				case <-v.each:
+				case <-time.After(5 * time.Second):
+					t.Fatalf("%d calls placed, want 2: the attacker's request joined alice's call", v.creates.Load())
+				}
+			}
+			close(v.release)
+			alice.read(r1)
+			attacker.read(r2)
+			if got := testutil.ToFloat64(f.m.joined); got != 0 {
+				t.Errorf("%v requests joined alice's call, want 0", got)
+			}
+		})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hashcall/hashcall/media"
 	"github.com/hashcall/hashcall/verify"
 )
 
@@ -45,7 +46,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		decision: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hashcall_hash_to_decision_seconds", Help: "From the start of the # to the decision.",
 			Buckets: []float64{0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1}}),
 	}
-	for _, c := range []prometheus.Collector{m.verifications, m.diverted, m.wrongCodes, m.sipCodes, m.dtmfSource, m.rtpDropped, m.refusals, m.callbacks, m.callbackBlocked, m.panics, m.active, m.setup, m.decision} {
+	for _, c := range []prometheus.Collector{m.verifications, m.diverted, m.wrongCodes, m.sipCodes, m.dtmfSource, m.rtpDropped, m.refusals, m.callbacks, m.callbackBlocked, m.panics, m.active, m.setup, m.decision, newPacerCollector(media.PacerStats)} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("service: metrics: %w", err)
 		}

@@ -1,0 +1,71 @@
+package media
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Audio is a prompt ready to send: 8 kHz 16-bit linear samples, encoded in
+// each G.711 law the first time a call needs that law and then shared,
+// read-only, by every [Session] that plays it ([Session.PlayAudio]). A
+// deployment holds one Audio per prompt and locale, so the encoded prompt
+// exists once per codec in the process rather than once per call.
+//
+// It is safe for concurrent use.
+type Audio struct {
+	samples    []int16
+	ulaw, alaw encoding
+}
+
+// encoding is one law's encoded form, made once.
+type encoding struct {
+	once sync.Once
+	data []byte
+}
+
+// NewAudio returns the Audio of samples (8 kHz 16-bit linear), which it
+// copies: later changes to samples do not change it.
+func NewAudio(samples []int16) *Audio {
+	return &Audio{samples: slices.Clone(samples)}
+}
+
+// Len is the number of samples.
+func (a *Audio) Len() int { return len(a.samples) }
+
+// Duration is how long the audio plays.
+func (a *Audio) Duration() time.Duration {
+	return time.Duration(len(a.samples)) * time.Second / SampleRate
+}
+
+// encoded returns a's samples in c's law (c must be supported), padded
+// with silence to a whole number of frames; the slice is shared and must
+// not be written to.
+func (a *Audio) encoded(c Codec) []byte {
+	e := &a.ulaw
+	if c.law() == 'a' {
+		e = &a.alaw
+	}
+	e.once.Do(func() {
+		e.data = c.encode(make([]byte, 0, len(a.samples)+FrameSamples), a.samples)
+	})
+	return e.data
+}
+
+// PlayAudio sends a in the negotiated codec, a frame per 20 ms slot, the
+// first with the marker bit, from a's shared encoding (the first call that
+// needs a law encodes it). It waits for an earlier Play or SendDTMF to
+// finish, and returns as Play does.
+func (s *Session) PlayAudio(ctx context.Context, a *Audio) error {
+	s.mu.Lock()
+	started, codec := s.started, s.neg.Codec
+	s.mu.Unlock()
+	if !started {
+		return ErrNotStarted
+	}
+	if a == nil || a.Len() == 0 {
+		return nil
+	}
+	return s.run(ctx, &job{audio: a.encoded(codec), pt: codec.PayloadType})
+}
