@@ -13,7 +13,8 @@ FUZZTIME    ?= 10s
 DEB_PACKAGES = asterisk-core-sounds-en-wav asterisk-moh-opsound-wav espeak-ng sox \
 	sip-tester kamailio baresip-core linphone-cli tshark libspandsp-dev pkg-config gcc \
 	chromium slapd ldap-utils \
-	freeradius freeradius-utils freeradius-rest eapoltest
+	freeradius freeradius-utils freeradius-rest eapoltest \
+	postgresql
 
 .PHONY: all build test deps vet staticcheck unit spandsp bench fuzz load clean
 

@@ -98,6 +98,9 @@ type Progress struct {
 	EarlyMedia bool // a 183 (or 18x) with SDP: announcements, never the answer
 	// Diversion is the call's diversion so far, this response included.
 	Diversion Diversion
+	// Cancel is what a CANCEL of the INVITE needs, should this process
+	// stop while the call rings.
+	Cancel *CancelState
 }
 
 // DialOptions are the per-call parameters and hooks of Dial.
@@ -284,7 +287,8 @@ func (u *UA) Dial(ctx context.Context, number string, opts DialOptions) (*Call, 
 		switch {
 		case r.StatusCode == 100:
 		case r.IsProvisional():
-			p := Progress{Code: r.StatusCode, Reason: r.Reason, EarlyMedia: len(r.Body()) > 0, Diversion: call.noteDiversion(r)}
+			p := Progress{Code: r.StatusCode, Reason: r.Reason, EarlyMedia: len(r.Body()) > 0, Diversion: call.noteDiversion(r),
+				Cancel: cancelState(sess.InviteRequest)}
 			if p.EarlyMedia {
 				call.mu.Lock()
 				call.earlySDP = r.Body()

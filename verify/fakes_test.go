@@ -256,3 +256,4 @@ func (c *fakeCall) Hangup(context.Context) error {
 
 func (c *fakeCall) Diversion() sip.Diversion { return c.diversion }
 func (c *fakeCall) Status() (int, string)    { return 200, "OK" }
+func (c *fakeCall) State() sip.DialogState   { return sip.DialogState{CallID: "fake-call"} }

@@ -38,6 +38,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -68,11 +69,19 @@ const (
 	Diverted    Outcome = "diverted"    // forwarded to another phone, refused (verify.on_diversion: refuse)
 	Voicemail   Outcome = "voicemail"   // answered by a machine: its greeting or its beep was heard
 	WrongCode   Outcome = "wrong_code"  // mode code: only wrong codes were keyed (or the code expired)
+	// Interrupted: hashcall stopped during the call (a crash, or its node
+	// lost its lease); not verified. Set at the next start or by another node.
+	Interrupted Outcome = "interrupted"
 )
 
 // Outcomes lists every outcome.
 func Outcomes() []Outcome {
-	return []Outcome{Verified, WrongKey, NoKey, HungUp, NoAnswer, Busy, Declined, Unreachable, Failed, Cancelled, Diverted, Voicemail, WrongCode}
+	return []Outcome{Verified, WrongKey, NoKey, HungUp, NoAnswer, Busy, Declined, Unreachable, Failed, Cancelled, Diverted, Voicemail, WrongCode, Interrupted}
+}
+
+// KnownOutcome reports whether o is one of Outcomes.
+func KnownOutcome(o Outcome) bool {
+	return slices.Contains(Outcomes(), o)
 }
 
 // ErrCancelled is the cause to cancel a verification's context with when
@@ -233,6 +242,12 @@ const (
 type Progress struct {
 	Stage  Stage
 	Detail string
+	// Dialog, at StageAnswered, is what a BYE needs should this process
+	// stop during the call (stored by the service, sent at the next start).
+	Dialog *sip.DialogState
+	// Cancel, at StageRinging and StageEarly, is what a CANCEL needs
+	// should this process stop while the call rings.
+	Cancel *sip.CancelState
 }
 
 // Request is one verification.
@@ -280,6 +295,9 @@ type Call interface {
 	Diversion() sip.Diversion
 	// Status is the final response's code and reason (the 200).
 	Status() (code int, reason string)
+	// State is what a BYE needs to end the call from another process
+	// (crash recovery: sip.UA.ByeFromState).
+	State() sip.DialogState
 }
 
 // Media is a call's media session, as verify uses it (*media.Session). Its
@@ -483,10 +501,12 @@ func (r *run) execute(ctx context.Context) {
 				r.log.Info("call forwarded; cancelling", "code", p.Code, "reasons", p.Diversion.Reasons)
 				dialCancel(errDiverted)
 			}
+			stage := StageRinging
 			if p.EarlyMedia {
-				r.progress(StageEarly, fmt.Sprintf("%d %s", p.Code, p.Reason))
-			} else {
-				r.progress(StageRinging, fmt.Sprintf("%d %s", p.Code, p.Reason))
+				stage = StageEarly
+			}
+			if r.req.OnProgress != nil {
+				r.req.OnProgress(Progress{Stage: stage, Detail: fmt.Sprintf("%d %s", p.Code, p.Reason), Cancel: p.Cancel})
 			}
 		},
 		Media:      sess,
@@ -524,7 +544,10 @@ func (r *run) execute(ctx context.Context) {
 			return
 		}
 	}
-	r.progress(StageAnswered, fmt.Sprintf("%s, telephone-event %v, far end %v", neg.Codec.Name, neg.HaveEvents, neg.Remote))
+	if r.req.OnProgress != nil {
+		st := call.State()
+		r.req.OnProgress(Progress{Stage: StageAnswered, Detail: fmt.Sprintf("%s, telephone-event %v, far end %v", neg.Codec.Name, neg.HaveEvents, neg.Remote), Dialog: &st})
+	}
 	at := sess.AnsweredAt()
 	if r.req.Code != nil {
 		r.converseCode(ctx, sess, call, at, vm)

@@ -111,14 +111,19 @@ func TestConfigCheck(t *testing.T) {
 	_ = os.WriteFile(good, []byte("sip:\n  trunk:\n    address: 127.0.0.1:5060\n    username: hashcall\n"), 0o600)
 	t.Setenv("HASHCALL_SIP_TRUNK_PASSWORD", "pa55word-from-env")
 	t.Setenv("HASHCALL_HTTP_TOKENS", "token-aaaaaaaaaaaaaaaa,token-bbbbbbbbbbbbbbbb")
+	t.Setenv("HASHCALL_STORE_DRIVER", "postgres")
+	t.Setenv("HASHCALL_STORE_DSN", "postgres://hashcall:Db-pa55-from-env@db.example.org/hashcall")
+	t.Setenv("HASHCALL_AUDIT_HMAC_KEY", "audit-key-from-env-0123456789")
 	out, errOut, code := run(t, "config", "check", "--config", good)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if strings.Contains(out, "pa55word-from-env") || strings.Contains(out, "token-aaaa") {
-		t.Errorf("a secret is printed:\n%s", out)
+	for _, secret := range []string{"pa55word-from-env", "token-aaaa", "Db-pa55-from-env", "audit-key-from-env"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("a secret is printed (%s):\n%s", secret, out)
+		}
 	}
-	for _, want := range []string{"address: 127.0.0.1:5060", "password: '********'", "ring_timeout: 30s"} {
+	for _, want := range []string{"address: 127.0.0.1:5060", "password: '********'", "ring_timeout: 30s", "dsn: '********'", "hmac_key: '********'", "driver: postgres", "retention: 720h"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -93,9 +93,9 @@ func newEAM(c *config.Config, svc *service.Service, reg prometheus.Registerer, l
 	if err != nil {
 		return nil, err
 	}
-	// Until the durable store is wired in, enrolments and (nonce, state)
-	// claims live in memory.
-	store := eam.NewMemoryStore(nil)
+	// Enrolments and (nonce, state) claims are in the durable store: they
+	// survive restarts and hold across nodes.
+	store := eam.StoreBacked{Store: svc.Store()}
 	return eam.New(eam.Options{
 		Issuer: e.Issuer, ClientID: e.ClientID, RedirectURIs: e.RedirectURIs,
 		Hints:       &eam.HintVerifier{Keys: src, Tenants: e.Tenants, Audiences: auds, MaxAge: e.HintMaxAge, Skew: e.ClockSkew},

@@ -14,6 +14,7 @@ import (
 	"github.com/hashcall/hashcall/internal/config"
 	"github.com/hashcall/hashcall/internal/directory"
 	"github.com/hashcall/hashcall/internal/service"
+	"github.com/hashcall/hashcall/internal/store"
 	"github.com/hashcall/hashcall/prompts"
 )
 
@@ -52,7 +53,12 @@ func TestNewEAMFromConfig(t *testing.T) {
 		t.Fatalf("lookup: %+v, %v", e, err)
 	}
 	reg := prometheus.NewRegistry()
-	svc, err := service.New(nil, service.Options{Prompts: func(l string) (*prompts.Set, error) { return prompts.Load("", l) }, Registerer: reg, Gatherer: reg})
+	st, err := store.Open(t.Context(), store.Options{Path: filepath.Join(t.TempDir(), "hashcall.db"), AuditKey: []byte("audit-key-0123456789")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc, err := service.New(nil, service.Options{Store: st, Prompts: func(l string) (*prompts.Set, error) { return prompts.Load("", l) }, Registerer: reg, Gatherer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

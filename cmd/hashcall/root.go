@@ -19,7 +19,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand(), newDetectCommand(), newDemoCommand(), newCallCommand(), newConfigCommand(), newServeCommand(), newReplayCommand(), newKeysCommand())
+	root.AddCommand(newVersionCommand(), newDetectCommand(), newDemoCommand(), newCallCommand(), newConfigCommand(), newServeCommand(), newReplayCommand(), newKeysCommand(), newAuditCommand())
 	return root
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/hashcall/hashcall/internal/policy"
 	"github.com/hashcall/hashcall/internal/radius"
 	"github.com/hashcall/hashcall/internal/service"
+	"github.com/hashcall/hashcall/internal/store"
 	"github.com/hashcall/hashcall/numbermatch"
 	"github.com/hashcall/hashcall/prompts"
 	"github.com/hashcall/hashcall/verify"
@@ -62,6 +63,7 @@ func rulesOf(c *config.Config) policy.Rules {
 		Types:     c.Policy.AllowedTypes,
 		PerNumber: policy.Rate{N: c.Policy.PerNumberLimit.N, Per: c.Policy.PerNumberLimit.Per},
 		Global:    policy.Rate{N: c.Policy.GlobalRate.N, Per: c.Policy.GlobalRate.Per},
+		PerToken:  policy.Rate{N: c.Policy.PerTokenRate.N, Per: c.Policy.PerTokenRate.Per},
 	}
 }
 
@@ -106,6 +108,9 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 	if len(cfg.HTTP.Tokens) == 0 {
 		return exitError{2, errors.New("http.tokens: at least one bearer token is required (HASHCALL_HTTP_TOKENS=token1,token2)")}
 	}
+	if err := cfg.RequireAuditKey(); err != nil {
+		return exitError{2, err}
+	}
 	logger := newLogger(os.Stderr, cfg.Log, verbose)
 	cache := &promptCache{dir: cfg.Prompts.Dir, m: map[string]*prompts.Set{}}
 	if _, err := cache.get(cfg.Verify.Locale); err != nil {
@@ -124,6 +129,13 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 	}
 	ctx, stop := signal.NotifyContext(parent, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	st, err := openStore(ctx, cfg, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	ua, err := startUA(ctx, sc, 0)
 	if err != nil {
 		return exitError{2, err}
@@ -140,8 +152,6 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 			return exitError{2, fmt.Errorf("verify.code_key: %w", err)}
 		}
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := reg.Register(sipCollector{ua}); err != nil {
 		return exitError{2, fmt.Errorf("metrics: %w", err)}
 	}
@@ -163,17 +173,31 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 		CodeTTL:           cfg.Verify.CodeTTL,
 		CodeHasher:        hasher,
 		MaxFailedCodes:    cfg.Policy.MaxFailedCodes,
+		Failures:          store.Failures{S: st, Window: policy.FailureWindow},
 		DefaultLocale:     cfg.Verify.Locale,
 		Prompts:           cache.get,
 		Ready:             ua.Ready,
 		Checks:            checks,
-		Logger:            logger,
-		Registerer:        reg,
-		Gatherer:          reg,
+		Store:             st,
+		Hangup: func(ctx context.Context, d store.Dialog) error {
+			if d.Early {
+				return ua.CancelFromState(ctx, service.CancelState(d))
+			}
+			return ua.ByeFromState(ctx, service.DialogState(d))
+		},
+		Retention: store.Retention{Verifications: cfg.Store.Retention, Audit: cfg.Audit.Retention,
+			RateWindow: max(cfg.Policy.PerNumberLimit.Per, cfg.Policy.GlobalRate.Per, cfg.Policy.PerTokenRate.Per)},
+		Logger:     logger,
+		Registerer: reg,
+		Gatherer:   reg,
 	})
 	if err != nil {
 		return exitError{2, err}
 	}
+	if err := svc.Start(ctx); err != nil {
+		return exitError{2, err}
+	}
+	defer svc.Close()
 	var eamSrv *eamServer
 	eamErr := make(<-chan error)
 	if cfg.EAM.Enabled {

@@ -62,7 +62,11 @@ policy:
   max_concurrent: 100
 shutdown:
   grace: 20s
-%s`, trunk, httpAddr, serveToken, extra)
+store:
+  path: %s
+audit:
+  hmac_key: "audit-key-0123456789"
+%s`, trunk, httpAddr, serveToken, filepath.Join(filepath.Dir(p), "hashcall.db"), extra)
 	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,8 @@ type Config struct {
 	HTTP     HTTP     `yaml:"http"`
 	Policy   Policy   `yaml:"policy"`
 	Shutdown Shutdown `yaml:"shutdown"`
+	Store    Store    `yaml:"store"`
+	Audit    Audit    `yaml:"audit"`
 	// Diagnostics is the operators' profiling listener (diagnostics.*).
 	Diagnostics Diagnostics `yaml:"diagnostics"`
 	// Directory finds users' phone numbers for the doors (directory.*).
@@ -353,6 +355,9 @@ type Policy struct {
 	PerNumberLimit Rate `yaml:"per_number_limit"`
 	// GlobalRate caps the calls placed in all (policy.global_rate).
 	GlobalRate Rate `yaml:"global_rate"`
+	// PerTokenRate caps the calls placed for one bearer token of the HTTP
+	// hook (policy.per_token_rate): a leaked token calls no more than this.
+	PerTokenRate Rate `yaml:"per_token_rate"`
 	// MaxConcurrent caps the calls in progress at once
 	// (policy.max_concurrent).
 	MaxConcurrent int `yaml:"max_concurrent"`
@@ -366,6 +371,43 @@ type Shutdown struct {
 	// Grace is how long calls in progress may go on after a stop is asked
 	// for (shutdown.grace).
 	Grace time.Duration `yaml:"grace"`
+}
+
+// Store drivers for [Store.Driver].
+const (
+	StoreSQLite   = "sqlite"
+	StorePostgres = "postgres"
+)
+
+// Store configures the durable state (keys store.*).
+type Store struct {
+	// Driver is sqlite (one node) or postgres (several nodes sharing the
+	// state) (store.driver).
+	Driver string `yaml:"driver"`
+	// Path is the SQLite database file (store.path); its directory must
+	// exist.
+	Path string `yaml:"path"`
+	// DSN is the PostgreSQL connection string (store.dsn), such as
+	// postgres://hashcall:PASSWORD@db.example.org:5432/hashcall.
+	DSN Secret `yaml:"dsn"`
+	// Retention is how long final verifications are kept (store.retention).
+	Retention time.Duration `yaml:"retention"`
+	// Node names this node; it must stay the same across restarts and
+	// differ between nodes on one PostgreSQL (store.node). Empty: the host
+	// name.
+	Node string `yaml:"node"`
+	// Lease is how long another node waits before taking over the calls
+	// of a node that stopped renewing (store.lease).
+	Lease time.Duration `yaml:"lease"`
+}
+
+// Audit configures the audit log (keys audit.*).
+type Audit struct {
+	// Retention is how long audit rows are kept (audit.retention).
+	Retention time.Duration `yaml:"retention"`
+	// HMACKey keys the HMAC of the numbers in the audit log
+	// (audit.hmac_key); keep it to search the log by number.
+	HMACKey Secret `yaml:"hmac_key"`
 }
 
 // Diagnostics configures the profiling listener (keys diagnostics.*).
@@ -470,10 +512,18 @@ func Default() *Config {
 			AllowedTypes:   []string{"mobile"},
 			PerNumberLimit: Rate{N: 3, Per: 15 * time.Minute},
 			GlobalRate:     Rate{N: 60, Per: time.Minute},
+			PerTokenRate:   Rate{N: 30, Per: time.Minute},
 			MaxConcurrent:  50,
 			MaxFailedCodes: policy.DefaultMaxFailed,
 		},
 		Shutdown: Shutdown{Grace: 60 * time.Second},
+		Store: Store{
+			Driver:    StoreSQLite,
+			Path:      "/var/lib/hashcall/hashcall.db",
+			Retention: 30 * 24 * time.Hour,
+			Lease:     30 * time.Second,
+		},
+		Audit: Audit{Retention: 400 * 24 * time.Hour},
 		Directory: Directory{LDAP: LDAP{
 			Filter:    "(userPrincipalName=%s)",
 			Attribute: "mobile",

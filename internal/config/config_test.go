@@ -91,6 +91,8 @@ func TestKeysAndTags(t *testing.T) {
 		"media.listen_ip", "log.level", "log.format", "http.listen", "http.tokens", "http.callback_hosts",
 		"http.callback_secret", "policy.allowed_regions", "policy.allowed_types", "policy.per_number_limit",
 		"policy.global_rate", "policy.max_concurrent", "shutdown.grace",
+		"store.driver", "store.path", "store.dsn", "store.retention", "store.node", "store.lease",
+		"audit.retention", "audit.hmac_key",
 	}
 	keys := Keys()
 	for _, k := range want {
@@ -117,7 +119,7 @@ func TestKeysAndTags(t *testing.T) {
 			secrets = append(secrets, f.key)
 		}
 	}
-	if want := []string{"sip.trunk.password", "verify.code_key", "http.tokens", "http.callback_secret", "directory.ldap.password", "radius.upstream.secret"}; !slices.Equal(secrets, want) {
+	if want := []string{"sip.trunk.password", "verify.code_key", "http.tokens", "http.callback_secret", "store.dsn", "audit.hmac_key", "directory.ldap.password", "radius.upstream.secret"}; !slices.Equal(secrets, want) {
 		t.Errorf("secret keys = %v, want %v", secrets, want)
 	}
 	// Every field has a yaml tag, its one name; viper never decodes into
@@ -614,6 +616,15 @@ func TestValidationErrors(t *testing.T) {
 		{name: "rate in code", mutate: func(c *Config) { c.Policy.PerNumberLimit = Rate{} }, key: "policy.per_number_limit", want: `want "N/PERIOD"`},
 		{name: "max concurrent", mutate: func(c *Config) { c.Policy.MaxConcurrent = 0 }, key: "policy.max_concurrent", want: "want 1 to 10000, got 0"},
 		{name: "grace", mutate: func(c *Config) { c.Shutdown.Grace = 0 }, key: "shutdown.grace", want: "want a duration between 1s and 1h"},
+		{name: "store driver", mutate: func(c *Config) { c.Store.Driver = "mysql" }, key: "store.driver", want: `want sqlite or postgres, got "mysql"`},
+		{name: "store path relative", mutate: func(c *Config) { c.Store.Path = "hashcall.db" }, key: "store.path", want: "absolute path"},
+		{name: "store postgres without dsn", mutate: func(c *Config) { c.Store.Driver = StorePostgres }, key: "store.dsn", want: "HASHCALL_STORE_DSN"},
+		{name: "store node with a space", mutate: func(c *Config) { c.Store.Node = "node a" }, key: "store.node", want: "without spaces"},
+		{name: "store retention", mutate: func(c *Config) { c.Store.Retention = time.Minute }, key: "store.retention", want: "between 1h and"},
+		{name: "store lease", mutate: func(c *Config) { c.Store.Lease = time.Second }, key: "store.lease", want: "between 5s and 10m"},
+		{name: "audit retention", mutate: func(c *Config) { c.Audit.Retention = time.Hour }, key: "audit.retention", want: "between 24h and"},
+		{name: "audit key short", mutate: func(c *Config) { c.Audit.HMACKey = "short" }, key: "audit.hmac_key", want: "shorter than 16"},
+		{name: "store driver from yaml", yaml: "store:\n  driver: oracle\n", key: "store.driver", want: `got "oracle"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -852,6 +863,9 @@ const (
 	secretPassword = "Sup3r-Secret-Pa55"
 	secretToken    = "tok-ABCDEFGHIJKLMNOP-1"
 	secretCallback = "cb-ABCDEFGHIJKLMNOP-2-0123456789abc"
+	secretDSNPass  = "Db-Pa55-ABCDEFGH"
+	secretDSN      = "postgres://hashcall:" + secretDSNPass + "@db.example.org:5432/hashcall"
+	secretAuditKey = "audit-ABCDEFGHIJKLMNOP-3"
 )
 
 func secretConfig() *Config {
@@ -861,6 +875,9 @@ func secretConfig() *Config {
 	c.SIP.Trunk.Password = secretPassword
 	c.HTTP.Tokens = []Secret{secretToken}
 	c.HTTP.CallbackSecret = secretCallback
+	c.Store.Driver = StorePostgres
+	c.Store.DSN = secretDSN
+	c.Audit.HMACKey = secretAuditKey
 	return c
 }
 
@@ -930,16 +947,17 @@ func TestSecretsNeverInErrors(t *testing.T) {
 	t.Setenv("HASHCALL_SIP_TRUNK_PASSWORD", pw+"\n")
 	t.Setenv("HASHCALL_HTTP_TOKENS", tok+", second token with spaces")
 	t.Setenv("HASHCALL_HTTP_CALLBACK_SECRET", cb)
+	t.Setenv("HASHCALL_AUDIT_HMAC_KEY", "hmackey")
 	_, err := loadString(t, "sip:\n  transport: sctp\n")
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, key := range []string{"sip.trunk.password", "http.tokens", "http.callback_secret", "sip.transport"} {
+	for _, key := range []string{"sip.trunk.password", "http.tokens", "http.callback_secret", "audit.hmac_key", "sip.transport"} {
 		if !strings.Contains(err.Error(), key+": ") {
 			t.Errorf("error does not name %s:\n%s", key, err)
 		}
 	}
-	assertNoSecret(t, "Load error", err.Error(), pw, tok, "second token", cb)
+	assertNoSecret(t, "Load error", err.Error(), pw, tok, "second token", cb, "hmackey")
 
 	// Secrets of the wrong shape in the file.
 	clearEnv(t)
@@ -1009,7 +1027,7 @@ func TestYAMLRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertNoSecret(t, "YAML()", string(out), secretPassword, secretToken, secretCallback)
+	assertNoSecret(t, "YAML()", string(out), secretPassword, secretToken, secretCallback, secretDSNPass, secretAuditKey)
 	back = Default()
 	if errs := decodeFile(back, "out.yaml", out); len(errs) > 0 {
 		t.Fatal(errs)

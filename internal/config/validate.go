@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -143,6 +144,7 @@ func (c *Config) validate() []*FieldError {
 	c.validateMisc(&ck)
 	c.validateHTTP(&ck)
 	c.validatePolicy(&ck)
+	c.validateStore(&ck)
 	c.validateDiagnostics(&ck)
 	c.validateDirectory(&ck)
 	c.validateEAM(&ck)
@@ -429,6 +431,45 @@ func ParseCallbackAddress(s string) (host string, ip netip.Addr, err error) {
 	return host, ip.Unmap(), nil
 }
 
+func (c *Config) validateStore(ck *checker) {
+	st := &c.Store
+	switch st.Driver {
+	case StoreSQLite:
+		if st.Path == "" || !filepath.IsAbs(st.Path) {
+			ck.addf("store.path", "want the absolute path of the SQLite file, such as /var/lib/hashcall/hashcall.db, got %s", quote(st.Path))
+		}
+	case StorePostgres:
+		if st.DSN == "" {
+			ck.addf("store.dsn", "required with store.driver postgres: a connection string such as postgres://hashcall:PASSWORD@db.example.org:5432/hashcall (or set %s)", EnvVar("store.dsn"))
+		}
+	default:
+		ck.addf("store.driver", "want sqlite or postgres, got %s", quote(st.Driver))
+	}
+	if st.Node != "" {
+		if err := checkHeaderValue(st.Node, nil); err != nil || len(st.Node) > 64 || strings.ContainsAny(st.Node, " \t") {
+			ck.addf("store.node", "want a name of at most 64 characters without spaces, such as hashcall-a, got %s", quote(st.Node))
+		}
+	}
+	checkDuration(ck, "store.retention", st.Retention, time.Hour, 10*365*24*time.Hour)
+	checkDuration(ck, "store.lease", st.Lease, 5*time.Second, 10*time.Minute)
+	checkDuration(ck, "audit.retention", c.Audit.Retention, 24*time.Hour, 20*365*24*time.Hour)
+	if c.Audit.HMACKey != "" {
+		ck.add("audit.hmac_key", checkSecret(string(c.Audit.HMACKey), minSecretLen))
+	}
+}
+
+// RequireAuditKey returns an error unless audit.hmac_key is set: the
+// daemon writes the audit log, which holds numbers only as HMACs under it.
+func (c *Config) RequireAuditKey() error {
+	if c.Audit.HMACKey == "" {
+		return &FieldError{
+			Key: "audit.hmac_key",
+			Err: errors.New("required by serve: a random secret of at least 16 characters that keys the numbers' HMACs in the audit log (or set " + EnvVar("audit.hmac_key") + ")"),
+		}
+	}
+	return nil
+}
+
 func (c *Config) validatePolicy(ck *checker) {
 	p := &c.Policy
 	bad := len(p.AllowedRegions) == 0
@@ -451,6 +492,7 @@ func (c *Config) validatePolicy(ck *checker) {
 	}
 	ck.add("policy.per_number_limit", p.PerNumberLimit.check())
 	ck.add("policy.global_rate", p.GlobalRate.check())
+	ck.add("policy.per_token_rate", p.PerTokenRate.check())
 	if p.MaxConcurrent < 1 || p.MaxConcurrent > 10000 {
 		ck.addf("policy.max_concurrent", "want 1 to 10000, got %d", p.MaxConcurrent)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/hashcall/hashcall/internal/eam/eamtest"
 	"github.com/hashcall/hashcall/internal/policy"
 	"github.com/hashcall/hashcall/internal/service"
+	"github.com/hashcall/hashcall/internal/store"
 	"github.com/hashcall/hashcall/prompts"
 	"github.com/hashcall/hashcall/verify"
 )
@@ -140,7 +141,13 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		o.perNumber = 10
 	}
 	logger := slog.New(slog.NewJSONHandler(h.logs, nil))
+	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(t.TempDir(), "hashcall.db"), Node: "eam-test", AuditKey: []byte("audit-key-0123456789")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
 	svc, err := service.New(h.caller, service.Options{
+		Store:         st,
 		Rules:         policy.Rules{Regions: []string{"GB"}, Types: []string{"mobile"}, PerNumber: policy.Rate{N: o.perNumber, Per: time.Minute}, Global: policy.Rate{N: 1_000_000, Per: time.Minute}},
 		DefaultLocale: "en-GB",
 		Prompts:       func(l string) (*prompts.Set, error) { return prompts.Load("", l) },
@@ -148,6 +155,9 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		Logger:        logger,
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.Drain(context.Background(), time.Second) })

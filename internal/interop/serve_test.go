@@ -64,6 +64,13 @@ type serveOptions struct {
 	extraYAML       string        // more top-level sections (eam:, radius:, directory:)
 	env             []string      // more environment variables
 	readyPath       string        // what to wait for; "" is /readyz (/healthz with a dead trunk)
+	// The store: storePath is the SQLite file ("" is one in the run's
+	// folder, new each run; give one to keep the state across restarts);
+	// storeDSN, when set, selects PostgreSQL (passed in the environment).
+	storePath string
+	storeDSN  string
+	node      string        // store.node; "" is the host name
+	lease     time.Duration // store.lease; 0 is 30 s
 }
 
 // server is a running `hashcall serve`.
@@ -207,6 +214,16 @@ func (l *lab) runServe(t *testing.T, bin, promptsDir string, o serveOptions) (p 
 	if o.callbackSecret != nil {
 		secret = *o.callbackSecret
 	}
+	if o.storePath == "" {
+		o.storePath = filepath.Join(t.TempDir(), "hashcall.db")
+	}
+	if o.lease == 0 {
+		o.lease = 30 * time.Second
+	}
+	driver, env := "sqlite", cliEnv("HASHCALL_SIP_TRUNK_PASSWORD="+trunkPassword)
+	if o.storeDSN != "" {
+		driver, env = "postgres", append(env, "HASHCALL_STORE_DSN="+o.storeDSN)
+	}
 	quoted := func(list []string) string {
 		b, _ := json.Marshal(list) // a JSON array is a YAML flow sequence
 		return string(b)
@@ -249,14 +266,20 @@ policy:
   max_concurrent: %d
 shutdown:
   grace: 20s
+store:
+  driver: %s
+  path: %s
+  node: %q
+  lease: %s
+audit:
+  hmac_key: "interop-audit-key-0123456789"
 `, callerID, o.ringTimeout, o.trunk, trunkUser, trunkRealm, o.optionsInterval, low, high, o.answerTimeout,
-		promptsDir, httpPort, quoted(o.tokens), quoted(o.callbackHosts), quoted(o.callbackAddrs), secret, o.perNumber, o.maxConcurrent)
+		promptsDir, httpPort, quoted(o.tokens), quoted(o.callbackHosts), quoted(o.callbackAddrs), secret, o.perNumber, o.maxConcurrent, driver, o.storePath, o.node, o.lease)
 	yaml += o.extraYAML
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p = startProcEnv(t, "hashcall serve", dir, filepath.Join(dir, "serve.log"),
-		cliEnv(append([]string{"HASHCALL_SIP_TRUNK_PASSWORD=" + trunkPassword}, o.env...)...), bin, "serve", "--config", cfg)
+	p = startProcEnv(t, "hashcall serve", dir, filepath.Join(dir, "serve.log"), append(env, o.env...), bin, "serve", "--config", cfg)
 	return p, "http://127.0.0.1:" + strconv.Itoa(httpPort)
 }
 

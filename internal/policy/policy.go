@@ -109,6 +109,7 @@ const (
 	RuleUnknown    = "unknown_type"
 	RulePerNumber  = "per_number_limit"
 	RuleGlobal     = "global_rate"
+	RulePerToken   = "per_token_rate"
 	RuleConcurrent = "max_concurrent"
 )
 
@@ -124,6 +125,7 @@ type Rules struct {
 	Types     []string // mobile, fixed_line, ...
 	PerNumber Rate     // e.g. 3 per 15 min
 	Global    Rate     // e.g. 60 per minute
+	PerToken  Rate     // calls for one bearer token of the hook; zero: none
 }
 
 // DefaultRegion is the region national numbers are read in: the first

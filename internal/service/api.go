@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/hashcall/hashcall/internal/policy"
+	"github.com/hashcall/hashcall/internal/store"
 	"github.com/hashcall/hashcall/numbermatch"
 	"github.com/hashcall/hashcall/verify"
 )
@@ -33,130 +36,21 @@ func apiError(status int, code, msg string) *Error {
 	return &Error{Status: status, Code: code, Message: msg}
 }
 
-// Create requests a verification on behalf of scope (the caller's identity:
-// a token's digest for the HTTP hook, "radius" or "eam" for the other
-// doors). idemKey, when not empty, makes a retry of the same request
-// (RequestDigest) with the same key within 24 h return the same
-// verification; another request under a used key is refused (422
-// idempotency_key_reused). The per-number and global quota is spent only
-// when the call is placed. It returns once the call has been started; the
-// verification's outcome comes from Wait.
-func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateRequest) (Verification, error) {
-	if s.Draining() {
-		return Verification{}, apiError(http.StatusServiceUnavailable, "draining", "shutting down: not taking new verifications")
-	}
-	s.mu.Lock()
-	rules := s.rules
-	s.mu.Unlock()
-	num, err := policy.Parse(req.To, rules.DefaultRegion())
-	if err != nil {
-		return Verification{}, apiError(http.StatusBadRequest, "bad_number", "to: "+err.Error())
-	}
-	if req.CallbackURL != "" {
-		if err := s.guard.AllowURL(req.CallbackURL); err != nil {
-			return Verification{}, apiError(http.StatusBadRequest, "callback_not_allowed", "callback_url: the host is not in http.callback_hosts")
-		}
-	}
-	locale := req.Locale
-	if locale == "" {
-		locale = s.opts.DefaultLocale
-	}
-	mode := req.Mode
-	if mode == "" {
-		mode = s.opts.Mode
-	}
-	digest := RequestDigest(http.MethodPost, num.E164, locale, req.Reference, req.CallbackURL, mode)
-	// Idempotency: the same key within 24 h returns the same verification.
-	if len(idemKey) > 255 {
-		return Verification{}, apiError(http.StatusBadRequest, "bad_request", "Idempotency-Key: at most 255 characters")
-	}
-	if idemKey != "" {
-		idemKey = scope + "\x00" + idemKey
-		// Only one request per key at a time: a retry that arrives while
-		// the first is still being handled waits for it, then returns its
-		// verification (and neither places a call nor counts against the
-		// limits).
-		e, first, done := s.claimIdempotency(ctx, idemKey)
-		if e != nil {
-			if first != digest {
-				s.metrics.refusals.WithLabelValues("idempotency_key_reused").Inc()
-				s.log.Info("verification refused", "to", num.Masked, "rule", "idempotency_key_reused", "status", http.StatusUnprocessableEntity, "id", e.v.ID)
-				return Verification{}, errIdempotencyReused
-			}
-			return e.snapshot(), nil
-		}
-		if done == nil {
-			return Verification{}, ctx.Err() // the client went away
-		}
-		defer done()
-	}
-	set, err := s.opts.Prompts(locale)
-	if err != nil {
-		return Verification{}, apiError(http.StatusBadRequest, "bad_locale", "locale: "+err.Error())
-	}
-	if !s.opts.Ready() {
-		return Verification{}, apiError(http.StatusServiceUnavailable, "trunk_down", "the trunk is down; no call was placed")
-	}
-	if ref := rules.Check(num); ref != nil {
-		return Verification{}, s.refuse(num, ref)
-	}
-	// Wrong codes keyed on this number lock it, whatever the mode: NIST SP
-	// 800-63B rev 4 §3.2.2 (a new code must not reset the count).
-	if ref := policy.CheckFailures(s.opts.Failures, num.E164, s.opts.MaxFailedCodes, policy.FailureWindow, s.opts.Clock()); ref != nil {
-		return Verification{}, s.refuse(num, ref)
-	}
-	// The quota is held now and spent only once the call is placed: a
-	// refusal below (no call slot, a drain) gives it back.
-	quota, ref := s.limiter.Reserve(num.E164)
-	if ref != nil {
-		return Verification{}, s.refuse(num, ref)
-	}
-	defer quota.Cancel() // a no-op once committed
-	if !s.slots.acquire(ctx, s.opts.QueueWait) {
-		return Verification{}, s.refuse(num, &policy.Refusal{Status: http.StatusTooManyRequests, Rule: policy.RuleConcurrent,
-			Message: fmt.Sprintf("%d calls are in progress (policy.max_concurrent)", s.opts.MaxConcurrent), RetryAfter: 5 * time.Second})
-	}
-	e := &entry{
-		v: Verification{
-			ID: newID(), Status: StatusQueued, To: num.Masked, Locale: set.Locale, Mode: mode,
-			Reference: req.Reference, CallbackURL: req.CallbackURL, CreatedAt: time.Now().UTC(),
-		},
-		e164:  num.E164,
-		scope: scope,
-		done:  make(chan struct{}),
-	}
-	if mode == ModeCode {
-		if err := s.newCode(e, num); err != nil {
-			s.slots.release()
-			return Verification{}, err
-		}
-	}
-	// Set before e is published: DELETE and Drain read e.cancel.
-	cctx, cancel := context.WithCancelCause(s.base)
-	e.cancel = cancel
-	s.mu.Lock()
-	if s.Draining() {
-		// The drain began while this request waited for a call slot: Drain
-		// may already have stopped waiting for calls, so none may start.
-		s.mu.Unlock()
-		cancel(nil)
-		s.slots.release()
-		return Verification{}, apiError(http.StatusServiceUnavailable, "draining", "shutting down: not taking new verifications")
-	}
-	// Counted under s.mu, before Drain (which sets draining under s.mu)
-	// starts waiting for the calls in flight.
-	s.calls.Add(1)
-	if idemKey != "" {
-		s.idem[idemKey] = idemRecord{id: e.v.ID, digest: digest, expires: time.Now().Add(retention)}
-	}
-	s.entries[e.v.ID] = e
-	s.purgeLocked()
-	quota.Commit()
-	s.mu.Unlock()
-	s.log.Info("verification requested", "id", e.v.ID, "to", num.Masked, "reference", req.Reference, "locale", set.Locale)
-	s.start(cctx, e, set)
-	return e.snapshot(), nil
-}
+var (
+	errDraining          = apiError(http.StatusServiceUnavailable, "draining", "shutting down: not taking new verifications")
+	errStoreDown         = apiError(http.StatusServiceUnavailable, "store_unavailable", "the store does not answer; no call was placed")
+	errIdempotencyReused = apiError(http.StatusUnprocessableEntity, "idempotency_key_reused",
+		"Idempotency-Key: already used for another request (number, locale, reference or callback_url differ); use a new key for a new request")
+	errNotFound = apiError(http.StatusNotFound, "not_found", "no verification with that id")
+)
+
+const (
+	// idempotencyTTL is how long an Idempotency-Key is bound.
+	idempotencyTTL = 24 * time.Hour
+	// storeOpTimeout bounds a store write that must not be lost with the
+	// request's context.
+	storeOpTimeout = 10 * time.Second
+)
 
 // newCode draws e's code (numbermatch, crypto/rand), keeps it as a keyed
 // hash for the call and in e.v.Code for the screen while in progress, and
@@ -187,23 +81,6 @@ func (s *Service) newCode(e *entry, num policy.Number) error {
 	return nil
 }
 
-// refuse counts and logs a policy refusal and returns it as an *Error.
-func (s *Service) refuse(num policy.Number, ref *policy.Refusal) *Error {
-	s.metrics.refusals.WithLabelValues(ref.Rule).Inc()
-	s.log.Info("verification refused", "to", num.Masked, "rule", ref.Rule, "status", ref.Status)
-	code := "policy_refused"
-	switch {
-	case ref.Rule == policy.RuleFailedCodes:
-		code = "too_many_failures"
-	case ref.Status == http.StatusTooManyRequests:
-		code = "rate_limited"
-	}
-	return &Error{Status: ref.Status, Code: code, Message: ref.Rule + ": " + ref.Message, RetryAfter: ref.RetryAfter, Rule: ref.Rule}
-}
-
-var errIdempotencyReused = apiError(http.StatusUnprocessableEntity, "idempotency_key_reused",
-	"Idempotency-Key: already used for another request (number, locale, reference or callback_url differ); use a new key for a new request")
-
 // RequestDigest is what an Idempotency-Key is bound to: a SHA-256 over the
 // method, the number in E.164, the locale (as requested, or the default),
 // the reference, the callback URL and the mode (as requested, or the
@@ -227,10 +104,220 @@ func RequestDigest(method, e164, locale, reference, callbackURL, mode string) [3
 	return d
 }
 
-var errNotFound = apiError(http.StatusNotFound, "not_found", "no verification with that id")
+// Create requests a verification on behalf of scope (the caller's identity:
+// a token's digest for the HTTP hook, "radius" or "eam" for the other
+// doors). idemKey, when not empty, makes a retry of the same request
+// (RequestDigest) with the same key within 24 h return the same
+// verification, on any node and after a restart; another request under a
+// used key is refused (422 idempotency_key_reused). The per-number and
+// global quota is spent only when the call is placed: it is counted in the
+// transaction that commits the verification, once the call slot is held.
+// It returns once the verification is committed to the store and its call
+// started; the outcome comes from Wait.
+func (s *Service) Create(ctx context.Context, scope, idemKey string, req CreateRequest) (Verification, error) {
+	return s.createScoped(ctx, scope, idemKey, req, false)
+}
 
-// lookup returns the verification id if scope created it. Another scope's
-// verification is not found, exactly as an unknown id.
+// createForToken is Create for a bearer token of the HTTP hook: the
+// token's own window (policy.per_token_rate) is counted too.
+func (s *Service) createForToken(ctx context.Context, scope, idemKey string, req CreateRequest) (Verification, error) {
+	return s.createScoped(ctx, scope, idemKey, req, true)
+}
+
+func (s *Service) createScoped(ctx context.Context, scope, idemKey string, req CreateRequest, token bool) (Verification, error) {
+	if s.Draining() {
+		return Verification{}, errDraining
+	}
+	s.mu.Lock()
+	rules := s.rules
+	s.mu.Unlock()
+	num, err := policy.Parse(req.To, rules.DefaultRegion())
+	if err != nil {
+		return Verification{}, apiError(http.StatusBadRequest, "bad_number", "to: "+err.Error())
+	}
+	if req.CallbackURL != "" {
+		if err := s.guard.AllowURL(req.CallbackURL); err != nil {
+			return Verification{}, apiError(http.StatusBadRequest, "callback_not_allowed", "callback_url: the host is not in http.callback_hosts")
+		}
+	}
+	if len(idemKey) > 255 {
+		return Verification{}, apiError(http.StatusBadRequest, "bad_request", "Idempotency-Key: at most 255 characters")
+	}
+	locale := req.Locale
+	if locale == "" {
+		locale = s.opts.DefaultLocale
+	}
+	mode := req.Mode
+	if mode == "" {
+		mode = s.opts.Mode
+	}
+	rd := RequestDigest(http.MethodPost, num.E164, locale, req.Reference, req.CallbackURL, mode)
+	dig := hex.EncodeToString(rd[:])
+	if idemKey != "" {
+		// One request per key at a time on this node: a retry that arrives
+		// while the first is being handled waits for it, then finds its
+		// verification (the store settles races between nodes).
+		done := s.claimIdempotency(ctx, scope+"\x00"+idemKey)
+		if done == nil {
+			return Verification{}, ctx.Err() // the client went away
+		}
+		defer done()
+		sv, err := s.store.LookupKey(ctx, scope, idemKey, dig)
+		switch {
+		case err == nil:
+			return s.current(scope, sv), nil
+		case errors.Is(err, store.ErrIdempotencyReused):
+			return Verification{}, s.keyReused(ctx, scope, num)
+		case !errors.Is(err, store.ErrNotFound):
+			s.log.Error("store: idempotency lookup", "err", err)
+			return Verification{}, errStoreDown
+		}
+	}
+	set, err := s.opts.Prompts(locale)
+	if err != nil {
+		return Verification{}, apiError(http.StatusBadRequest, "bad_locale", "locale: "+err.Error())
+	}
+	if !s.opts.Ready() {
+		return Verification{}, apiError(http.StatusServiceUnavailable, "trunk_down", "the trunk is down; no call was placed")
+	}
+	if ref := rules.Check(num); ref != nil {
+		return Verification{}, s.refuse(ctx, scope, num, ref)
+	}
+	// Wrong codes keyed on this number lock it, whatever the mode: NIST SP
+	// 800-63B rev 4 §3.2.2 (a new code must not reset the count).
+	if ref := policy.CheckFailures(s.opts.Failures, num.E164, s.opts.MaxFailedCodes, policy.FailureWindow, s.opts.Clock()); ref != nil {
+		return Verification{}, s.refuse(ctx, scope, num, ref)
+	}
+	if !s.slots.acquire(ctx, s.opts.QueueWait) {
+		return Verification{}, s.refuse(ctx, scope, num, &policy.Refusal{Status: http.StatusTooManyRequests, Rule: policy.RuleConcurrent,
+			Message: fmt.Sprintf("%d calls are in progress (policy.max_concurrent)", s.opts.MaxConcurrent), RetryAfter: 5 * time.Second})
+	}
+	// Counted under s.mu, before Drain (which sets draining under s.mu)
+	// starts waiting for the calls in flight: a verification committed
+	// below always gets its call, or its final outcome.
+	s.mu.Lock()
+	if s.Draining() {
+		s.mu.Unlock()
+		s.slots.release()
+		return Verification{}, errDraining
+	}
+	s.calls.Add(1)
+	s.mu.Unlock()
+	placed := false
+	defer func() {
+		if !placed {
+			s.slots.release()
+			s.calls.Done()
+		}
+	}()
+
+	numberKey := s.store.NumberHMAC(num.E164)
+	id := newID()
+	e := &entry{
+		v: Verification{
+			ID: id, Status: StatusQueued, To: num.Masked, Locale: set.Locale, Mode: mode,
+			Reference: req.Reference, CallbackURL: req.CallbackURL, CreatedAt: time.Now().UTC(),
+		},
+		e164:      num.E164,
+		numberKey: numberKey,
+		scope:     scope,
+		done:      make(chan struct{}),
+	}
+	if mode == ModeCode {
+		if err := s.newCode(e, num); err != nil {
+			return Verification{}, err
+		}
+	}
+	c := store.Create{
+		ID: id, Scope: scope, Status: StatusQueued,
+		Request: store.Request{To: num.Masked, Locale: set.Locale, Mode: mode, Reference: req.Reference, CallbackURL: req.CallbackURL, NumberHMAC: numberKey},
+		IdemKey: idemKey, Digest: dig, IdemTTL: idempotencyTTL,
+		Limits: []store.Limit{
+			{Kind: "number", Key: numberKey, N: rules.PerNumber.N, Per: rules.PerNumber.Per},
+			{Kind: "global", Key: "", N: rules.Global.N, Per: rules.Global.Per},
+		},
+	}
+	if token && rules.PerToken.N > 0 {
+		c.Limits = append(c.Limits, store.Limit{Kind: "token", Key: scope, N: rules.PerToken.N, Per: rules.PerToken.Per})
+	}
+	sv, created, err := s.store.Create(ctx, c)
+	var le *store.LimitError
+	switch {
+	case errors.As(err, &le):
+		return Verification{}, s.refuse(ctx, scope, num, limitRefusal(le, rules))
+	case errors.Is(err, store.ErrIdempotencyReused):
+		return Verification{}, s.keyReused(ctx, scope, num)
+	case err != nil:
+		s.log.Error("store: create", "err", err)
+		return Verification{}, errStoreDown
+	case !created:
+		return s.current(scope, sv), nil // another request took the key first
+	}
+	// Set before e is published: DELETE and Drain read e.cancel.
+	cctx, cancel := context.WithCancelCause(s.base)
+	e.cancel = cancel
+	s.mu.Lock()
+	s.entries[id] = e
+	s.purgeLocked()
+	s.mu.Unlock()
+	s.log.Info("verification requested", "id", id, "to", num.Masked, "reference", req.Reference, "locale", set.Locale)
+	placed = true
+	s.start(cctx, e, set)
+	return e.snapshot(), nil
+}
+
+// keyReused counts, logs and audits a reused Idempotency-Key.
+func (s *Service) keyReused(ctx context.Context, scope string, num policy.Number) *Error {
+	s.metrics.refusals.WithLabelValues("idempotency_key_reused").Inc()
+	s.log.Info("verification refused", "to", num.Masked, "rule", "idempotency_key_reused", "status", http.StatusUnprocessableEntity)
+	s.audit(ctx, scope, num, "idempotency_key_reused", http.StatusUnprocessableEntity, errIdempotencyReused.Message)
+	return errIdempotencyReused
+}
+
+// audit appends a refusal's audit row.
+func (s *Service) audit(ctx context.Context, scope string, num policy.Number, rule string, status int, msg string) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeOpTimeout)
+	defer cancel()
+	if err := s.store.Audit(actx, store.AuditEvent{Event: store.EventRefusal, Scope: scope, E164: num.E164, Masked: num.Masked,
+		Rule: rule, Detail: map[string]any{"status": status, "message": msg}}); err != nil {
+		s.log.Error("store: audit of a refusal", "rule", rule, "err", err)
+	}
+}
+
+// limitRefusal words a full window as the policy rule it enforces.
+func limitRefusal(le *store.LimitError, r policy.Rules) *policy.Refusal {
+	if le.Kind == "token" {
+		return &policy.Refusal{Status: http.StatusTooManyRequests, Rule: policy.RulePerToken,
+			Message:    fmt.Sprintf("%d calls for this token in the last %v (policy.per_token_rate %d/%v)", le.Count, r.PerToken.Per, r.PerToken.N, r.PerToken.Per),
+			RetryAfter: le.RetryAfter}
+	}
+	if le.Kind == "number" {
+		return &policy.Refusal{Status: http.StatusTooManyRequests, Rule: policy.RulePerNumber,
+			Message:    fmt.Sprintf("this number was called %d times in the last %v (policy.per_number_limit %d/%v)", le.Count, r.PerNumber.Per, r.PerNumber.N, r.PerNumber.Per),
+			RetryAfter: le.RetryAfter}
+	}
+	return &policy.Refusal{Status: http.StatusTooManyRequests, Rule: policy.RuleGlobal,
+		Message:    fmt.Sprintf("%d calls in the last %v (policy.global_rate %d/%v)", le.Count, r.Global.Per, r.Global.N, r.Global.Per),
+		RetryAfter: le.RetryAfter}
+}
+
+// refuse counts, logs and audits a policy refusal and returns it as an
+// *Error.
+func (s *Service) refuse(ctx context.Context, scope string, num policy.Number, ref *policy.Refusal) *Error {
+	s.metrics.refusals.WithLabelValues(ref.Rule).Inc()
+	s.log.Info("verification refused", "to", num.Masked, "rule", ref.Rule, "status", ref.Status)
+	s.audit(ctx, scope, num, ref.Rule, ref.Status, ref.Message)
+	code := "policy_refused"
+	switch {
+	case ref.Rule == policy.RuleFailedCodes:
+		code = "too_many_failures"
+	case ref.Status == http.StatusTooManyRequests:
+		code = "rate_limited"
+	}
+	return &Error{Status: ref.Status, Code: code, Message: ref.Rule + ": " + ref.Message, RetryAfter: ref.RetryAfter, Rule: ref.Rule}
+}
+
+// lookup returns this node's entry for id if scope created it.
 func (s *Service) lookup(scope, id string) *entry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -241,34 +328,94 @@ func (s *Service) lookup(scope, id string) *entry {
 	return e
 }
 
-// Wait returns the verification id of scope once it is final, or after wait
-// with its current status (wait 0: at once). It returns ctx's error if ctx
-// ends first.
-func (s *Service) Wait(ctx context.Context, scope, id string, wait time.Duration) (Verification, error) {
-	e := s.lookup(scope, id)
-	if e == nil {
-		return Verification{}, errNotFound
+// stored returns the verification id from the store if scope created it.
+// Another scope's verification is not found, exactly as an unknown id.
+func (s *Service) stored(ctx context.Context, scope, id string) (store.Verification, error) {
+	sv, err := s.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || (err == nil && sv.Scope != scope):
+		return store.Verification{}, errNotFound
+	case err != nil:
+		s.log.Error("store: get", "id", id, "err", err)
+		return store.Verification{}, errStoreDown
 	}
-	if wait > 0 {
-		timer := time.NewTimer(wait)
-		defer timer.Stop()
+	return sv, nil
+}
+
+// Wait returns the verification id of scope once it is final, or after wait
+// with its current status (wait 0: at once). A call this node runs is
+// awaited in memory; one another node runs is awaited through the store's
+// notices (PostgreSQL LISTEN/NOTIFY), with polling as the fallback. It returns ctx's error if ctx ends
+// first.
+func (s *Service) Wait(ctx context.Context, scope, id string, wait time.Duration) (Verification, error) {
+	if e := s.lookup(scope, id); e != nil {
+		if wait > 0 {
+			timer := time.NewTimer(wait)
+			defer timer.Stop()
+			select {
+			case <-e.done:
+			case <-timer.C:
+			case <-ctx.Done():
+				return Verification{}, ctx.Err()
+			}
+		}
+		return e.snapshot(), nil
+	}
+	sv, err := s.stored(ctx, scope, id)
+	if err != nil || sv.Final || wait <= 0 {
+		return s.view(sv), err
+	}
+	// The outcome is announced (LISTEN/NOTIFY on PostgreSQL); the store is
+	// polled too, every PollInterval, or every few seconds while the
+	// notices are known to arrive.
+	notice, unwatch := s.store.WatchFinal(id)
+	defer unwatch()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	poll := func() time.Duration {
+		if s.store.Notifying() {
+			return max(s.opts.PollInterval, 5*time.Second)
+		}
+		return s.opts.PollInterval
+	}
+	tick := time.NewTimer(poll())
+	defer tick.Stop()
+	for {
 		select {
-		case <-e.done:
 		case <-timer.C:
+			return s.view(sv), nil
 		case <-ctx.Done():
 			return Verification{}, ctx.Err()
+		case <-notice:
+		case <-tick.C:
+			tick.Reset(poll())
+		}
+		final, err := s.store.Final(ctx, id)
+		if err != nil || final {
+			sv2, err := s.stored(ctx, scope, id)
+			if err != nil {
+				return Verification{}, err
+			}
+			sv = sv2
+			if sv.Final {
+				return s.view(sv), nil
+			}
 		}
 	}
-	return e.snapshot(), nil
 }
 
 // Cancel ends the verification id of scope (CANCEL while ringing, BYE once
 // answered) and waits up to 10 s for its final outcome; final says whether
-// the returned verification is final.
+// the returned verification is final. Only the node running the call can
+// end it; elsewhere the verification is returned as it stands.
 func (s *Service) Cancel(ctx context.Context, scope, id string) (v Verification, final bool, err error) {
 	e := s.lookup(scope, id)
 	if e == nil {
-		return Verification{}, false, errNotFound
+		sv, err := s.stored(ctx, scope, id)
+		if err != nil {
+			return Verification{}, false, err
+		}
+		return s.view(sv), sv.Final, nil
 	}
 	select {
 	case <-e.done:
@@ -289,4 +436,26 @@ func (s *Service) Cancel(ctx context.Context, scope, id string) (v Verification,
 	case <-ctx.Done():
 		return Verification{}, false, ctx.Err()
 	}
+}
+
+// current is the verification as this node knows it best: from memory
+// when it runs here (with what only memory holds, such as mode code's code
+// while in progress), else as stored.
+func (s *Service) current(scope string, sv store.Verification) Verification {
+	if e := s.lookup(scope, sv.ID); e != nil {
+		return e.snapshot()
+	}
+	return s.view(sv)
+}
+
+// view is a stored verification as the API shows it.
+func (s *Service) view(sv store.Verification) Verification {
+	v := Verification{
+		ID: sv.ID, Status: sv.Status, To: sv.Request.To, Locale: sv.Request.Locale, Reference: sv.Request.Reference,
+		CallbackURL: sv.Request.CallbackURL, CreatedAt: sv.CreatedAt, CompletedAt: sv.CompletedAt, Result: sv.Result, Mode: sv.Request.Mode,
+	}
+	if sv.Final {
+		v.Status = StatusCompleted
+	}
+	return v
 }

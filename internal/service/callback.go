@@ -2,55 +2,114 @@ package service
 
 import (
 	"bytes"
-	"encoding/json"
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"runtime/debug"
+	"sync"
 	"time"
+
+	"github.com/hashcall/hashcall/internal/store"
 )
 
-// callback posts the final verification to its callback URL, signed, with
-// exponential back-off (1 s doubling to 60 s) for at most CallbackRetryFor.
-// During a drain it stops waiting between attempts and gives up after one
-// more.
-func (s *Service) callback(v Verification) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		s.log.Error("callback: encoding", "id", v.ID, "err", err)
+// Callbacks come from the store's queue: a node claims the due ones (no
+// other node delivers them meanwhile), posts each signed, and marks it
+// delivered, or due again after a back-off (1 s doubling to 60 s) until
+// CallbackRetryFor has passed since the outcome. A node that dies holding
+// a claim loses it when the claim lapses, and another node delivers.
+
+func (s *Service) wakeCallbacks() {
+	select {
+	case s.cbWake <- struct{}{}:
+	default:
+	}
+}
+
+// dispatchCallbacks delivers due callbacks until Close.
+func (s *Service) dispatchCallbacks() {
+	defer s.bg.Done()
+	t := time.NewTicker(s.opts.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.bgCtx.Done():
+			return
+		case <-s.cbWake:
+		case <-t.C:
+		}
+		s.deliverDue(s.bgCtx)
+	}
+}
+
+// deliverDue claims and delivers the due callbacks until none is left.
+func (s *Service) deliverDue(ctx context.Context) {
+	claimFor := s.cbc.Timeout + 30*time.Second
+	for ctx.Err() == nil {
+		cs, err := s.store.ClaimCallbacks(ctx, 8, claimFor)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("store: claiming callbacks", "err", err)
+			}
+			return
+		}
+		if len(cs) == 0 {
+			return
+		}
+		var wg sync.WaitGroup
+		for _, c := range cs {
+			wg.Go(func() { s.deliver(ctx, c) })
+		}
+		wg.Wait()
+	}
+}
+
+func (s *Service) deliver(ctx context.Context, c store.PendingCallback) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.metrics.panics.Inc()
+			s.metrics.callbacks.WithLabelValues("failed").Inc()
+			s.log.Error("callback panicked", "id", c.VerificationID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
+	status, err := s.post(ctx, c.URL, c.Body)
+	// Recorded even when ctx has ended: the attempt was made.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeOpTimeout)
+	defer cancel()
+	if err == nil && status/100 == 2 {
+		s.metrics.callbacks.WithLabelValues("delivered").Inc()
+		s.log.Info("callback delivered", "id", c.VerificationID, "status", status, "attempt", c.Attempts)
+		if err := s.store.CallbackDelivered(sctx, c.VerificationID); err != nil {
+			s.log.Error("store: callback delivered but not recorded", "id", c.VerificationID, "err", err)
+		}
 		return
 	}
-	deadline := time.Now().Add(s.opts.CallbackRetryFor)
-	backoff := time.Second
-	for attempt := 1; ; attempt++ {
-		status, err := s.post(v.CallbackURL, body)
-		if err == nil && status/100 == 2 {
-			s.metrics.callbacks.WithLabelValues("delivered").Inc()
-			s.log.Info("callback delivered", "id", v.ID, "status", status, "attempt", attempt)
-			return
-		}
-		s.log.Warn("callback failed", "id", v.ID, "status", status, "err", err, "attempt", attempt)
-		draining := false
-		select {
-		case <-s.cbStop:
-			draining = true
-		default:
-		}
-		if draining || time.Now().Add(backoff).After(deadline) {
-			s.metrics.callbacks.WithLabelValues("failed").Inc()
-			s.log.Error("callback given up", "id", v.ID, "attempts", attempt)
-			return
-		}
-		select {
-		case <-time.After(backoff):
-		case <-s.cbStop:
-		}
-		backoff = min(backoff*2, time.Minute)
+	msg := fmt.Sprintf("status %d", status)
+	if err != nil {
+		msg = err.Error()
+	}
+	s.log.Warn("callback failed", "id", c.VerificationID, "status", status, "err", err, "attempt", c.Attempts)
+	backoff := min(time.Second<<min(c.Attempts-1, 6), time.Minute)
+	next := time.Now().Add(backoff)
+	giveUp := next.After(c.Deadline)
+	if giveUp {
+		s.metrics.callbacks.WithLabelValues("failed").Inc()
+		s.log.Error("callback given up", "id", c.VerificationID, "attempts", c.Attempts)
+	}
+	if err := s.store.CallbackRetry(sctx, c.VerificationID, next, msg, giveUp); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Error("store: callback retry", "id", c.VerificationID, "err", err)
+	}
+	if !giveUp {
+		// Wake the dispatcher when it is due again.
+		t := time.AfterFunc(backoff, s.wakeCallbacks)
+		context.AfterFunc(s.bgCtx, func() { t.Stop() })
 	}
 }
 
 var errRedirect = errors.New("the callback URL answered with a redirect, which is not followed")
 
-func (s *Service) post(url string, body []byte) (int, error) {
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+func (s *Service) post(ctx context.Context, url string, body []byte) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}

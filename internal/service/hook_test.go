@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hashcall/hashcall/internal/policy"
+	"github.com/hashcall/hashcall/internal/store"
 	"github.com/hashcall/hashcall/verify"
 )
 
@@ -198,9 +200,12 @@ func TestQuotaSpentOnlyWhenPlaced(t *testing.T) {
 			}
 		}
 		n, _ := policy.Parse("+447700900123", "GB")
+		// The number's window in the store is untouched: 3 calls fit.
 		for i := range 3 {
-			if ref := s.limiter.Allow(n.E164); ref != nil {
-				t.Fatalf("quota %d after the 503s: %v", i+1, ref)
+			_, _, err := s.store.Create(context.Background(), store.Create{ID: fmt.Sprintf("vrf_quota_%d", i), Scope: "t", Status: StatusQueued,
+				Limits: []store.Limit{{Kind: "number", Key: s.store.NumberHMAC(n.E164), N: s.rules.PerNumber.N, Per: s.rules.PerNumber.Per}}})
+			if err != nil {
+				t.Fatalf("quota %d after the 503s: %v", i+1, err)
 			}
 		}
 	})
@@ -471,4 +476,38 @@ func FuzzMatchCallbackHost(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A bearer token places at most policy.per_token_rate calls: a leaked token
+// is bounded on its own, another token is not held back by it, and the
+// doors (Create, as RADIUS and the Entra page call it) don't count against
+// any token.
+func TestPerTokenRate(t *testing.T) {
+	fc := &fakeCaller{hold: make(chan struct{}), outcome: verify.Verified}
+	defer close(fc.hold)
+	s, srv := newTestService(t, fc, func(o *Options) {
+		o.Tokens = []string{token, otherToken}
+		o.Rules.PerToken = policy.Rate{N: 2, Per: time.Minute}
+	})
+	steps := []struct {
+		name, tok, to string
+		want          int
+	}{
+		{"first", token, "+447700900131", 202},
+		{"second", token, "+447700900132", 202},
+		{"third is over the token's rate", token, "+447700900133", 429},
+		{"another token", otherToken, "+447700900134", 202},
+	}
+	for _, st := range steps {
+		r := do(t, srv, "POST", "/v1/verifications", `{"to":"`+st.to+`"}`, "Authorization", "Bearer "+st.tok)
+		if r.status != st.want {
+			t.Fatalf("%s: %d %s, want %d", st.name, r.status, r.raw, st.want)
+		}
+		if st.want == 429 && (!strings.Contains(r.raw, "per_token_rate") || r.header.Get("Retry-After") == "") {
+			t.Errorf("%s: the 429 does not name the rule or lacks Retry-After: %s", st.name, r.raw)
+		}
+	}
+	if _, err := s.Create(context.Background(), "radius", "", CreateRequest{To: "+447700900135"}); err != nil {
+		t.Errorf("a door's request counted against a token: %v", err)
+	}
 }

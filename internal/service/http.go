@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -105,10 +106,14 @@ func (s *Service) auth(h http.HandlerFunc) http.Handler {
 	})
 }
 
-func (s *Service) ready(w http.ResponseWriter, _ *http.Request) {
+func (s *Service) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
 	switch {
 	case s.Draining():
 		writeError(w, http.StatusServiceUnavailable, "draining", "shutting down")
+	case s.store.Ping(ctx) != nil:
+		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "the store does not answer")
 	case !s.opts.Ready():
 		writeError(w, http.StatusServiceUnavailable, "trunk_down", "the trunk does not answer (OPTIONS) or we are not registered")
 	default:
@@ -186,7 +191,7 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	v, err := s.Create(r.Context(), tokenScope(r), r.Header.Get("Idempotency-Key"), req)
+	v, err := s.createForToken(r.Context(), tokenScope(r), r.Header.Get("Idempotency-Key"), req)
 	if err != nil {
 		writeAPIError(w, err)
 		return
@@ -223,29 +228,21 @@ func tokenScope(r *http.Request) string {
 	if len(sum) == 0 {
 		return ""
 	}
-	return string(sum[0][:8])
+	return hex.EncodeToString(sum[0][:8]) // text: the store keeps it
 }
 
-// claimIdempotency returns the verification of key, waiting first for a
-// request with the same key that is being handled. When there is none it
-// claims the key and returns done, to be called when the request has been
-// answered; both are nil when ctx ends first. digest is the RequestDigest
-// the key was first used with.
-func (s *Service) claimIdempotency(ctx context.Context, key string) (e *entry, digest [32]byte, done func()) {
+// claimIdempotency waits for a request with the same key that is being
+// handled on this node, then claims the key and returns done, to be called
+// when the request has been answered; nil when ctx ends first.
+func (s *Service) claimIdempotency(ctx context.Context, key string) (done func()) {
 	for {
 		s.mu.Lock()
-		if rec, ok := s.idem[key]; ok && time.Now().Before(rec.expires) {
-			if e := s.entries[rec.id]; e != nil {
-				s.mu.Unlock()
-				return e, rec.digest, nil
-			}
-		}
 		busy, ok := s.idemBusy[key]
 		if !ok {
 			ch := make(chan struct{})
 			s.idemBusy[key] = ch
 			s.mu.Unlock()
-			return nil, digest, func() {
+			return func() {
 				s.mu.Lock()
 				delete(s.idemBusy, key)
 				s.mu.Unlock()
@@ -256,23 +253,18 @@ func (s *Service) claimIdempotency(ctx context.Context, key string) (e *entry, d
 		select {
 		case <-busy:
 		case <-ctx.Done():
-			return nil, digest, nil
+			return nil
 		}
 	}
 }
 
-// purgeLocked forgets completed verifications and idempotency keys older
-// than the retention.
+// purgeLocked forgets the verifications finished more than memoryFor ago
+// (the store still has them).
 func (s *Service) purgeLocked() {
 	now := time.Now()
-	for k, rec := range s.idem {
-		if now.After(rec.expires) {
-			delete(s.idem, k)
-		}
-	}
 	for id, e := range s.entries {
 		e.mu.Lock()
-		old := e.v.CompletedAt != nil && now.Sub(*e.v.CompletedAt) > retention
+		old := e.v.CompletedAt != nil && now.Sub(*e.v.CompletedAt) > memoryFor
 		e.mu.Unlock()
 		if old {
 			delete(s.entries, id)
@@ -282,8 +274,10 @@ func (s *Service) purgeLocked() {
 
 func (s *Service) get(w http.ResponseWriter, r *http.Request) {
 	if s.lookup(tokenScope(r), r.PathValue("id")) == nil {
-		writeAPIError(w, errNotFound)
-		return
+		if _, err := s.stored(r.Context(), tokenScope(r), r.PathValue("id")); err != nil {
+			writeAPIError(w, err)
+			return
+		}
 	}
 	var wait time.Duration
 	if ws := r.URL.Query().Get("wait"); ws != "" {

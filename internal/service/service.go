@@ -16,6 +16,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,8 +31,10 @@ import (
 
 	"github.com/hashcall/hashcall/internal/config"
 	"github.com/hashcall/hashcall/internal/policy"
+	"github.com/hashcall/hashcall/internal/store"
 	"github.com/hashcall/hashcall/numbermatch"
 	"github.com/hashcall/hashcall/prompts"
+	"github.com/hashcall/hashcall/sip"
 	"github.com/hashcall/hashcall/verify"
 )
 
@@ -76,7 +79,7 @@ type Options struct {
 	// random key for this service.
 	CodeHasher *numbermatch.Hasher
 	// Failures counts wrong codes per number (policy.max_failed_codes);
-	// nil: in memory. A durable store implements policy.FailureCounter.
+	// nil: in memory (tests); serve passes the store's (store.Failures).
 	Failures policy.FailureCounter
 	// MaxFailedCodes is the wrong codes a number may key in
 	// policy.FailureWindow before its requests are refused (422
@@ -87,9 +90,23 @@ type Options struct {
 	Clock func() time.Time
 	// CallbackRetryFor bounds the callback retries; default 5 min.
 	CallbackRetryFor time.Duration
-	Logger           *slog.Logger
-	Registerer       prometheus.Registerer
-	Gatherer         prometheus.Gatherer
+	// Store holds the verifications, idempotency keys, rate windows,
+	// callbacks and audit log (required).
+	Store *store.Store
+	// Retention says how long the store keeps what (store.retention,
+	// audit.retention); zero fields keep rows for ever.
+	Retention store.Retention
+	// PollInterval is how often a long-poll for a call another node runs
+	// reads the store, and how often due callbacks are looked for;
+	// default 250 ms.
+	PollInterval time.Duration
+	// Hangup ends an interrupted call from its stored state: a BYE for an
+	// answered dialog, a CANCEL for a call still ringing (d.Early). Nil:
+	// nothing is sent, and that is logged.
+	Hangup     func(ctx context.Context, d store.Dialog) error
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
 }
 
 // Check is a dependency /readyz reports: while Ready returns false, /readyz
@@ -138,13 +155,14 @@ type Verification struct {
 
 // entry is the service's record of a verification.
 type entry struct {
-	mu     sync.Mutex
-	v      Verification
-	e164   string
-	scope  string // who created it: only they can read or cancel it
-	cancel context.CancelCauseFunc
-	done   chan struct{}
-	code   *verify.CodeRequest // mode code's secret, nil in mode hash
+	mu        sync.Mutex
+	v         Verification
+	e164      string
+	numberKey string // the number's HMAC in the store
+	scope     string // who created it: only they can read or cancel it
+	cancel    context.CancelCauseFunc
+	done      chan struct{}
+	code      *verify.CodeRequest // mode code's secret, nil in mode hash
 }
 
 func (e *entry) snapshot() Verification {
@@ -175,15 +193,17 @@ type Service struct {
 	caller  Caller
 	log     *slog.Logger
 	metrics *metrics
-	limiter *policy.Limiter
+	store   *store.Store
 	guard   *CallbackGuard
 	cbc     *http.Client
 
-	mu      sync.Mutex
-	tokens  [][32]byte
-	rules   policy.Rules
+	mu     sync.Mutex
+	tokens [][32]byte
+	rules  policy.Rules
+	// entries are the verifications this node runs, and those it
+	// finished in the last memoryFor: the fast path for waiting. The
+	// store is the truth.
 	entries map[string]*entry
-	idem    map[string]idemRecord
 	// idemBusy holds the Idempotency-Keys of requests being handled; the
 	// channel is closed when the request has been answered.
 	idemBusy map[string]chan struct{}
@@ -193,16 +213,18 @@ type Service struct {
 	base     context.Context
 	stopBase context.CancelFunc
 	calls    sync.WaitGroup
-	cbs      sync.WaitGroup
-	cbStop   chan struct{}
-	cbOnce   sync.Once
+	// Background loops (callbacks, leases, purge) run in bg until
+	// stopBG; Close waits for them.
+	bg        sync.WaitGroup
+	bgCtx     context.Context
+	stopBG    context.CancelFunc
+	cbWake    chan struct{}
+	statuses  chan statusUpdate
+	closeOnce sync.Once
 }
 
-type idemRecord struct {
-	id      string
-	digest  [32]byte // RequestDigest of the request that created id
-	expires time.Time
-}
+// memoryFor is how long a finished verification stays in memory.
+const memoryFor = 10 * time.Minute
 
 // MinCallbackSecret is the shortest callback secret accepted with callback
 // hosts (bytes); the one home of the figure is internal/config.
@@ -211,9 +233,6 @@ const MinCallbackSecret = config.MinCallbackSecret
 // ErrCallbackSecret: callback hosts are configured without a long enough
 // secret to sign callbacks with.
 var ErrCallbackSecret = fmt.Errorf("http.callback_secret: required, at least %d bytes, when http.callback_hosts is not empty (callbacks are signed with it)", MinCallbackSecret)
-
-// retention is how long completed verifications and idempotency keys live.
-const retention = 24 * time.Hour
 
 // New returns the service.
 func New(caller Caller, opts Options) (*Service, error) {
@@ -280,18 +299,24 @@ func New(caller Caller, opts Options) (*Service, error) {
 	if opts.Prompts == nil {
 		return nil, errors.New("service: no prompts")
 	}
+	if opts.Store == nil {
+		return nil, errors.New("service: no store")
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 250 * time.Millisecond
+	}
 	s := &Service{
 		opts:     opts,
 		caller:   caller,
 		log:      opts.Logger.With("component", "http"),
 		metrics:  m,
-		limiter:  policy.NewLimiter(opts.Rules, nil),
+		store:    opts.Store,
 		rules:    opts.Rules,
 		entries:  map[string]*entry{},
-		idem:     map[string]idemRecord{},
 		idemBusy: map[string]chan struct{}{},
 		slots:    newSlots(opts.MaxConcurrent),
-		cbStop:   make(chan struct{}),
+		cbWake:   make(chan struct{}, 1),
+		statuses: make(chan statusUpdate, 1024),
 	}
 	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	s.guard, err = NewCallbackGuard(rctx, opts.CallbackHosts, opts.CallbackAddresses, opts.CallbackResolver)
@@ -303,7 +328,166 @@ func New(caller Caller, opts Options) (*Service, error) {
 	s.cbc = s.guard.Client(10 * time.Second)
 	s.tokens = hashTokens(opts.Tokens)
 	s.base, s.stopBase = context.WithCancel(context.Background())
+	s.bgCtx, s.stopBG = context.WithCancel(context.Background())
 	return s, nil
+}
+
+// Store is the service's store, for the doors that keep their own state
+// in it (enrolments, single-use claims).
+func (s *Service) Store() *store.Store { return s.store }
+
+// Start recovers what a previous run of this node left (its verifications
+// that are not final become interrupted, their callbacks are queued and
+// their answered calls are hung up) and starts the background work:
+// callbacks, lease renewal and the take-over of dead nodes' calls, and the
+// retention purge. Close stops it.
+func (s *Service) Start(ctx context.Context) error {
+	if err := s.recoverOrphans(ctx, true); err != nil {
+		return fmt.Errorf("service: recovery: %w", err)
+	}
+	s.bg.Add(4)
+	go s.statusWriter()
+	go s.dispatchCallbacks()
+	go s.leaseLoop()
+	go s.purgeLoop()
+	return nil
+}
+
+// Close stops the background work and waits for it. Calls in flight are
+// not touched: Drain ends them first.
+func (s *Service) Close() {
+	s.closeOnce.Do(func() {
+		s.stopBG()
+		s.bg.Wait()
+	})
+}
+
+// recoverOrphans marks interrupted the verifications left without a live
+// owner: with own, every one this node owned (at its start); and every one
+// whose owner's lease has expired.
+func (s *Service) recoverOrphans(ctx context.Context, own bool) error {
+	orphans, err := s.store.ClaimOrphans(ctx, own)
+	if err != nil {
+		return err
+	}
+	for _, o := range orphans {
+		s.mu.Lock()
+		_, running := s.entries[o.ID]
+		s.mu.Unlock()
+		if running {
+			continue // ours and alive: the renewal was late
+		}
+		now := time.Now().UTC()
+		res := verify.Result{Outcome: verify.Interrupted, To: o.Request.To, StartedAt: o.CreatedAt, EndedAt: now,
+			Error: "hashcall stopped during the call (node " + o.Node + ")"}
+		if o.Dialog != nil && !o.Dialog.Early {
+			res.SIPCode = 200
+		}
+		v := s.view(o.Verification)
+		v.Status, v.Result, v.CompletedAt = StatusCompleted, &res, &now
+		switch err := s.commit(ctx, v, o.Scope, "", o.Request.NumberHMAC); {
+		case errors.Is(err, store.ErrFinal):
+			continue // another node (or the late call) got there first
+		case err != nil:
+			return err
+		}
+		s.metrics.observe(res)
+		s.log.Warn("verification interrupted", "id", o.ID, "node", o.Node, "to", o.Request.To, "answered", o.Dialog != nil)
+		if o.Dialog != nil {
+			// Off the start path: a far end that does not answer must not
+			// hold the others up.
+			s.bg.Add(1)
+			go func() {
+				defer s.bg.Done()
+				s.hangup(s.bgCtx, o.ID, *o.Dialog)
+			}()
+		}
+	}
+	return nil
+}
+
+func (s *Service) hangup(ctx context.Context, id string, d store.Dialog) {
+	if s.opts.Hangup == nil {
+		s.log.Warn("no BYE or CANCEL sent for an interrupted call: no SIP user agent to send it", "id", id)
+		return
+	}
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.opts.Hangup(hctx, d); err != nil {
+		s.log.Warn("hanging up an interrupted call failed", "id", id, "err", err)
+		return
+	}
+	s.log.Info("interrupted call hung up", "id", id, "cancel", d.Early)
+}
+
+// leaseLoop renews this node's leases (every third of a lease) and looks
+// for the calls of nodes whose leases expired (every second, or more often
+// for short leases), so a dead node's calls are taken over within about a
+// second of the lease's end.
+func (s *Service) leaseLoop() {
+	defer s.bg.Done()
+	lease := s.store.Lease()
+	t := time.NewTicker(min(max(lease/10, 50*time.Millisecond), time.Second))
+	defer t.Stop()
+	var renewed time.Time
+	for {
+		select {
+		case <-s.bgCtx.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(s.bgCtx, storeOpTimeout)
+		if time.Since(renewed) >= lease/3 {
+			if err := s.store.RenewLeases(ctx, s.running()); err != nil {
+				s.log.Error("store: renewing leases", "err", err)
+			} else {
+				renewed = time.Now()
+			}
+		}
+		if err := s.recoverOrphans(ctx, false); err != nil && s.bgCtx.Err() == nil {
+			s.log.Error("store: taking over interrupted calls", "err", err)
+		}
+		cancel()
+		s.wakeCallbacks()
+	}
+}
+
+// running returns the ids of the calls this node runs.
+func (s *Service) running() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id, e := range s.entries {
+		select {
+		case <-e.done:
+		default:
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// purgeLoop applies the retention at start and hourly.
+func (s *Service) purgeLoop() {
+	defer s.bg.Done()
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(s.bgCtx, time.Minute)
+		p, err := s.store.Purge(ctx, s.opts.Retention)
+		cancel()
+		switch {
+		case err != nil && s.bgCtx.Err() == nil:
+			s.log.Error("store: purge", "err", err)
+		case p.Verifications > 0 || p.Audit > 0:
+			s.log.Info("store: purged", "verifications", p.Verifications, "audit_rows", p.Audit)
+		}
+		select {
+		case <-s.bgCtx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func hashTokens(tokens []string) [][32]byte {
@@ -323,7 +507,6 @@ func (s *Service) Reload(tokens []string, rules policy.Rules) {
 	s.tokens = hashTokens(tokens)
 	s.rules = rules
 	s.mu.Unlock()
-	s.limiter.SetRules(rules)
 	s.log.Info("reloaded tokens and policy", "tokens", len(tokens), "regions", rules.Regions, "types", rules.Types)
 }
 
@@ -392,52 +575,209 @@ func (s *Service) run(ctx context.Context, e *entry, set *prompts.Set) (res veri
 	return s.caller.Run(ctx, verify.Request{To: e.e164, Prompts: set, Code: e.code, OnProgress: func(p verify.Progress) {
 		switch p.Stage {
 		case verify.StageDialling:
-			e.setStatus(StatusCalling)
+			s.progress(e, StatusCalling)
 		case verify.StageRinging, verify.StageEarly:
-			e.setStatus(StatusRinging)
+			s.progress(e, StatusRinging)
+			if p.Cancel != nil {
+				s.saveCancel(e, *p.Cancel)
+			}
 		case verify.StageAnswered:
-			e.setStatus(StatusAnswered)
+			s.progress(e, StatusAnswered)
+			if p.Dialog != nil {
+				s.saveDialog(e, *p.Dialog)
+			}
 		}
 	}})
 }
 
-// complete records the result, counts it, writes the audit record and
-// queues the callback. The metrics are updated before waiters see the
-// result, so that a scrape after a long-poll returns counts the call.
+// progress records a call's progress in memory and, off the call path, in
+// the store (a long-poll on another node shows it): one writer keeps the
+// updates in order; when it falls behind, updates are dropped (the final
+// outcome is what counts).
+func (s *Service) progress(e *entry, status string) {
+	e.setStatus(status)
+	e.mu.Lock()
+	id := e.v.ID
+	e.mu.Unlock()
+	select {
+	case s.statuses <- statusUpdate{id: id, status: status}:
+	default:
+		s.log.Warn("store: status update dropped (the writer is behind)", "id", id, "status", status)
+	}
+}
+
+type statusUpdate struct {
+	id, status string
+	dialog     *store.Dialog
+}
+
+// saveDialog stores an answered call's dialog (off the call path, after
+// its status), so a BYE can end it should this node stop during the call.
+func (s *Service) saveDialog(e *entry, d sip.DialogState) {
+	e.mu.Lock()
+	id := e.v.ID
+	e.mu.Unlock()
+	sd := &store.Dialog{CallID: d.CallID, LocalTag: d.LocalTag, RemoteTag: d.RemoteTag, LocalURI: d.From, RemoteURI: d.To,
+		RemoteTarget: d.RemoteTarget, RouteSet: d.RouteSet, CSeq: d.CSeq, Transport: d.Transport, LocalContact: d.LocalContact}
+	select {
+	case s.statuses <- statusUpdate{id: id, dialog: sd}:
+	default:
+		s.log.Warn("store: dialog not stored (the writer is behind)", "id", id)
+	}
+}
+
+// saveCancel stores what a CANCEL of a ringing call needs (replaced by the
+// dialog once answered).
+func (s *Service) saveCancel(e *entry, c sip.CancelState) {
+	e.mu.Lock()
+	id := e.v.ID
+	e.mu.Unlock()
+	sd := &store.Dialog{Early: true, CallID: c.CallID, RequestURI: c.RequestURI, Via: c.Via, LocalURI: c.From, RemoteURI: c.To,
+		CSeq: c.CSeq, RouteSet: c.Route, Transport: c.Transport, Destination: c.Destination}
+	select {
+	case s.statuses <- statusUpdate{id: id, dialog: sd}:
+	default:
+		s.log.Warn("store: ringing call's state not stored (the writer is behind)", "id", id)
+	}
+}
+
+// CancelState is a stored ringing call as the sip package sends a CANCEL
+// from it.
+func CancelState(d store.Dialog) sip.CancelState {
+	return sip.CancelState{RequestURI: d.RequestURI, Via: d.Via, From: d.LocalURI, To: d.RemoteURI, CallID: d.CallID,
+		CSeq: d.CSeq, Route: d.RouteSet, Transport: d.Transport, Destination: d.Destination}
+}
+
+// DialogState is a stored dialog as the sip package sends a BYE from it.
+func DialogState(d store.Dialog) sip.DialogState {
+	return sip.DialogState{CallID: d.CallID, LocalTag: d.LocalTag, RemoteTag: d.RemoteTag, From: d.LocalURI, To: d.RemoteURI,
+		RemoteTarget: d.RemoteTarget, RouteSet: d.RouteSet, CSeq: d.CSeq, Transport: d.Transport, LocalContact: d.LocalContact}
+}
+
+// statusWriter writes the progress updates until Close.
+func (s *Service) statusWriter() {
+	defer s.bg.Done()
+	write := func(u statusUpdate) {
+		ctx, cancel := context.WithTimeout(context.Background(), storeOpTimeout)
+		defer cancel()
+		var err error
+		if u.dialog != nil {
+			err = s.store.SaveDialog(ctx, u.id, *u.dialog)
+		} else {
+			err = s.store.SetStatus(ctx, u.id, u.status)
+		}
+		if err != nil {
+			s.log.Warn("store: progress", "id", u.id, "err", err)
+		}
+	}
+	for {
+		select {
+		case <-s.bgCtx.Done():
+			// Write what is queued before going.
+			for {
+				select {
+				case u := <-s.statuses:
+					write(u)
+				default:
+					return
+				}
+			}
+		case u := <-s.statuses:
+			write(u)
+		}
+	}
+}
+
+// complete commits the result with its audit row and queued callback,
+// then counts it and wakes the waiters. The metrics are updated before
+// waiters see the result, so that a scrape after a long-poll counts the
+// call.
 func (s *Service) complete(e *entry, res verify.Result) {
-	s.metrics.observe(res)
-	s.metrics.active.Dec()
-	now := time.Now()
+	now := time.Now().UTC()
 	e.mu.Lock()
 	res.To = e.v.To
-	e.v.Result = &res
-	e.v.Status = StatusCompleted
-	e.v.Code = "" // shown while in progress only
-	e.code = nil
-	e.v.CompletedAt = &now
 	v := e.v
+	v.Result, v.Status, v.CompletedAt = &res, StatusCompleted, &now
+	v.Code = "" // shown while in progress only
+	e.code = nil
 	e.mu.Unlock()
-	close(e.done)
+	ctx, cancel := context.WithTimeout(context.Background(), storeOpTimeout)
+	err := s.commit(ctx, v, e.scope, e.e164, e.numberKey)
+	cancel()
+	if errors.Is(err, store.ErrFinal) {
+		// Another node marked it interrupted (our lease lapsed): the store
+		// is the truth.
+		sctx, scancel := context.WithTimeout(context.Background(), storeOpTimeout)
+		if sv, gerr := s.store.Get(sctx, v.ID); gerr == nil {
+			v = s.view(sv)
+			res = *v.Result
+		}
+		scancel()
+		s.log.Warn("verification was already final in the store", "id", v.ID, "outcome", v.Result.Outcome)
+	} else if err != nil {
+		s.log.Error("store: the outcome could not be committed; it becomes interrupted at the next start", "id", v.ID, "err", err)
+	}
+	s.metrics.observe(res)
+	s.metrics.active.Dec()
 	s.log.Info("audit: verification completed",
 		"id", v.ID, "reference", v.Reference, "to", v.To, "outcome", res.Outcome,
 		"sip_code", res.SIPCode, "sip_reason", res.SIPReason, "q850_cause", res.Q850Cause,
 		"dtmf_source", res.DTMFSource, "codec", res.Codec, "keys", res.Keys, "attempts", res.Attempts,
 		"started_at", res.StartedAt, "answered_at", res.AnsweredAt, "ended_at", res.EndedAt,
 		"setup_ms", res.SetupMS, "hash_to_decision_ms", res.HashToDecisionMS, "mode", v.Mode, "wrong_codes", res.WrongCodes, "error", res.Error)
+	e.mu.Lock()
+	e.v = v
+	e.mu.Unlock()
+	close(e.done)
+	s.wakeCallbacks()
+}
+
+// commit writes a final verification to the store, with its audit row and
+// callback, retrying a store that does not answer for a little while.
+func (s *Service) commit(ctx context.Context, v Verification, scope, e164, numberKey string) error {
+	res := *v.Result
+	c := store.Complete{ID: v.ID, Status: StatusCompleted, Result: res,
+		Audit: store.AuditEvent{Event: store.EventOutcome, Scope: scope, E164: e164, NumberHMAC: numberKey, Masked: v.To,
+			Outcome: string(res.Outcome), Detail: auditDetail(v)}}
 	if v.CallbackURL != "" {
-		s.cbs.Add(1)
-		go func() {
-			defer s.cbs.Done()
-			defer func() {
-				if p := recover(); p != nil {
-					s.metrics.panics.Inc()
-					s.metrics.callbacks.WithLabelValues("failed").Inc()
-					s.log.Error("callback panicked", "id", v.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-				}
-			}()
-			s.callback(e.snapshot())
-		}()
+		body, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		c.Callback = &store.Callback{URL: v.CallbackURL, Body: body, Deadline: time.Now().Add(s.opts.CallbackRetryFor)}
 	}
+	var err error
+	backoff := 100 * time.Millisecond
+	for range 5 {
+		if err = s.store.Complete(ctx, c); err == nil || errors.Is(err, store.ErrFinal) || errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return err
+		}
+		backoff *= 2
+	}
+	return err
+}
+
+// auditDetail is what an outcome's audit row records beyond the outcome.
+func auditDetail(v Verification) map[string]any {
+	r := v.Result
+	d := map[string]any{"reference": v.Reference, "sip_code": r.SIPCode, "started_at": r.StartedAt, "ended_at": r.EndedAt}
+	for k, val := range map[string]any{"sip_reason": r.SIPReason, "dtmf_source": r.DTMFSource, "codec": r.Codec, "keys": r.Keys, "error": r.Error} {
+		if val != "" {
+			d[k] = val
+		}
+	}
+	if r.Q850Cause != 0 {
+		d["q850_cause"] = r.Q850Cause
+	}
+	if r.AnsweredAt != nil {
+		d["answered_at"] = *r.AnsweredAt
+	}
+	return d
 }
 
 // Drain stops taking new verifications (readyz fails, requests get 503),
@@ -466,15 +806,10 @@ func (s *Service) Drain(ctx context.Context, grace time.Duration) {
 		s.mu.Unlock()
 		<-done
 	}
-	// Callbacks: stop waiting between retries, make the last attempts.
-	s.cbOnce.Do(func() { close(s.cbStop) })
-	cbDone := make(chan struct{})
-	go func() { s.cbs.Wait(); close(cbDone) }()
-	select {
-	case <-cbDone:
-	case <-ctx.Done():
-		s.log.Warn("callbacks not all delivered before exit")
-	}
+	// Callbacks: one more attempt at those due; what is left stays queued
+	// in the store for the next start or another node.
+	s.Close()
+	s.deliverDue(ctx)
 	s.stopBase()
 }
 

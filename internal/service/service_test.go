@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,7 +19,9 @@ import (
 	"time"
 
 	"github.com/hashcall/hashcall/internal/policy"
+	"github.com/hashcall/hashcall/internal/store"
 	"github.com/hashcall/hashcall/prompts"
+	"github.com/hashcall/hashcall/sip"
 	"github.com/hashcall/hashcall/verify"
 )
 
@@ -32,6 +35,10 @@ type fakeCaller struct {
 	outcome verify.Outcome
 	hold    chan struct{} // closed to let calls finish
 	placed  atomic.Int32
+	// dialog, when set, is reported with the answer; answered then sees
+	// each call answered.
+	dialog   *sip.DialogState
+	answered chan struct{}
 }
 
 func (f *fakeCaller) Run(ctx context.Context, req verify.Request) verify.Result {
@@ -40,7 +47,10 @@ func (f *fakeCaller) Run(ctx context.Context, req verify.Request) verify.Result 
 	f.calls = append(f.calls, req.To)
 	f.mu.Unlock()
 	req.OnProgress(verify.Progress{Stage: verify.StageDialling})
-	req.OnProgress(verify.Progress{Stage: verify.StageAnswered})
+	req.OnProgress(verify.Progress{Stage: verify.StageAnswered, Dialog: f.dialog})
+	if f.answered != nil {
+		f.answered <- struct{}{}
+	}
 	select {
 	case <-f.hold:
 		return verify.Result{Outcome: f.outcome, SIPCode: 200, DTMFSource: "rfc4733", Codec: "PCMA", SetupMS: 120, HashToDecisionMS: 40}
@@ -70,13 +80,31 @@ func newTestService(t *testing.T, caller Caller, mod func(*Options)) (*Service, 
 	if mod != nil {
 		mod(&opts)
 	}
+	if opts.Store == nil {
+		opts.Store = openStore(t, filepath.Join(t.TempDir(), "hashcall.db"), "node-a")
+	}
 	s, err := New(caller, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return s, srv
+}
+
+// openStore opens a SQLite store for a test, closed when it ends.
+func openStore(t *testing.T, path, node string) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Options{Path: path, Node: node, AuditKey: []byte("audit-key-0123456789"), Lease: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 type resp struct {

@@ -418,7 +418,11 @@ policy:
   max_concurrent: %d
 shutdown:
   grace: 30s
-`, o.ourSIP(), o.phoneSIP(), o.ourRTPLow(), o.ourRTPHigh(), o.ourHTTP(), loadToken, o.n)
+store:
+  path: %s
+audit:
+  hmac_key: "load-audit-key-0123456789"
+`, o.ourSIP(), o.phoneSIP(), o.ourRTPLow(), o.ourRTPHigh(), o.ourHTTP(), loadToken, o.n, filepath.Join(dir, "hashcall.db"))
 	cfgPath := filepath.Join(dir, "hashcall.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return r, err
