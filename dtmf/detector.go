@@ -20,24 +20,6 @@ const (
 	subBlocks = blockSize / subSize
 )
 
-// The DTMF frequency plan (ITU-T Q.23): four row (low group) and four column
-// (high group) tones; a key is one of each.
-//
-//	       1209  1336  1477  1633 Hz
-//	697      1     2     3     A
-//	770      4     5     6     B
-//	852      7     8     9     C
-//	941      *     0     #     D
-var (
-	toneFreqs = [8]float64{697, 770, 852, 941, 1209, 1336, 1477, 1633}
-	keyGrid   = [4][4]Key{
-		{'1', '2', '3', 'A'},
-		{'4', '5', '6', 'B'},
-		{'7', '8', '9', 'C'},
-		{'*', '0', '#', 'D'},
-	}
-)
-
 // Acceptance rules, after ITU-T Q.24 (AT&T column) and ETSI ES 201 235-3.
 const (
 	// minToneDBm0: each tone must be at least this strong. Q.24 operates
@@ -87,7 +69,7 @@ const (
 // Derived constants.
 var (
 	coefs     [8]float32
-	ampRef    = 32767 * math.Pow(10, -3.14/20) // peak amplitude of a 0 dBm0 sine
+	ampRef    = Amplitude(0) // peak amplitude of a 0 dBm0 sine
 	minTonePw = toneMagSq(minToneDBm0)
 	maxTwist  = math.Pow(10, maxTwistDB/10)
 	minTwist  = math.Pow(10, minTwistDB/10)

@@ -22,9 +22,9 @@ var (
 	PCMA = Codec{Name: "PCMA", PayloadType: 8, ClockRate: 8000}
 )
 
-// DefaultCodecs is the codec preference used when none is configured:
+// DefaultCodecs returns the codec preference used when none is configured:
 // A-law first, then µ-law (m=audio <port> RTP/AVP 8 0 101).
-var DefaultCodecs = []Codec{PCMA, PCMU}
+func DefaultCodecs() []Codec { return []Codec{PCMA, PCMU} }
 
 // Audio framing: hashcall sends 20 ms packets of 8 kHz G.711.
 const (
@@ -80,6 +80,29 @@ func (c Codec) Silence() byte {
 		return 0xD5
 	}
 	return 0
+}
+
+// AppendDecoded appends the linear samples of G.711 payload b in c to dst,
+// with zaf/g711's allocation-free per-sample functions; for a codec that
+// is not G.711 it appends nothing. It is the one G.711 decoder of the live
+// receive path and of replay.
+func (c Codec) AppendDecoded(dst []int16, b []byte) []int16 {
+	return appendDecoded(c.law(), dst, b)
+}
+
+// appendDecoded is AppendDecoded by law ('u', 'a'; anything else: nothing).
+func appendDecoded(law byte, dst []int16, b []byte) []int16 {
+	switch law {
+	case 'u':
+		for _, v := range b {
+			dst = append(dst, g711.DecodeUlawFrame(v))
+		}
+	case 'a':
+		for _, v := range b {
+			dst = append(dst, g711.DecodeAlawFrame(v))
+		}
+	}
+	return dst
 }
 
 // encode appends samples encoded in c (which must be supported) to dst,

@@ -57,7 +57,7 @@ func TestEncodePads(t *testing.T) {
 // TestDTMFTone checks the tone generator with the in-band detector, through
 // both G.711 laws, for every key.
 func TestDTMFTone(t *testing.T) {
-	for k := range dtmfFreqs {
+	for _, k := range []dtmf.Key("123A456B789C*0#D") {
 		for _, c := range []Codec{PCMU, PCMA} {
 			d := dtmf.NewDetector()
 			b := c.encode(nil, dtmftest.Concat(dtmfTone(k, 80*time.Millisecond), dtmftest.Silence(100*time.Millisecond)))

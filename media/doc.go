@@ -6,8 +6,9 @@
 //
 //   - [Local] writes our SDP ([Local.Offer], [Local.Answer], [Local.Current])
 //     and reads the far end's ([Local.ParseAnswer]) into a [Negotiated]: the
-//     offer/answer model of RFC 3264 on top of github.com/pion/sdp/v3, which
-//     parses and writes SDP but knows nothing of offers and answers.
+//     offer/answer model of RFC 3264. [ParseSDP] is hashcall's one SDP
+//     reader (lenient, section by section; live calls and the replay of
+//     captures use it alike) and Local the one writer.
 //   - [Stream] is the receive path of one call without any I/O: RTP packets
 //     and arrival times go in, key press reports ([dtmf.Event]) come out. It
 //     checks where each packet came from (the address from SDP, or any

@@ -78,3 +78,18 @@ func ExampleAudio() {
 	// Output:
 	// 7.5s 375 frames
 }
+
+func ExampleParseSDP() {
+	// An LF-only body without o= from a capture: lenient reading goes on,
+	// and Err says why live negotiation would refuse it.
+	d, err := media.ParseSDP([]byte("v=0\nc=IN IP4 192.0.2.20\nm=audio 5004 RTP/AVP 8 0 101\na=rtpmap:101 telephone-event/8000\n"))
+	if err != nil {
+		panic(err)
+	}
+	a, ok := d.Audio()
+	fmt.Println(ok, a.Remote, a.Codecs, a.EventPT, a.HaveEvents)
+	fmt.Println(d.Err())
+	// Output:
+	// true 192.0.2.20:5004 [PCMA/8000 PCMU/8000] 101 true
+	// SDP has no o= line
+}

@@ -116,7 +116,7 @@ func feed(s *Stream, pkts []pkt) []dtmf.Event {
 	var evs []dtmf.Event
 	var last time.Duration
 	for _, p := range pkts {
-		evs = s.Packet(evs, p.at, p.from, p.b)
+		evs, _ = s.Packet(evs, p.at, p.from, p.b)
 		last = p.at
 	}
 	evs = s.Tick(evs, last+time.Second)

@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"time"
-
-	"github.com/pion/sdp/v3"
 )
 
 // DefaultEventPT is the telephone-event payload type offered when
@@ -30,7 +28,7 @@ type Local struct {
 	// Addr is where we receive RTP (our socket); its IP goes into o= and c=
 	// and must be a specific unicast address.
 	Addr netip.AddrPort
-	// Codecs in order of preference; nil means DefaultCodecs (PCMA, PCMU).
+	// Codecs in order of preference; nil means DefaultCodecs() (PCMA, PCMU).
 	// Only G.711 is supported.
 	Codecs []Codec
 	// EventPT is the dynamic payload type offered for telephone-event
@@ -111,7 +109,7 @@ func (n Negotiated) StreamConfig(latch bool) StreamConfig {
 func (l *Local) config() ([]Codec, uint8, error) {
 	codecs := l.Codecs
 	if len(codecs) == 0 {
-		codecs = DefaultCodecs
+		codecs = DefaultCodecs()
 	}
 	ev := l.EventPT
 	if ev == 0 {
@@ -150,69 +148,77 @@ func (l *Local) state() string {
 	return fmt.Sprintf("%v|%v|%d|%d", l.Addr, l.Codecs, l.EventPT, l.SessionID)
 }
 
-// session returns the session-level part of our SDP.
-func (l *Local) session(version uint64) *sdp.SessionDescription {
+// mediaOut is one m= section of an SDP we write.
+type mediaOut struct {
+	media string
+	port  uint16
+	proto string
+	fmts  []string
+	attrs []string // a= values, in order
+}
+
+// marshal writes our SDP (RFC 4566 §5) with session version version:
+// v, o, s, c, t, then each m= section with its a= lines, CRLF after every
+// line.
+func (l *Local) marshal(version uint64, media []mediaOut) []byte {
 	ip := l.Addr.Addr().Unmap().WithZone("")
 	typ := "IP4"
 	if ip.Is6() {
 		typ = "IP6"
 	}
-	return &sdp.SessionDescription{
-		Origin: sdp.Origin{
-			Username:       "hashcall",
-			SessionID:      l.SessionID,
-			SessionVersion: version,
-			NetworkType:    "IN",
-			AddressType:    typ,
-			UnicastAddress: ip.String(),
-		},
-		SessionName:           "hashcall",
-		ConnectionInformation: &sdp.ConnectionInformation{NetworkType: "IN", AddressType: typ, Address: &sdp.Address{Address: ip.String()}},
-		TimeDescriptions:      []sdp.TimeDescription{{Timing: sdp.Timing{}}},
+	b := make([]byte, 0, 320)
+	b = fmt.Appendf(b, "v=0\r\no=hashcall %d %d IN %s %s\r\ns=hashcall\r\nc=IN %s %s\r\nt=0 0\r\n",
+		l.SessionID, version, typ, ip, typ, ip)
+	for _, m := range media {
+		b = fmt.Appendf(b, "m=%s %d %s", m.media, m.port, m.proto)
+		for _, f := range m.fmts {
+			b = append(b, ' ')
+			b = append(b, f...)
+		}
+		b = append(b, "\r\n"...)
+		for _, a := range m.attrs {
+			b = append(b, "a="...)
+			b = append(b, a...)
+			b = append(b, "\r\n"...)
+		}
 	}
+	return b
 }
 
 // audioMedia returns an m=audio section: codecs in order, telephone-event on
 // ev when haveEvent, a=ptime:20 and the direction.
-func audioMedia(port uint16, protos []string, codecs []Codec, ev uint8, haveEvent bool, dir string) *sdp.MediaDescription {
-	md := &sdp.MediaDescription{MediaName: sdp.MediaName{Media: "audio", Port: sdp.RangedPort{Value: int(port)}, Protos: protos}}
+func audioMedia(port uint16, proto string, codecs []Codec, ev uint8, haveEvent bool, dir string) mediaOut {
+	md := mediaOut{media: "audio", port: port, proto: proto}
 	for _, c := range codecs {
-		md.MediaName.Formats = append(md.MediaName.Formats, strconv.Itoa(int(c.PayloadType)))
-		md.Attributes = append(md.Attributes, sdp.NewAttribute("rtpmap", fmt.Sprintf("%d %s/%d", c.PayloadType, c.Name, c.ClockRate)))
+		md.fmts = append(md.fmts, strconv.Itoa(int(c.PayloadType)))
+		md.attrs = append(md.attrs, fmt.Sprintf("rtpmap:%d %s/%d", c.PayloadType, c.Name, c.ClockRate))
 	}
 	if haveEvent {
-		md.MediaName.Formats = append(md.MediaName.Formats, strconv.Itoa(int(ev)))
-		md.Attributes = append(md.Attributes,
-			sdp.NewAttribute("rtpmap", fmt.Sprintf("%d telephone-event/%d", ev, codecs[0].ClockRate)),
-			sdp.NewAttribute("fmtp", fmt.Sprintf("%d 0-16", ev)))
+		md.fmts = append(md.fmts, strconv.Itoa(int(ev)))
+		md.attrs = append(md.attrs,
+			fmt.Sprintf("rtpmap:%d telephone-event/%d", ev, codecs[0].ClockRate),
+			fmt.Sprintf("fmtp:%d 0-16", ev))
 	}
-	md.Attributes = append(md.Attributes,
-		sdp.NewAttribute("ptime", strconv.Itoa(int(FrameDuration/time.Millisecond))),
-		sdp.NewPropertyAttribute(dir))
+	md.attrs = append(md.attrs, "ptime:"+strconv.Itoa(int(FrameDuration/time.Millisecond)), dir)
 	return md
 }
 
-// emit marshals the SDP build returns for the current version and applies
-// RFC 3264 §8: when it differs from the last SDP produced under the same
-// version, the version increases by one first.
-func (l *Local) emit(build func(version uint64) *sdp.SessionDescription) ([]byte, error) {
+// emit writes our SDP with media and applies RFC 3264 §8: when it differs
+// from the last SDP produced under the same version, the version increases
+// by one first.
+func (l *Local) emit(media []mediaOut) []byte {
 	if l.SessionID == 0 {
 		var b [4]byte
 		_, _ = rand.Read(b[:])
 		l.SessionID = uint64(binary.BigEndian.Uint32(b[:])&0x7fffffff | 1)
 	}
-	out, err := build(l.Version).Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("media: marshal SDP: %w", err)
-	}
+	out := l.marshal(l.Version, media)
 	if l.sent && l.Version == l.lastVer && !bytes.Equal(out, l.last) {
 		l.Version++
-		if out, err = build(l.Version).Marshal(); err != nil {
-			return nil, fmt.Errorf("media: marshal SDP: %w", err)
-		}
+		out = l.marshal(l.Version, media)
 	}
 	l.sent, l.last, l.lastVer, l.lastState = true, out, l.Version, l.state()
-	return bytes.Clone(out), nil
+	return bytes.Clone(out)
 }
 
 // Offer returns our SDP offer (RFC 3264 §5): one m=audio stream on
@@ -239,11 +245,7 @@ func (l *Local) Offer() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.emit(func(v uint64) *sdp.SessionDescription {
-		sd := l.session(v)
-		sd.MediaDescriptions = []*sdp.MediaDescription{audioMedia(l.Addr.Port(), []string{"RTP", "AVP"}, codecs, ev, true, SendRecv)}
-		return sd
-	})
+	return l.emit([]mediaOut{audioMedia(l.Addr.Port(), "RTP/AVP", codecs, ev, true, SendRecv)}), nil
 }
 
 // Current returns our current SDP, to put in a response to a re-INVITE or
@@ -275,16 +277,26 @@ func (l *Local) Bump() { l.Version++ }
 // RTP/AVP, no codec in common, or an address of the other IP family than
 // ours are errors naming the problem.
 func (l *Local) ParseAnswer(answer []byte) (Negotiated, error) {
+	d, err := ParseSDP(answer)
+	if err != nil {
+		return Negotiated{}, fmt.Errorf("media: answer: %w", err)
+	}
+	return l.Negotiate(d)
+}
+
+// Negotiate is [Local.ParseAnswer] for an answer already read by
+// [ParseSDP], so that a reader of captures parses each body once and
+// negotiates exactly as live: an answer with an [SDP.Err] is refused.
+func (l *Local) Negotiate(d *SDP) (Negotiated, error) {
+	if err := d.Err(); err != nil {
+		return Negotiated{}, fmt.Errorf("media: answer: %w", err)
+	}
 	codecs, ev, err := l.config()
 	if err != nil {
 		return Negotiated{}, err
 	}
-	d, err := parseSDP(answer)
-	if err != nil {
-		return Negotiated{}, fmt.Errorf("media: answer: %w", err)
-	}
-	i := slices.IndexFunc(d.m, func(m mline) bool { return m.media == "audio" })
-	if i < 0 {
+	i := d.audio()
+	if i < 0 || d.m[i].bad {
 		return Negotiated{}, errors.New("media: answer has no m=audio stream")
 	}
 	m := d.m[i]
@@ -379,7 +391,7 @@ func (l *Local) Answer(offer []byte) ([]byte, Negotiated, error) {
 	if err != nil {
 		return nil, Negotiated{}, err
 	}
-	d, err := parseSDP(offer)
+	d, err := parseStrict(offer)
 	if err != nil {
 		return nil, Negotiated{}, fmt.Errorf("media: offer: %w", err)
 	}
@@ -387,14 +399,14 @@ func (l *Local) Answer(offer []byte) ([]byte, Negotiated, error) {
 		n        Negotiated
 		accepted = -1
 		problem  error
-		media    = make([]*sdp.MediaDescription, len(d.m))
+		media    = make([]mediaOut, len(d.m))
 	)
 	for i, m := range d.m {
 		if accepted < 0 && m.media == "audio" && m.port != 0 {
 			nn, err := l.accept(d, i, codecs)
 			if err == nil {
 				n, accepted = nn, i
-				media[i] = audioMedia(l.Addr.Port(), d.sd.MediaDescriptions[i].MediaName.Protos,
+				media[i] = audioMedia(l.Addr.Port(), m.proto,
 					[]Codec{n.Codec}, n.SendEventPT, n.HaveEvents, answerDirection(n.Direction))
 				continue
 			}
@@ -408,7 +420,7 @@ func (l *Local) Answer(offer []byte) ([]byte, Negotiated, error) {
 		if len(m.fmts) > 0 {
 			f = m.fmts[:1]
 		}
-		media[i] = &sdp.MediaDescription{MediaName: sdp.MediaName{Media: m.media, Protos: []string{m.proto}, Formats: f}}
+		media[i] = mediaOut{media: m.media, proto: m.proto, fmts: f}
 	}
 	if accepted < 0 {
 		if problem == nil {
@@ -416,19 +428,11 @@ func (l *Local) Answer(offer []byte) ([]byte, Negotiated, error) {
 		}
 		return nil, Negotiated{}, fmt.Errorf("media: %w", problem)
 	}
-	out, err := l.emit(func(v uint64) *sdp.SessionDescription {
-		sd := l.session(v)
-		sd.MediaDescriptions = media
-		return sd
-	})
-	if err != nil {
-		return nil, Negotiated{}, err
-	}
-	return out, n, nil
+	return l.emit(media), n, nil
 }
 
 // accept negotiates offered media description i against our codecs.
-func (l *Local) accept(d *description, i int, codecs []Codec) (Negotiated, error) {
+func (l *Local) accept(d *SDP, i int, codecs []Codec) (Negotiated, error) {
 	m := d.m[i]
 	if !rtpAVP(m.proto) {
 		return Negotiated{}, fmt.Errorf("offer uses transport %s for audio; only RTP/AVP is supported", m.proto)

@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"net/netip"
 	"os"
@@ -70,7 +71,7 @@ func TestOfferGolden(t *testing.T) {
 				t.Errorf("offer is %d bytes", len(b))
 			}
 			// Our own offer parses as an offer.
-			if _, err := parseSDP(b); err != nil {
+			if _, err := parseStrict(b); err != nil {
 				t.Errorf("own offer does not parse: %v", err)
 			}
 		})
@@ -256,8 +257,8 @@ func TestAnswer(t *testing.T) {
 			}
 			golden(t, filepath.Join("offers", name+".answer.golden"), b)
 			// RFC 3264 §6: as many m= lines as the offer, in order.
-			offer, _ := parseSDP(readSDP(t, filepath.Join("offers", tc.file)))
-			ans, err := parseSDP(b)
+			offer, _ := parseStrict(readSDP(t, filepath.Join("offers", tc.file)))
+			ans, err := parseStrict(b)
 			if err != nil {
 				t.Fatalf("own answer does not parse: %v", err)
 			}
@@ -293,7 +294,7 @@ func TestOfferAnswerRoundTrip(t *testing.T) {
 		}
 		want := us.Codecs
 		if want == nil {
-			want = DefaultCodecs
+			want = DefaultCodecs()
 		}
 		if n.Codec != want[0] || pn.Codec != want[0] {
 			t.Errorf("codecs %v: we send %v, phone sends %v, want %v", codecs, n.Codec, pn.Codec, want[0])
@@ -371,15 +372,22 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-func FuzzParseAnswer(f *testing.F) {
-	seeds, _ := filepath.Glob(filepath.Join("testdata", "sdp", "answers", "*.sdp"))
-	for _, s := range seeds {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			f.Fatal(err)
+// addSDPSeeds adds the SDP bodies under testdata/sdp/<dir> to f's corpus.
+func addSDPSeeds(f *testing.F, dirs ...string) {
+	for _, dir := range dirs {
+		seeds, _ := filepath.Glob(filepath.Join("testdata", "sdp", dir, "*.sdp"))
+		for _, s := range seeds {
+			b, err := os.ReadFile(s)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
 		}
-		f.Add(b)
 	}
+}
+
+func FuzzParseAnswer(f *testing.F) {
+	addSDPSeeds(f, "answers")
 	f.Add([]byte("v=0\no=- 1 2 IN IP4 1.2.3.4\nm=audio 1 RTP/AVP 0\nc=IN IP4 1.2.3.4\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		l := testLocal()
@@ -399,14 +407,7 @@ func FuzzParseAnswer(f *testing.F) {
 }
 
 func FuzzAnswer(f *testing.F) {
-	seeds, _ := filepath.Glob(filepath.Join("testdata", "sdp", "offers", "*.sdp"))
-	for _, s := range seeds {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	addSDPSeeds(f, "offers")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		l := testLocal()
 		out, n, err := l.Answer(b)
@@ -418,16 +419,59 @@ func FuzzAnswer(f *testing.F) {
 		}
 		// Our answer must parse, and be an acceptable answer to our
 		// own parser (same m= count as the offer).
-		offer, err := parseSDP(b)
+		offer, err := parseStrict(b)
 		if err != nil {
-			t.Fatalf("offer parsed by Answer but not by parseSDP: %v", err)
+			t.Fatalf("offer parsed by Answer but not by parseStrict: %v", err)
 		}
-		ans, err := parseSDP(out)
+		ans, err := parseStrict(out)
 		if err != nil {
 			t.Fatalf("own answer does not parse: %v\n%s", err, out)
 		}
 		if len(ans.m) != len(offer.m) {
 			t.Fatalf("answer has %d m= lines, offer %d", len(ans.m), len(offer.m))
+		}
+	})
+}
+
+// FuzzParseSDP checks the one SDP reader on any input: no panic; a body
+// it reads keeps its m= sections index for index, whether strict or not;
+// Audio only ever returns a G.711 codec and events on a dynamic payload
+// type; a body the strict reader accepts is accepted again after our own
+// Answer writes it (the writer's output is grammar-clean).
+func FuzzParseSDP(f *testing.F) {
+	addSDPSeeds(f, "answers", "offers")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := ParseSDP(b)
+		if err != nil {
+			if !errors.Is(err, ErrNotSDP) {
+				t.Fatalf("ParseSDP error %v is not ErrNotSDP", err)
+			}
+			return
+		}
+		if a, ok := d.Audio(); ok {
+			for _, c := range a.Codecs {
+				if !c.Supported() {
+					t.Fatalf("Audio codec %v", c)
+				}
+			}
+			if a.HaveEvents && a.EventPT < 96 {
+				t.Fatalf("events on static payload type %d", a.EventPT)
+			}
+		}
+		if d.Err() != nil {
+			return
+		}
+		l := testLocal()
+		out, _, err := l.Answer(b)
+		if err != nil {
+			return
+		}
+		ans, err := parseStrict(out)
+		if err != nil {
+			t.Fatalf("own answer is not clean SDP: %v\n%s", err, out)
+		}
+		if len(ans.m) != len(d.m) {
+			t.Fatalf("answer has %d m= sections, offer %d", len(ans.m), len(d.m))
 		}
 	})
 }

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/pion/sdp/v3"
 )
 
 // maxSDPSize bounds the SDP bodies parsed: a SIP message over UDP is far
@@ -24,54 +22,72 @@ const (
 	Inactive = "inactive"
 )
 
-// mline is one m= line as the peer wrote it. pion/sdp accepts only the media
-// types and transport protocols it knows, so the parser hands it a sanitised
-// copy and keeps the original here: an answer must repeat every offered
-// m= line, including the ones it rejects (RFC 3264 §6).
+// ErrNotSDP is returned by [ParseSDP] for a body that is not SDP at all:
+// empty, larger than 64 KiB, or without a v=0 line.
+var ErrNotSDP = errors.New("media: not an SDP body")
+
+// attribute is one a= line: "a=<key>[:<value>]" (RFC 4566 §5.13).
+type attribute struct{ key, value string }
+
+// section is the session part or one media section of an SDP body.
+type section struct {
+	conn  string // the first c= value of the section, "" when none
+	attrs []attribute
+}
+
+// mline is one m= line as the peer wrote it, with its section: an answer
+// must repeat every offered m= line, including the ones it rejects (RFC
+// 3264 §6), whatever its media type or transport.
 type mline struct {
 	media string
 	port  int
 	proto string
 	fmts  []string
+	bad   bool // the m= line could not be read; port, proto and fmts are zero
+	section
 }
 
-// description is a parsed SDP body: pion's view plus the original m= lines,
-// index for index.
-type description struct {
-	sd sdp.SessionDescription
-	m  []mline
+// SDP is an SDP body read by [ParseSDP]: the session section and each m=
+// section in order, with their c= and a= lines. It is the one SDP reader of
+// hashcall, used by live offer/answer ([Local.ParseAnswer], [Local.Answer])
+// and by the replay of captures alike.
+type SDP struct {
+	origin string
+	sess   section
+	m      []mline
+	// problem is the first departure from the RFC 4566 §5 grammar that
+	// live negotiation refuses; the lenient readers of captures go on.
+	problem error
 }
 
-// parseSDP parses an SDP body from a peer. pion/sdp/v3 is strict about the
-// order of lines (RFC 4566 §5 grammar), needs a line break after the last
-// line and rejects media types and protocols it does not know, all of which
-// real peers get wrong now and then. So the body is first normalised: line
-// breaks may be CRLF or LF, blank lines and trailing blanks are ignored; the
-// lines this package never reads (i, u, e, p, b, z, k, r) are dropped, t= and
-// s= are replaced by "t=0 0" and "s=-", the first c= of each section is kept,
-// and the remaining lines are put in RFC 4566 order (v o s c t a, then per
-// media m c a) keeping the order of the a= lines.
-func parseSDP(b []byte) (*description, error) {
+// ParseSDP reads an SDP body leniently, section by section (RFC 4566 §5):
+// line breaks may be CRLF or LF, blank lines and trailing blanks are
+// ignored, the lines hashcall never reads (i, u, e, p, b, z, k, r, s, t)
+// are skipped, the first c= of each section counts, and lines out of the
+// grammar's order are taken where they stand. It fails with [ErrNotSDP]
+// only for a body that is not SDP at all; other departures from the
+// grammar (a line that is not <type>=<value>, a first line other than v=0,
+// no or a malformed o= or c= line, a malformed m= line) are kept for
+// [SDP.Err], which live negotiation checks and the replay of a capture
+// need not.
+func ParseSDP(b []byte) (*SDP, error) {
 	if len(b) == 0 {
-		return nil, errors.New("empty SDP body")
+		return nil, fmt.Errorf("%w: empty body", ErrNotSDP)
 	}
 	if len(b) > maxSDPSize {
-		return nil, fmt.Errorf("SDP body of %d bytes exceeds %d", len(b), maxSDPSize)
-	}
-	type section struct {
-		m     string
-		c     string
-		attrs []string
+		return nil, fmt.Errorf("%w: body of %d bytes exceeds %d", ErrNotSDP, len(b), maxSDPSize)
 	}
 	var (
-		origin  string
-		sess    section
-		media   []section
-		d       description
+		d       SDP
 		sawV    bool
 		lineNum int
 	)
-	cur := &sess
+	problem := func(format string, args ...any) {
+		if d.problem == nil {
+			d.problem = fmt.Errorf(format, args...)
+		}
+	}
+	cur := &d.sess
 	for raw := range strings.SplitSeq(string(b), "\n") {
 		lineNum++
 		line := strings.TrimRight(raw, "\r \t")
@@ -79,11 +95,13 @@ func parseSDP(b []byte) (*description, error) {
 			continue
 		}
 		if len(line) < 2 || line[1] != '=' || line[0] < 'a' || line[0] > 'z' {
-			return nil, fmt.Errorf("SDP line %d is not a <type>=<value> line: %q", lineNum, clip(line))
+			problem("SDP line %d is not a <type>=<value> line: %q", lineNum, clip(line))
+			continue
 		}
 		if !sawV {
 			if line != "v=0" {
-				return nil, fmt.Errorf("SDP does not start with v=0 (line %d: %q)", lineNum, clip(line))
+				problem("SDP does not start with v=0 (line %d: %q)", lineNum, clip(line))
+				continue
 			}
 			sawV = true
 			continue
@@ -91,61 +109,83 @@ func parseSDP(b []byte) (*description, error) {
 		val := line[2:]
 		switch line[0] {
 		case 'o':
-			if origin == "" && cur == &sess {
-				origin = line
+			if d.origin == "" && cur == &d.sess {
+				if err := checkOrigin(val); err != nil {
+					problem("SDP line %d: %w", lineNum, err)
+				}
+				d.origin = val
 			}
 		case 'c':
-			if cur.c == "" {
-				cur.c = line
+			if cur.conn == "" {
+				if _, _, err := splitConnection(val); err != nil {
+					problem("SDP line %d: %w", lineNum, err)
+				}
+				cur.conn = val
 			}
 		case 'a':
-			cur.attrs = append(cur.attrs, line)
+			k, v, _ := strings.Cut(val, ":")
+			cur.attrs = append(cur.attrs, attribute{key: k, value: v})
 		case 'm':
-			ml, sanitised, err := parseMLine(val)
+			ml, err := parseMLine(val)
 			if err != nil {
-				return nil, fmt.Errorf("SDP line %d: %w", lineNum, err)
+				problem("SDP line %d: %w", lineNum, err)
 			}
 			d.m = append(d.m, ml)
-			media = append(media, section{m: sanitised})
-			cur = &media[len(media)-1]
+			cur = &d.m[len(d.m)-1].section
 		}
 	}
 	if !sawV {
-		return nil, errors.New("SDP has no v=0 line")
+		return nil, fmt.Errorf("%w: no v=0 line", ErrNotSDP)
 	}
-	if origin == "" {
-		return nil, errors.New("SDP has no o= line")
-	}
-	var sb strings.Builder
-	sb.Grow(len(b) + 32)
-	add := func(s string) {
-		if s != "" {
-			sb.WriteString(s)
-			sb.WriteString("\r\n")
-		}
-	}
-	add("v=0")
-	add(origin)
-	add("s=-")
-	add(sess.c)
-	add("t=0 0")
-	for _, a := range sess.attrs {
-		add(a)
-	}
-	for _, m := range media {
-		add(m.m)
-		add(m.c)
-		for _, a := range m.attrs {
-			add(a)
-		}
-	}
-	if err := d.sd.UnmarshalString(sb.String()); err != nil {
-		return nil, fmt.Errorf("parse SDP: %w", err)
-	}
-	if len(d.sd.MediaDescriptions) != len(d.m) {
-		return nil, fmt.Errorf("parse SDP: %d m= lines read as %d", len(d.m), len(d.sd.MediaDescriptions))
+	if d.origin == "" {
+		problem("SDP has no o= line")
 	}
 	return &d, nil
+}
+
+// Err returns the first departure of the body from the RFC 4566 §5
+// grammar, or nil.
+func (d *SDP) Err() error { return d.problem }
+
+// parseStrict is ParseSDP for live negotiation: any departure from the
+// grammar is an error.
+func parseStrict(b []byte) (*SDP, error) {
+	d, err := ParseSDP(b)
+	if err != nil {
+		return nil, err
+	}
+	if d.problem != nil {
+		return nil, d.problem
+	}
+	return d, nil
+}
+
+// checkOrigin checks "<username> <sess-id> <sess-version> <nettype>
+// <addrtype> <unicast-address>" (RFC 4566 §5.2).
+func checkOrigin(v string) error {
+	f := strings.Fields(v)
+	if len(f) != 6 {
+		return fmt.Errorf("o= line %q does not have 6 fields", clip(v))
+	}
+	for _, n := range f[1:3] {
+		if _, err := strconv.ParseUint(n, 10, 64); err != nil {
+			return fmt.Errorf("o= line %q has a session id or version that is not a number", clip(v))
+		}
+	}
+	if f[3] != "IN" || f[4] != "IP4" && f[4] != "IP6" {
+		return fmt.Errorf("o= line %q is not of network IN and address type IP4 or IP6", clip(v))
+	}
+	return nil
+}
+
+// splitConnection reads "<nettype> <addrtype> <connection-address>" (RFC
+// 4566 §5.7).
+func splitConnection(v string) (addrType, addr string, err error) {
+	f := strings.Fields(v)
+	if len(f) != 3 || f[0] != "IN" || f[1] != "IP4" && f[1] != "IP6" {
+		return "", "", fmt.Errorf("c= line %q is not \"IN IP4|IP6 <address>\"", clip(v))
+	}
+	return f[1], f[2], nil
 }
 
 // clip shortens s for an error message.
@@ -156,48 +196,85 @@ func clip(s string) string {
 	return s
 }
 
-// pionMedia and pionProtos are what pion/sdp/v3 accepts in an m= line.
-var (
-	pionMedia  = []string{"audio", "video", "text", "application", "message"}
-	pionProtos = []string{"UDP", "RTP", "AVP", "SAVP", "SAVPF", "TLS", "DTLS", "SCTP", "AVPF", "TCP", "MSRP", "BFCP", "UDT", "IX", "MRCPv2", "FEC"}
-)
-
-// parseMLine reads "<media> <port>[/<n>] <proto> <fmt> ..." (RFC 4566 §5.14)
-// and returns it with a line pion accepts: an unknown media type becomes
-// "application" and an unknown protocol "UDP".
-func parseMLine(val string) (mline, string, error) {
+// parseMLine reads "<media> <port>[/<n>] <proto> <fmt> ..." (RFC 4566
+// §5.14). A line that cannot be read is returned with bad set and its media
+// type, so that the sections that follow stay in place.
+func parseMLine(val string) (mline, error) {
 	f := strings.Fields(val)
 	if len(f) < 3 {
-		return mline{}, "", fmt.Errorf("m= line %q has fewer than 3 fields", clip(val))
+		ml := mline{bad: true}
+		if len(f) > 0 {
+			ml.media = f[0]
+		}
+		return ml, fmt.Errorf("m= line %q has fewer than 3 fields", clip(val))
 	}
 	portField := f[1]
 	if i := strings.IndexByte(portField, '/'); i >= 0 {
 		if _, err := strconv.ParseUint(portField[i+1:], 10, 16); err != nil {
-			return mline{}, "", fmt.Errorf("m= line %q has an invalid port count", clip(val))
+			return mline{media: f[0], bad: true}, fmt.Errorf("m= line %q has an invalid port count", clip(val))
 		}
 		portField = portField[:i]
 	}
 	port, err := strconv.ParseUint(portField, 10, 16)
 	if err != nil {
-		return mline{}, "", fmt.Errorf("m= line %q has an invalid port", clip(val))
+		return mline{media: f[0], bad: true}, fmt.Errorf("m= line %q has an invalid port", clip(val))
 	}
-	ml := mline{media: f[0], port: int(port), proto: f[2], fmts: f[3:]}
-	media := ml.media
-	if !slices.Contains(pionMedia, media) {
-		media = "application"
+	return mline{media: f[0], port: int(port), proto: f[2], fmts: f[3:]}, nil
+}
+
+// AudioStream is the first m=audio section of an SDP body as a reader
+// of captures needs it, read without the checks of live negotiation.
+type AudioStream struct {
+	// Remote is the section's address: its c= line, else the session's,
+	// and the m= port.
+	Remote netip.AddrPort
+	// Codecs are the G.711 formats (PCMU, PCMA at 8000 Hz) in m= line
+	// order, with the body's payload types.
+	Codecs []Codec
+	// EventPT is the first dynamic payload type mapped to
+	// telephone-event/8000 (RFC 4733 §7.1), valid when HaveEvents.
+	EventPT    uint8
+	HaveEvents bool
+	// Formats is the m= line's format list as written, for messages.
+	Formats string
+}
+
+// Audio returns the first m=audio section; ok is false when there is none,
+// its m= line is unreadable, or neither it nor the session has a c= line
+// with an IP address.
+func (d *SDP) Audio() (a AudioStream, ok bool) {
+	i := d.audio()
+	if i < 0 || d.m[i].bad {
+		return AudioStream{}, false
 	}
-	proto := ml.proto
-	for p := range strings.SplitSeq(proto, "/") {
-		if !slices.Contains(pionProtos, p) {
-			proto = "UDP"
-			break
+	f := strings.Fields(d.connection(i))
+	if len(f) < 3 || f[0] != "IN" {
+		return AudioStream{}, false
+	}
+	host, _, _ := strings.Cut(f[2], "/")
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return AudioStream{}, false
+	}
+	a.Remote = netip.AddrPortFrom(addr.Unmap(), uint16(d.m[i].port))
+	a.Formats = strings.Join(d.m[i].fmts, " ")
+	for _, f := range d.formats(i) {
+		for _, c := range [...]Codec{PCMU, PCMA} {
+			if strings.EqualFold(f.name, c.Name) && f.rate == c.ClockRate {
+				c.PayloadType = f.pt
+				a.Codecs = append(a.Codecs, c)
+			}
+		}
+		if !a.HaveEvents && f.isEvent(8000) {
+			a.EventPT, a.HaveEvents = f.pt, true
 		}
 	}
-	out := "m=" + media + " " + f[1] + " " + proto
-	if len(ml.fmts) > 0 {
-		out += " " + strings.Join(ml.fmts, " ")
-	}
-	return ml, out, nil
+	return a, true
+}
+
+// audio returns the index of the first m=audio section, or -1.
+func (d *SDP) audio() int {
+	return slices.IndexFunc(d.m, func(m mline) bool { return m.media == "audio" })
 }
 
 // rtpAVP reports whether proto is plain RTP: RTP/AVP (RFC 3551) or
@@ -224,15 +301,15 @@ var staticFormats = map[uint8]format{
 	17: {name: "DVI4", rate: 22050}, 18: {name: "G729", rate: 8000},
 }
 
-// formats returns the payload formats of media description i in m= line
+// formats returns the payload formats of media section i in m= line
 // order; entries that are not RTP payload types (0–127) are skipped.
-func (d *description) formats(i int) []format {
+func (d *SDP) formats(i int) []format {
 	rtpmaps := map[uint8]format{}
-	for _, a := range d.sd.MediaDescriptions[i].Attributes {
-		if a.Key != "rtpmap" {
+	for _, a := range d.m[i].attrs {
+		if a.key != "rtpmap" {
 			continue
 		}
-		if f, ok := parseRtpmap(a.Value); ok {
+		if f, ok := parseRtpmap(a.value); ok {
 			if _, dup := rtpmaps[f.pt]; !dup {
 				rtpmaps[f.pt] = f
 			}
@@ -299,31 +376,35 @@ func (f format) isEvent(rate uint32) bool {
 	return f.pt >= 96 && f.rtpmap && strings.EqualFold(f.name, "telephone-event") && f.rate == rate
 }
 
-// attr returns media description i's attribute key, else the session's.
-func (d *description) attr(i int, key string) (string, bool) {
-	if v, ok := d.sd.MediaDescriptions[i].Attribute(key); ok {
-		return v, true
+// attr returns media section i's attribute key, else the session's.
+func (d *SDP) attr(i int, key string) (string, bool) {
+	for _, attrs := range [][]attribute{d.m[i].attrs, d.sess.attrs} {
+		for _, a := range attrs {
+			if a.key == key {
+				return a.value, true
+			}
+		}
 	}
-	return d.sd.Attribute(key)
+	return "", false
 }
 
-// direction returns the direction attribute of media description i (media
+// direction returns the direction attribute of media section i (media
 // level first, then session level; RFC 3264 §5.1: sendrecv when absent).
-func (d *description) direction(i int) string {
-	for _, attrs := range [][]sdp.Attribute{d.sd.MediaDescriptions[i].Attributes, d.sd.Attributes} {
+func (d *SDP) direction(i int) string {
+	for _, attrs := range [][]attribute{d.m[i].attrs, d.sess.attrs} {
 		for _, a := range attrs {
-			switch a.Key {
+			switch a.key {
 			case SendRecv, SendOnly, RecvOnly, Inactive:
-				return a.Key
+				return a.key
 			}
 		}
 	}
 	return SendRecv
 }
 
-// ptime returns the a=ptime of media description i, or 20 ms when it is
+// ptime returns the a=ptime of media section i, or 20 ms when it is
 // absent or unusable (RFC 3551 §4.5: the default packetisation of G.711).
-func (d *description) ptime(i int) time.Duration {
+func (d *SDP) ptime(i int) time.Duration {
 	v, ok := d.attr(i, "ptime")
 	if !ok {
 		return FrameDuration
@@ -335,27 +416,34 @@ func (d *description) ptime(i int) time.Duration {
 	return time.Duration(ms * float64(time.Millisecond))
 }
 
-// address returns the connection address of media description i: its own
-// c= line first, else the session's (RFC 4566 §5.7).
-func (d *description) address(i int) (netip.Addr, error) {
-	ci := d.sd.MediaDescriptions[i].ConnectionInformation
-	if ci == nil {
-		ci = d.sd.ConnectionInformation
+// connection returns media section i's c= value: its own first, else the
+// session's (RFC 4566 §5.7).
+func (d *SDP) connection(i int) string {
+	if c := d.m[i].conn; c != "" {
+		return c
 	}
-	if ci == nil || ci.Address == nil || ci.Address.Address == "" {
+	return d.sess.conn
+}
+
+// address returns the connection address of media section i, checked for
+// live use: an IP address (not a name) of the c= line's address type, not
+// multicast.
+func (d *SDP) address(i int) (netip.Addr, error) {
+	typ, s, err := splitConnection(d.connection(i))
+	if err != nil {
 		return netip.Addr{}, errors.New("no c= connection address for the audio stream")
 	}
-	s := ci.Address.Address
+	raw := s
 	if j := strings.IndexByte(s, '/'); j >= 0 {
 		s = s[:j] // multicast TTL / count
 	}
 	addr, err := netip.ParseAddr(s)
 	if err != nil || addr.Zone() != "" {
-		return netip.Addr{}, fmt.Errorf("connection address %q is not an IP address", clip(ci.Address.Address))
+		return netip.Addr{}, fmt.Errorf("connection address %q is not an IP address", clip(raw))
 	}
 	addr = addr.Unmap()
-	if (ci.AddressType == "IP4") != addr.Is4() {
-		return netip.Addr{}, fmt.Errorf("connection address %s does not match address type %s", addr, ci.AddressType)
+	if (typ == "IP4") != addr.Is4() {
+		return netip.Addr{}, fmt.Errorf("connection address %s does not match address type %s", addr, typ)
 	}
 	if addr.IsMulticast() {
 		return netip.Addr{}, fmt.Errorf("connection address %s is multicast", addr)

@@ -32,10 +32,13 @@ var (
 	ErrStopped = errors.New("media: playback stopped")
 )
 
+// DTMFMethod is how [Session.SendDTMF] sends a key.
+type DTMFMethod string
+
 // DTMF sending methods of [Session.SendDTMF].
 const (
-	MethodRFC4733 = "rfc4733" // telephone-events in the RTP stream (RFC 4733)
-	MethodInband  = "inband"  // a dual tone in the audio (ITU-T Q.23)
+	MethodRFC4733 DTMFMethod = "rfc4733" // telephone-events in the RTP stream (RFC 4733)
+	MethodInband  DTMFMethod = "inband"  // a dual tone in the audio (ITU-T Q.23)
 )
 
 const (
@@ -480,7 +483,7 @@ func (s *Session) receive() {
 			s.mu.Unlock()
 			continue
 		}
-		evs = s.stream.Packet(evs[:0], now, from, buf[:n])
+		evs, _ = s.stream.Packet(evs[:0], now, from, buf[:n])
 		if src, ssrc, locks := s.stream.Lock(); locks != s.lastLocks {
 			s.lastLocks = locks
 			if locks == 1 || s.relock {
@@ -558,7 +561,7 @@ func (s *Session) Stop() {
 // audio for its duration (RFC 4733 §2.5.1), one packet per 20 ms, the last
 // sent three times; with MethodInband as a dual tone played like Play. It
 // returns when the press was sent, like Play.
-func (s *Session) SendDTMF(ctx context.Context, key dtmf.Key, d time.Duration, method string) error {
+func (s *Session) SendDTMF(ctx context.Context, key dtmf.Key, d time.Duration, method DTMFMethod) error {
 	if !key.Valid() {
 		return fmt.Errorf("media: send DTMF: invalid key %v", key)
 	}

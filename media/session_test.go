@@ -148,7 +148,7 @@ func readRTP(t *testing.T, c *net.UDPConn) (rtp.Header, []byte) {
 // PCMA, over real UDP; we report exactly one # with the right source.
 func TestSessionDTMF(t *testing.T) {
 	for _, tc := range []struct {
-		method string
+		method DTMFMethod
 		codec  Codec
 		source dtmf.Source
 	}{
@@ -157,7 +157,7 @@ func TestSessionDTMF(t *testing.T) {
 		{MethodInband, PCMU, dtmf.SourceInband},
 		{MethodInband, PCMA, dtmf.SourceInband},
 	} {
-		t.Run(tc.method+"/"+tc.codec.Name, func(t *testing.T) {
+		t.Run(string(tc.method)+"/"+tc.codec.Name, func(t *testing.T) {
 			ours := listen(t, SessionConfig{})
 			phone := listen(t, SessionConfig{Codecs: []Codec{tc.codec}})
 			n, _ := connect(t, ours, phone)

@@ -2,11 +2,11 @@ package media
 
 import (
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/hashcall/hashcall/dtmf"
 	"github.com/pion/rtp"
-	"github.com/zaf/g711"
 )
 
 // Sequence number rules for audio (after RFC 3550 Appendix A.1).
@@ -131,6 +131,43 @@ func (d Drops) Total() uint64 {
 	return d.NotRTP + d.Source + d.SSRC + d.PayloadType + d.Old + d.RTCP + d.Early
 }
 
+// Drop is what [Stream.Packet] did with a packet it did not take: why it
+// was dropped, one of the reasons [Drops] counts. DropNone means the packet
+// was taken: processed, or held until the lock (a held packet that is
+// given up later is reported then, by [Stream.OnDrop]).
+type Drop uint8
+
+// Drop reasons; see the fields of [Drops] of the same names.
+const (
+	DropNone Drop = iota
+	DropNotRTP
+	DropSource
+	DropSSRC
+	DropPayloadType
+	DropOld
+	DropRTCP
+)
+
+var dropNames = [...]string{"none", "not_rtp", "source", "ssrc", "payload_type", "old", "rtcp"}
+
+// String returns the reason's name: "none", "not_rtp", "source", "ssrc",
+// "payload_type", "old" or "rtcp".
+func (d Drop) String() string {
+	if int(d) < len(dropNames) {
+		return dropNames[d]
+	}
+	return "drop(" + strconv.Itoa(int(d)) + ")"
+}
+
+// Add counts n packets dropped for reason d (none for DropNone).
+func (c *Drops) Add(d Drop, n uint64) {
+	fields := [...]*uint64{DropNotRTP: &c.NotRTP, DropSource: &c.Source, DropSSRC: &c.SSRC,
+		DropPayloadType: &c.PayloadType, DropOld: &c.Old, DropRTCP: &c.RTCP}
+	if int(d) < len(fields) && fields[d] != nil {
+		*fields[d] += n
+	}
+}
+
 // StreamStats counts what a [Stream] did.
 type StreamStats struct {
 	Received  uint64 // every packet given to Packet
@@ -229,14 +266,15 @@ type Stream struct {
 	pcm   [FrameSamples]int16
 }
 
-// DroppedPacket is a packet dropped for its source or SSRC, as
-// [Stream.OnDrop] reports it: either at once (a stranger's, without
-// latching) or when a candidate's held packets are given up, later.
+// DroppedPacket is a packet held before a lock and dropped later, as
+// [Stream.OnDrop] reports it: when its candidate's held packets are given
+// up (for its source or SSRC), or when the lock processes them (a
+// duplicate: DropOld).
 type DroppedPacket struct {
-	At   time.Duration  // its arrival
-	From netip.AddrPort // its source
-	SSRC bool           // counted as Drops.SSRC; false: Drops.Source
-	B    []byte         // the datagram, valid during the call only
+	At     time.Duration  // its arrival
+	From   netip.AddrPort // its source
+	Reason Drop           // the Drops field it is counted in
+	B      []byte         // the datagram, valid during the call only
 }
 
 // candidate is a stream of one source and SSRC that is not locked onto:
@@ -287,7 +325,7 @@ func (s *Stream) configure(cfg StreamConfig) {
 		cfg.EventClockRate = dtmf.DefaultClockRate
 	}
 	if len(cfg.Codecs) == 0 {
-		cfg.Codecs = DefaultCodecs
+		cfg.Codecs = DefaultCodecs()
 	}
 	old := s.cfg
 	s.cfg = cfg
@@ -308,6 +346,22 @@ func (s *Stream) configure(cfg StreamConfig) {
 		s.remote = remote
 		s.unlock()
 	}
+}
+
+// AudioCodec returns the codec cfg receives audio on payload type pt: the
+// first of Codecs (or of DefaultCodecs when none) with that payload type
+// that is G.711.
+func (cfg *StreamConfig) AudioCodec(pt uint8) (Codec, bool) {
+	codecs := cfg.Codecs
+	if len(codecs) == 0 {
+		codecs = DefaultCodecs()
+	}
+	for _, c := range codecs {
+		if c.PayloadType == pt && c.Supported() {
+			return c, true
+		}
+	}
+	return Codec{}, false
 }
 
 // unlock forgets the lock and every candidate (their held packets are
@@ -351,10 +405,12 @@ func (s *Stream) Lock() (source netip.AddrPort, ssrc uint32, locks uint64) {
 	return s.source, s.ssrc, s.stats.Locks
 }
 
-// OnDrop sets f to be called with each packet dropped for its source or
-// SSRC, when it is counted: a held packet's drop is only known when its
-// candidate loses, after later packets. replay uses it to tell which
-// packet a drop was. nil turns it off.
+// OnDrop sets f to be called with each packet held before a lock that is
+// dropped later, when it is counted: a held packet's drop is only known
+// when its candidate loses (or the lock processes it), during a later
+// call of Packet or Flush. The drop of the packet a Packet call is given
+// is its result instead. replay uses both to tell which packet a drop was.
+// nil turns it off.
 func (s *Stream) OnDrop(f func(DroppedPacket)) { s.onDrop = f }
 
 // Stats returns the stream's counters.
@@ -368,10 +424,12 @@ func (s *Stream) Stats() StreamStats {
 }
 
 // Packet processes one received UDP datagram b from from, arriving at now
-// on the caller's clock (which must not go backwards), and appends the key
-// press reports it completes to dst. b is only read during the call (a
-// packet held before the lock is copied).
-func (s *Stream) Packet(dst []dtmf.Event, now time.Duration, from netip.AddrPort, b []byte) []dtmf.Event {
+// on the caller's clock (which must not go backwards), appends the key
+// press reports it completes to dst and says what happened to b: DropNone
+// when it was taken (processed, or held until the lock), else why it was
+// dropped (counted in Stats().Dropped as well). b is only read during the
+// call (a packet held before the lock is copied).
+func (s *Stream) Packet(dst []dtmf.Event, now time.Duration, from netip.AddrPort, b []byte) ([]dtmf.Event, Drop) {
 	s.stats.Received++
 	from = unmap(from)
 
@@ -381,59 +439,40 @@ func (s *Stream) Packet(dst []dtmf.Event, now time.Duration, from netip.AddrPort
 	// only Remote is accepted, as without it.
 	strict := !s.cfg.Latch || s.locked && s.source == s.remote
 	if !onLock && strict && from != s.remote {
-		s.stats.Dropped.Source++
-		if s.onDrop != nil {
-			s.onDrop(DroppedPacket{At: now, From: from, B: b})
-		}
-		return dst
+		return dst, s.dropped(DropSource)
 	}
-	payload, law, event, ok := s.parse(b)
-	if !ok {
-		return dst
+	payload, law, event, drop := s.parse(b)
+	if drop != DropNone {
+		return dst, s.dropped(drop)
 	}
 	if onLock && s.hdr.SSRC == s.ssrc {
 		if s.ncand > 0 {
 			s.interrupt()
 		}
-		return s.process(dst, now, payload, law, event)
+		dst, drop = s.process(dst, now, payload, law, event)
+		return dst, s.dropped(drop)
 	}
 	if event && (len(payload) < dtmf.PayloadSize || len(payload)%dtmf.PayloadSize != 0) {
 		// Never hold (nor lock on) a packet the receiver would reject.
-		s.stats.Dropped.NotRTP++
-		return dst
+		return dst, s.dropped(DropNotRTP)
 	}
 	return s.candidate(dst, now, from, b)
 }
 
+// dropped counts a drop of the packet being processed and returns it.
+func (s *Stream) dropped(d Drop) Drop {
+	s.stats.Dropped.Add(d, 1)
+	return d
+}
+
 // parse checks and parses b into s.hdr and returns its payload, its G.711
-// law (0 for an event) and whether it is a telephone-event; a packet that
-// is dropped is counted and ok is false.
-func (s *Stream) parse(b []byte) (payload []byte, law byte, event, ok bool) {
-	// RFC 3550 §5.1 header; pion's Unmarshal does not allocate (the payload
-	// aliases b), and the cheap checks first spare it garbage.
-	if len(b) < 12 || b[0]>>6 != 2 {
-		s.stats.Dropped.NotRTP++
-		return nil, 0, false, false
-	}
-	if b[1] >= 192 && b[1] <= 223 {
-		// RTCP multiplexed on the RTP port (RFC 5761 §4); not used.
-		s.stats.Dropped.RTCP++
-		return nil, 0, false, false
-	}
+// law (0 for an event) and whether it is a telephone-event, or why it is
+// to be dropped (not counted yet).
+func (s *Stream) parse(b []byte) (payload []byte, law byte, event bool, drop Drop) {
 	h := &s.hdr
-	n, err := h.Unmarshal(b)
-	if err != nil || n > len(b) {
-		s.stats.Dropped.NotRTP++
-		return nil, 0, false, false
-	}
-	payload = b[n:]
-	if h.Padding {
-		// RFC 3550 §5.1: the last octet counts the padding, itself included.
-		if len(payload) == 0 || payload[len(payload)-1] == 0 || int(payload[len(payload)-1]) > len(payload) {
-			s.stats.Dropped.NotRTP++
-			return nil, 0, false, false
-		}
-		payload = payload[:len(payload)-int(payload[len(payload)-1])]
+	payload, drop = ParseRTP(h, b)
+	if drop != DropNone {
+		return nil, 0, false, drop
 	}
 	law = s.law[h.PayloadType]
 	event = law == 0 && s.cfg.HaveEvents && (h.PayloadType == s.cfg.EventPT || (s.cfg.PeerEventPT != 0 && h.PayloadType == s.cfg.PeerEventPT))
@@ -442,19 +481,46 @@ func (s *Stream) parse(b []byte) (payload []byte, law byte, event, ok bool) {
 	}
 	switch {
 	case law == 0 && !event:
-		s.stats.Dropped.PayloadType++
-		return nil, 0, false, false
+		return nil, 0, false, DropPayloadType
 	case law != 0 && len(payload) == 0:
-		s.stats.Dropped.NotRTP++
-		return nil, 0, false, false
+		return nil, 0, false, DropNotRTP
 	}
-	return payload, law, event, true
+	return payload, law, event, DropNone
+}
+
+// ParseRTP parses the RTP header of datagram b into h (RFC 3550 §5.1) and
+// returns the payload, after the CSRC list and header extension and
+// without padding, or why the datagram is not an RTP packet to take:
+// DropRTCP for RTCP multiplexed on the RTP port (RFC 5761 §4), DropNotRTP
+// for anything else that is not RTP. The payload aliases b; reusing h, it
+// does not allocate (pion's Unmarshal; the cheap checks first spare it
+// garbage).
+func ParseRTP(h *rtp.Header, b []byte) ([]byte, Drop) {
+	if len(b) < 12 || b[0]>>6 != 2 {
+		return nil, DropNotRTP
+	}
+	if b[1] >= 192 && b[1] <= 223 {
+		return nil, DropRTCP
+	}
+	n, err := h.Unmarshal(b)
+	if err != nil || n > len(b) {
+		return nil, DropNotRTP
+	}
+	payload := b[n:]
+	if h.Padding {
+		// RFC 3550 §5.1: the last octet counts the padding, itself included.
+		if len(payload) == 0 || payload[len(payload)-1] == 0 || int(payload[len(payload)-1]) > len(payload) {
+			return nil, DropNotRTP
+		}
+		payload = payload[:len(payload)-int(payload[len(payload)-1])]
+	}
+	return payload, DropNone
 }
 
 // candidate holds a packet (parsed into s.hdr) that is not of the locked
 // stream, in its candidate's run, and locks onto the candidate when the run
 // wins.
-func (s *Stream) candidate(dst []dtmf.Event, now time.Duration, from netip.AddrPort, b []byte) []dtmf.Event {
+func (s *Stream) candidate(dst []dtmf.Event, now time.Duration, from netip.AddrPort, b []byte) ([]dtmf.Event, Drop) {
 	h := &s.hdr
 	c := s.find(from, h.SSRC)
 	if c.run > 0 {
@@ -487,7 +553,7 @@ func (s *Stream) candidate(dst []dtmf.Event, now time.Duration, from netip.AddrP
 	hp.at, hp.b = now, append(hp.b[:0], b...)
 	c.nheld++
 	if c.run < lockRun {
-		return dst
+		return dst, DropNone
 	}
 	switch {
 	case !s.locked:
@@ -497,7 +563,7 @@ func (s *Stream) candidate(dst []dtmf.Event, now time.Duration, from netip.AddrP
 		// The locked stream has been silent throughout the run (its
 		// packets interrupt runs): the continuous one is preferred.
 	default:
-		return dst
+		return dst, DropNone
 	}
 	return s.lock(dst, c)
 }
@@ -537,16 +603,15 @@ func (s *Stream) drop(c *candidate, n int) {
 	if s.locked {
 		expected = s.source
 	}
-	ssrc := c.from == expected || !s.cfg.Latch
-	if ssrc {
-		s.stats.Dropped.SSRC += uint64(n)
-	} else {
-		s.stats.Dropped.Source += uint64(n)
+	reason := DropSource
+	if c.from == expected || !s.cfg.Latch {
+		reason = DropSSRC
 	}
+	s.stats.Dropped.Add(reason, uint64(n))
 	if s.onDrop != nil {
 		for i := range n {
 			hp := &c.held[i]
-			s.onDrop(DroppedPacket{At: hp.at, From: c.from, SSRC: ssrc, B: hp.b})
+			s.onDrop(DroppedPacket{At: hp.at, From: c.from, Reason: reason, B: hp.b})
 		}
 	}
 }
@@ -580,8 +645,9 @@ func (s *Stream) interrupt() {
 }
 
 // lock locks the stream onto candidate c, drops every other candidate's
-// packets and processes c's held ones in their order of arrival.
-func (s *Stream) lock(dst []dtmf.Event, c *candidate) []dtmf.Event {
+// packets and processes c's held ones in their order of arrival; the last
+// of them is the packet being processed, whose drop is returned.
+func (s *Stream) lock(dst []dtmf.Event, c *candidate) ([]dtmf.Event, Drop) {
 	s.locked, s.source, s.ssrc, s.seqSet = true, c.from, c.ssrc, false
 	s.rcv.LockSSRC(c.ssrc)
 	s.stats.Locks++
@@ -594,18 +660,24 @@ func (s *Stream) lock(dst []dtmf.Event, c *candidate) []dtmf.Event {
 	}
 	n := c.nheld
 	c.run, c.nheld = 0, 0
+	var drop Drop
 	for i := range n {
 		hp := &c.held[i]
-		if payload, law, event, ok := s.parse(hp.b); ok {
-			dst = s.process(dst, hp.at, payload, law, event)
+		payload, law, event, d := s.parse(hp.b)
+		if d == DropNone {
+			dst, d = s.process(dst, hp.at, payload, law, event)
+		}
+		drop = s.dropped(d)
+		if d != DropNone && i < n-1 && s.onDrop != nil {
+			s.onDrop(DroppedPacket{At: hp.at, From: c.from, Reason: d, B: hp.b})
 		}
 	}
-	return dst
+	return dst, drop
 }
 
 // process runs a packet of the locked stream, parsed into s.hdr, through
 // the sequence rules into the detector or the RFC 4733 receiver.
-func (s *Stream) process(dst []dtmf.Event, now time.Duration, payload []byte, law byte, event bool) []dtmf.Event {
+func (s *Stream) process(dst []dtmf.Event, now time.Duration, payload []byte, law byte, event bool) ([]dtmf.Event, Drop) {
 	h := &s.hdr
 	// Sequence numbers, in serial arithmetic (RFC 3550 Appendix A.1).
 	gap := 0
@@ -632,9 +704,8 @@ func (s *Stream) process(dst []dtmf.Event, now time.Duration, payload []byte, la
 		raw = s.rcv.Packet(raw, now, h, payload)
 	} else {
 		if old {
-			s.stats.Dropped.Old++
 			s.raw = raw
-			return s.combine(dst, raw)
+			return s.combine(dst, raw), DropOld
 		}
 		s.stats.Audio++
 		mark := len(raw)
@@ -652,7 +723,7 @@ func (s *Stream) process(dst []dtmf.Event, now time.Duration, payload []byte, la
 		s.place(raw[mark:], now)
 	}
 	s.raw = raw
-	return s.combine(dst, raw)
+	return s.combine(dst, raw), DropNone
 }
 
 // feed decodes G.711 into the in-band detector (and the audio sink).
@@ -660,14 +731,7 @@ func (s *Stream) feed(dst []dtmf.Event, law byte, b []byte) []dtmf.Event {
 	if s.audio != nil {
 		for rest := b; len(rest) > 0; {
 			n := min(len(rest), len(s.pcm))
-			for i, c := range rest[:n] {
-				if law == 'a' {
-					s.pcm[i] = g711.DecodeAlawFrame(c)
-				} else {
-					s.pcm[i] = g711.DecodeUlawFrame(c)
-				}
-			}
-			s.audio.Audio(s.pcm[:n])
+			s.audio.Audio(appendDecoded(law, s.pcm[:0], rest[:n]))
 			rest = rest[n:]
 		}
 	}

@@ -3,6 +3,7 @@ package media
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -230,20 +231,28 @@ func FuzzStreamPacket(f *testing.F) {
 			s := NewStream(cfg)
 			var evs []dtmf.Event
 			var n uint64
+			// What Packet returns and OnDrop reports is what Stats counts.
+			var told Drops
+			s.OnDrop(func(d DroppedPacket) { told.Add(d.Reason, 1) })
 			at := time.Second
 			if locked {
 				// Lock first (lockRun packets of the phone), so that b meets
 				// the locked path as well as the candidates'.
 				lead := newPhone(farEnd, PCMU)
 				for _, p := range lead.silence(time.Duration(lockRun) * FrameDuration) {
-					evs = s.Packet(evs, p.at, p.from, p.b)
+					evs, _ = s.Packet(evs, p.at, p.from, p.b)
 					n++
 					at = p.at
 				}
 			}
 			for i := range 3 {
-				evs = s.Packet(evs, at+time.Duration(i+1)*FrameDuration, far.from, b)
+				var drop Drop
+				evs, drop = s.Packet(evs, at+time.Duration(i+1)*FrameDuration, far.from, b)
+				told.Add(drop, 1)
 				n++
+			}
+			if st := s.Stats(); st.Dropped != told {
+				t.Fatalf("dropped %+v, told %+v", st.Dropped, told)
 			}
 			evs = s.Flush(evs, time.Minute)
 			if len(evs) > 0 && len(evs)%2 != 0 {
@@ -269,7 +278,7 @@ func TestStreamInfoAndRFC4733(t *testing.T) {
 			if i == 5 && infoFirst || i == 10 && !infoFirst {
 				evs = s.Info(evs, p.at, '#', 250*time.Millisecond)
 			}
-			evs = s.Packet(evs, p.at, p.from, p.b)
+			evs, _ = s.Packet(evs, p.at, p.from, p.b)
 		}
 		evs = s.Tick(evs, pk[len(pk)-1].at+time.Second)
 		h := starts(evs, '#')
@@ -440,12 +449,12 @@ func TestStreamPacketAllocs(t *testing.T) {
 	// Warm up: the first lockRun packets lock the stream (held packets'
 	// buffers are allocated once, then reused).
 	for _, p := range pk[:lockRun] {
-		dst = s.Packet(dst[:0], p.at, p.from, p.b)
+		dst, _ = s.Packet(dst[:0], p.at, p.from, p.b)
 	}
 	i := lockRun
 	allocs := testing.AllocsPerRun(len(pk)-lockRun, func() {
 		p := pk[i%len(pk)]
-		dst = s.Packet(dst[:0], p.at, p.from, p.b)
+		dst, _ = s.Packet(dst[:0], p.at, p.from, p.b)
 		i++
 	})
 	if allocs != 0 {
@@ -457,12 +466,12 @@ func TestStreamPacketAllocs(t *testing.T) {
 	evil.ssrc, evil.at = 0x0badc0de, far.at+time.Millisecond
 	mix := interleave(far.silence(2*time.Second), evil.silence(2*time.Second))
 	for _, p := range mix[:20] {
-		dst = s.Packet(dst[:0], p.at, p.from, p.b)
+		dst, _ = s.Packet(dst[:0], p.at, p.from, p.b)
 	}
 	j := 20
 	allocs = testing.AllocsPerRun(len(mix)-21, func() {
 		p := mix[j]
-		dst = s.Packet(dst[:0], p.at, p.from, p.b)
+		dst, _ = s.Packet(dst[:0], p.at, p.from, p.b)
 		j++
 	})
 	if allocs != 0 {
@@ -499,7 +508,7 @@ func BenchmarkStreamPacket(b *testing.B) {
 				buf[2], buf[3] = byte(i>>8), byte(i)
 				ts := uint32(i) * FrameSamples
 				buf[4], buf[5], buf[6], buf[7] = byte(ts>>24), byte(ts>>16), byte(ts>>8), byte(ts)
-				dst = s.Packet(dst[:0], time.Duration(i)*FrameDuration, pk[0].from, buf)
+				dst, _ = s.Packet(dst[:0], time.Duration(i)*FrameDuration, pk[0].from, buf)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/packet")
 		})
@@ -523,13 +532,13 @@ func ExampleStream() {
 	for i, p := range enc.Press(nil, '#', 100*time.Millisecond) {
 		buf := make([]byte, p.MarshalSize())
 		n, _ := p.MarshalTo(buf)
-		presses = s.Packet(presses, time.Second+time.Duration(i)*20*time.Millisecond, from, buf[:n])
+		presses, _ = s.Packet(presses, time.Second+time.Duration(i)*20*time.Millisecond, from, buf[:n])
 	}
 	// The same press forged from elsewhere is dropped.
 	p := enc.Press(nil, '#', 100*time.Millisecond)[0]
 	buf := make([]byte, p.MarshalSize())
 	n, _ := p.MarshalTo(buf)
-	presses = s.Packet(presses, 2*time.Second, netip.MustParseAddrPort("203.0.113.66:40000"), buf[:n])
+	presses, _ = s.Packet(presses, 2*time.Second, netip.MustParseAddrPort("203.0.113.66:40000"), buf[:n])
 
 	for _, e := range presses {
 		fmt.Println(e.Key, e.Source, "ended:", e.Ended, "at", e.Start)
@@ -717,6 +726,80 @@ func TestStreamLock(t *testing.T) {
 			}
 			if st.Dropped != tc.want.dropped {
 				t.Errorf("dropped %+v, want %+v", st.Dropped, tc.want.dropped)
+			}
+		})
+	}
+}
+
+// TestStreamPacketDrop checks what Packet says happened to each packet,
+// and that it, with the drops OnDrop reports later, is what Stats counts.
+func TestStreamPacketDrop(t *testing.T) {
+	rtcp := []byte{0x80, 201, 0, 1, 0x11, 0x22, 0x33, 0x44, 0, 0, 0, 0}
+	short := []byte{0x80, 0, 0, 1}
+	for _, tc := range []struct {
+		name  string
+		latch bool
+		// pkts builds the packets; the last one's result is checked.
+		pkts      func(far, evil *phone) []pkt
+		want      Drop
+		wantLater []Drop // reported by OnDrop, in order
+	}{
+		{name: "held before the lock", pkts: func(far, _ *phone) []pkt { return far.silence(20 * time.Millisecond) }, want: DropNone},
+		{name: "locks", pkts: func(far, _ *phone) []pkt { return far.silence(60 * time.Millisecond) }, want: DropNone},
+		{name: "stranger", pkts: func(far, evil *phone) []pkt {
+			return concat(far.silence(60*time.Millisecond), evil.silence(20*time.Millisecond))
+		}, want: DropSource},
+		{name: "not RTP", pkts: func(far, _ *phone) []pkt {
+			return append(far.silence(60*time.Millisecond), pkt{at: time.Minute, from: far.from, b: short})
+		}, want: DropNotRTP},
+		{name: "RTCP", pkts: func(far, _ *phone) []pkt {
+			return append(far.silence(60*time.Millisecond), pkt{at: time.Minute, from: far.from, b: rtcp})
+		}, want: DropRTCP},
+		{name: "payload type", pkts: func(far, _ *phone) []pkt {
+			p := far.silence(80 * time.Millisecond)
+			p[3].b[1] = 96
+			return p
+		}, want: DropPayloadType},
+		{name: "duplicate", pkts: func(far, _ *phone) []pkt {
+			p := far.silence(60 * time.Millisecond)
+			return append(p, pkt{at: time.Minute, from: far.from, b: p[1].b})
+		}, want: DropOld},
+		{name: "duplicate held, dropped at the lock", pkts: func(far, _ *phone) []pkt {
+			p := far.silence(60 * time.Millisecond)
+			return []pkt{p[0], p[1], p[1], p[2]}
+		}, want: DropNone, wantLater: []Drop{DropOld}},
+		{name: "other SSRC given up at the lock", pkts: func(far, _ *phone) []pkt {
+			other := newPhone(farEnd, PCMU)
+			other.ssrc++
+			return concat(other.silence(20*time.Millisecond), far.silence(60*time.Millisecond))
+		}, want: DropNone, wantLater: []Drop{DropSSRC}},
+		{name: "latching: other source given up", latch: true, pkts: func(far, evil *phone) []pkt {
+			return concat(evil.silence(20*time.Millisecond), far.silence(60*time.Millisecond))
+		}, want: DropNone, wantLater: []Drop{DropSource}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := streamCfg(PCMU)
+			cfg.Latch = tc.latch
+			s := NewStream(cfg)
+			var later []Drop
+			s.OnDrop(func(d DroppedPacket) { later = append(later, d.Reason) })
+			var told Drops
+			var drop Drop
+			for _, p := range tc.pkts(newPhone(farEnd, PCMU), newPhone(stranger, PCMU)) {
+				_, drop = s.Packet(nil, p.at, p.from, p.b)
+				told.Add(drop, 1)
+			}
+			if drop != tc.want {
+				t.Errorf("last packet: %v, want %v", drop, tc.want)
+			}
+			if !slices.Equal(later, tc.wantLater) {
+				t.Errorf("OnDrop reported %v, want %v", later, tc.wantLater)
+			}
+			for _, d := range later {
+				told.Add(d, 1)
+			}
+			if st := s.Stats(); st.Dropped != told {
+				t.Errorf("Stats dropped %+v, told %+v", st.Dropped, told)
 			}
 		})
 	}

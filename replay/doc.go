@@ -21,7 +21,8 @@
 // From SIP over UDP when the capture has it: an offer (INVITE, or a 200 for
 // a late offer) and its answer (the 200, an 18x with SDP, the ACK) set up
 // both sides' receive paths. The caller's is configured exactly as hashcall
-// negotiates live ([media.Local.ParseAnswer] with the offer's codecs and
+// negotiates live ([media.Local.Negotiate] on the body read once by
+// [media.ParseSDP], with the offer's codecs and
 // telephone-event payload type), the callee's mirrors it. Packets before
 // the 200 OK are early media, which a live call drops; the BYE (or a
 // failure response) ends the call. SIP INFO DTMF (application/dtmf-relay,

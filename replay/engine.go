@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
-	"github.com/zaf/g711"
+	"github.com/pion/rtp"
 
 	"github.com/hashcall/hashcall/dtmf"
 	"github.com/hashcall/hashcall/media"
@@ -96,17 +96,17 @@ type flowKey struct {
 
 // stream accumulates one Stream.
 type stream struct {
-	out     Stream
-	idx     int
-	rx      *receiver
-	seq     seqStats
-	ptCount [128]uint32
-	first   time.Duration
-	last    time.Duration
-	shadows [shadowKinds]*path
-	law     byte    // of the last audio packet, for concealment
-	owner   []*path // the path that recorded each press
-	closed  []bool  // whether each press's end was seen
+	out       Stream
+	idx       int
+	rx        *receiver
+	seq       seqStats
+	ptCount   [128]uint32
+	first     time.Duration
+	last      time.Duration
+	shadows   [shadowKinds]*path
+	haveAudio bool    // an audio packet was decoded, for concealment
+	owner     []*path // the path that recorded each press
+	closed    []bool  // whether each press's end was seen
 }
 
 // candidate is a UDP flow that may be RTP: its last packet is held until a
@@ -120,6 +120,7 @@ type candidate struct {
 
 type engine struct {
 	opts Options
+	hdr  rtp.Header // scratch for media.ParseRTP
 	rep  *Report
 	dec  decoder
 	dg   datagram
@@ -292,25 +293,36 @@ func (e *engine) feed(r *receiver, now time.Duration, src, dst netip.AddrPort, b
 		return
 	}
 	p := r.live
-	before := p.st.Stats().Dropped
-	e.evs = p.st.Packet(e.evs[:0], now, src, b)
-	after := p.st.Stats().Dropped
-	d := &s.out.Dropped
-	d.NotRTP += after.NotRTP - before.NotRTP
-	// Source and SSRC drops are counted by the live stream's OnDrop.
-	d.PayloadType += after.PayloadType - before.PayloadType
-	d.Old += after.Old - before.Old
-	d.RTCP += after.RTCP - before.RTCP
+	var drop media.Drop
+	e.evs, drop = p.st.Packet(e.evs[:0], now, src, b)
+	switch drop {
+	case media.DropSource, media.DropSSRC:
+		e.dropped(r, media.DroppedPacket{At: now, From: src, Reason: drop, B: b})
+	default:
+		s.out.Dropped.Add(drop, 1)
+	}
 	p.last = s
 	e.events(p, s, e.evs)
-	if kind != kindRTP {
-		return
-	}
-	switch {
-	case after.PayloadType > before.PayloadType:
-		if pl, ok := rtpPayload(b); ok && b[1]&0x7f >= 96 && looksLikeEvent(pl) {
+	if drop == media.DropPayloadType && kind == kindRTP {
+		if pl, d := media.ParseRTP(&e.hdr, b); d == media.DropNone && e.hdr.PayloadType >= 96 && looksLikeEvent(pl) {
 			e.shadow(s, shadowPT, now, src, b)
 		}
+	}
+}
+
+// dropped counts a packet the live path of r dropped on the stream it
+// belongs to, and shadows it when it was dropped for its source or SSRC.
+// Those drops are known late for packets the stream held before a lock
+// (media.Stream.OnDrop).
+func (e *engine) dropped(r *receiver, d media.DroppedPacket) {
+	_, ssrc := classify(d.B)
+	s := e.stream(d.At, d.From, r.dst, ssrc, kindRTP, r)
+	s.out.Dropped.Add(d.Reason, 1)
+	switch d.Reason {
+	case media.DropSource:
+		e.shadow(s, shadowSource, d.At, d.From, d.B)
+	case media.DropSSRC:
+		e.shadow(s, shadowSSRC, d.At, d.From, d.B)
 	}
 }
 
@@ -331,44 +343,21 @@ func (e *engine) count(s *stream, now time.Duration, kind string, b []byte) {
 	if !e.opts.Audio || !fresh {
 		return
 	}
-	law := lawOf(cfg, pt)
-	if law == 0 || cfg.HaveEvents && pt == cfg.EventPT {
+	codec, ok := cfg.AudioCodec(pt)
+	if !ok || cfg.HaveEvents && pt == cfg.EventPT {
 		return
 	}
-	payload, ok := rtpPayload(b)
-	if !ok {
+	payload, drop := media.ParseRTP(&e.hdr, b)
+	if drop != media.DropNone {
 		return
 	}
-	if gap >= 1 && gap <= 5 && s.law != 0 {
+	if gap >= 1 && gap <= 5 && s.haveAudio {
 		for range gap * len(payload) {
 			s.out.Audio = append(s.out.Audio, 0)
 		}
 	}
-	s.law = law
-	for _, c := range payload {
-		if law == 'a' {
-			s.out.Audio = append(s.out.Audio, g711.DecodeAlawFrame(c))
-		} else {
-			s.out.Audio = append(s.out.Audio, g711.DecodeUlawFrame(c))
-		}
-	}
-}
-
-// lawOf returns the G.711 law of payload type pt in cfg: 'u', 'a' or 0.
-func lawOf(cfg *media.StreamConfig, pt uint8) byte {
-	codecs := cfg.Codecs
-	if len(codecs) == 0 {
-		codecs = media.DefaultCodecs
-	}
-	for _, c := range codecs {
-		if c.PayloadType == pt && c.Supported() {
-			if c.Name == "PCMA" {
-				return 'a'
-			}
-			return 'u'
-		}
-	}
-	return 0
+	s.haveAudio = true
+	s.out.Audio = codec.AppendDecoded(s.out.Audio, payload)
 }
 
 // shadow replays a packet the live path did not take on a path of its own,
@@ -407,7 +396,7 @@ func (e *engine) shadow(s *stream, kind int, now time.Duration, src netip.AddrPo
 	}
 	// Its own scratch: shadow runs inside the live stream's Packet too
 	// (OnDrop), while e.evs is in use.
-	e.sevs = p.st.Packet(e.sevs[:0], now, src, b)
+	e.sevs, _ = p.st.Packet(e.sevs[:0], now, src, b)
 	p.last = s
 	e.events(p, s, e.sevs)
 }
@@ -503,21 +492,10 @@ func (e *engine) activate(r *receiver) {
 	}
 	r.state = rxLive
 	r.live = &path{st: media.NewStream(r.cfg), live: true, rx: r}
-	// Drops for the source or SSRC are known late for packets the stream
-	// held before a lock (media.Stream.OnDrop): each is counted on, and
-	// shadowed from, its own stream when it comes.
-	r.live.st.OnDrop(func(d media.DroppedPacket) {
-		_, ssrc := classify(d.B)
-		s := e.stream(d.At, d.From, r.dst, ssrc, kindRTP, r)
-		kind := shadowSource
-		if d.SSRC {
-			s.out.Dropped.SSRC++
-			kind = shadowSSRC
-		} else {
-			s.out.Dropped.Source++
-		}
-		e.shadow(s, kind, d.At, d.From, d.B)
-	})
+	// Drops of packets the stream held before a lock are known late
+	// (media.Stream.OnDrop): each is counted on, and shadowed from, its
+	// own stream when it comes.
+	r.live.st.OnDrop(func(d media.DroppedPacket) { e.dropped(r, d) })
 	e.paths = append(e.paths, r.live)
 }
 
@@ -604,8 +582,8 @@ func (e *engine) detectFormats(r *receiver, b []byte) {
 		return
 	}
 	r.seenPT[pt] = true
-	payload, ok := rtpPayload(b)
-	if !ok {
+	payload, drop := media.ParseRTP(&e.hdr, b)
+	if drop != media.DropNone {
 		return
 	}
 	cfg := r.cfg
@@ -640,32 +618,6 @@ func looksLikeEvent(p []byte) bool {
 		}
 	}
 	return true
-}
-
-// rtpPayload returns the payload of an RTP packet, after the CSRC list and
-// header extension and before any padding.
-func rtpPayload(b []byte) ([]byte, bool) {
-	if len(b) < 12 {
-		return nil, false
-	}
-	n := 12 + 4*int(b[0]&0x0f)
-	if b[0]&0x10 != 0 {
-		if len(b) < n+4 {
-			return nil, false
-		}
-		n += 4 + 4*int(binary.BigEndian.Uint16(b[n+2:n+4]))
-	}
-	if n > len(b) {
-		return nil, false
-	}
-	p := b[n:]
-	if b[0]&0x20 != 0 {
-		if len(p) == 0 || int(p[len(p)-1]) > len(p) {
-			return nil, false
-		}
-		p = p[:len(p)-int(p[len(p)-1])]
-	}
-	return p, true
 }
 
 // finish ends the replay and builds the report.
@@ -721,14 +673,8 @@ func (e *engine) finish() *Report {
 
 // codecName names the codec of payload type pt in cfg.
 func codecName(cfg *media.StreamConfig, pt uint8) string {
-	codecs := cfg.Codecs
-	if len(codecs) == 0 {
-		codecs = media.DefaultCodecs
-	}
-	for _, c := range codecs {
-		if c.PayloadType == pt && c.Supported() {
-			return c.Name
-		}
+	if c, ok := cfg.AudioCodec(pt); ok {
+		return c.Name
 	}
 	return "PT " + strconv.Itoa(int(pt))
 }

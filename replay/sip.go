@@ -22,7 +22,6 @@ type call struct {
 	rx        [2]*receiver // receive paths of the caller (0) and the callee (1)
 	offer     *offer       // the offer waiting for its answer
 	early     *sdpInfo     // an answer in a provisional response
-	earlyBody []byte
 	answered  bool
 	ended     bool
 	seen      map[string]bool // requests and final responses seen (retransmissions)
@@ -145,7 +144,7 @@ func (e *engine) sipMessage(now time.Duration, src, dst netip.AddrPort, b []byte
 			}
 		case sipgo.ACK:
 			if info := sdpOf(msg); info != nil && c.offer != nil && c.offer.byCaller != byCaller {
-				e.negotiate(c, c.offer, info, msg.Body())
+				e.negotiate(c, c.offer, info)
 				c.offer = nil
 			}
 		case sipgo.INFO:
@@ -176,21 +175,21 @@ func (e *engine) sipMessage(now time.Duration, src, dst netip.AddrPort, b []byte
 			if info != nil && pending && !c.answered {
 				// An early answer (RFC 3261 §13.2.1): the media it sets
 				// up stays early until the 200.
-				c.early, c.earlyBody = info, msg.Body()
-				e.negotiate(c, c.offer, info, msg.Body())
+				c.early = info
+				e.negotiate(c, c.offer, info)
 			}
 		case code < 300:
 			initial := !c.answered && cs.MethodName == sipgo.INVITE
 			switch {
 			case info != nil && pending:
-				e.negotiate(c, c.offer, info, msg.Body())
+				e.negotiate(c, c.offer, info)
 				c.offer = nil
 			case info != nil && c.offer == nil && cs.MethodName == sipgo.INVITE:
 				// A late offer: the answer comes in the ACK.
 				c.offer = &offer{sdp: info, byCaller: false, cseq: cs.SeqNo, method: "INVITE"}
 				e.prepare(c, c.offer)
 			case info == nil && pending && c.early != nil:
-				e.negotiate(c, c.offer, c.early, c.earlyBody)
+				e.negotiate(c, c.offer, c.early)
 				c.offer = nil
 			}
 			if initial && !c.ended {
@@ -224,10 +223,7 @@ func sdpOf(msg sipgo.Message) *sdpInfo {
 	if ct := msg.GetHeaders("Content-Type"); len(ct) > 0 && !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct[0].Value())), "application/sdp") {
 		return nil
 	}
-	info, err := parseSDPInfo(body)
-	if err != nil {
-		return nil
-	}
+	info, _ := parseSDPInfo(body)
 	return info
 }
 
@@ -238,7 +234,7 @@ func (e *engine) prepare(c *call, o *offer) {
 	if o.byCaller {
 		side = 0
 	}
-	cfg := media.StreamConfig{Codecs: codecsOrNone(o.sdp.codecs), EventPT: o.sdp.te, HaveEvents: o.sdp.hasTE, Latch: e.opts.Latch}
+	cfg := media.StreamConfig{Codecs: codecsOrNone(o.sdp.Codecs), EventPT: o.sdp.EventPT, HaveEvents: o.sdp.HaveEvents, Latch: e.opts.Latch}
 	if r := c.rx[side]; r != nil && r.dst == o.sdp.remote() {
 		return // a re-offer to the same address: the answer updates it
 	}
@@ -247,11 +243,11 @@ func (e *engine) prepare(c *call, o *offer) {
 
 // negotiate applies an offer and its answer to both sides' receive paths.
 // The offerer's path is configured as hashcall's media negotiates it live
-// (media.Local.ParseAnswer with the offer's codecs and telephone-event
+// (media.Local.Negotiate with the offer's codecs and telephone-event
 // payload type); the answerer's receives what the offer lists that the
 // answer accepted, with telephone-events on the answer's payload type.
-func (e *engine) negotiate(c *call, o *offer, answer *sdpInfo, answerBody []byte) {
-	offCfg, ansCfg, problem := configs(o.sdp, answer, answerBody, e.opts.Latch)
+func (e *engine) negotiate(c *call, o *offer, answer *sdpInfo) {
+	offCfg, ansCfg, problem := configs(o.sdp, answer, e.opts.Latch)
 	if problem != "" {
 		e.warn(fmt.Sprintf("call %s: %s", c.id, problem))
 	}
@@ -272,16 +268,16 @@ func (e *engine) negotiate(c *call, o *offer, answer *sdpInfo, answerBody []byte
 
 // configs returns the receive configurations of the offerer and the
 // answerer, and a problem when the answer could not be read as live.
-func configs(off, ans *sdpInfo, ansBody []byte, latch bool) (offCfg, ansCfg media.StreamConfig, problem string) {
-	ev := off.te
-	if !off.hasTE {
+func configs(off, ans *sdpInfo, latch bool) (offCfg, ansCfg media.StreamConfig, problem string) {
+	ev := off.EventPT
+	if !off.HaveEvents {
 		ev = media.DefaultEventPT
 	}
-	local := media.Local{Addr: off.remote(), Codecs: off.codecs, EventPT: ev}
-	neg, err := local.ParseAnswer(ansBody)
-	if err == nil && len(off.codecs) > 0 {
+	local := media.Local{Addr: off.remote(), Codecs: off.Codecs, EventPT: ev}
+	neg, err := local.Negotiate(ans.sdp)
+	if err == nil && len(off.Codecs) > 0 {
 		offCfg = neg.StreamConfig(latch)
-		offCfg.HaveEvents = offCfg.HaveEvents && off.hasTE
+		offCfg.HaveEvents = offCfg.HaveEvents && off.HaveEvents
 		var recv []media.Codec
 		for _, c := range neg.RecvCodecs {
 			if a, ok := ans.hasCodec(c); ok {
@@ -291,21 +287,21 @@ func configs(off, ans *sdpInfo, ansBody []byte, latch bool) (offCfg, ansCfg medi
 		ansCfg = media.StreamConfig{Remote: off.remote(), Latch: latch, Codecs: codecsOrNone(recv), EventPT: neg.SendEventPT, HaveEvents: offCfg.HaveEvents}
 		return offCfg, ansCfg, ""
 	}
-	if len(off.codecs) == 0 {
-		problem = fmt.Sprintf("the offer has no G.711 codec (formats %s): only telephone-events can be read", off.fmts)
+	if len(off.Codecs) == 0 {
+		problem = fmt.Sprintf("the offer has no G.711 codec (formats %s): only telephone-events can be read", off.Formats)
 	} else {
 		problem = fmt.Sprintf("answer not accepted as live (%v); replayed with the codecs both sides list", err)
 	}
 	// What both list, without the live checks.
 	var offCodecs, ansCodecs []media.Codec
-	for _, c := range off.codecs {
+	for _, c := range off.Codecs {
 		if a, ok := ans.hasCodec(c); ok {
 			offCodecs, ansCodecs = append(offCodecs, c), append(ansCodecs, a)
 		}
 	}
-	events := off.hasTE && ans.hasTE
-	offCfg = media.StreamConfig{Remote: ans.remote(), Latch: latch, Codecs: codecsOrNone(offCodecs), EventPT: off.te, HaveEvents: events}
-	ansCfg = media.StreamConfig{Remote: off.remote(), Latch: latch, Codecs: codecsOrNone(ansCodecs), EventPT: ans.te, HaveEvents: events}
+	events := off.HaveEvents && ans.HaveEvents
+	offCfg = media.StreamConfig{Remote: ans.remote(), Latch: latch, Codecs: codecsOrNone(offCodecs), EventPT: off.EventPT, HaveEvents: events}
+	ansCfg = media.StreamConfig{Remote: off.remote(), Latch: latch, Codecs: codecsOrNone(ansCodecs), EventPT: ans.EventPT, HaveEvents: events}
 	return offCfg, ansCfg, problem
 }
 

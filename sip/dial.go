@@ -85,10 +85,10 @@ func (e *DialError) Unwrap() error { return e.Err }
 
 // Causes the dial context is cancelled with.
 var (
-	errRingTimeout = errors.New("ring timeout")
-	errAuthFailed  = errors.New("the trunk rejected our credentials")
+	errRingTimeout = errors.New("sip: ring timeout")
+	errAuthFailed  = errors.New("sip: the trunk rejected our credentials")
 	// ErrHangup is the cause a Call's context carries when we hung up.
-	ErrHangup = errors.New("hung up by us")
+	ErrHangup = errors.New("sip: hung up by us")
 )
 
 // Progress is a provisional response seen while the call rings.
@@ -328,10 +328,9 @@ func (u *UA) Dial(ctx context.Context, number string, opts DialOptions) (*Call, 
 			Username:   u.cfg.Trunk.Username,
 			Password:   u.cfg.Trunk.Password,
 		})
-		// sipgo gives up reading after 11 responses (dialog_client.go):
-		// carriers that repeat 18x trip it. The transaction is still alive;
-		// read on.
-		if err != nil && strings.Contains(err.Error(), "more than 10 responses") && ringCtx.Err() == nil {
+		// sipgo gives up reading after 11 responses: carriers that repeat
+		// 18x trip it. The transaction is still alive; read on.
+		if tooManyResponses(err) && ringCtx.Err() == nil {
 			continue
 		}
 		break
@@ -565,19 +564,59 @@ func ParseQ850(v string) int {
 	return 0
 }
 
+// sipgoTooManyResponses is the text of the error sipgo's
+// DialogClientSession.WaitAnswer returns after 11 responses
+// (dialog_client.go, a plain fmt.Errorf: sipgo has no type or sentinel for
+// it). TestSipgoTooManyResponsesText pins it to the sipgo in go.mod.
+const sipgoTooManyResponses = "more than 10 responses received"
+
+// tooManyResponses reports whether err is sipgo's "more than 10 responses"
+// error; the one place that reads sipgo's message text.
+func tooManyResponses(err error) bool {
+	return err != nil && err.Error() == sipgoTooManyResponses
+}
+
+// lateDialog is the dialog of a call we cancelled, kept for a late 2xx,
+// and the timer that forgets it.
+type lateDialog struct {
+	sess  *sipgo.DialogClientSession
+	timer *time.Timer
+}
+
 // awaitLate keeps the dialog of a call we cancelled for 64*T1, the time a
-// far end retransmits an unacknowledged 2xx (RFC 3261 §13.3.1.4).
+// far end retransmits an unacknowledged 2xx (RFC 3261 §13.3.1.4). Close
+// stops the timers and waits for those already firing.
 func (u *UA) awaitLate(id string, sess *sipgo.DialogClientSession) {
 	u.mu.Lock()
-	u.late[id] = sess
-	u.mu.Unlock()
-	time.AfterFunc(64*sip.T1, func() {
+	defer u.mu.Unlock()
+	if u.closed {
+		return
+	}
+	u.forgetLateLocked(id)
+	u.lateWG.Add(1)
+	t := time.AfterFunc(64*sip.T1, func() {
+		defer u.lateWG.Done()
 		u.mu.Lock()
-		if u.late[id] == sess {
+		if l, ok := u.late[id]; ok && l.sess == sess {
 			delete(u.late, id)
 		}
 		u.mu.Unlock()
 	})
+	u.late[id] = lateDialog{sess: sess, timer: t}
+}
+
+// forgetLateLocked removes the late dialog of id and stops its timer; u.mu
+// is held. It returns the dialog, nil when there was none.
+func (u *UA) forgetLateLocked(id string) *sipgo.DialogClientSession {
+	l, ok := u.late[id]
+	if !ok {
+		return nil
+	}
+	delete(u.late, id)
+	if l.timer.Stop() {
+		u.lateWG.Done() // its function will not run
+	}
+	return l.sess
 }
 
 // lateAnswer sees the responses that match no client transaction. A 2xx to
@@ -590,8 +629,7 @@ func (u *UA) lateAnswer(r *sip.Response) {
 	if h := r.CallID(); h != nil && r.IsSuccess() && r.CSeq() != nil && r.CSeq().MethodName == sip.INVITE {
 		id = h.Value()
 		u.mu.Lock()
-		sess = u.late[id]
-		delete(u.late, id)
+		sess = u.forgetLateLocked(id)
 		u.mu.Unlock()
 	}
 	if sess == nil {

@@ -51,7 +51,7 @@ func (u *UA) registerLoop(ctx context.Context) {
 	}
 }
 
-var errRegisterRejected = errors.New("registration rejected")
+var errRegisterRejected = errors.New("sip: registration rejected")
 
 // register sends one REGISTER (answering a digest challenge) and returns
 // the expiry the registrar granted.

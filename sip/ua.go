@@ -123,7 +123,9 @@ type UA struct {
 	// late holds, by Call-ID and for 64*T1, the dialogs of calls we
 	// cancelled, for a 2xx that comes after the INVITE transaction is
 	// gone (see lateAnswer).
-	late map[string]*sipgo.DialogClientSession
+	late   map[string]lateDialog
+	lateWG sync.WaitGroup // the late dialogs' timers that are due
+	closed bool           // Close began: no more late dialogs
 
 	trust  atomic.Pointer[trustSet]
 	counts counters
@@ -167,7 +169,7 @@ func NewUA(ctx context.Context, cfg Config) (*UA, error) {
 			return nil, fmt.Errorf("sip: %w", err)
 		}
 	}
-	u := &UA{cfg: cfg, log: cfg.Logger.With("component", "sip"), calls: map[string]*Call{}, late: map[string]*sipgo.DialogClientSession{}}
+	u := &UA{cfg: cfg, log: cfg.Logger.With("component", "sip"), calls: map[string]*Call{}, late: map[string]lateDialog{}}
 	switch cfg.Transport {
 	case "udp":
 		u.network, u.transport = "udp", "udp"
@@ -271,10 +273,19 @@ func defaultPort(transport string) int {
 	return 5060
 }
 
+// missingPort reports whether hp is a host without a port: a name or IPv4
+// address without a colon, or one bracketed IPv6 address.
+func missingPort(hp string) bool {
+	if strings.HasPrefix(hp, "[") {
+		return strings.HasSuffix(hp, "]") && strings.Count(hp, "[") == 1 && strings.Count(hp, "]") == 1
+	}
+	return !strings.Contains(hp, ":")
+}
+
 func splitHostPort(hp string, def int) (string, int, error) {
 	host, port, err := net.SplitHostPort(hp)
 	if err != nil {
-		if strings.Contains(err.Error(), "missing port") {
+		if missingPort(hp) {
 			return strings.Trim(hp, "[]"), def, nil
 		}
 		return "", 0, err
@@ -386,6 +397,13 @@ func (u *UA) Close() error {
 	u.bg.Wait() // registration and pings: they unregister over the open socket
 	err := u.close()
 	u.wg.Wait()
+	u.mu.Lock()
+	u.closed = true
+	for id := range u.late {
+		u.forgetLateLocked(id)
+	}
+	u.mu.Unlock()
+	u.lateWG.Wait()
 	return err
 }
 

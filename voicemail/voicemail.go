@@ -37,6 +37,8 @@ package voicemail
 import (
 	"math"
 	"time"
+
+	"github.com/hashcall/hashcall/dtmf"
 )
 
 // SampleRate is the audio rate the Detector expects.
@@ -175,9 +177,9 @@ func New(cfg Config) *Detector {
 	d.listenFrames = int(c.Listen / perFrame)
 	// A tone of Beep fills this many whole frames wherever it starts.
 	d.beepFrames = max(1, int(c.Beep/perFrame)-1)
-	// Mean square of a sine at L dBm0: 0 dBm0 is a peak of 22826 on the
-	// 16-bit scale (G.711's digital milliwatt).
-	amp := 22826 * math.Pow(10, c.SpeechDBm0/20)
+	// Mean square of a sine at L dBm0 (dtmf.Amplitude: 0 dBm0 is a peak
+	// of 22826 on the 16-bit scale, G.711's digital milliwatt).
+	amp := dtmf.Amplitude(c.SpeechDBm0)
 	d.speechEnergy = amp * amp / 2
 	d.echoGain = math.Pow(10, -c.EchoLossDB/10)
 	for i := range d.coef {

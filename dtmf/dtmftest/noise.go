@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"sync"
+
+	"github.com/hashcall/hashcall/dtmf"
 )
 
 // NewRand returns a deterministic random source for the noise functions.
@@ -67,7 +69,7 @@ func WhiteNoise(rng *rand.Rand, n int, dBm0 float64) []int16 {
 		y[i] = acc
 		sum += acc * acc
 	}
-	a0 := Amplitude(0)
+	a0 := dtmf.Amplitude(0)
 	target := a0 * a0 / 2 * math.Pow(10, dBm0/10)
 	g := math.Sqrt(target / (sum / float64(n)))
 	out := make([]int16, n)

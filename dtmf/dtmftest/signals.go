@@ -25,15 +25,6 @@ import (
 // SampleRate is the sample rate of every signal, in Hz.
 const SampleRate = 8000
 
-// fullScaleDBm0 is the level of a full-scale sine (peak 32767).
-const fullScaleDBm0 = 3.14
-
-// Amplitude returns the peak amplitude of a sine at dBm0, on the 16-bit
-// linear scale: 0 dBm0 ≈ 22826, −10 ≈ 7218, −25 ≈ 1284, −36 ≈ 362.
-func Amplitude(dBm0 float64) float64 {
-	return 32767 * math.Pow(10, (dBm0-fullScaleDBm0)/20)
-}
-
 // Samples returns the number of samples in d at [SampleRate], rounded to
 // the nearest sample; zero for negative durations.
 func Samples(d time.Duration) int {
@@ -48,31 +39,6 @@ func Samples(d time.Duration) int {
 // Duration returns the duration of n samples at [SampleRate].
 func Duration(n int) time.Duration {
 	return time.Duration(int64(n) * int64(time.Second) / SampleRate)
-}
-
-// Low (row) and high (column) group frequencies in Hz.
-var (
-	rowFreqs = [4]float64{697, 770, 852, 941}
-	colFreqs = [4]float64{1209, 1336, 1477, 1633}
-	keypad   = [4][4]dtmf.Key{
-		{'1', '2', '3', 'A'},
-		{'4', '5', '6', 'B'},
-		{'7', '8', '9', 'C'},
-		{'*', '0', '#', 'D'},
-	}
-)
-
-// KeyFreqs returns the low (row) and high (column) frequencies of key k in
-// Hz, and ok false when k is not one of the sixteen DTMF keys.
-func KeyFreqs(k dtmf.Key) (low, high float64, ok bool) {
-	for r, row := range keypad {
-		for c, key := range row {
-			if key == k {
-				return rowFreqs[r], colFreqs[c], true
-			}
-		}
-	}
-	return 0, 0, false
 }
 
 // Tone is one sine component of a signal.
@@ -94,7 +60,7 @@ func tonesN(n int, tones ...Tone) []int16 {
 	amp := make([]float64, len(tones))
 	w := make([]float64, len(tones))
 	for j, t := range tones {
-		amp[j] = Amplitude(t.DBm0)
+		amp[j] = dtmf.Amplitude(t.DBm0)
 		w[j] = 2 * math.Pi * t.Freq / SampleRate
 	}
 	for i := range out {
@@ -129,7 +95,7 @@ func DTMF(k dtmf.Key, dBm0 float64, d time.Duration) []int16 {
 // high (column) tone at highDBm0; the twist is highDBm0 − lowDBm0. It
 // returns nil for a k that is not a DTMF key.
 func DTMFTwist(k dtmf.Key, lowDBm0, highDBm0 float64, d time.Duration) []int16 {
-	low, high, ok := KeyFreqs(k)
+	low, high, ok := k.Freqs()
 	if !ok {
 		return nil
 	}
@@ -239,7 +205,7 @@ func LevelDBm0(s []int16) float64 {
 
 // powerDBm0 converts a mean square on the 16-bit scale to dBm0.
 func powerDBm0(meanSquare float64) float64 {
-	a0 := Amplitude(0)
+	a0 := dtmf.Amplitude(0)
 	return 10 * math.Log10(meanSquare/(a0*a0/2))
 }
 
@@ -261,5 +227,5 @@ func ToneLevel(s []int16, freq float64) float64 {
 		wsum += w
 	}
 	amp := 2 * math.Hypot(re, im) / wsum
-	return 20 * math.Log10(amp/Amplitude(0))
+	return 20 * math.Log10(amp/dtmf.Amplitude(0))
 }

@@ -10,16 +10,15 @@ import (
 
 var allKeys = []dtmf.Key("123A456B789C*0#D")
 
-func TestAmplitude(t *testing.T) {
-	// The contract's table.
-	for _, tt := range []struct {
-		dBm0 float64
-		want float64
-	}{{3.14, 32767}, {0, 22826}, {-10, 7218}, {-25, 1284}, {-36, 362}, {-45, 128}, {-55, 41}} {
-		if got := math.Round(Amplitude(tt.dBm0)); got != tt.want {
-			t.Errorf("Amplitude(%v) = %v, want %v", tt.dBm0, got, tt.want)
-		}
+// allFreqs returns the eight DTMF frequencies, from the keys of the
+// diagonal.
+func allFreqs() []float64 {
+	var fs []float64
+	for _, k := range []dtmf.Key("159D") {
+		low, high, _ := k.Freqs()
+		fs = append(fs, low, high)
 	}
+	return fs
 }
 
 func TestSamples(t *testing.T) {
@@ -48,14 +47,14 @@ func TestKeyFreqs(t *testing.T) {
 		'*': {941, 1209}, '0': {941, 1336}, '#': {941, 1477}, 'D': {941, 1633},
 	}
 	for k, f := range want {
-		low, high, ok := KeyFreqs(k)
+		low, high, ok := k.Freqs()
 		if !ok || low != f[0] || high != f[1] {
-			t.Errorf("KeyFreqs(%v) = %v, %v, %v; want %v", k, low, high, ok, f)
+			t.Errorf("%v.Freqs() = %v, %v, %v; want %v", k, low, high, ok, f)
 		}
 	}
 	for _, k := range []dtmf.Key{0, 'E', 'a', ' ', 255} {
-		if _, _, ok := KeyFreqs(k); ok {
-			t.Errorf("KeyFreqs(%q) ok", byte(k))
+		if _, _, ok := k.Freqs(); ok {
+			t.Errorf("%q.Freqs() ok", byte(k))
 		}
 		if DTMF(k, -10, time.Second) != nil || Sequence(k, 2, time.Second, time.Second, -10) != nil {
 			t.Errorf("key %q generated a signal", byte(k))
@@ -81,14 +80,14 @@ func TestDTMFLevels(t *testing.T) {
 				if len(s) != 800 {
 					t.Fatalf("len = %d, want 800", len(s))
 				}
-				low, high, _ := KeyFreqs(k)
+				low, high, _ := k.Freqs()
 				for _, f := range []float64{low, high} {
 					if got := ToneLevel(s, f); math.Abs(got-level) > hop.tol {
 						t.Errorf("%s %v at %v dBm0: %v Hz measures %.2f dBm0", hop.name, k, level, f, got)
 					}
 				}
 				// The other six DTMF frequencies are absent.
-				for _, f := range append(rowFreqs[:], colFreqs[:]...) {
+				for _, f := range allFreqs() {
 					if f == low || f == high {
 						continue
 					}
@@ -159,7 +158,7 @@ func crossings(s []int16) int {
 
 func TestPhaseAndSaturation(t *testing.T) {
 	s := Tones(time.Millisecond, Tone{Freq: 1000, DBm0: -10, Phase: math.Pi / 2})
-	if want := int16(math.Round(Amplitude(-10))); s[0] != want {
+	if want := int16(math.Round(dtmf.Amplitude(-10))); s[0] != want {
 		t.Errorf("cosine starts at %d, want %d", s[0], want)
 	}
 	loud := Tones(time.Second, Tone{Freq: 1000, DBm0: 10})

@@ -310,7 +310,7 @@ func TestPcapWriter(t *testing.T) {
 				t.Fatalf("%d packets, want %d", n, want)
 			}
 			// The tone sits at 1.0–1.2 s at about −10 dBm0 per tone.
-			low, high, _ := dtmftest.KeyFreqs(dtmf.KeyHash)
+			low, high, _ := dtmf.KeyHash.Freqs()
 			tone := decoded[8000:9600]
 			for _, f := range []float64{low, high} {
 				if l := dtmftest.ToneLevel(tone, f); l < toneDBm0-1 || l > toneDBm0+1 {

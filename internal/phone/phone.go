@@ -328,7 +328,7 @@ func (p *Phone) pressKey(c *call, key dtmf.Key) bool {
 	case MethodNone:
 		return false
 	case MethodRFC4733, MethodInband:
-		err = c.media.SendDTMF(p.ctx, key, p.cfg.Hold, p.cfg.Method)
+		err = c.media.SendDTMF(p.ctx, key, p.cfg.Hold, media.DTMFMethod(p.cfg.Method))
 	case MethodInfo:
 		inv := c.sess.InviteRequest
 		req := sip.NewRequest(sip.INFO, inv.Contact().Address)
