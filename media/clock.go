@@ -35,3 +35,7 @@ type realTimer struct{ t *time.Timer }
 func (r realTimer) C() <-chan time.Time   { return r.t.C }
 func (r realTimer) Reset(d time.Duration) { r.t.Reset(d) }
 func (r realTimer) Stop()                 { r.t.Stop() }
+
+// SystemClock returns the real clock, the one a Session uses when
+// SessionConfig.Clock is nil.
+func SystemClock() Clock { return realClock{} }

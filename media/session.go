@@ -160,8 +160,13 @@ type Session struct {
 	clock Clock
 	log   *slog.Logger
 	conn  *net.UDPConn
-	local Local
 	epoch time.Time
+
+	// sdpMu guards local and answeredAt: the SDP exchange of dialog.go,
+	// called from the SIP handlers' goroutines.
+	sdpMu      sync.Mutex
+	local      Local
+	answeredAt time.Duration
 
 	ctx       context.Context // ends at Close or when Listen's context ends
 	cancel    context.CancelFunc

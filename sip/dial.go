@@ -111,22 +111,32 @@ type DialOptions struct {
 	RingTimeout time.Duration
 	// OnProgress sees every provisional response (100 excepted).
 	OnProgress func(Progress)
-	// OnOffer answers an SDP offer in a re-INVITE or UPDATE within the
-	// dialog (hold, session refresh, media moved). It returns our answer.
-	OnOffer func(offer []byte) ([]byte, error)
-	// Current returns our current SDP, for a re-INVITE or UPDATE without an
-	// offer.
-	Current func() []byte
-	// OnInfo receives DTMF from SIP INFO (application/dtmf-relay or
-	// application/dtmf).
-	OnInfo func(key dtmf.Key, d time.Duration)
+	// Media is the call's media session, as the dialog drives it; nil:
+	// offers within the dialog are refused (488) and SIP INFO keys dropped.
+	Media Media
 	// RedactKeys logs SIP INFO keys as dtmf.Key.Redacted shows them
 	// (verify mode code: the digits are a secret).
 	RedactKeys bool
-	// OnAnswer sees the 200's SDP before our ACK goes out, so media can
-	// start before the far end (which waits for the ACK) sends anything.
-	// An error hangs the call up and fails Dial.
-	OnAnswer func(answer []byte) error
+}
+
+// Media is the media side of a call as the SIP dialog needs it: the SDP
+// answer, re-offers and SIP INFO keys. media.Session implements it under
+// its own lock, as the methods are called from the SIP handlers'
+// goroutines.
+type Media interface {
+	// StartAnswer takes the 200's SDP before our ACK goes out, so media
+	// can start before the far end (which waits for the ACK) sends
+	// anything. An error hangs the call up and fails Dial.
+	StartAnswer(answer []byte) error
+	// AnswerOffer answers an SDP offer in a re-INVITE or UPDATE within the
+	// dialog (hold, session refresh, media moved, RFC 3264 §8, RFC 3311).
+	AnswerOffer(offer []byte) ([]byte, error)
+	// CurrentSDP returns our current SDP, for a re-INVITE or UPDATE
+	// without an offer (RFC 3261 §14.2: the offer goes in our 200).
+	CurrentSDP() []byte
+	// Info takes a key the far end sent by SIP INFO (application/dtmf-relay
+	// or application/dtmf).
+	Info(key dtmf.Key, d time.Duration)
 }
 
 // Call is an answered call.
@@ -397,8 +407,8 @@ func (u *UA) answered(ctx context.Context, call *Call, log interface {
 	call.Code, call.Reason = res.StatusCode, res.Reason
 	call.noteDiversion(res)
 	var answerErr error
-	if call.opts.OnAnswer != nil {
-		answerErr = call.opts.OnAnswer(call.Answer)
+	if call.opts.Media != nil {
+		answerErr = call.opts.Media.StartAnswer(call.Answer)
 	}
 	// In-dialog requests (an INFO right after our ACK) are taken from now,
 	// from the far end of this dialog only: its tag is the 200's To tag.

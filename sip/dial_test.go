@@ -371,9 +371,11 @@ func TestDialRemoteByeAndInfo(t *testing.T) {
 	ua := newTestUA(t, ft, nil)
 	keys := make(chan dtmf.Key, 4)
 	call, err := ua.Dial(context.Background(), "100", DialOptions{
-		Offer:   []byte(testSDP),
-		OnInfo:  func(k dtmf.Key, d time.Duration) { keys <- k },
-		OnOffer: func(offer []byte) ([]byte, error) { return []byte("v=0\r\n"), nil },
+		Offer: []byte(testSDP),
+		Media: funcMedia{
+			info:  func(k dtmf.Key, d time.Duration) { keys <- k },
+			offer: func(offer []byte) ([]byte, error) { return []byte("v=0\r\n"), nil },
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -716,12 +718,12 @@ func TestDialAnswerInEarlySDP(t *testing.T) {
 	ft := newFakeTrunk(t)
 	ua := newTestUA(t, ft, nil)
 	var got []byte
-	call, err := ua.Dial(context.Background(), "1003", DialOptions{Offer: []byte(testSDP), OnAnswer: func(b []byte) error { got = b; return nil }})
+	call, err := ua.Dial(context.Background(), "1003", DialOptions{Offer: []byte(testSDP), Media: funcMedia{start: func(b []byte) error { got = b; return nil }}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(call.Answer) != testSDP || string(got) != testSDP {
-		t.Errorf("answer %q, OnAnswer saw %q", call.Answer, got)
+		t.Errorf("answer %q, StartAnswer saw %q", call.Answer, got)
 	}
 	waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
 	_ = call.Hangup(context.Background())
@@ -794,7 +796,7 @@ func (s *syncBuffer) String() string {
 }
 
 // TestAttackHandlerPanic: a request whose handling panics (here the call's
-// OnInfo hook, after the INFO's 200) ends neither the process nor the
+// Media's Info, after the INFO's 200) ends neither the process nor the
 // call: it is still up, and our Hangup still sends its BYE. Before, sipgo's handler
 // goroutine had no recover and the panic ended the process, leaving every
 // call's far end up without a BYE.
@@ -802,8 +804,8 @@ func TestAttackHandlerPanic(t *testing.T) {
 	ft := newFakeTrunk(t)
 	ua := newTestUA(t, ft, nil)
 	call, err := ua.Dial(context.Background(), "100", DialOptions{
-		Offer:  []byte(testSDP),
-		OnInfo: func(dtmf.Key, time.Duration) { panic("a bug in a hook") },
+		Offer: []byte(testSDP),
+		Media: funcMedia{info: func(dtmf.Key, time.Duration) { panic("a bug in a hook") }},
 	})
 	if err != nil {
 		t.Fatal(err)

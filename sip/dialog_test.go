@@ -148,9 +148,11 @@ func TestInDialogAttacksOnUA(t *testing.T) {
 	keys := make(chan dtmf.Key, 4)
 	offers := make(chan []byte, 4)
 	call, err := ua.Dial(context.Background(), "100", DialOptions{
-		Offer:   []byte(testSDP),
-		OnInfo:  func(k dtmf.Key, d time.Duration) { keys <- k },
-		OnOffer: func(o []byte) ([]byte, error) { offers <- o; return []byte(testSDP), nil },
+		Offer: []byte(testSDP),
+		Media: funcMedia{
+			info:  func(k dtmf.Key, d time.Duration) { keys <- k },
+			offer: func(o []byte) ([]byte, error) { offers <- o; return []byte(testSDP), nil },
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -525,7 +527,7 @@ func TestNoCallIDAboveDebug(t *testing.T) {
 			ua := newTestUA(t, ft, func(c *Config) {
 				c.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: level}))
 			})
-			call, err := ua.Dial(context.Background(), "100", DialOptions{Offer: []byte(testSDP), OnInfo: func(dtmf.Key, time.Duration) {}})
+			call, err := ua.Dial(context.Background(), "100", DialOptions{Offer: []byte(testSDP), Media: funcMedia{}})
 			if err != nil {
 				t.Fatal(err)
 			}

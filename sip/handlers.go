@@ -80,8 +80,8 @@ func (u *UA) handlers() {
 				shown = key.Redacted()
 			}
 			u.log.Debug("SIP INFO DTMF", "call", c.ref, "call_id", c.callID, "key", shown, "duration", d)
-			if c.opts.OnInfo != nil {
-				c.opts.OnInfo(key, d)
+			if c.opts.Media != nil {
+				c.opts.Media.Info(key, d)
 			}
 		}
 	}))
@@ -113,7 +113,7 @@ func (u *UA) guard(h func(*sip.Request, sip.ServerTransaction)) func(*sip.Reques
 }
 
 // recoverHandler ends a panic in a request handler (the call's hooks run
-// in them: OnInfo, OnOffer): sipgo recovers none, so one bad request would
+// in them: Info, AnswerOffer): sipgo recovers none, so one bad request would
 // end the process and leave every call's far end up without our BYE. The
 // request gets 500 (an ACK nothing), the panic is logged with its stack,
 // and the call goes on, to end with our BYE as any other.
@@ -169,11 +169,11 @@ func (u *UA) inDialog(req *sip.Request, tx sip.ServerTransaction) *Call {
 func (u *UA) answerOffer(c *Call, req *sip.Request, tx sip.ServerTransaction) {
 	var body []byte
 	if len(req.Body()) > 0 {
-		if c.opts.OnOffer == nil {
+		if c.opts.Media == nil {
 			u.respond(tx, sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
 			return
 		}
-		ans, err := c.opts.OnOffer(req.Body())
+		ans, err := c.opts.Media.AnswerOffer(req.Body())
 		if err != nil {
 			u.log.Info("refusing re-offer", "call", c.ref, "method", string(req.Method), "err", err)
 			u.respond(tx, sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
@@ -183,8 +183,8 @@ func (u *UA) answerOffer(c *Call, req *sip.Request, tx sip.ServerTransaction) {
 		// The media session logs the move of its RTP target ("rtp
 		// retarget"); this line says which request asked for it.
 		u.log.Info("re-offer accepted", "call", c.ref, "method", string(req.Method), "source", req.MessageData.Source())
-	} else if c.opts.Current != nil {
-		body = c.opts.Current()
+	} else if c.opts.Media != nil {
+		body = c.opts.Media.CurrentSDP()
 	}
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	res.AppendHeader(sip.HeaderClone(&u.dialog.ContactHDR))

@@ -10,7 +10,6 @@ import (
 	"github.com/hashcall/hashcall/media"
 	"github.com/hashcall/hashcall/numbermatch"
 	"github.com/hashcall/hashcall/prompts"
-	"github.com/hashcall/hashcall/sip"
 )
 
 // Mode code (number matching): the callee keys the code the auth service
@@ -189,75 +188,37 @@ const keyStar dtmf.Key = '*'
 
 // converseCode is converse for mode code: it plays mode code's prompts and
 // decides on the code keyed.
-func (r *run) converseCode(parent context.Context, sess *media.Session, call *sip.Call, answerAt time.Duration, vm *machineSink) {
+func (r *run) converseCode(parent context.Context, sess Media, call Call, answerAt time.Duration, vm *machineSink) {
 	machine := vm.verdicts()
-	ctx, cancel := context.WithTimeout(parent, r.cfg.MaxCallDuration)
+	ctx, cancel := r.withMaxDuration(parent)
 	defer cancel()
+	t := &talk{r: r, ctx: ctx, sess: sess, call: call, vm: vm}
+	play, stop := t.play, t.stop
 	p := r.req.Prompts
 	presses := sess.Presses()
-
-	play := func(samples []int16, name prompts.Name) *playing {
-		r.progress(StagePrompt, string(name))
-		pctx, pcancel := context.WithCancel(ctx)
-		pl := &playing{cancel: pcancel, done: make(chan error, 1), samples: samples}
-		vm.playing(samples) // its echo is not a greeting
-		go func() { pl.done <- sess.Play(pctx, samples) }()
-		return pl
-	}
-	stop := func(pl *playing) {
-		if pl != nil {
-			vm.stopped(pl.samples)
-			sess.Stop()
-			pl.cancel()
-			<-pl.done
-		}
-	}
 	finish := func(o Outcome, closing []int16, name prompts.Name) {
 		r.res.Outcome = o
-		if closing == nil {
-			return
-		}
-		pl := play(closing, name)
-		select {
-		case <-pl.done:
-		case <-call.Done():
-			stop(pl)
-		case <-ctx.Done():
-			stop(pl)
-		}
+		t.closing(closing, name)
 	}
 
 	r.res.Attempts = 1
-	flow := newCodeFlow(r.req.Code, r.cfg, time.Now, p.AskCodePressAt, answerAt, sess.Now())
+	flow := newCodeFlow(r.req.Code, r.cfg, r.clock.Now, p.AskCodePressAt, answerAt, sess.Now())
 	cur := play(p.AskCode, prompts.AskCode)
 	var next []int16 // the ask that follows the wrong-code prompt
-	var answerTimer <-chan time.Time
-	var digitTimer *time.Timer
-	digitC := func() <-chan time.Time {
-		if digitTimer == nil {
-			return nil
-		}
-		return digitTimer.C
-	}
+	answerTimer, digitTimer := newAlarm(r.clock), newAlarm(r.clock)
+	defer answerTimer.clear()
+	defer digitTimer.clear()
 	armDigit := func() {
-		if digitTimer != nil {
-			digitTimer.Stop()
-			digitTimer = nil
-		}
+		digitTimer.clear()
 		if d, ok := flow.deadline(); ok {
-			digitTimer = time.NewTimer(max(0, d-sess.Now()))
+			digitTimer.set(max(0, d-sess.Now()))
 		}
 	}
-	defer func() {
-		if digitTimer != nil {
-			digitTimer.Stop()
-		}
-	}()
 	// idle starts the answer timeout when nothing plays and nothing is
 	// being keyed.
 	idle := func() {
 		if cur == nil && !flow.keying() {
-			answerTimer = time.After(r.cfg.AnswerTimeout)
+			answerTimer.set(r.cfg.AnswerTimeout)
 		}
 	}
 	// wrong handles a wrong code: the prompt and a new ask, or the end.
@@ -266,7 +227,8 @@ func (r *run) converseCode(parent context.Context, sess *media.Session, call *si
 		r.log.Info("wrong code", "why", res.why, "source", src, "attempt", r.res.Attempts, "no_failures_left", res.outOfFailures)
 		r.progress(StageKey, "wrong code ("+res.why+")")
 		stop(cur)
-		cur, next, answerTimer = nil, nil, nil
+		cur, next = nil, nil
+		answerTimer.clear()
 		if res.step == codeFailed {
 			finish(WrongCode, p.CodeFailed, prompts.CodeFailed)
 			return true
@@ -291,8 +253,8 @@ func (r *run) converseCode(parent context.Context, sess *media.Session, call *si
 				continue
 			}
 			idle()
-		case <-answerTimer:
-			answerTimer = nil
+		case <-answerTimer.C():
+			answerTimer.fired()
 			switch res := flow.silence(); res.step {
 			case codeNoKey:
 				o := NoKey
@@ -305,8 +267,8 @@ func (r *run) converseCode(parent context.Context, sess *media.Session, call *si
 				r.res.Attempts++
 				cur = play(p.AskCode, prompts.AskCode)
 			}
-		case <-digitC():
-			digitTimer = nil
+		case <-digitTimer.C():
+			digitTimer.fired()
 			if res := flow.timeout(sess.Now()); res.step == codeWrong || res.step == codeFailed {
 				if wrong(res, "") {
 					return
@@ -334,7 +296,8 @@ func (r *run) converseCode(parent context.Context, sess *media.Session, call *si
 			case codeDigit, codeCleared:
 				// Barge-in: keying stops the prompt and its follow-up.
 				stop(cur)
-				cur, next, answerTimer = nil, nil, nil
+				cur, next = nil, nil
+				answerTimer.clear()
 				r.progress(StageKey, fmt.Sprintf("%s via %s", shown, src))
 				armDigit()
 				idle()
@@ -344,7 +307,7 @@ func (r *run) converseCode(parent context.Context, sess *media.Session, call *si
 				// converse).
 				r.res.HashToDecisionMS = ms(sess.Now() - e.Start)
 				stop(cur)
-				now := time.Now()
+				now := r.clock.Now()
 				r.res.KeyAt = &now
 				r.res.DTMFSource = src
 				r.progress(StageKey, fmt.Sprintf("# via %s: the code matches", src))
@@ -383,7 +346,7 @@ func (r *run) converseCode(parent context.Context, sess *media.Session, call *si
 				if r.res.WrongCodes > 0 {
 					r.res.Outcome = WrongCode
 				}
-				r.res.Error = "maximum call duration reached"
+				r.res.Error = errMaxCallDuration.Error()
 				return
 			}
 			r.res.Outcome = Cancelled

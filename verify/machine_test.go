@@ -20,6 +20,7 @@ import (
 // prompts, played back), that says hello and presses #, and whose 200
 // carries a Diversion header, with both verify.on_diversion policies.
 func TestVerifyMachinesAndForwarding(t *testing.T) {
+	loopback(t)
 	set, err := prompts.Load("", "en-GB")
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,16 @@
 // with outcome Voicemail.
 //
 // It is used by `hashcall call`, `hashcall demo` and the HTTP service.
+//
+// The flow runs over three small interfaces, so that it can be driven
+// without a network: a Dialer places the call (UADialer: a *sip.UA) and
+// returns a Call, a Media is the call's media session (*media.Session,
+// whose sip.Media half the dialog drives through sip.DialOptions.Media),
+// and a media.Clock is the time source. Its tests drive every path with a
+// fake dialer and fake media inside a testing/synctest bubble, in
+// milliseconds; the tests that call the simulated phone over 127.0.0.1 in
+// real time are the integration layer and skip under -short, so
+// `go test -short ./verify/` is the fast set.
 package verify
 
 import (
@@ -33,6 +43,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashcall/hashcall/dtmf"
 	"github.com/hashcall/hashcall/internal/redact"
 	"github.com/hashcall/hashcall/media"
 	"github.com/hashcall/hashcall/prompts"
@@ -255,8 +266,91 @@ type Verifier struct {
 	UA     *sip.UA
 	Config Config
 	Logger *slog.Logger
+	// Dialer places the calls instead of UA when set (tests drive the flow
+	// with a made-up call).
+	Dialer Dialer
+	// Listen opens each call's media session; nil means media.Listen.
+	Listen func(ctx context.Context, cfg media.SessionConfig) (Media, error)
+	// Clock is the time source of the flow (timers, the result's times)
+	// and, unless Config.Media.Clock is set, of the media; nil means the
+	// real clock.
+	Clock media.Clock
 
 	audio promptAudio // the prompts, encoded once for every call
+}
+
+// Dialer places a call and waits for the answer, as sip.UA.Dial does
+// (errors are *sip.DialError); UADialer adapts a *sip.UA.
+type Dialer interface {
+	Dial(ctx context.Context, number string, opts sip.DialOptions) (Call, error)
+}
+
+// Call is an answered call, as verify uses it (*sip.Call through UADialer).
+type Call interface {
+	// Done is closed when the call has ended, by either side.
+	Done() <-chan struct{}
+	// Hangup ends the call (BYE) unless it has ended.
+	Hangup(ctx context.Context) error
+	// Diversion is what the responses said about the call being forwarded.
+	Diversion() sip.Diversion
+	// Status is the final response's code and reason (the 200).
+	Status() (code int, reason string)
+	// State is what a BYE needs to end the call from another process
+	// (crash recovery: sip.UA.ByeFromState).
+	State() sip.DialogState
+}
+
+// Media is a call's media session, as verify uses it (*media.Session). Its
+// sip.Media half is handed to the dialog (sip.DialOptions.Media).
+type Media interface {
+	sip.Media
+	// Offer is our SDP offer, for the INVITE.
+	Offer() ([]byte, error)
+	// Negotiated is the outcome of the offer/answer exchange.
+	Negotiated() media.Negotiated
+	// AnsweredAt is when StartAnswer ran, on the media clock.
+	AnsweredAt() time.Duration
+	// Now is the media clock: the time base of key presses' Start.
+	Now() time.Duration
+	// Presses are the key press reports; closed when the session closes.
+	Presses() <-chan dtmf.Event
+	// PlayAudio sends a prompt and returns when it has been sent, ctx
+	// ends or Stop cuts it short (media.ErrStopped).
+	PlayAudio(ctx context.Context, a *media.Audio) error
+	// Stop cuts the prompt playing short.
+	Stop()
+	// Stats are the session's counters.
+	Stats() media.SessionStats
+	// Close ends the session.
+	Close() error
+}
+
+var _ Media = (*media.Session)(nil)
+
+// UADialer is a Dialer placing calls through a SIP user agent.
+type UADialer struct{ UA *sip.UA }
+
+// Dial implements Dialer.
+func (d UADialer) Dial(ctx context.Context, number string, opts sip.DialOptions) (Call, error) {
+	c, err := d.UA.Dial(ctx, number, opts)
+	if err != nil {
+		return nil, err
+	}
+	return sipCall{c}, nil
+}
+
+// sipCall is a *sip.Call as a Call.
+type sipCall struct{ *sip.Call }
+
+func (c sipCall) Status() (int, string) { return c.Code, c.Reason }
+
+// listen is media.Listen as a Verifier.Listen.
+func listen(ctx context.Context, cfg media.SessionConfig) (Media, error) {
+	s, err := media.Listen(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 func (v *Verifier) defaults() Config {
@@ -290,22 +384,38 @@ func (v *Verifier) Run(ctx context.Context, req Request) Result {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &run{v: v, cfg: cfg, req: req, log: log.With("to", redact.Number(req.To))}
+	clock := v.Clock
+	if clock == nil {
+		clock = media.SystemClock()
+	}
+	r := &run{v: v, cfg: cfg, req: req, log: log.With("to", redact.Number(req.To)), clock: clock}
 	r.res.To = redact.Number(req.To)
-	r.res.StartedAt = time.Now()
+	r.res.StartedAt = clock.Now()
 	r.execute(ctx)
-	r.res.EndedAt = time.Now()
+	r.res.EndedAt = clock.Now()
 	r.progress(StageOutcome, string(r.res.Outcome))
 	r.log.Info("verification finished", "outcome", r.res.Outcome, "sip_code", r.res.SIPCode, "dtmf_source", r.res.DTMFSource, "keys", r.res.Keys, "err", r.res.Error)
 	return r.res
 }
 
 type run struct {
-	v   *Verifier
-	cfg Config
-	req Request
-	log *slog.Logger
-	res Result
+	v     *Verifier
+	cfg   Config
+	req   Request
+	log   *slog.Logger
+	clock media.Clock
+	res   Result
+}
+
+// dialer is the Verifier's Dialer, or its UA's.
+func (r *run) dialer() (Dialer, error) {
+	switch {
+	case r.v.Dialer != nil:
+		return r.v.Dialer, nil
+	case r.v.UA != nil:
+		return UADialer{r.v.UA}, nil
+	}
+	return nil, errors.New("no SIP user agent")
 }
 
 func (r *run) progress(s Stage, detail string) {
@@ -335,14 +445,26 @@ func (r *run) execute(ctx context.Context) {
 			return
 		}
 	}
+	dialer, err := r.dialer()
+	if err != nil {
+		r.fail(err)
+		return
+	}
 	mcfg := r.cfg.Media
 	mcfg.RedactKeys = r.req.Code != nil // a code's digits are a secret
+	if mcfg.Clock == nil && r.v.Clock != nil {
+		mcfg.Clock = r.v.Clock
+	}
 	var vm *machineSink
 	if !r.cfg.NoVoicemail {
-		vm = newMachineSink(r.cfg.Voicemail)
+		vm = newMachineSink(r.cfg.Voicemail, r.clock)
 		mcfg.Audio = vm
 	}
-	sess, err := media.Listen(ctx, mcfg)
+	open := r.v.Listen
+	if open == nil {
+		open = listen
+	}
+	sess, err := open(ctx, mcfg)
 	if err != nil {
 		r.fail(err)
 		return
@@ -362,20 +484,17 @@ func (r *run) execute(ctx context.Context) {
 			r.res.RTPDropped = drops
 		}
 	}()
-	offer, err := sess.Local().Offer()
+	offer, err := sess.Offer()
 	if err != nil {
 		r.fail(err)
 		return
 	}
-	var mu sync.Mutex // Local is used from SIP handler goroutines too
-	var neg media.Negotiated
-	var answerAt time.Duration // on the media clock
 	r.progress(StageDialling, redact.Number(r.req.To))
-	invited := time.Now()
+	invited := r.clock.Now()
 	// A call forwarded while it rings is cancelled through dialCtx.
 	dialCtx, dialCancel := context.WithCancelCause(ctx)
 	defer dialCancel(nil)
-	call, err := r.v.UA.Dial(dialCtx, r.req.To, sip.DialOptions{
+	call, err := dialer.Dial(dialCtx, r.req.To, sip.DialOptions{
 		Offer: offer,
 		OnProgress: func(p sip.Progress) {
 			if p.Diversion.Diverted && r.refuseDiversion() {
@@ -390,42 +509,8 @@ func (r *run) execute(ctx context.Context) {
 				r.req.OnProgress(Progress{Stage: stage, Detail: fmt.Sprintf("%d %s", p.Code, p.Reason), Cancel: p.Cancel})
 			}
 		},
-		OnOffer: func(o []byte) ([]byte, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			ans, neg, err := sess.Local().Answer(o)
-			if err != nil {
-				return nil, err
-			}
-			if err := sess.Update(neg); err != nil {
-				return nil, err
-			}
-			return ans, nil
-		},
-		Current: func() []byte {
-			mu.Lock()
-			defer mu.Unlock()
-			b, _ := sess.Local().Current()
-			return b
-		},
-		OnInfo:     sess.Info,
+		Media:      sess,
 		RedactKeys: r.req.Code != nil,
-		OnAnswer: func(answer []byte) error {
-			// Start media before our ACK: the far end may send its key
-			// (RTP or SIP INFO) the moment the ACK reaches it.
-			mu.Lock()
-			defer mu.Unlock()
-			n, err := sess.Local().ParseAnswer(answer)
-			if err != nil {
-				return fmt.Errorf("answer SDP: %w", err)
-			}
-			if err := sess.Start(n); err != nil {
-				return err
-			}
-			neg = n
-			answerAt = sess.Now()
-			return nil
-		},
 	})
 	if err != nil {
 		r.notAnswered(err)
@@ -437,9 +522,9 @@ func (r *run) execute(ctx context.Context) {
 		}
 		return
 	}
-	answered := time.Now()
+	answered := r.clock.Now()
 	r.res.AnsweredAt = &answered
-	r.res.SIPCode, r.res.SIPReason = call.Code, call.Reason
+	r.res.SIPCode, r.res.SIPReason = call.Status()
 	r.res.SetupMS = ms(answered.Sub(invited))
 	hangup := func() {
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -449,6 +534,7 @@ func (r *run) execute(ctx context.Context) {
 		}
 	}
 	defer hangup()
+	neg := sess.Negotiated()
 	r.res.Codec = neg.Codec.Name
 	if d := call.Diversion(); d.Diverted {
 		r.noteDiversion(d)
@@ -462,9 +548,7 @@ func (r *run) execute(ctx context.Context) {
 		st := call.State()
 		r.req.OnProgress(Progress{Stage: StageAnswered, Detail: fmt.Sprintf("%s, telephone-event %v, far end %v", neg.Codec.Name, neg.HaveEvents, neg.Remote), Dialog: &st})
 	}
-	mu.Lock()
-	at := answerAt
-	mu.Unlock()
+	at := sess.AnsweredAt()
 	if r.req.Code != nil {
 		r.converseCode(ctx, sess, call, at, vm)
 		return
@@ -477,9 +561,10 @@ func (r *run) execute(ctx context.Context) {
 // verdict of a machine on a channel. It knows what prompt plays since
 // when, so that the prompt's echo is not taken for a greeting.
 type machineSink struct {
-	det  *voicemail.Detector
-	done bool
-	ch   chan voicemail.Verdict
+	clock media.Clock
+	det   *voicemail.Detector
+	done  bool
+	ch    chan voicemail.Verdict
 
 	mu    sync.Mutex
 	sent  *voicemail.Sent // the prompt playing or last played
@@ -493,7 +578,7 @@ func (m *machineSink) playing(samples []int16) {
 	}
 	s := voicemail.NewSent(samples)
 	m.mu.Lock()
-	m.sent, m.since = s, time.Now()
+	m.sent, m.since = s, m.clock.Now()
 	m.mu.Unlock()
 }
 
@@ -506,15 +591,15 @@ func (m *machineSink) stopped(samples []int16) {
 	m.mu.Lock()
 	since := m.since
 	m.mu.Unlock()
-	n := min(len(samples), int(time.Since(since)*media.SampleRate/time.Second))
+	n := min(len(samples), int(m.clock.Now().Sub(since)*media.SampleRate/time.Second))
 	s := voicemail.NewSent(samples[:n])
 	m.mu.Lock()
 	m.sent = s
 	m.mu.Unlock()
 }
 
-func newMachineSink(cfg voicemail.Config) *machineSink {
-	return &machineSink{det: voicemail.New(cfg), ch: make(chan voicemail.Verdict, 1)}
+func newMachineSink(cfg voicemail.Config, clock media.Clock) *machineSink {
+	return &machineSink{clock: clock, det: voicemail.New(cfg), ch: make(chan voicemail.Verdict, 1)}
 }
 
 // Audio implements media.AudioSink.
@@ -523,7 +608,7 @@ func (m *machineSink) Audio(samples []int16) {
 		return
 	}
 	m.mu.Lock()
-	echo := m.sent.Level(time.Since(m.since))
+	echo := m.sent.Level(m.clock.Now().Sub(m.since))
 	m.mu.Unlock()
 	m.det.Echo(echo)
 	if v := m.det.Feed(samples); v.Machine {
@@ -575,53 +660,28 @@ func (r *run) notAnswered(err error) {
 }
 
 // converse plays the prompts and decides on the keys.
-func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Call, answerAt time.Duration, vm *machineSink) {
+func (r *run) converse(parent context.Context, sess Media, call Call, answerAt time.Duration, vm *machineSink) {
 	machine := vm.verdicts()
-	ctx, cancel := context.WithTimeout(parent, r.cfg.MaxCallDuration)
+	ctx, cancel := r.withMaxDuration(parent)
 	defer cancel()
+	t := &talk{r: r, ctx: ctx, sess: sess, call: call, vm: vm}
+	play, stop := t.play, t.stop
 	p := r.req.Prompts
 	presses := sess.Presses()
 	var keys strings.Builder
 	wrong := false
-
-	// play runs one prompt in the background; done reports its end.
-	play := func(samples []int16, name prompts.Name) *playing {
-		r.progress(StagePrompt, string(name))
-		pctx, pcancel := context.WithCancel(ctx)
-		pl := &playing{cancel: pcancel, done: make(chan error, 1), samples: samples}
-		vm.playing(samples)
-		a := r.v.audio.get(samples)
-		go func() { pl.done <- sess.PlayAudio(pctx, a) }()
-		return pl
-	}
-	stop := func(pl *playing) {
-		if pl != nil {
-			vm.stopped(pl.samples)
-			sess.Stop()
-			pl.cancel()
-			<-pl.done
-		}
-	}
 	finish := func(o Outcome, closing []int16, name prompts.Name) {
 		r.res.Outcome = o
 		r.res.Keys = keys.String()
-		if closing != nil {
-			pl := play(closing, name)
-			select {
-			case <-pl.done:
-			case <-call.Done():
-				stop(pl)
-			case <-ctx.Done():
-				stop(pl)
-			}
-		}
+		t.closing(closing, name)
 	}
 
 	attempt := 1
 	r.res.Attempts = 1
 	askAt := sess.Now() // the first ask's start, for its press point
 	cur := play(p.Ask, prompts.Ask)
-	var timer <-chan time.Time
+	timer := newAlarm(r.clock)
+	defer timer.clear()
 	for {
 		select {
 		case err := <-doneOf(cur):
@@ -634,9 +694,9 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 				r.res.Keys = keys.String()
 				return
 			}
-			timer = time.After(r.cfg.AnswerTimeout)
-		case <-timer:
-			timer = nil
+			timer.set(r.cfg.AnswerTimeout)
+		case <-timer.C():
+			timer.fired()
 			if attempt >= r.cfg.Attempts {
 				o := NoKey
 				if wrong {
@@ -663,7 +723,7 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 				r.log.Info("early key not counted", "key", ek.Key, "source", ek.Source, "ms_after_answer", ek.MS, "reason", why)
 				continue
 			}
-			now := time.Now()
+			now := r.clock.Now()
 			keys.WriteString(e.Key.String())
 			r.progress(StageKey, fmt.Sprintf("%s via %s", e.Key, e.Source))
 			r.log.Info("key", "key", e.Key.String(), "source", e.Source.String(), "level_dbm0", e.LevelDBm0)
@@ -682,7 +742,7 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 			r.res.DTMFSource = e.Source.String()
 			r.res.KeyAt = &now
 			stop(cur)
-			timer = nil
+			timer.clear()
 			cur = play(p.WrongKey, prompts.WrongKey)
 		case v := <-machine:
 			// A machine answered: hang up now rather than after every
@@ -710,12 +770,123 @@ func (r *run) converse(parent context.Context, sess *media.Session, call *sip.Ca
 					o = WrongKey
 				}
 				r.res.Outcome = o
-				r.res.Error = "maximum call duration reached"
+				r.res.Error = errMaxCallDuration.Error()
 				return
 			}
 			r.res.Outcome = Cancelled
 			return
 		}
+	}
+}
+
+// errMaxCallDuration ends a call's context at Config.MaxCallDuration.
+var errMaxCallDuration = errors.New("maximum call duration reached")
+
+// withMaxDuration is parent ending at Config.MaxCallDuration on the run's
+// clock (cause errMaxCallDuration). cancel stops its timer and waits for
+// its goroutine.
+func (r *run) withMaxDuration(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	t := r.clock.NewTimer(r.cfg.MaxCallDuration)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-t.C():
+			cancel(errMaxCallDuration)
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		cancel(nil)
+		t.Stop()
+		<-done
+	}
+}
+
+// alarm is a one-shot timer of a clock that can be off: C is then nil
+// (never ready) for a select.
+type alarm struct {
+	clock media.Clock
+	t     media.Timer
+	armed bool
+}
+
+func newAlarm(c media.Clock) *alarm { return &alarm{clock: c} }
+
+// set makes the alarm fire after d (re-arming it if armed).
+func (a *alarm) set(d time.Duration) {
+	if a.t == nil {
+		a.t = a.clock.NewTimer(d)
+	} else {
+		a.t.Reset(d)
+	}
+	a.armed = true
+}
+
+// clear turns the alarm off.
+func (a *alarm) clear() {
+	if a.t != nil {
+		a.t.Stop()
+	}
+	a.armed = false
+}
+
+// fired notes that C delivered: the alarm is off.
+func (a *alarm) fired() { a.armed = false }
+
+// C is the alarm's channel, nil when it is off.
+func (a *alarm) C() <-chan time.Time {
+	if !a.armed {
+		return nil
+	}
+	return a.t.C()
+}
+
+// talk plays a call's prompts in the background, for converse and
+// converseCode.
+type talk struct {
+	r    *run
+	ctx  context.Context // the call's (ends at the maximum call duration)
+	sess Media
+	call Call
+	vm   *machineSink
+}
+
+// play runs one prompt in the background; its done reports its end.
+func (t *talk) play(samples []int16, name prompts.Name) *playing {
+	t.r.progress(StagePrompt, string(name))
+	pctx, pcancel := context.WithCancel(t.ctx)
+	pl := &playing{cancel: pcancel, done: make(chan error, 1), samples: samples}
+	t.vm.playing(samples) // its echo is not a greeting
+	a := t.r.v.audio.get(samples)
+	go func() { pl.done <- t.sess.PlayAudio(pctx, a) }()
+	return pl
+}
+
+// stop cuts pl short, if it plays, and waits for it.
+func (t *talk) stop(pl *playing) {
+	if pl != nil {
+		t.vm.stopped(pl.samples)
+		t.sess.Stop()
+		pl.cancel()
+		<-pl.done
+	}
+}
+
+// closing plays the last prompt, if any, to its end, a hang-up or the end
+// of the call's context.
+func (t *talk) closing(samples []int16, name prompts.Name) {
+	if samples == nil {
+		return
+	}
+	pl := t.play(samples, name)
+	select {
+	case <-pl.done:
+	case <-t.call.Done():
+		t.stop(pl)
+	case <-t.ctx.Done():
+		t.stop(pl)
 	}
 }
 

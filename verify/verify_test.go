@@ -14,9 +14,20 @@ import (
 	"github.com/hashcall/hashcall/sip"
 )
 
+// loopback marks an integration test that calls the simulated phone over
+// 127.0.0.1 in real time: `go test -short ./verify/` leaves these out and
+// runs the fast set (the flow over fakes, TestFlow, and the rules).
+func loopback(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("loopback integration test: runs without -short")
+	}
+}
+
 // A whole verification over 127.0.0.1 against the simulated phone: real
 // SIP (sipgo both sides), real RTP, the real detector.
 func TestVerifyWithSimulatedPhone(t *testing.T) {
+	loopback(t)
 	set, err := prompts.Load("", "en-GB")
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +101,7 @@ func TestVerifyWithSimulatedPhone(t *testing.T) {
 // TestVerifyRepeatsAndLimits: silence repeats the ask up to Attempts times;
 // sip.max_call_duration ends a call that runs too long.
 func TestVerifyRepeatsAndLimits(t *testing.T) {
+	loopback(t)
 	set, err := prompts.Load("", "en-GB")
 	if err != nil {
 		t.Fatal(err)
