@@ -57,7 +57,7 @@ func main() {
 	var o options
 	flag.IntVar(&o.n, "n", 100, "concurrent calls (all requested at once)")
 	flag.StringVar(&o.bin, "bin", "bin/hashcall", "the hashcall binary")
-	flag.DurationVar(&o.hashAfter, "hash-after", 10*time.Second, "when the phones press # after answering")
+	flag.DurationVar(&o.hashAfter, "hash-after", 10*time.Second, "when the phones press # after answering (after the ask prompt says \"press\", about 4.1 s in, or the key is early)")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "bound on the whole run")
 	flag.BoolVar(&o.sipp, "sipp", true, "also run a SIPp caller doing the same wire work")
 	flag.StringVar(&o.only, "only", "", "run only one row: hashcall or sipp")
@@ -165,6 +165,19 @@ func writePhoneFiles(dir string, o options) error {
 	return os.WriteFile(filepath.Join(dir, "caller.xml"), []byte(callerScenario(o)), 0o644)
 }
 
+// loadSDP is both sides' SDP: PCMU only (the phones' # is in-band),
+// SIPp's rtp_stream port.
+const loadSDP = `      v=0
+      o=sipp 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [rtpstream_audio_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+      a=ptime:20
+      a=sendrecv
+`
+
 // phoneScenario answers with a single 200 (SIPp 3.6.1 aborts a call whose
 // INVITE is retransmitted after a 100/180), streams phone.ul and waits for
 // the caller's BYE.
@@ -185,16 +198,7 @@ const phoneScenario = `<?xml version="1.0" encoding="ISO-8859-1" ?>
       Content-Type: application/sdp
       Content-Length: [len]
 
-      v=0
-      o=sipp 1 1 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [rtpstream_audio_port] RTP/AVP 0
-      a=rtpmap:0 PCMU/8000
-      a=ptime:20
-      a=sendrecv
-
+` + loadSDP + `
     ]]>
   </send>
   <recv request="ACK" crlf="true">
@@ -241,16 +245,7 @@ func callerScenario(o options) string {
       Content-Type: application/sdp
       Content-Length: [len]
 
-      v=0
-      o=sipp 1 1 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [rtpstream_audio_port] RTP/AVP 0
-      a=rtpmap:0 PCMU/8000
-      a=ptime:20
-      a=sendrecv
-
+` + loadSDP + `
     ]]>
   </send>
   <recv response="200" rtd="true"/>
