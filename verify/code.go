@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/hashcall/hashcall/dtmf"
-	"github.com/hashcall/hashcall/media"
 	"github.com/hashcall/hashcall/numbermatch"
 	"github.com/hashcall/hashcall/prompts"
 )
@@ -244,7 +243,7 @@ func (r *run) converseCode(parent context.Context, sess Media, call Call, answer
 			if ctx.Err() != nil {
 				continue // the ctx.Done case decides
 			}
-			if err != nil && !errors.Is(err, media.ErrStopped) && !errors.Is(err, context.Canceled) {
+			if playbackFailed(err) {
 				r.fail(fmt.Errorf("playing prompt: %w", err))
 				return
 			}

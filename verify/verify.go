@@ -689,7 +689,7 @@ func (r *run) converse(parent context.Context, sess Media, call Call, answerAt t
 			if ctx.Err() != nil {
 				continue // the ctx.Done case decides
 			}
-			if err != nil && !errors.Is(err, media.ErrStopped) && !errors.Is(err, context.Canceled) {
+			if playbackFailed(err) {
 				r.fail(fmt.Errorf("playing prompt: %w", err))
 				r.res.Keys = keys.String()
 				return
@@ -906,3 +906,9 @@ func doneOf(pl *playing) <-chan error {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// playbackFailed reports whether a prompt's end is a failure rather than
+// its last frame sent, a Stop or its context ended.
+func playbackFailed(err error) bool {
+	return err != nil && !errors.Is(err, media.ErrStopped) && !errors.Is(err, context.Canceled)
+}
