@@ -72,9 +72,9 @@ func ExampleLocal_ParseAnswer() {
 func ExampleAudio() {
 	samples := make([]int16, 7500*media.SampleRate/1000) // 7.5 s of 8 kHz audio
 	ask := media.NewAudio(samples)
-	fmt.Println(ask.Duration(), ask.Len()/media.FrameSamples, "frames")
 	// In each call, once answered:
 	//	err := sess.PlayAudio(ctx, ask)
+	fmt.Println(ask.Duration(), ask.Len()/media.FrameSamples, "frames")
 	// Output:
 	// 7.5s 375 frames
 }

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/hashcall/hashcall/internal/wav"
+	"github.com/hashcall/hashcall/media/wav"
 )
 
 // LoadWAV reads a prompt from a WAV file: 8000 Hz mono PCM 16-bit, µ-law or

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashcall/hashcall/internal/wav"
+	"github.com/hashcall/hashcall/media/wav"
 )
 
 func writeWAV(t *testing.T, dir, name string, f wav.Format, data []byte) string {

@@ -44,7 +44,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashcall/hashcall/internal/wav"
+	"github.com/hashcall/hashcall/media/wav"
 )
 
 // defaults holds the embedded prompts, <locale>/<name>.wav, and the ask

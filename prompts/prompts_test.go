@@ -14,7 +14,7 @@ import (
 
 	"github.com/hashcall/hashcall/dtmf"
 	"github.com/hashcall/hashcall/dtmf/dtmftest"
-	"github.com/hashcall/hashcall/internal/wav"
+	"github.com/hashcall/hashcall/media/wav"
 	"github.com/hashcall/hashcall/prompts"
 )
 

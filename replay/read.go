@@ -2,7 +2,6 @@ package replay
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/hashcall/hashcall/media/wav"
 )
 
 // Capture file magic numbers.
@@ -95,7 +96,7 @@ func openSource(r io.Reader) (s *source, err error) {
 // describeHead names what a file that is not a capture looks like.
 func describeHead(head []byte) string {
 	switch {
-	case bytes.HasPrefix(head, []byte("RIFF")):
+	case wav.Sniff(head):
 		return `"RIFF": a WAV file? use hashcall detect`
 	case isText(head):
 		return fmt.Sprintf("%q", head)

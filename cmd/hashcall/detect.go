@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hashcall/hashcall/dtmf"
-	"github.com/hashcall/hashcall/internal/wav"
+	"github.com/hashcall/hashcall/media/wav"
 )
 
 func newDetectCommand() *cobra.Command {
@@ -161,7 +161,7 @@ func openAudio(r *bufio.Reader, name, format string) (audioSource, error) {
 	if format == "auto" {
 		head, _ := r.Peek(4)
 		switch {
-		case string(head) == "RIFF" || string(head) == "RF64":
+		case wav.Sniff(head):
 			format = "wav"
 		default:
 			format = formatByExtension(name)

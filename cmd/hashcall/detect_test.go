@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/hashcall/hashcall/dtmf/dtmftest"
-	"github.com/hashcall/hashcall/internal/wav"
+	"github.com/hashcall/hashcall/media/wav"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

@@ -14,8 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hashcall/hashcall/internal/wav"
 	"github.com/hashcall/hashcall/media"
+	"github.com/hashcall/hashcall/media/wav"
 	"github.com/hashcall/hashcall/replay"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/hashcall/hashcall/internal/peertest"
-	"github.com/hashcall/hashcall/internal/wav"
+	"github.com/hashcall/hashcall/media/wav"
 )
 
 // Golden captures of the replay package.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashcall/hashcall/internal/wav"
+	"github.com/hashcall/hashcall/media/wav"
 )
 
 func TestG711(t *testing.T) {
@@ -61,7 +61,7 @@ func TestWAV(t *testing.T) {
 	}
 
 	for _, file := range []string{"ulaw_8k_mono.wav", "alaw_8k_mono.wav"} {
-		f, err := os.Open("../../internal/wav/testdata/" + file)
+		f, err := os.Open("../../media/wav/testdata/" + file)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +72,7 @@ func TestWAV(t *testing.T) {
 		}
 	}
 
-	f, err := os.Open("../../internal/wav/testdata/pcm16_44k_stereo.wav")
+	f, err := os.Open("../../media/wav/testdata/pcm16_44k_stereo.wav")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/hashcall/hashcall/internal/wav"
+	"github.com/hashcall/hashcall/media/wav"
 )
 
 // WriteWAV writes s to w as a WAV file of 8000 Hz mono PCM 16-bit, for

@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashcall/hashcall/internal/wav"
+	"github.com/hashcall/hashcall/media/wav"
 	"github.com/hashcall/hashcall/prompts"
 )
 

@@ -32,7 +32,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/hashcall/hashcall/internal/wav"
+	"github.com/hashcall/hashcall/media/wav"
 	"github.com/hashcall/hashcall/tools/spandsp"
 )
 
@@ -162,7 +162,7 @@ func openAudio(r *bufio.Reader, name, format string) (io.Reader, wav.Encoding, e
 	if format == "auto" {
 		head, _ := r.Peek(4)
 		switch {
-		case string(head) == "RIFF" || string(head) == "RF64":
+		case wav.Sniff(head):
 			format = "wav"
 		default:
 			switch strings.ToLower(filepath.Ext(name)) {

@@ -11,6 +11,12 @@
 // Any well-formed WAV is parsed and described by a [Format]; whether it is
 // audio hashcall can process is a separate question answered by
 // [Format.Telephony], whose error tells the user how to convert the file.
+// [Sniff] tells from a file's first bytes whether to hand it to this
+// package at all.
+//
+// This is hashcall's only WAV parser and writer: prompts (media.LoadWAV,
+// package prompts), hashcall detect, dtmftest's corpora and the tools all
+// read and write WAV through it.
 package wav
 
 import (

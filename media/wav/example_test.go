@@ -1,11 +1,12 @@
 package wav_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 
-	"github.com/hashcall/hashcall/internal/wav"
+	"github.com/hashcall/hashcall/media/wav"
 )
 
 func ExampleFormat_Telephony() {
@@ -58,4 +59,31 @@ func ExampleReader_ReadSamples() {
 	}
 	fmt.Println(r.Format, "-", total, "samples")
 	// Output: µ-law, 8000 Hz, mono - 160 samples
+}
+
+func ExampleSniff() {
+	for _, head := range []string{"RIFF\x24\x00\x00\x00WAVE", "RF64", "\n\r\r\n", "ID3\x04"} {
+		fmt.Printf("%q %v\n", head[:4], wav.Sniff([]byte(head)))
+	}
+	// Output:
+	// "RIFF" true
+	// "RF64" true
+	// "\n\r\r\n" false
+	// "ID3\x04" false
+}
+
+func ExampleWritePCM16() {
+	var buf bytes.Buffer
+	if err := wav.WritePCM16(&buf, []int16{0, 1000, -1000, 0}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	f, data, err := wav.ReadAll(&buf)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	samples, err := wav.Samples(f, data)
+	fmt.Println(f, samples, err)
+	// Output: PCM 16-bit, 8000 Hz, mono [0 1000 -1000 0] <nil>
 }

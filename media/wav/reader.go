@@ -14,6 +14,13 @@ import (
 // not a RIFF/WAVE file at all.
 var ErrNotWAV = errors.New("wav: not a RIFF/WAVE file")
 
+// Sniff reports whether head, the first bytes of a file, starts the way a
+// WAV file does: with the "RIFF" or "RF64" magic. It is the cheap test for
+// choosing a reader; [NewReader] still decides whether the file is a WAV.
+func Sniff(head []byte) bool {
+	return bytes.HasPrefix(head, []byte("RIFF")) || bytes.HasPrefix(head, []byte("RF64"))
+}
+
 // Bounds on what the parser reads into memory from the header chunks; the
 // rest of an oversized chunk is skipped, never buffered.
 const (
