@@ -31,7 +31,7 @@ func auditFixture(t *testing.T) (cfg, db string) {
 	defer s.Close()
 	for i, rule := range []string{"per_number_limit", "allowed_regions", "global_rate"} {
 		if err := s.Audit(context.Background(), store.AuditEvent{Event: store.EventRefusal, Scope: "tok",
-			E164: fmt.Sprintf("+44770090012%d", i), Masked: "+44 77** ***12" + fmt.Sprint(i), Rule: rule}); err != nil {
+			E164: fmt.Sprintf("+44770090012%d", i), Masked: "+4477*****12" + fmt.Sprint(i), Rule: rule}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -24,7 +24,7 @@ type Number struct {
 	E164   string // +447700900123
 	Region string // GB
 	Type   string // mobile, fixed_line, ... (see typeNames)
-	Masked string // +44 77** ***123, for logs and API answers
+	Masked string // redact.Number(E164), +4477*****123: the one masked form of logs, API answers and the audit chain
 }
 
 // ErrMalformed is wrapped by Parse's errors: the input is not a phone number.
@@ -70,7 +70,7 @@ func Parse(raw, defaultRegion string) (Number, error) {
 	}
 	if !phonenumbers.IsValidNumber(num) {
 		if !ofcomDramaMobile(n.E164) {
-			return Number{}, fmt.Errorf("%w: %s is not a valid number", ErrMalformed, redact.Number(raw))
+			return Number{}, fmt.Errorf("%w: %s is not a valid number", ErrMalformed, redact.Number(n.E164))
 		}
 		// Ofcom reserves 07700 900000–900999 for drama and documentation
 		// (the numbers every UK example uses, +447700900123 among them);
@@ -78,7 +78,7 @@ func Parse(raw, defaultRegion string) (Number, error) {
 		// form, and test trunks route them.
 		n.Region, n.Type = "GB", "mobile"
 	}
-	n.Masked = redact.Number(phonenumbers.Format(num, phonenumbers.INTERNATIONAL))
+	n.Masked = redact.Number(n.E164)
 	return n, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/hashcall/hashcall/internal/redact"
 )
 
 func TestParse(t *testing.T) {
@@ -13,9 +15,9 @@ func TestParse(t *testing.T) {
 		e164, typ, masked string
 		err               bool
 	}{
-		{"uk_mobile_e164", "+447700900123", "GB", "+447700900123", "mobile", "+44 77** ***123", false},
-		{"uk_mobile_national", "07700 900123", "GB", "+447700900123", "mobile", "+44 77** ***123", false},
-		{"uk_fixed_line", "+442079460000", "GB", "+442079460000", "fixed_line", "+44 20 **** *000", false},
+		{"uk_mobile_e164", "+447700900123", "GB", "+447700900123", "mobile", "+4477*****123", false},
+		{"uk_mobile_national", "07700 900123", "GB", "+447700900123", "mobile", "+4477*****123", false},
+		{"uk_fixed_line", "+442079460000", "GB", "+442079460000", "fixed_line", "+4420*****000", false},
 		{"uk_premium", "+449098790000", "GB", "+449098790000", "premium_rate", "", false},
 		{"us_number", "+12015550123", "GB", "+12015550123", "fixed_line_or_mobile", "", false},
 		{"letters", "+44abc", "GB", "", "", "", true},
@@ -39,6 +41,22 @@ func TestParse(t *testing.T) {
 				t.Errorf("got %+v", n)
 			}
 		})
+	}
+}
+
+// TestMaskedIsRedactE164: the policy's masked number is redact.Number of the
+// E.164 form whatever the input looked like, so logs, API answers and the
+// audit chain show the same string as verify's and sip's logs.
+func TestMaskedIsRedactE164(t *testing.T) {
+	for _, in := range []string{"+447700900123", "07700 900123", "07700-900-123", "(07700) 900123", "+44 7700 900123",
+		"+442079460000", "020 7946 0000", "+12015550123", "+1 (201) 555-0123", "+449098790000"} {
+		n, err := Parse(in, "GB")
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", in, err)
+		}
+		if want := redact.Number(n.E164); n.Masked != want {
+			t.Errorf("Parse(%q).Masked = %q, want redact.Number(%q) = %q", in, n.Masked, n.E164, want)
+		}
 	}
 }
 

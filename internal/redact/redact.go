@@ -8,8 +8,11 @@ import (
 
 // Number masks a phone number for logs, keeping enough to recognise it:
 // the leading + and first four digits (country and network) and the last
-// three. "+447700900123" → "+4477******123". Short numbers keep only their
-// last two digits.
+// three. "+447700900123" → "+4477*****123". Numbers of fewer than nine
+// digits keep only their last two. Characters other than digits are kept
+// where they are, so callers pass the bare E.164 form (policy.Number.E164)
+// to get the one masked form hashcall shows in logs, API answers and the
+// audit chain; "+44 7700 900123" would give a second, spaced form.
 func Number(n string) string {
 	digits := 0
 	for _, r := range n {

@@ -93,7 +93,7 @@ func TestCommittedBeforeAccepted(t *testing.T) {
 		t.Fatalf("%d %s", r.status, r.raw)
 	}
 	sv, err := other.Get(context.Background(), r.body["id"].(string))
-	if err != nil || sv.Request.Reference != "r1" || sv.Request.To != "+44 77** ***123" || sv.Node != "node-a" {
+	if err != nil || sv.Request.Reference != "r1" || sv.Request.To != "+4477*****123" || sv.Node != "node-a" {
 		t.Fatalf("not committed at the 202: %+v %v", sv, err)
 	}
 	st.Close()

@@ -37,7 +37,7 @@ func benchCreate(b *testing.B, s *Store) {
 		for pb.Next() {
 			i := n.Add(1)
 			c := Create{ID: fmt.Sprintf("vrf_%d", i), Scope: "tok", Status: "queued",
-				Request: Request{To: "+44 77** ***123", Locale: "en-GB", Reference: "bench"},
+				Request: Request{To: "+4477*****123", Locale: "en-GB", Reference: "bench"},
 				IdemKey: fmt.Sprintf("key-%d", i), Digest: "d", IdemTTL: 24 * time.Hour,
 				Limits: []Limit{
 					{Kind: "number", Key: fmt.Sprintf("n%d", i), N: 3, Per: 15 * time.Minute},

@@ -27,7 +27,7 @@ func Example() {
 	limit := store.Limit{Kind: "number", Key: s.NumberHMAC("+447700900123"), N: 1, Per: 15 * time.Minute}
 	for _, id := range []string{"vrf_1", "vrf_2"} {
 		v, _, err := s.Create(ctx, store.Create{ID: id, Scope: "token", Status: "queued",
-			Request: store.Request{To: "+44 77** ***123", Locale: "en-GB"}, Limits: []store.Limit{limit}})
+			Request: store.Request{To: "+4477*****123", Locale: "en-GB"}, Limits: []store.Limit{limit}})
 		var le *store.LimitError
 		switch {
 		case errors.As(err, &le):

@@ -70,7 +70,7 @@ func mustOpen(t testing.TB, o Options) *Store {
 }
 
 func create(id string, limits ...Limit) Create {
-	return Create{ID: id, Scope: "tok", Status: "queued", Request: Request{To: "+44 77** ***123", Locale: "en-GB"}, Limits: limits}
+	return Create{ID: id, Scope: "tok", Status: "queued", Request: Request{To: "+4477*****123", Locale: "en-GB"}, Limits: limits}
 }
 
 // TestStore runs the store's suite against SQLite and PostgreSQL.
@@ -417,7 +417,7 @@ func testLimitsAcrossNodes(t *testing.T, be backend) {
 }
 
 func result(o verify.Outcome) verify.Result {
-	return verify.Result{Outcome: o, To: "+44 77** ***123", SIPCode: 200, StartedAt: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+	return verify.Result{Outcome: o, To: "+4477*****123", SIPCode: 200, StartedAt: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
 }
 
 func testComplete(t *testing.T, be backend) {
@@ -433,7 +433,7 @@ func testComplete(t *testing.T, be backend) {
 	}
 	err := s.Complete(ctx, Complete{ID: "vrf_1", Status: "completed", Result: result(verify.Verified),
 		Callback: &Callback{URL: "http://127.0.0.1/cb", Body: []byte(`{"id":"vrf_1"}`), Deadline: clk.Now().Add(time.Minute)},
-		Audit:    AuditEvent{Event: EventOutcome, Scope: "tok", E164: "+447700900123", Masked: "+44 77** ***123", Outcome: "verified"}})
+		Audit:    AuditEvent{Event: EventOutcome, Scope: "tok", E164: "+447700900123", Masked: "+4477*****123", Outcome: "verified"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -669,7 +669,7 @@ func appendRefusals(t *testing.T, s *Store, n int) {
 	t.Helper()
 	for i := range n {
 		if err := s.Audit(context.Background(), AuditEvent{Event: EventRefusal, Scope: "tok", E164: fmt.Sprintf("+44770090%04d", i),
-			Masked: "+44 77** ***000", Rule: "per_number_limit", Detail: map[string]any{"status": 429}}); err != nil {
+			Masked: "+4477*****000", Rule: "per_number_limit", Detail: map[string]any{"status": 429}}); err != nil {
 			t.Fatal(err)
 		}
 	}
