@@ -195,10 +195,7 @@ func (r *run) converseCode(parent context.Context, sess Media, call Call, answer
 	play, stop := t.play, t.stop
 	p := r.req.Prompts
 	presses := sess.Presses()
-	finish := func(o Outcome, closing []int16, name prompts.Name) {
-		r.res.Outcome = o
-		t.closing(closing, name)
-	}
+	finish := t.finish
 
 	r.res.Attempts = 1
 	flow := newCodeFlow(r.req.Code, r.cfg, r.clock.Now, p.AskCodePressAt, answerAt, sess.Now())
@@ -223,6 +220,7 @@ func (r *run) converseCode(parent context.Context, sess Media, call Call, answer
 	// wrong handles a wrong code: the prompt and a new ask, or the end.
 	wrong := func(res codeResult, src string) (done bool) {
 		r.res.WrongCodes++
+		t.wrong = WrongCode
 		r.log.Info("wrong code", "why", res.why, "source", src, "attempt", r.res.Attempts, "no_failures_left", res.outOfFailures)
 		r.progress(StageKey, "wrong code ("+res.why+")")
 		stop(cur)
@@ -243,8 +241,7 @@ func (r *run) converseCode(parent context.Context, sess Media, call Call, answer
 			if ctx.Err() != nil {
 				continue // the ctx.Done case decides
 			}
-			if playbackFailed(err) {
-				r.fail(fmt.Errorf("playing prompt: %w", err))
+			if t.promptFailed(err) {
 				return
 			}
 			if next != nil {
@@ -256,11 +253,7 @@ func (r *run) converseCode(parent context.Context, sess Media, call Call, answer
 			answerTimer.fired()
 			switch res := flow.silence(); res.step {
 			case codeNoKey:
-				o := NoKey
-				if r.res.WrongCodes > 0 {
-					o = WrongCode
-				}
-				finish(o, p.Goodbye, prompts.Goodbye)
+				finish(t.or(NoKey), p.Goodbye, prompts.Goodbye)
 				return
 			case codeAskAgain:
 				r.res.Attempts++
@@ -287,10 +280,7 @@ func (r *run) converseCode(parent context.Context, sess Media, call Call, answer
 			res := flow.key(e.Key, e.Start)
 			switch res.step {
 			case codeEarly:
-				ek := EarlyKey{Key: shown, Source: src, MS: ms(max(0, e.Start-answerAt)), Reason: res.early}
-				r.res.EarlyKeys = append(r.res.EarlyKeys, ek)
-				r.progress(StageKey, fmt.Sprintf("%s via %s too early (%s): not counted", shown, src, res.early))
-				r.log.Info("early key not counted", "key", shown, "source", src, "ms_after_answer", ek.MS, "reason", res.early)
+				t.early(e, shown, answerAt, res.early)
 				continue
 			case codeDigit, codeCleared:
 				// Barge-in: keying stops the prompt and its follow-up.
@@ -327,28 +317,13 @@ func (r *run) converseCode(parent context.Context, sess Media, call Call, answer
 				}
 			}
 		case v := <-machine:
-			stop(cur)
-			r.log.Info("answering machine", "reason", v.Reason, "at", v.At, "beep_hz", v.BeepHz)
-			r.res.Outcome, r.res.VoicemailReason = Voicemail, string(v.Reason)
+			t.machine(cur, v)
 			return
 		case <-call.Done():
-			stop(cur)
-			r.res.Outcome = HungUp
-			if r.res.WrongCodes > 0 {
-				r.res.Outcome = WrongCode
-			}
+			t.end(cur, t.or(HungUp))
 			return
 		case <-ctx.Done():
-			stop(cur)
-			if parent.Err() == nil {
-				r.res.Outcome = NoKey
-				if r.res.WrongCodes > 0 {
-					r.res.Outcome = WrongCode
-				}
-				r.res.Error = errMaxCallDuration.Error()
-				return
-			}
-			r.res.Outcome = Cancelled
+			t.ctxDone(cur, parent)
 			return
 		}
 	}

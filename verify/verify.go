@@ -664,17 +664,11 @@ func (r *run) converse(parent context.Context, sess Media, call Call, answerAt t
 	machine := vm.verdicts()
 	ctx, cancel := r.withMaxDuration(parent)
 	defer cancel()
-	t := &talk{r: r, ctx: ctx, sess: sess, call: call, vm: vm}
+	var keys strings.Builder
+	t := &talk{r: r, ctx: ctx, sess: sess, call: call, vm: vm, keys: &keys}
 	play, stop := t.play, t.stop
 	p := r.req.Prompts
 	presses := sess.Presses()
-	var keys strings.Builder
-	wrong := false
-	finish := func(o Outcome, closing []int16, name prompts.Name) {
-		r.res.Outcome = o
-		r.res.Keys = keys.String()
-		t.closing(closing, name)
-	}
 
 	attempt := 1
 	r.res.Attempts = 1
@@ -689,20 +683,14 @@ func (r *run) converse(parent context.Context, sess Media, call Call, answerAt t
 			if ctx.Err() != nil {
 				continue // the ctx.Done case decides
 			}
-			if playbackFailed(err) {
-				r.fail(fmt.Errorf("playing prompt: %w", err))
-				r.res.Keys = keys.String()
+			if t.promptFailed(err) {
 				return
 			}
 			timer.set(r.cfg.AnswerTimeout)
 		case <-timer.C():
 			timer.fired()
 			if attempt >= r.cfg.Attempts {
-				o := NoKey
-				if wrong {
-					o = WrongKey
-				}
-				finish(o, p.Goodbye, prompts.Goodbye)
+				t.finish(t.or(NoKey), p.Goodbye, prompts.Goodbye)
 				return
 			}
 			attempt++
@@ -717,10 +705,7 @@ func (r *run) converse(parent context.Context, sess Media, call Call, answerAt t
 				continue
 			}
 			if why, ok := early(e.Start, answerAt, askAt, r.cfg.MinKeyDelay, p.AskPressAt); ok {
-				ek := EarlyKey{Key: e.Key.String(), Source: e.Source.String(), MS: ms(max(0, e.Start-answerAt)), Reason: why}
-				r.res.EarlyKeys = append(r.res.EarlyKeys, ek)
-				r.progress(StageKey, fmt.Sprintf("%s via %s too early (%s): not counted", e.Key, e.Source, why))
-				r.log.Info("early key not counted", "key", ek.Key, "source", ek.Source, "ms_after_answer", ek.MS, "reason", why)
+				t.early(e, e.Key.String(), answerAt, why)
 				continue
 			}
 			now := r.clock.Now()
@@ -735,45 +720,23 @@ func (r *run) converse(parent context.Context, sess Media, call Call, answerAt t
 				stop(cur)
 				r.res.KeyAt = &now
 				r.res.DTMFSource = e.Source.String()
-				finish(Verified, p.Success, prompts.Success)
+				t.finish(Verified, p.Success, prompts.Success)
 				return
 			}
-			wrong = true
+			t.wrong = WrongKey
 			r.res.DTMFSource = e.Source.String()
 			r.res.KeyAt = &now
 			stop(cur)
 			timer.clear()
 			cur = play(p.WrongKey, prompts.WrongKey)
 		case v := <-machine:
-			// A machine answered: hang up now rather than after every
-			// attempt (and leave it nothing to record).
-			stop(cur)
-			r.log.Info("answering machine", "reason", v.Reason, "at", v.At, "beep_hz", v.BeepHz)
-			r.res.Keys = keys.String()
-			r.res.Outcome, r.res.VoicemailReason = Voicemail, string(v.Reason)
+			t.machine(cur, v)
 			return
 		case <-call.Done():
-			stop(cur)
-			r.res.Keys = keys.String()
-			r.res.Outcome = HungUp
-			if wrong {
-				r.res.Outcome = WrongKey
-			}
+			t.end(cur, t.or(HungUp))
 			return
 		case <-ctx.Done():
-			stop(cur)
-			r.res.Keys = keys.String()
-			if parent.Err() == nil {
-				// sip.max_call_duration
-				o := NoKey
-				if wrong {
-					o = WrongKey
-				}
-				r.res.Outcome = o
-				r.res.Error = errMaxCallDuration.Error()
-				return
-			}
-			r.res.Outcome = Cancelled
+			t.ctxDone(cur, parent)
 			return
 		}
 	}
@@ -843,14 +806,87 @@ func (a *alarm) C() <-chan time.Time {
 	return a.t.C()
 }
 
-// talk plays a call's prompts in the background, for converse and
-// converseCode.
+// talk plays a call's prompts in the background and ends the call the
+// same way for converse and converseCode.
 type talk struct {
 	r    *run
 	ctx  context.Context // the call's (ends at the maximum call duration)
 	sess Media
 	call Call
 	vm   *machineSink
+	keys *strings.Builder // the keys pressed, kept in Result.Keys (mode hash)
+	// wrong is the outcome once a wrong key or code was entered
+	// (WrongKey, WrongCode), empty before.
+	wrong Outcome
+}
+
+// or is o, or t.wrong once a wrong key or code was entered.
+func (t *talk) or(o Outcome) Outcome {
+	if t.wrong != "" {
+		return t.wrong
+	}
+	return o
+}
+
+// end stops what plays and ends the call with outcome o.
+func (t *talk) end(cur *playing, o Outcome) {
+	t.stop(cur)
+	t.saveKeys()
+	t.r.res.Outcome = o
+}
+
+// saveKeys puts the keys pressed in the result, in mode hash.
+func (t *talk) saveKeys() {
+	if t.keys != nil {
+		t.r.res.Keys = t.keys.String()
+	}
+}
+
+// finish ends the call with outcome o after the closing prompt.
+func (t *talk) finish(o Outcome, closing []int16, name prompts.Name) {
+	t.r.res.Outcome = o
+	t.saveKeys()
+	t.closing(closing, name)
+}
+
+// promptFailed reports whether err, a prompt's end, is a failure, which
+// ends the call.
+func (t *talk) promptFailed(err error) bool {
+	if !playbackFailed(err) {
+		return false
+	}
+	t.r.fail(fmt.Errorf("playing prompt: %w", err))
+	t.saveKeys()
+	return true
+}
+
+// early records press e, shown as shown, as too early to count.
+func (t *talk) early(e dtmf.Event, shown string, answerAt time.Duration, why EarlyReason) {
+	r, src := t.r, e.Source.String()
+	ek := EarlyKey{Key: shown, Source: src, MS: ms(max(0, e.Start-answerAt)), Reason: why}
+	r.res.EarlyKeys = append(r.res.EarlyKeys, ek)
+	r.progress(StageKey, fmt.Sprintf("%s via %s too early (%s): not counted", shown, src, why))
+	r.log.Info("early key not counted", "key", shown, "source", src, "ms_after_answer", ek.MS, "reason", why)
+}
+
+// machine ends a call a machine answered: hang up now rather than after
+// every attempt (and leave it nothing to record).
+func (t *talk) machine(cur *playing, v voicemail.Verdict) {
+	t.stop(cur)
+	t.r.log.Info("answering machine", "reason", v.Reason, "at", v.At, "beep_hz", v.BeepHz)
+	t.saveKeys()
+	t.r.res.Outcome, t.r.res.VoicemailReason = Voicemail, string(v.Reason)
+}
+
+// ctxDone ends a call whose context ended: at sip.max_call_duration, or
+// cancelled with parent.
+func (t *talk) ctxDone(cur *playing, parent context.Context) {
+	if parent.Err() != nil {
+		t.end(cur, Cancelled)
+		return
+	}
+	t.end(cur, t.or(NoKey))
+	t.r.res.Error = errMaxCallDuration.Error()
 }
 
 // play runs one prompt in the background; its done reports its end.
