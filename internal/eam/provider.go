@@ -53,14 +53,6 @@ const (
 	EnrolOff       = "off"
 )
 
-// Verifications is what the provider needs of the verify service:
-// *service.Service is one.
-type Verifications interface {
-	Create(ctx context.Context, scope, idemKey string, req service.CreateRequest) (service.Verification, error)
-	Wait(ctx context.Context, scope, id string, wait time.Duration) (service.Verification, error)
-	Cancel(ctx context.Context, scope, id string) (service.Verification, bool, error)
-}
-
 // Options configure the provider.
 type Options struct {
 	// Issuer is the public base URL, character for character the iss of
@@ -75,7 +67,7 @@ type Options struct {
 	Directory   directory.Directory // may be nil
 	Enrolments  Enrolments
 	Claims      Claims
-	Service     Verifications
+	Service     service.Verifications
 	// Regions are the regions offered for self-enrolment
 	// (policy.allowed_regions; the first is the default).
 	Regions       []string
