@@ -185,6 +185,18 @@ type Press struct {
 	Stream int
 }
 
+// Verdict says what a live call would have made of the press: "accepted",
+// "not accepted" or "ignored: " and the reason.
+func (p Press) Verdict() string {
+	switch {
+	case !p.Live:
+		return "ignored: " + p.Reason
+	case !p.Accepted:
+		return "not accepted"
+	}
+	return "accepted"
+}
+
 // Presses returns every press of every stream in time order.
 func (r *Report) Presses() []Press {
 	var out []Press
