@@ -659,87 +659,86 @@ func (r *run) notAnswered(err error) {
 	}
 }
 
-// converse plays the prompts and decides on the keys.
+// converse plays mode hash's prompts and decides on the keys.
 func (r *run) converse(parent context.Context, sess Media, call Call, answerAt time.Duration, vm *machineSink) {
-	machine := vm.verdicts()
-	ctx, cancel := r.withMaxDuration(parent)
-	defer cancel()
-	var keys strings.Builder
-	t := &talk{r: r, ctx: ctx, sess: sess, call: call, vm: vm, keys: &keys}
-	play, stop := t.play, t.stop
-	p := r.req.Prompts
-	presses := sess.Presses()
-
-	attempt := 1
+	t, end := r.newTalk(parent, sess, call, vm)
+	defer end()
+	h := &hashMode{t: t, answerAt: answerAt, attempt: 1}
+	t.keys = &h.keys
 	r.res.Attempts = 1
-	askAt := sess.Now() // the first ask's start, for its press point
-	cur := play(p.Ask, prompts.Ask)
-	timer := newAlarm(r.clock)
-	defer timer.clear()
-	for {
-		select {
-		case err := <-doneOf(cur):
-			cur = nil
-			if ctx.Err() != nil {
-				continue // the ctx.Done case decides
-			}
-			if t.promptFailed(err) {
-				return
-			}
-			timer.set(r.cfg.AnswerTimeout)
-		case <-timer.C():
-			timer.fired()
-			if attempt >= r.cfg.Attempts {
-				t.finish(t.or(NoKey), p.Goodbye, prompts.Goodbye)
-				return
-			}
-			attempt++
-			r.res.Attempts = attempt
-			cur = play(p.Ask, prompts.Ask)
-		case e, ok := <-presses:
-			if !ok {
-				r.fail(errors.New("media session closed"))
-				return
-			}
-			if e.Ended {
-				continue
-			}
-			if why, ok := early(e.Start, answerAt, askAt, r.cfg.MinKeyDelay, p.AskPressAt); ok {
-				t.early(e, e.Key.String(), answerAt, why)
-				continue
-			}
-			now := r.clock.Now()
-			keys.WriteString(e.Key.String())
-			r.progress(StageKey, fmt.Sprintf("%s via %s", e.Key, e.Source))
-			r.log.Info("key", "key", e.Key.String(), "source", e.Source.String(), "level_dbm0", e.LevelDBm0)
-			if e.Key.Accepted() {
-				// The decision is made here; measure it before stopping the
-				// prompt, which waits for the sender's next 20 ms slot (a #
-				// pressed during the prompt measured up to 20 ms late).
-				r.res.HashToDecisionMS = ms(sess.Now() - e.Start)
-				stop(cur)
-				r.res.KeyAt = &now
-				r.res.DTMFSource = e.Source.String()
-				t.finish(Verified, p.Success, prompts.Success)
-				return
-			}
-			t.wrong = WrongKey
-			r.res.DTMFSource = e.Source.String()
-			r.res.KeyAt = &now
-			stop(cur)
-			timer.clear()
-			cur = play(p.WrongKey, prompts.WrongKey)
-		case v := <-machine:
-			t.machine(cur, v)
-			return
-		case <-call.Done():
-			t.end(cur, t.or(HungUp))
-			return
-		case <-ctx.Done():
-			t.ctxDone(cur, parent)
-			return
-		}
+	h.askAt = sess.Now() // the first ask's start, for its press point
+	t.cur = t.play(r.req.Prompts.Ask, prompts.Ask)
+	t.run(h)
+}
+
+// hashMode is mode hash: # verifies, any other key is wrong.
+type hashMode struct {
+	t               *talk
+	answerAt, askAt time.Duration
+	attempt         int
+	keys            strings.Builder
+}
+
+func (h *hashMode) promptDone() { h.t.answer.set(h.t.r.cfg.AnswerTimeout) }
+
+func (h *hashMode) answerTimeout() bool {
+	t, r := h.t, h.t.r
+	p := r.req.Prompts
+	if h.attempt >= r.cfg.Attempts {
+		t.finish(t.or(NoKey), p.Goodbye, prompts.Goodbye)
+		return true
 	}
+	h.attempt++
+	r.res.Attempts = h.attempt
+	t.cur = t.play(p.Ask, prompts.Ask)
+	return false
+}
+
+func (h *hashMode) digitTimeout() bool { return false } // mode hash never sets it
+
+func (h *hashMode) press(e dtmf.Event) bool {
+	t, r := h.t, h.t.r
+	p := r.req.Prompts
+	if why, ok := early(e.Start, h.answerAt, h.askAt, r.cfg.MinKeyDelay, p.AskPressAt); ok {
+		t.early(e, e.Key.String(), h.answerAt, why)
+		return false
+	}
+	now := r.clock.Now()
+	h.keys.WriteString(e.Key.String())
+	r.progress(StageKey, fmt.Sprintf("%s via %s", e.Key, e.Source))
+	r.log.Info("key", "key", e.Key.String(), "source", e.Source.String(), "level_dbm0", e.LevelDBm0)
+	if e.Key.Accepted() {
+		// The decision is made here; measure it before stopping the
+		// prompt, which waits for the sender's next 20 ms slot (a #
+		// pressed during the prompt measured up to 20 ms late).
+		r.res.HashToDecisionMS = ms(t.sess.Now() - e.Start)
+		t.stop(t.cur)
+		r.res.KeyAt = &now
+		r.res.DTMFSource = e.Source.String()
+		t.finish(Verified, p.Success, prompts.Success)
+		return true
+	}
+	t.wrong = WrongKey
+	r.res.DTMFSource = e.Source.String()
+	r.res.KeyAt = &now
+	t.stop(t.cur)
+	t.answer.clear()
+	t.cur = t.play(p.WrongKey, prompts.WrongKey)
+	return false
+}
+
+// mode is what mode hash and mode code decide differently; talk.run
+// does the rest. Each method reports whether the call is over.
+type mode interface {
+	// promptDone: t.cur played to its end.
+	promptDone()
+	// answerTimeout: talk.answer fired.
+	answerTimeout() (over bool)
+	// digitTimeout: talk.digit fired.
+	digitTimeout() (over bool)
+	// press: a key press started (not too early for the call's rules:
+	// the mode decides that too).
+	press(e dtmf.Event) (over bool)
 }
 
 // errMaxCallDuration ends a call's context at Config.MaxCallDuration.
@@ -806,18 +805,78 @@ func (a *alarm) C() <-chan time.Time {
 	return a.t.C()
 }
 
-// talk plays a call's prompts in the background and ends the call the
-// same way for converse and converseCode.
+// talk is a call's conversation, for both modes: it plays the prompts in
+// the background, runs the mode's timers and ends the call alike for what
+// the modes do not decide (a machine, a hang-up, the call's context).
 type talk struct {
-	r    *run
-	ctx  context.Context // the call's (ends at the maximum call duration)
-	sess Media
-	call Call
-	vm   *machineSink
-	keys *strings.Builder // the keys pressed, kept in Result.Keys (mode hash)
+	r      *run
+	parent context.Context // the run's
+	ctx    context.Context // the call's (ends at the maximum call duration)
+	sess   Media
+	call   Call
+	vm     *machineSink
+	cur    *playing // the prompt playing, nil when none
+	// answer is the answer timeout after a prompt; digit mode code's
+	// timeout within a code.
+	answer, digit *alarm
+	keys          *strings.Builder // the keys pressed, kept in Result.Keys (mode hash)
 	// wrong is the outcome once a wrong key or code was entered
 	// (WrongKey, WrongCode), empty before.
 	wrong Outcome
+}
+
+// newTalk starts a call's conversation; end releases it.
+func (r *run) newTalk(parent context.Context, sess Media, call Call, vm *machineSink) (t *talk, end context.CancelFunc) {
+	ctx, cancel := r.withMaxDuration(parent)
+	t = &talk{r: r, parent: parent, ctx: ctx, sess: sess, call: call, vm: vm, answer: newAlarm(r.clock), digit: newAlarm(r.clock)}
+	return t, cancel
+}
+
+// run takes what happens on the call to m until the call is over.
+func (t *talk) run(m mode) {
+	defer t.answer.clear()
+	defer t.digit.clear()
+	machine, presses := t.vm.verdicts(), t.sess.Presses()
+	for {
+		select {
+		case err := <-doneOf(t.cur):
+			t.cur = nil
+			if t.ctx.Err() != nil {
+				continue // the ctx.Done case decides
+			}
+			if t.promptFailed(err) {
+				return
+			}
+			m.promptDone()
+		case <-t.answer.C():
+			t.answer.fired()
+			if m.answerTimeout() {
+				return
+			}
+		case <-t.digit.C():
+			t.digit.fired()
+			if m.digitTimeout() {
+				return
+			}
+		case e, ok := <-presses:
+			if !ok {
+				t.r.fail(errors.New("media session closed"))
+				return
+			}
+			if !e.Ended && m.press(e) {
+				return
+			}
+		case v := <-machine:
+			t.machine(v)
+			return
+		case <-t.call.Done():
+			t.end(t.or(HungUp))
+			return
+		case <-t.ctx.Done():
+			t.ctxDone()
+			return
+		}
+	}
 }
 
 // or is o, or t.wrong once a wrong key or code was entered.
@@ -829,8 +888,8 @@ func (t *talk) or(o Outcome) Outcome {
 }
 
 // end stops what plays and ends the call with outcome o.
-func (t *talk) end(cur *playing, o Outcome) {
-	t.stop(cur)
+func (t *talk) end(o Outcome) {
+	t.stop(t.cur)
 	t.saveKeys()
 	t.r.res.Outcome = o
 }
@@ -871,21 +930,21 @@ func (t *talk) early(e dtmf.Event, shown string, answerAt time.Duration, why Ear
 
 // machine ends a call a machine answered: hang up now rather than after
 // every attempt (and leave it nothing to record).
-func (t *talk) machine(cur *playing, v voicemail.Verdict) {
-	t.stop(cur)
+func (t *talk) machine(v voicemail.Verdict) {
+	t.stop(t.cur)
 	t.r.log.Info("answering machine", "reason", v.Reason, "at", v.At, "beep_hz", v.BeepHz)
 	t.saveKeys()
 	t.r.res.Outcome, t.r.res.VoicemailReason = Voicemail, string(v.Reason)
 }
 
 // ctxDone ends a call whose context ended: at sip.max_call_duration, or
-// cancelled with parent.
-func (t *talk) ctxDone(cur *playing, parent context.Context) {
-	if parent.Err() != nil {
-		t.end(cur, Cancelled)
+// cancelled with the run's.
+func (t *talk) ctxDone() {
+	if t.parent.Err() != nil {
+		t.end(Cancelled)
 		return
 	}
-	t.end(cur, t.or(NoKey))
+	t.end(t.or(NoKey))
 	t.r.res.Error = errMaxCallDuration.Error()
 }
 
