@@ -339,6 +339,16 @@ func (p *Provider) session(r *http.Request) *session {
 	return s
 }
 
+// pageSession is the request's session for a page; without one (unknown
+// or expired) it answers the expired page and returns nil.
+func (p *Provider) pageSession(w http.ResponseWriter, r *http.Request) *session {
+	s := p.session(r)
+	if s == nil {
+		p.errorPage(w, http.StatusNotFound, pickLocale(r.Header.Get("Accept-Language"), p.o.DefaultLocale), "expired")
+	}
+	return s
+}
+
 // refuse answers a request that cannot be trusted with an error page: none
 // of its parameters are posted anywhere.
 func (p *Provider) refuse(w http.ResponseWriter, r *http.Request, status int, reason string, err error, locale string) {
@@ -673,9 +683,8 @@ type region struct {
 }
 
 func (p *Provider) page(w http.ResponseWriter, r *http.Request) {
-	s := p.session(r)
+	s := p.pageSession(w, r)
 	if s == nil {
-		p.errorPage(w, http.StatusNotFound, pickLocale(r.Header.Get("Accept-Language"), p.o.DefaultLocale), "expired")
 		return
 	}
 	s.mu.Lock()
@@ -715,9 +724,8 @@ func (p *Provider) status(w http.ResponseWriter, r *http.Request) {
 // call places another call ("Call me again"), or with self-enrolment the
 // first call to the number the user entered.
 func (p *Provider) call(w http.ResponseWriter, r *http.Request) {
-	s := p.session(r)
+	s := p.pageSession(w, r)
 	if s == nil {
-		p.errorPage(w, http.StatusNotFound, pickLocale(r.Header.Get("Accept-Language"), p.o.DefaultLocale), "expired")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
@@ -769,9 +777,8 @@ func (p *Provider) call(w http.ResponseWriter, r *http.Request) {
 
 // cancel ends the call and answers Entra access_denied.
 func (p *Provider) cancel(w http.ResponseWriter, r *http.Request) {
-	s := p.session(r)
+	s := p.pageSession(w, r)
 	if s == nil {
-		p.errorPage(w, http.StatusNotFound, pickLocale(r.Header.Get("Accept-Language"), p.o.DefaultLocale), "expired")
 		return
 	}
 	s.mu.Lock()
@@ -789,9 +796,8 @@ func (p *Provider) cancel(w http.ResponseWriter, r *http.Request) {
 // done answers Entra once the sign-in has an outcome: the id_token when
 // verified, access_denied when the calls are used up.
 func (p *Provider) done(w http.ResponseWriter, r *http.Request) {
-	s := p.session(r)
+	s := p.pageSession(w, r)
 	if s == nil {
-		p.errorPage(w, http.StatusNotFound, pickLocale(r.Header.Get("Accept-Language"), p.o.DefaultLocale), "expired")
 		return
 	}
 	// Without script the user presses "Check again" while the call may
