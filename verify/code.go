@@ -191,15 +191,15 @@ func (r *run) converseCode(parent context.Context, sess Media, call Call, answer
 	defer end()
 	p := r.req.Prompts
 	r.res.Attempts = 1
-	c := &codeMode{t: t, answerAt: answerAt}
+	c := &codeMode{talk: t, answerAt: answerAt}
 	c.flow = newCodeFlow(r.req.Code, r.cfg, r.clock.Now, p.AskCodePressAt, answerAt, sess.Now())
-	t.cur = t.play(p.AskCode, prompts.AskCode)
-	t.run(c)
+	c.cur = c.play(p.AskCode, prompts.AskCode)
+	c.run(c)
 }
 
 // codeMode is mode code: codeFlow decides, codeMode plays and logs.
 type codeMode struct {
-	t        *talk
+	*talk
 	flow     *codeFlow
 	answerAt time.Duration
 	next     []int16 // the ask that follows the wrong-code prompt
@@ -207,108 +207,108 @@ type codeMode struct {
 
 // armDigit sets the digit timer to the entry's deadline, if one is keyed.
 func (c *codeMode) armDigit() {
-	c.t.digit.clear()
+	c.digit.clear()
 	if d, ok := c.flow.deadline(); ok {
-		c.t.digit.set(max(0, d-c.t.sess.Now()))
+		c.digit.set(max(0, d-c.sess.Now()))
 	}
 }
 
 // idle starts the answer timeout when nothing plays and nothing is being
 // keyed.
 func (c *codeMode) idle() {
-	if c.t.cur == nil && !c.flow.keying() {
-		c.t.answer.set(c.t.r.cfg.AnswerTimeout)
+	if c.cur == nil && !c.flow.keying() {
+		c.answer.set(c.r.cfg.AnswerTimeout)
 	}
 }
 
-// wrong handles a wrong code: the prompt and a new ask, or the end.
-func (c *codeMode) wrong(res codeResult, src string) (over bool) {
-	t, r := c.t, c.t.r
-	p := r.req.Prompts
+// stopAll stops the prompt and its follow-up.
+func (c *codeMode) stopAll() {
+	c.stop(c.cur)
+	c.cur, c.next = nil, nil
+	c.answer.clear()
+}
+
+// rejected handles a wrong code: the prompt and a new ask, or the end.
+func (c *codeMode) rejected(res codeResult, src string) (over bool) {
+	r, p := c.r, c.r.req.Prompts
 	r.res.WrongCodes++
-	t.wrong = WrongCode
+	c.wrong = WrongCode
 	r.log.Info("wrong code", "why", res.why, "source", src, "attempt", r.res.Attempts, "no_failures_left", res.outOfFailures)
 	r.progress(StageKey, "wrong code ("+res.why+")")
-	t.stop(t.cur)
-	t.cur, c.next = nil, nil
-	t.answer.clear()
+	c.stopAll()
 	if res.step == codeFailed {
-		t.finish(WrongCode, p.CodeFailed, prompts.CodeFailed)
+		c.finish(WrongCode, p.CodeFailed, prompts.CodeFailed)
 		return true
 	}
 	r.res.Attempts++
-	t.cur, c.next = t.play(p.WrongCode, prompts.WrongCode), p.AskCode
+	c.cur, c.next = c.play(p.WrongCode, prompts.WrongCode), p.AskCode
 	return false
 }
 
 func (c *codeMode) promptDone() {
 	if c.next != nil {
-		c.t.cur, c.next = c.t.play(c.next, prompts.AskCode), nil
+		c.cur, c.next = c.play(c.next, prompts.AskCode), nil
 		return
 	}
 	c.idle()
 }
 
 func (c *codeMode) answerTimeout() bool {
-	t, r := c.t, c.t.r
-	p := r.req.Prompts
+	r, p := c.r, c.r.req.Prompts
 	switch res := c.flow.silence(); res.step {
 	case codeNoKey:
-		t.finish(t.or(NoKey), p.Goodbye, prompts.Goodbye)
+		c.finish(c.or(NoKey), p.Goodbye, prompts.Goodbye)
 		return true
 	case codeAskAgain:
 		r.res.Attempts++
-		t.cur = t.play(p.AskCode, prompts.AskCode)
+		c.cur = c.play(p.AskCode, prompts.AskCode)
 	}
 	return false
 }
 
 func (c *codeMode) digitTimeout() bool {
-	if res := c.flow.timeout(c.t.sess.Now()); res.step == codeWrong || res.step == codeFailed {
-		return c.wrong(res, "")
+	if res := c.flow.timeout(c.sess.Now()); res.step == codeWrong || res.step == codeFailed {
+		return c.rejected(res, "")
 	}
 	c.armDigit()
 	return false
 }
 
 func (c *codeMode) press(e dtmf.Event) bool {
-	t, r := c.t, c.t.r
-	p := r.req.Prompts
+	r, p := c.r, c.r.req.Prompts
 	src, shown := e.Source.String(), maskKey(e.Key)
 	res := c.flow.key(e.Key, e.Start)
 	switch res.step {
 	case codeEarly:
-		t.early(e, shown, c.answerAt, res.early)
+		c.early(e, shown, c.answerAt, res.early)
 	case codeDigit, codeCleared:
 		// Barge-in: keying stops the prompt and its follow-up.
-		t.stop(t.cur)
-		t.cur, c.next = nil, nil
-		t.answer.clear()
+		c.stopAll()
 		r.progress(StageKey, fmt.Sprintf("%s via %s", shown, src))
 		c.armDigit()
 		c.idle()
 	case codeVerified:
 		// Measured when decided, before stopping the prompt (see
 		// hashMode.press).
-		r.res.HashToDecisionMS = ms(t.sess.Now() - e.Start)
-		t.stop(t.cur)
+		r.res.HashToDecisionMS = ms(c.sess.Now() - e.Start)
+		c.stop(c.cur)
 		now := r.clock.Now()
 		r.res.KeyAt = &now
 		r.res.DTMFSource = src
 		r.progress(StageKey, fmt.Sprintf("# via %s: the code matches", src))
-		t.finish(Verified, p.Success, prompts.Success)
+		c.finish(Verified, p.Success, prompts.Success)
 		return true
 	case codeExpired:
-		t.stop(t.cur)
+		c.stop(c.cur)
 		r.res.DTMFSource = src
 		r.res.Error = "the code expired or was used (verify.code_ttl)"
 		r.log.Info("code expired or used", "source", src)
-		t.finish(WrongCode, p.CodeFailed, prompts.CodeFailed)
+		c.finish(WrongCode, p.CodeFailed, prompts.CodeFailed)
 		return true
 	case codeWrong, codeFailed:
 		r.res.DTMFSource = src
 		c.armDigit()
-		return c.wrong(res, src)
+		return c.rejected(res, src)
 	}
 	return false
 }

@@ -663,82 +663,67 @@ func (r *run) notAnswered(err error) {
 func (r *run) converse(parent context.Context, sess Media, call Call, answerAt time.Duration, vm *machineSink) {
 	t, end := r.newTalk(parent, sess, call, vm)
 	defer end()
-	h := &hashMode{t: t, answerAt: answerAt, attempt: 1}
-	t.keys = &h.keys
 	r.res.Attempts = 1
-	h.askAt = sess.Now() // the first ask's start, for its press point
-	t.cur = t.play(r.req.Prompts.Ask, prompts.Ask)
-	t.run(h)
+	h := &hashMode{talk: t, answerAt: answerAt, askAt: sess.Now()} // the first ask's start, for its press point
+	h.cur = h.play(r.req.Prompts.Ask, prompts.Ask)
+	h.run(h)
 }
 
 // hashMode is mode hash: # verifies, any other key is wrong.
 type hashMode struct {
-	t               *talk
+	*talk
 	answerAt, askAt time.Duration
-	attempt         int
-	keys            strings.Builder
 }
 
-func (h *hashMode) promptDone() { h.t.answer.set(h.t.r.cfg.AnswerTimeout) }
-
-func (h *hashMode) answerTimeout() bool {
-	t, r := h.t, h.t.r
-	p := r.req.Prompts
-	if h.attempt >= r.cfg.Attempts {
-		t.finish(t.or(NoKey), p.Goodbye, prompts.Goodbye)
-		return true
-	}
-	h.attempt++
-	r.res.Attempts = h.attempt
-	t.cur = t.play(p.Ask, prompts.Ask)
-	return false
-}
+func (h *hashMode) promptDone() { h.answer.set(h.r.cfg.AnswerTimeout) }
 
 func (h *hashMode) digitTimeout() bool { return false } // mode hash never sets it
 
+func (h *hashMode) answerTimeout() bool {
+	r, p := h.r, h.r.req.Prompts
+	if r.res.Attempts >= r.cfg.Attempts {
+		h.finish(h.or(NoKey), p.Goodbye, prompts.Goodbye)
+		return true
+	}
+	r.res.Attempts++
+	h.cur = h.play(p.Ask, prompts.Ask)
+	return false
+}
+
 func (h *hashMode) press(e dtmf.Event) bool {
-	t, r := h.t, h.t.r
-	p := r.req.Prompts
+	r, p := h.r, h.r.req.Prompts
 	if why, ok := early(e.Start, h.answerAt, h.askAt, r.cfg.MinKeyDelay, p.AskPressAt); ok {
-		t.early(e, e.Key.String(), h.answerAt, why)
+		h.early(e, e.Key.String(), h.answerAt, why)
 		return false
 	}
 	now := r.clock.Now()
 	h.keys.WriteString(e.Key.String())
 	r.progress(StageKey, fmt.Sprintf("%s via %s", e.Key, e.Source))
 	r.log.Info("key", "key", e.Key.String(), "source", e.Source.String(), "level_dbm0", e.LevelDBm0)
+	r.res.DTMFSource, r.res.KeyAt = e.Source.String(), &now
 	if e.Key.Accepted() {
 		// The decision is made here; measure it before stopping the
 		// prompt, which waits for the sender's next 20 ms slot (a #
 		// pressed during the prompt measured up to 20 ms late).
-		r.res.HashToDecisionMS = ms(t.sess.Now() - e.Start)
-		t.stop(t.cur)
-		r.res.KeyAt = &now
-		r.res.DTMFSource = e.Source.String()
-		t.finish(Verified, p.Success, prompts.Success)
+		r.res.HashToDecisionMS = ms(h.sess.Now() - e.Start)
+		h.stop(h.cur)
+		h.finish(Verified, p.Success, prompts.Success)
 		return true
 	}
-	t.wrong = WrongKey
-	r.res.DTMFSource = e.Source.String()
-	r.res.KeyAt = &now
-	t.stop(t.cur)
-	t.answer.clear()
-	t.cur = t.play(p.WrongKey, prompts.WrongKey)
+	h.wrong = WrongKey
+	h.stop(h.cur)
+	h.answer.clear()
+	h.cur = h.play(p.WrongKey, prompts.WrongKey)
 	return false
 }
 
-// mode is what mode hash and mode code decide differently; talk.run
-// does the rest. Each method reports whether the call is over.
+// mode is what mode hash and mode code decide differently, for talk.run;
+// each reports whether the call is over.
 type mode interface {
-	// promptDone: t.cur played to its end.
-	promptDone()
-	// answerTimeout: talk.answer fired.
-	answerTimeout() (over bool)
-	// digitTimeout: talk.digit fired.
-	digitTimeout() (over bool)
-	// press: a key press started (not too early for the call's rules:
-	// the mode decides that too).
-	press(e dtmf.Event) (over bool)
+	promptDone()                    // talk.cur played to its end
+	answerTimeout() (over bool)     // talk.answer fired
+	digitTimeout() (over bool)      // talk.digit fired
+	press(e dtmf.Event) (over bool) // a key press started
 }
 
 // errMaxCallDuration ends a call's context at Config.MaxCallDuration.
@@ -819,7 +804,7 @@ type talk struct {
 	// answer is the answer timeout after a prompt; digit mode code's
 	// timeout within a code.
 	answer, digit *alarm
-	keys          *strings.Builder // the keys pressed, kept in Result.Keys (mode hash)
+	keys          strings.Builder // mode hash's keys, for Result.Keys
 	// wrong is the outcome once a wrong key or code was entered
 	// (WrongKey, WrongCode), empty before.
 	wrong Outcome
@@ -836,15 +821,18 @@ func (r *run) newTalk(parent context.Context, sess Media, call Call, vm *machine
 func (t *talk) run(m mode) {
 	defer t.answer.clear()
 	defer t.digit.clear()
+	r := t.r
 	machine, presses := t.vm.verdicts(), t.sess.Presses()
 	for {
 		select {
 		case err := <-doneOf(t.cur):
 			t.cur = nil
-			if t.ctx.Err() != nil {
+			switch {
+			case t.ctx.Err() != nil:
 				continue // the ctx.Done case decides
-			}
-			if t.promptFailed(err) {
+			case playbackFailed(err):
+				r.fail(fmt.Errorf("playing prompt: %w", err))
+				r.res.Keys = t.keys.String()
 				return
 			}
 			m.promptDone()
@@ -860,20 +848,30 @@ func (t *talk) run(m mode) {
 			}
 		case e, ok := <-presses:
 			if !ok {
-				t.r.fail(errors.New("media session closed"))
+				r.fail(errors.New("media session closed"))
 				return
 			}
 			if !e.Ended && m.press(e) {
 				return
 			}
 		case v := <-machine:
-			t.machine(v)
+			// A machine answered: hang up now rather than after every
+			// attempt (and leave it nothing to record).
+			t.stop(t.cur)
+			r.log.Info("answering machine", "reason", v.Reason, "at", v.At, "beep_hz", v.BeepHz)
+			r.res.Keys = t.keys.String()
+			r.res.Outcome, r.res.VoicemailReason = Voicemail, string(v.Reason)
 			return
 		case <-t.call.Done():
 			t.end(t.or(HungUp))
 			return
 		case <-t.ctx.Done():
-			t.ctxDone()
+			if t.parent.Err() != nil {
+				t.end(Cancelled)
+				return
+			}
+			t.end(t.or(NoKey)) // sip.max_call_duration
+			r.res.Error = errMaxCallDuration.Error()
 			return
 		}
 	}
@@ -890,33 +888,13 @@ func (t *talk) or(o Outcome) Outcome {
 // end stops what plays and ends the call with outcome o.
 func (t *talk) end(o Outcome) {
 	t.stop(t.cur)
-	t.saveKeys()
-	t.r.res.Outcome = o
-}
-
-// saveKeys puts the keys pressed in the result, in mode hash.
-func (t *talk) saveKeys() {
-	if t.keys != nil {
-		t.r.res.Keys = t.keys.String()
-	}
+	t.r.res.Outcome, t.r.res.Keys = o, t.keys.String()
 }
 
 // finish ends the call with outcome o after the closing prompt.
 func (t *talk) finish(o Outcome, closing []int16, name prompts.Name) {
-	t.r.res.Outcome = o
-	t.saveKeys()
+	t.r.res.Outcome, t.r.res.Keys = o, t.keys.String()
 	t.closing(closing, name)
-}
-
-// promptFailed reports whether err, a prompt's end, is a failure, which
-// ends the call.
-func (t *talk) promptFailed(err error) bool {
-	if !playbackFailed(err) {
-		return false
-	}
-	t.r.fail(fmt.Errorf("playing prompt: %w", err))
-	t.saveKeys()
-	return true
 }
 
 // early records press e, shown as shown, as too early to count.
@@ -926,26 +904,6 @@ func (t *talk) early(e dtmf.Event, shown string, answerAt time.Duration, why Ear
 	r.res.EarlyKeys = append(r.res.EarlyKeys, ek)
 	r.progress(StageKey, fmt.Sprintf("%s via %s too early (%s): not counted", shown, src, why))
 	r.log.Info("early key not counted", "key", shown, "source", src, "ms_after_answer", ek.MS, "reason", why)
-}
-
-// machine ends a call a machine answered: hang up now rather than after
-// every attempt (and leave it nothing to record).
-func (t *talk) machine(v voicemail.Verdict) {
-	t.stop(t.cur)
-	t.r.log.Info("answering machine", "reason", v.Reason, "at", v.At, "beep_hz", v.BeepHz)
-	t.saveKeys()
-	t.r.res.Outcome, t.r.res.VoicemailReason = Voicemail, string(v.Reason)
-}
-
-// ctxDone ends a call whose context ended: at sip.max_call_duration, or
-// cancelled with the run's.
-func (t *talk) ctxDone() {
-	if t.parent.Err() != nil {
-		t.end(Cancelled)
-		return
-	}
-	t.end(t.or(NoKey))
-	t.r.res.Error = errMaxCallDuration.Error()
 }
 
 // play runs one prompt in the background; its done reports its end.
