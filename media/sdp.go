@@ -333,18 +333,27 @@ func (l *Local) Negotiate(d *SDP) (Negotiated, error) {
 			break
 		}
 	}
+	if err := l.peer(d, i, &n); err != nil {
+		return Negotiated{}, fmt.Errorf("media: answer: %w", err)
+	}
+	return n, nil
+}
+
+// peer sets n's far end from media description i of d: its address
+// (which our socket must reach), ptime, direction and hold.
+func (l *Local) peer(d *SDP, i int, n *Negotiated) error {
 	addr, err := d.address(i)
 	if err != nil {
-		return Negotiated{}, fmt.Errorf("media: answer: %w", err)
+		return err
 	}
 	if err := l.sameFamily(addr); err != nil {
-		return Negotiated{}, fmt.Errorf("media: answer: %w", err)
+		return err
 	}
-	n.Remote = netip.AddrPortFrom(addr, uint16(m.port))
+	n.Remote = netip.AddrPortFrom(addr, uint16(d.m[i].port))
 	n.Ptime = d.ptime(i)
 	n.Direction = d.direction(i)
 	n.Hold = n.Direction == SendOnly || n.Direction == Inactive || addr.IsUnspecified()
-	return n, nil
+	return nil
 }
 
 // sameFamily checks that the far end's address is reachable from our socket.
@@ -459,16 +468,8 @@ func (l *Local) accept(d *SDP, i int, codecs []Codec) (Negotiated, error) {
 			break
 		}
 	}
-	addr, err := d.address(i)
-	if err != nil {
+	if err := l.peer(d, i, &n); err != nil {
 		return Negotiated{}, fmt.Errorf("offer: %w", err)
 	}
-	if err := l.sameFamily(addr); err != nil {
-		return Negotiated{}, fmt.Errorf("offer: %w", err)
-	}
-	n.Remote = netip.AddrPortFrom(addr, uint16(m.port))
-	n.Ptime = d.ptime(i)
-	n.Direction = d.direction(i)
-	n.Hold = n.Direction == SendOnly || n.Direction == Inactive || addr.IsUnspecified()
 	return n, nil
 }

@@ -130,6 +130,7 @@ type decoder struct {
 	ip6ext  layers.IPv6ExtensionSkipper
 	ip6frag layers.IPv6Fragment
 	udp     layers.UDP
+	layers  gopacket.DecodingLayerContainer // all of the above but frag
 	parsers map[gopacket.LayerType]*gopacket.DecodingLayerParser
 	decoded []gopacket.LayerType
 }
@@ -142,42 +143,22 @@ func (d *decoder) parser(first gopacket.LayerType) *gopacket.DecodingLayerParser
 	if d.parsers == nil {
 		d.parsers = make(map[gopacket.LayerType]*gopacket.DecodingLayerParser)
 		d.decoded = make([]gopacket.LayerType, 0, 16)
+		// The extension skipper first: the fragment header, which the
+		// skipper could also step over, needs its own layer to be
+		// reassembled.
+		d.layers = gopacket.DecodingLayerMap(make(map[gopacket.LayerType]gopacket.DecodingLayer))
+		for _, l := range []gopacket.DecodingLayer{&d.eth, &d.dot1q, &d.sll, &d.sll2, &d.loop,
+			&d.ip4, &d.ip6, &d.ip6ext, &d.ip6frag, &d.udp} {
+			d.layers = d.layers.Put(l)
+		}
 	}
-	// The extension skipper first: the fragment header, which the skipper
-	// could also step over, needs its own layer to be reassembled.
-	p := gopacket.NewDecodingLayerParser(first, &d.eth, &d.dot1q, &d.sll, &d.sll2, &d.loop,
-		&d.ip4, &d.ip6, &d.ip6ext, &d.ip6frag, &d.udp)
-	p.AddDecodingLayer(&d.ip6frag)
+	p := gopacket.NewDecodingLayerParser(first)
+	p.SetDecodingLayerContainer(d.layers)
 	// Where decoding stopped is read from the layers, which costs no
 	// error value per packet.
 	p.IgnoreUnsupported = true
 	d.parsers[first] = p
 	return p
-}
-
-// layer returns the decoder's layer of type t.
-func (d *decoder) layer(t gopacket.LayerType) gopacket.DecodingLayer {
-	switch t {
-	case layers.LayerTypeEthernet:
-		return &d.eth
-	case layers.LayerTypeDot1Q:
-		return &d.dot1q
-	case layers.LayerTypeLinuxSLL:
-		return &d.sll
-	case layers.LayerTypeLinuxSLL2:
-		return &d.sll2
-	case layers.LayerTypeLoopback:
-		return &d.loop
-	case layers.LayerTypeIPv4:
-		return &d.ip4
-	case layers.LayerTypeIPv6:
-		return &d.ip6
-	case layers.LayerTypeIPv6Fragment:
-		return &d.ip6frag
-	case layers.LayerTypeUDP:
-		return &d.udp
-	}
-	return &d.ip6ext
 }
 
 // decode reads one frame of link type lt.
@@ -213,7 +194,8 @@ func (d *decoder) fast(first gopacket.LayerType, b []byte, now time.Duration, ou
 	if n := len(d.decoded); n > 0 {
 		last = d.decoded[n-1]
 		if err == nil {
-			next = d.layer(last).NextLayerType()
+			l, _ := d.layers.Decoder(last) // every layer decoded is one of d.layers
+			next = l.NextLayerType()
 		}
 	}
 	switch {

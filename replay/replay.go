@@ -185,6 +185,18 @@ type Press struct {
 	Stream int
 }
 
+// Verdict says what a live call would have made of the press: "accepted",
+// "not accepted" or "ignored: " and the reason.
+func (p Press) Verdict() string {
+	switch {
+	case !p.Live:
+		return "ignored: " + p.Reason
+	case !p.Accepted:
+		return "not accepted"
+	}
+	return "accepted"
+}
+
 // Presses returns every press of every stream in time order.
 func (r *Report) Presses() []Press {
 	var out []Press
@@ -197,22 +209,17 @@ func (r *Report) Presses() []Press {
 
 // Keys returns the keys of the presses a live call would have reported, in
 // time order, for example "5#".
-func (r *Report) Keys() string {
-	var b strings.Builder
-	for _, p := range r.Presses() {
-		if p.Live {
-			b.WriteString(p.Key.String())
-		}
-	}
-	return b.String()
-}
+func (r *Report) Keys() string { return r.keys(func(p Press) bool { return p.Live }) }
 
 // Accepted returns the accepted presses' keys in time order: "#" for each
 // press that verifies a call, "" when none does.
-func (r *Report) Accepted() string {
+func (r *Report) Accepted() string { return r.keys(func(p Press) bool { return p.Accepted }) }
+
+// keys returns the keys of the presses that match, in time order.
+func (r *Report) keys(match func(Press) bool) string {
 	var b strings.Builder
 	for _, p := range r.Presses() {
-		if p.Accepted {
+		if match(p) {
 			b.WriteString(p.Key.String())
 		}
 	}

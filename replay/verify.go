@@ -18,9 +18,8 @@ type TB interface {
 // key a live call would have heard ("5#"). It returns the report.
 func Verify(tb TB, path, want string) *Report {
 	tb.Helper()
-	rep, err := File(path, Options{})
-	if err != nil {
-		tb.Fatalf("replay %s: %v", path, err)
+	rep := replayFile(tb, path)
+	if rep == nil {
 		return nil
 	}
 	if err := rep.Expect(want); err != nil {
@@ -33,13 +32,24 @@ func Verify(tb TB, path, want string) *Report {
 // verifies a call (a # a live call would have accepted).
 func AssertVerified(tb TB, path string) *Report {
 	tb.Helper()
-	rep, err := File(path, Options{})
-	if err != nil {
-		tb.Fatalf("replay %s: %v", path, err)
+	rep := replayFile(tb, path)
+	if rep == nil {
 		return nil
 	}
 	if !rep.Verified() {
 		tb.Fatalf("replay %s: no accepted press, expected a #\n%s", path, rep.Summary())
+	}
+	return rep
+}
+
+// replayFile replays the capture at path with default options; it fails
+// tb and returns nil when it cannot.
+func replayFile(tb TB, path string) *Report {
+	tb.Helper()
+	rep, err := File(path, Options{})
+	if err != nil {
+		tb.Fatalf("replay %s: %v", path, err)
+		return nil
 	}
 	return rep
 }
@@ -57,14 +67,7 @@ func (r *Report) Summary() string {
 	for _, s := range r.Streams {
 		fmt.Fprintf(&b, "  %s: %s, %d packets, %d lost, %d dropped\n", s.Name, orNone(s.Codec), s.Packets, s.Lost, s.Dropped.Total())
 		for _, p := range s.Presses {
-			verdict := "accepted"
-			switch {
-			case !p.Live:
-				verdict = "ignored: " + p.Reason
-			case !p.Accepted:
-				verdict = "not accepted"
-			}
-			fmt.Fprintf(&b, "    %s (%s) at +%v for %v, %s\n", p.Key, p.Source, p.Offset.Round(1e6), p.Duration.Round(1e6), verdict)
+			fmt.Fprintf(&b, "    %s (%s) at +%v for %v, %s\n", p.Key, p.Source, p.Offset.Round(1e6), p.Duration.Round(1e6), p.Verdict())
 		}
 	}
 	for _, w := range r.Warnings {

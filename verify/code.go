@@ -2,7 +2,6 @@ package verify
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -188,168 +187,128 @@ const keyStar dtmf.Key = '*'
 // converseCode is converse for mode code: it plays mode code's prompts and
 // decides on the code keyed.
 func (r *run) converseCode(parent context.Context, sess Media, call Call, answerAt time.Duration, vm *machineSink) {
-	machine := vm.verdicts()
-	ctx, cancel := r.withMaxDuration(parent)
-	defer cancel()
-	t := &talk{r: r, ctx: ctx, sess: sess, call: call, vm: vm}
-	play, stop := t.play, t.stop
+	t, end := r.newTalk(parent, sess, call, vm)
+	defer end()
 	p := r.req.Prompts
-	presses := sess.Presses()
-	finish := func(o Outcome, closing []int16, name prompts.Name) {
-		r.res.Outcome = o
-		t.closing(closing, name)
-	}
-
 	r.res.Attempts = 1
-	flow := newCodeFlow(r.req.Code, r.cfg, r.clock.Now, p.AskCodePressAt, answerAt, sess.Now())
-	cur := play(p.AskCode, prompts.AskCode)
-	var next []int16 // the ask that follows the wrong-code prompt
-	answerTimer, digitTimer := newAlarm(r.clock), newAlarm(r.clock)
-	defer answerTimer.clear()
-	defer digitTimer.clear()
-	armDigit := func() {
-		digitTimer.clear()
-		if d, ok := flow.deadline(); ok {
-			digitTimer.set(max(0, d-sess.Now()))
-		}
+	c := &codeMode{talk: t, answerAt: answerAt}
+	c.flow = newCodeFlow(r.req.Code, r.cfg, r.clock.Now, p.AskCodePressAt, answerAt, sess.Now())
+	c.cur = c.play(p.AskCode, prompts.AskCode)
+	c.run(c)
+}
+
+// codeMode is mode code: codeFlow decides, codeMode plays and logs.
+type codeMode struct {
+	*talk
+	flow     *codeFlow
+	answerAt time.Duration
+	next     []int16 // the ask that follows the wrong-code prompt
+}
+
+// armDigit sets the digit timer to the entry's deadline, if one is keyed.
+func (c *codeMode) armDigit() {
+	c.digit.clear()
+	if d, ok := c.flow.deadline(); ok {
+		c.digit.set(max(0, d-c.sess.Now()))
 	}
-	// idle starts the answer timeout when nothing plays and nothing is
-	// being keyed.
-	idle := func() {
-		if cur == nil && !flow.keying() {
-			answerTimer.set(r.cfg.AnswerTimeout)
-		}
+}
+
+// idle starts the answer timeout when nothing plays and nothing is being
+// keyed.
+func (c *codeMode) idle() {
+	if c.cur == nil && !c.flow.keying() {
+		c.answer.set(c.r.cfg.AnswerTimeout)
 	}
-	// wrong handles a wrong code: the prompt and a new ask, or the end.
-	wrong := func(res codeResult, src string) (done bool) {
-		r.res.WrongCodes++
-		r.log.Info("wrong code", "why", res.why, "source", src, "attempt", r.res.Attempts, "no_failures_left", res.outOfFailures)
-		r.progress(StageKey, "wrong code ("+res.why+")")
-		stop(cur)
-		cur, next = nil, nil
-		answerTimer.clear()
-		if res.step == codeFailed {
-			finish(WrongCode, p.CodeFailed, prompts.CodeFailed)
-			return true
-		}
+}
+
+// stopAll stops the prompt and its follow-up.
+func (c *codeMode) stopAll() {
+	c.stop(c.cur)
+	c.cur, c.next = nil, nil
+	c.answer.clear()
+}
+
+// rejected handles a wrong code: the prompt and a new ask, or the end.
+func (c *codeMode) rejected(res codeResult, src string) (over bool) {
+	r, p := c.r, c.r.req.Prompts
+	r.res.WrongCodes++
+	c.wrong = WrongCode
+	r.log.Info("wrong code", "why", res.why, "source", src, "attempt", r.res.Attempts, "no_failures_left", res.outOfFailures)
+	r.progress(StageKey, "wrong code ("+res.why+")")
+	c.stopAll()
+	if res.step == codeFailed {
+		c.finish(WrongCode, p.CodeFailed, prompts.CodeFailed)
+		return true
+	}
+	r.res.Attempts++
+	c.cur, c.next = c.play(p.WrongCode, prompts.WrongCode), p.AskCode
+	return false
+}
+
+func (c *codeMode) promptDone() {
+	if c.next != nil {
+		c.cur, c.next = c.play(c.next, prompts.AskCode), nil
+		return
+	}
+	c.idle()
+}
+
+func (c *codeMode) answerTimeout() bool {
+	r, p := c.r, c.r.req.Prompts
+	switch res := c.flow.silence(); res.step {
+	case codeNoKey:
+		c.finish(c.or(NoKey), p.Goodbye, prompts.Goodbye)
+		return true
+	case codeAskAgain:
 		r.res.Attempts++
-		cur, next = play(p.WrongCode, prompts.WrongCode), p.AskCode
-		return false
+		c.cur = c.play(p.AskCode, prompts.AskCode)
 	}
-	for {
-		select {
-		case err := <-doneOf(cur):
-			cur = nil
-			if ctx.Err() != nil {
-				continue // the ctx.Done case decides
-			}
-			if playbackFailed(err) {
-				r.fail(fmt.Errorf("playing prompt: %w", err))
-				return
-			}
-			if next != nil {
-				cur, next = play(next, prompts.AskCode), nil
-				continue
-			}
-			idle()
-		case <-answerTimer.C():
-			answerTimer.fired()
-			switch res := flow.silence(); res.step {
-			case codeNoKey:
-				o := NoKey
-				if r.res.WrongCodes > 0 {
-					o = WrongCode
-				}
-				finish(o, p.Goodbye, prompts.Goodbye)
-				return
-			case codeAskAgain:
-				r.res.Attempts++
-				cur = play(p.AskCode, prompts.AskCode)
-			}
-		case <-digitTimer.C():
-			digitTimer.fired()
-			if res := flow.timeout(sess.Now()); res.step == codeWrong || res.step == codeFailed {
-				if wrong(res, "") {
-					return
-				}
-			} else {
-				armDigit()
-			}
-		case e, ok := <-presses:
-			if !ok {
-				r.fail(errors.New("media session closed"))
-				return
-			}
-			if e.Ended {
-				continue
-			}
-			src, shown := e.Source.String(), maskKey(e.Key)
-			res := flow.key(e.Key, e.Start)
-			switch res.step {
-			case codeEarly:
-				ek := EarlyKey{Key: shown, Source: src, MS: ms(max(0, e.Start-answerAt)), Reason: res.early}
-				r.res.EarlyKeys = append(r.res.EarlyKeys, ek)
-				r.progress(StageKey, fmt.Sprintf("%s via %s too early (%s): not counted", shown, src, res.early))
-				r.log.Info("early key not counted", "key", shown, "source", src, "ms_after_answer", ek.MS, "reason", res.early)
-				continue
-			case codeDigit, codeCleared:
-				// Barge-in: keying stops the prompt and its follow-up.
-				stop(cur)
-				cur, next = nil, nil
-				answerTimer.clear()
-				r.progress(StageKey, fmt.Sprintf("%s via %s", shown, src))
-				armDigit()
-				idle()
-				continue
-			case codeVerified:
-				// Measured when decided, before stopping the prompt (see
-				// converse).
-				r.res.HashToDecisionMS = ms(sess.Now() - e.Start)
-				stop(cur)
-				now := r.clock.Now()
-				r.res.KeyAt = &now
-				r.res.DTMFSource = src
-				r.progress(StageKey, fmt.Sprintf("# via %s: the code matches", src))
-				finish(Verified, p.Success, prompts.Success)
-				return
-			case codeExpired:
-				stop(cur)
-				r.res.DTMFSource = src
-				r.res.Error = "the code expired or was used (verify.code_ttl)"
-				r.log.Info("code expired or used", "source", src)
-				finish(WrongCode, p.CodeFailed, prompts.CodeFailed)
-				return
-			case codeWrong, codeFailed:
-				r.res.DTMFSource = src
-				armDigit()
-				if wrong(res, src) {
-					return
-				}
-			}
-		case v := <-machine:
-			stop(cur)
-			r.log.Info("answering machine", "reason", v.Reason, "at", v.At, "beep_hz", v.BeepHz)
-			r.res.Outcome, r.res.VoicemailReason = Voicemail, string(v.Reason)
-			return
-		case <-call.Done():
-			stop(cur)
-			r.res.Outcome = HungUp
-			if r.res.WrongCodes > 0 {
-				r.res.Outcome = WrongCode
-			}
-			return
-		case <-ctx.Done():
-			stop(cur)
-			if parent.Err() == nil {
-				r.res.Outcome = NoKey
-				if r.res.WrongCodes > 0 {
-					r.res.Outcome = WrongCode
-				}
-				r.res.Error = errMaxCallDuration.Error()
-				return
-			}
-			r.res.Outcome = Cancelled
-			return
-		}
+	return false
+}
+
+func (c *codeMode) digitTimeout() bool {
+	if res := c.flow.timeout(c.sess.Now()); res.step == codeWrong || res.step == codeFailed {
+		return c.rejected(res, "")
 	}
+	c.armDigit()
+	return false
+}
+
+func (c *codeMode) press(e dtmf.Event) bool {
+	r, p := c.r, c.r.req.Prompts
+	src, shown := e.Source.String(), maskKey(e.Key)
+	res := c.flow.key(e.Key, e.Start)
+	switch res.step {
+	case codeEarly:
+		c.early(e, shown, c.answerAt, res.early)
+	case codeDigit, codeCleared:
+		// Barge-in: keying stops the prompt and its follow-up.
+		c.stopAll()
+		r.progress(StageKey, fmt.Sprintf("%s via %s", shown, src))
+		c.armDigit()
+		c.idle()
+	case codeVerified:
+		// Measured when decided, before stopping the prompt (see
+		// hashMode.press).
+		r.res.HashToDecisionMS = ms(c.sess.Now() - e.Start)
+		c.stop(c.cur)
+		now := r.clock.Now()
+		r.res.KeyAt = &now
+		r.res.DTMFSource = src
+		r.progress(StageKey, fmt.Sprintf("# via %s: the code matches", src))
+		c.finish(Verified, p.Success, prompts.Success)
+		return true
+	case codeExpired:
+		c.stop(c.cur)
+		r.res.DTMFSource = src
+		r.res.Error = "the code expired or was used (verify.code_ttl)"
+		r.log.Info("code expired or used", "source", src)
+		c.finish(WrongCode, p.CodeFailed, prompts.CodeFailed)
+		return true
+	case codeWrong, codeFailed:
+		r.res.DTMFSource = src
+		c.armDigit()
+		return c.rejected(res, src)
+	}
+	return false
 }

@@ -659,124 +659,71 @@ func (r *run) notAnswered(err error) {
 	}
 }
 
-// converse plays the prompts and decides on the keys.
+// converse plays mode hash's prompts and decides on the keys.
 func (r *run) converse(parent context.Context, sess Media, call Call, answerAt time.Duration, vm *machineSink) {
-	machine := vm.verdicts()
-	ctx, cancel := r.withMaxDuration(parent)
-	defer cancel()
-	t := &talk{r: r, ctx: ctx, sess: sess, call: call, vm: vm}
-	play, stop := t.play, t.stop
-	p := r.req.Prompts
-	presses := sess.Presses()
-	var keys strings.Builder
-	wrong := false
-	finish := func(o Outcome, closing []int16, name prompts.Name) {
-		r.res.Outcome = o
-		r.res.Keys = keys.String()
-		t.closing(closing, name)
-	}
-
-	attempt := 1
+	t, end := r.newTalk(parent, sess, call, vm)
+	defer end()
 	r.res.Attempts = 1
-	askAt := sess.Now() // the first ask's start, for its press point
-	cur := play(p.Ask, prompts.Ask)
-	timer := newAlarm(r.clock)
-	defer timer.clear()
-	for {
-		select {
-		case err := <-doneOf(cur):
-			cur = nil
-			if ctx.Err() != nil {
-				continue // the ctx.Done case decides
-			}
-			if playbackFailed(err) {
-				r.fail(fmt.Errorf("playing prompt: %w", err))
-				r.res.Keys = keys.String()
-				return
-			}
-			timer.set(r.cfg.AnswerTimeout)
-		case <-timer.C():
-			timer.fired()
-			if attempt >= r.cfg.Attempts {
-				o := NoKey
-				if wrong {
-					o = WrongKey
-				}
-				finish(o, p.Goodbye, prompts.Goodbye)
-				return
-			}
-			attempt++
-			r.res.Attempts = attempt
-			cur = play(p.Ask, prompts.Ask)
-		case e, ok := <-presses:
-			if !ok {
-				r.fail(errors.New("media session closed"))
-				return
-			}
-			if e.Ended {
-				continue
-			}
-			if why, ok := early(e.Start, answerAt, askAt, r.cfg.MinKeyDelay, p.AskPressAt); ok {
-				ek := EarlyKey{Key: e.Key.String(), Source: e.Source.String(), MS: ms(max(0, e.Start-answerAt)), Reason: why}
-				r.res.EarlyKeys = append(r.res.EarlyKeys, ek)
-				r.progress(StageKey, fmt.Sprintf("%s via %s too early (%s): not counted", e.Key, e.Source, why))
-				r.log.Info("early key not counted", "key", ek.Key, "source", ek.Source, "ms_after_answer", ek.MS, "reason", why)
-				continue
-			}
-			now := r.clock.Now()
-			keys.WriteString(e.Key.String())
-			r.progress(StageKey, fmt.Sprintf("%s via %s", e.Key, e.Source))
-			r.log.Info("key", "key", e.Key.String(), "source", e.Source.String(), "level_dbm0", e.LevelDBm0)
-			if e.Key.Accepted() {
-				// The decision is made here; measure it before stopping the
-				// prompt, which waits for the sender's next 20 ms slot (a #
-				// pressed during the prompt measured up to 20 ms late).
-				r.res.HashToDecisionMS = ms(sess.Now() - e.Start)
-				stop(cur)
-				r.res.KeyAt = &now
-				r.res.DTMFSource = e.Source.String()
-				finish(Verified, p.Success, prompts.Success)
-				return
-			}
-			wrong = true
-			r.res.DTMFSource = e.Source.String()
-			r.res.KeyAt = &now
-			stop(cur)
-			timer.clear()
-			cur = play(p.WrongKey, prompts.WrongKey)
-		case v := <-machine:
-			// A machine answered: hang up now rather than after every
-			// attempt (and leave it nothing to record).
-			stop(cur)
-			r.log.Info("answering machine", "reason", v.Reason, "at", v.At, "beep_hz", v.BeepHz)
-			r.res.Keys = keys.String()
-			r.res.Outcome, r.res.VoicemailReason = Voicemail, string(v.Reason)
-			return
-		case <-call.Done():
-			stop(cur)
-			r.res.Keys = keys.String()
-			r.res.Outcome = HungUp
-			if wrong {
-				r.res.Outcome = WrongKey
-			}
-			return
-		case <-ctx.Done():
-			stop(cur)
-			r.res.Keys = keys.String()
-			if parent.Err() == nil {
-				// sip.max_call_duration
-				o := NoKey
-				if wrong {
-					o = WrongKey
-				}
-				r.res.Outcome = o
-				r.res.Error = errMaxCallDuration.Error()
-				return
-			}
-			r.res.Outcome = Cancelled
-			return
-		}
+	h := &hashMode{talk: t, answerAt: answerAt, askAt: sess.Now()} // the first ask's start, for its press point
+	h.cur = h.play(r.req.Prompts.Ask, prompts.Ask)
+	h.run(h)
+}
+
+// hashMode is mode hash: # verifies, any other key is wrong.
+type hashMode struct {
+	*talk
+	answerAt, askAt time.Duration
+}
+
+func (h *hashMode) promptDone() { h.answer.set(h.r.cfg.AnswerTimeout) }
+
+func (h *hashMode) digitTimeout() bool { return false } // mode hash never sets it
+
+func (h *hashMode) answerTimeout() bool {
+	r, p := h.r, h.r.req.Prompts
+	if r.res.Attempts >= r.cfg.Attempts {
+		h.finish(h.or(NoKey), p.Goodbye, prompts.Goodbye)
+		return true
 	}
+	r.res.Attempts++
+	h.cur = h.play(p.Ask, prompts.Ask)
+	return false
+}
+
+func (h *hashMode) press(e dtmf.Event) bool {
+	r, p := h.r, h.r.req.Prompts
+	if why, ok := early(e.Start, h.answerAt, h.askAt, r.cfg.MinKeyDelay, p.AskPressAt); ok {
+		h.early(e, e.Key.String(), h.answerAt, why)
+		return false
+	}
+	now := r.clock.Now()
+	h.keys.WriteString(e.Key.String())
+	r.progress(StageKey, fmt.Sprintf("%s via %s", e.Key, e.Source))
+	r.log.Info("key", "key", e.Key.String(), "source", e.Source.String(), "level_dbm0", e.LevelDBm0)
+	r.res.DTMFSource, r.res.KeyAt = e.Source.String(), &now
+	if e.Key.Accepted() {
+		// The decision is made here; measure it before stopping the
+		// prompt, which waits for the sender's next 20 ms slot (a #
+		// pressed during the prompt measured up to 20 ms late).
+		r.res.HashToDecisionMS = ms(h.sess.Now() - e.Start)
+		h.stop(h.cur)
+		h.finish(Verified, p.Success, prompts.Success)
+		return true
+	}
+	h.wrong = WrongKey
+	h.stop(h.cur)
+	h.answer.clear()
+	h.cur = h.play(p.WrongKey, prompts.WrongKey)
+	return false
+}
+
+// mode is what mode hash and mode code decide differently, for talk.run;
+// each reports whether the call is over.
+type mode interface {
+	promptDone()                    // talk.cur played to its end
+	answerTimeout() (over bool)     // talk.answer fired
+	digitTimeout() (over bool)      // talk.digit fired
+	press(e dtmf.Event) (over bool) // a key press started
 }
 
 // errMaxCallDuration ends a call's context at Config.MaxCallDuration.
@@ -843,14 +790,120 @@ func (a *alarm) C() <-chan time.Time {
 	return a.t.C()
 }
 
-// talk plays a call's prompts in the background, for converse and
-// converseCode.
+// talk is a call's conversation, for both modes: it plays the prompts in
+// the background, runs the mode's timers and ends the call alike for what
+// the modes do not decide (a machine, a hang-up, the call's context).
 type talk struct {
-	r    *run
-	ctx  context.Context // the call's (ends at the maximum call duration)
-	sess Media
-	call Call
-	vm   *machineSink
+	r      *run
+	parent context.Context // the run's
+	ctx    context.Context // the call's (ends at the maximum call duration)
+	sess   Media
+	call   Call
+	vm     *machineSink
+	cur    *playing // the prompt playing, nil when none
+	// answer is the answer timeout after a prompt; digit mode code's
+	// timeout within a code.
+	answer, digit *alarm
+	keys          strings.Builder // mode hash's keys, for Result.Keys
+	// wrong is the outcome once a wrong key or code was entered
+	// (WrongKey, WrongCode), empty before.
+	wrong Outcome
+}
+
+// newTalk starts a call's conversation; end releases it.
+func (r *run) newTalk(parent context.Context, sess Media, call Call, vm *machineSink) (t *talk, end context.CancelFunc) {
+	ctx, cancel := r.withMaxDuration(parent)
+	t = &talk{r: r, parent: parent, ctx: ctx, sess: sess, call: call, vm: vm, answer: newAlarm(r.clock), digit: newAlarm(r.clock)}
+	return t, cancel
+}
+
+// run takes what happens on the call to m until the call is over.
+func (t *talk) run(m mode) {
+	defer t.answer.clear()
+	defer t.digit.clear()
+	r := t.r
+	machine, presses := t.vm.verdicts(), t.sess.Presses()
+	for {
+		select {
+		case err := <-doneOf(t.cur):
+			t.cur = nil
+			switch {
+			case t.ctx.Err() != nil:
+				continue // the ctx.Done case decides
+			case playbackFailed(err):
+				r.fail(fmt.Errorf("playing prompt: %w", err))
+				r.res.Keys = t.keys.String()
+				return
+			}
+			m.promptDone()
+		case <-t.answer.C():
+			t.answer.fired()
+			if m.answerTimeout() {
+				return
+			}
+		case <-t.digit.C():
+			t.digit.fired()
+			if m.digitTimeout() {
+				return
+			}
+		case e, ok := <-presses:
+			if !ok {
+				r.fail(errors.New("media session closed"))
+				return
+			}
+			if !e.Ended && m.press(e) {
+				return
+			}
+		case v := <-machine:
+			// A machine answered: hang up now rather than after every
+			// attempt (and leave it nothing to record).
+			t.stop(t.cur)
+			r.log.Info("answering machine", "reason", v.Reason, "at", v.At, "beep_hz", v.BeepHz)
+			r.res.Keys = t.keys.String()
+			r.res.Outcome, r.res.VoicemailReason = Voicemail, string(v.Reason)
+			return
+		case <-t.call.Done():
+			t.end(t.or(HungUp))
+			return
+		case <-t.ctx.Done():
+			if t.parent.Err() != nil {
+				t.end(Cancelled)
+				return
+			}
+			t.end(t.or(NoKey)) // sip.max_call_duration
+			r.res.Error = errMaxCallDuration.Error()
+			return
+		}
+	}
+}
+
+// or is o, or t.wrong once a wrong key or code was entered.
+func (t *talk) or(o Outcome) Outcome {
+	if t.wrong != "" {
+		return t.wrong
+	}
+	return o
+}
+
+// end stops what plays and ends the call with outcome o.
+func (t *talk) end(o Outcome) {
+	t.stop(t.cur)
+	t.r.res.Outcome, t.r.res.Keys = o, t.keys.String()
+}
+
+// finish ends the call with outcome o after the closing prompt.
+func (t *talk) finish(o Outcome, closing []int16, name prompts.Name) {
+	t.r.res.Outcome, t.r.res.Keys = o, t.keys.String()
+	t.closing(closing, name)
+}
+
+// early records press e, shown as shown, as too early to count.
+func (t *talk) early(e dtmf.Event, shown string, answerAt time.Duration, why EarlyReason) {
+	r, src := t.r, e.Source.String()
+	ek := EarlyKey{Key: shown, Source: src, MS: ms(max(0, e.Start-answerAt)), Reason: why}
+	r.res.EarlyKeys = append(r.res.EarlyKeys, ek)
+	r.progress(StageKey, fmt.Sprintf("%s via %s too early (%s): not counted", shown, src, why))
+	r.log.Info("early key not counted", "key", shown, "source", src, "ms_after_answer", ek.MS, "reason", why)
 }
 
 // play runs one prompt in the background; its done reports its end.

@@ -255,11 +255,7 @@ func (d *Detector) analyse() {
 		} else {
 			d.pairRun, d.pairBin = 1, [2]int{lo, hi}
 		}
-		if d.pairRun < d.beepFrames {
-			d.sound(f)
-		} else {
-			d.gapCheck(f)
-		}
+		d.steady(f, d.pairRun)
 		return
 	}
 	d.pairRun = 0
@@ -274,14 +270,7 @@ func (d *Detector) analyse() {
 			d.decide(ReasonBeep, f, beepLow+d.toneBin*beepStep)
 			return
 		}
-		// A vowel can be as pure as a tone for a few frames: it is still
-		// sound in the spurt, though not speech to hang a beep on. A
-		// longer tone is not speech at all.
-		if d.toneRun < d.beepFrames {
-			d.sound(f)
-		} else {
-			d.gapCheck(f)
-		}
+		d.steady(f, d.toneRun)
 		return
 	}
 	d.toneRun = 0
@@ -295,6 +284,18 @@ func (d *Detector) analyse() {
 	d.sound(f)
 	if f-d.spurtStart >= 10 { // 200 ms of it: a word, not a click
 		d.spoken = true
+	}
+}
+
+// steady takes frame f of a steady tone or pair that has lasted run
+// frames. A vowel can be as pure as a tone for a few frames: it is still
+// sound in the spurt, though not speech to hang a beep on. A longer tone
+// is not speech at all.
+func (d *Detector) steady(f, run int) {
+	if run < d.beepFrames {
+		d.sound(f)
+	} else {
+		d.gapCheck(f)
 	}
 }
 

@@ -212,15 +212,8 @@ func printReplay(out io.Writer, file string, rep *replay.Report, asJSON, streams
 			}
 			continue
 		}
-		verdict := "accepted"
-		switch {
-		case !p.Live:
-			verdict = "ignored: " + p.Reason
-		case !p.Accepted:
-			verdict = "not accepted"
-		}
 		if _, err := fmt.Fprintf(out, "%s: %s at %s for %.1f ms (%s) %s %s\n",
-			file, p.Key, p.At.UTC().Format(rfc3339Millis), float64(toMS(p.Duration)), p.Source, s.Name, verdict); err != nil {
+			file, p.Key, p.At.UTC().Format(rfc3339Millis), float64(toMS(p.Duration)), p.Source, s.Name, p.Verdict()); err != nil {
 			return err
 		}
 	}

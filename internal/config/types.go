@@ -109,14 +109,7 @@ func (p PortRange) Pairs() int {
 func (p PortRange) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
 // UnmarshalText parses "LOW-HIGH" as [ParsePortRange] does.
-func (p *PortRange) UnmarshalText(b []byte) error {
-	v, err := ParsePortRange(string(b))
-	if err != nil {
-		return err
-	}
-	*p = v
-	return nil
-}
+func (p *PortRange) UnmarshalText(b []byte) error { return parseText(p, b, ParsePortRange) }
 
 // Rate is a number of events per period, written "N/PERIOD" such as "3/15m"
 // (three per fifteen minutes) or "60/1m". A bare unit is accepted for one of
@@ -179,14 +172,7 @@ func (r Rate) String() string {
 func (r Rate) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
 
 // UnmarshalText parses "N/PERIOD" as [ParseRate] does.
-func (r *Rate) UnmarshalText(b []byte) error {
-	v, err := ParseRate(string(b))
-	if err != nil {
-		return err
-	}
-	*r = v
-	return nil
-}
+func (r *Rate) UnmarshalText(b []byte) error { return parseText(r, b, ParseRate) }
 
 // formatDuration is time.Duration.String without the trailing zero units:
 // 15m rather than 15m0s, 1h rather than 1h0m0s.
@@ -260,11 +246,15 @@ func (b ByteSize) String() string {
 func (b ByteSize) MarshalText() ([]byte, error) { return []byte(b.String()), nil }
 
 // UnmarshalText parses the size as [ParseByteSize] does.
-func (b *ByteSize) UnmarshalText(t []byte) error {
-	v, err := ParseByteSize(string(t))
+func (b *ByteSize) UnmarshalText(t []byte) error { return parseText(b, t, ParseByteSize) }
+
+// parseText sets *dst to parse(text), for UnmarshalText; *dst is left as it
+// was on an error.
+func parseText[T any](dst *T, text []byte, parse func(string) (T, error)) error {
+	v, err := parse(string(text))
 	if err != nil {
 		return err
 	}
-	*b = v
+	*dst = v
 	return nil
 }

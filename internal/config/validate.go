@@ -560,13 +560,7 @@ func isUserChar(r rune) bool {
 const fromWant = "want a SIP user such as +441234567890 or a URI such as sip:+441234567890@pbx.example.org"
 
 func checkFrom(v string) error {
-	if strings.ContainsAny(v, "<>\"") {
-		return fmt.Errorf("%s (put the display name in sip.display_name), got %s", fromWant, quote(v))
-	}
-	if err := checkUserOrSIPURI(v); err != nil {
-		return fmt.Errorf("%s (%v), got %s", fromWant, err, quote(v))
-	}
-	return nil
+	return checkSIPUser(v, fromWant, " (put the display name in sip.display_name)")
 }
 
 func checkIdentity(v string) error {
@@ -580,8 +574,14 @@ func checkIdentity(v string) error {
 		}
 		return nil
 	}
+	return checkSIPUser(v, want, "")
+}
+
+// checkSIPUser checks that v is a SIP user or sip: URI without a display
+// name; the error says want, with nameHint when v has a display name.
+func checkSIPUser(v, want, nameHint string) error {
 	if strings.ContainsAny(v, "<>\"") {
-		return fmt.Errorf("%s, got %s", want, quote(v))
+		return fmt.Errorf("%s%s, got %s", want, nameHint, quote(v))
 	}
 	if err := checkUserOrSIPURI(v); err != nil {
 		return fmt.Errorf("%s (%v), got %s", want, err, quote(v))
@@ -631,24 +631,27 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 // checkHostPort checks HOST:PORT with a DNS name or an IP (IPv6 in
 // brackets) and a port 1 to 65535.
 func checkHostPort(s string) error {
-	host, port, err := net.SplitHostPort(s)
+	host, err := splitPort(s)
 	if err != nil {
-		return errors.New("no port")
-	}
-	if err := checkPort(port); err != nil {
 		return err
 	}
 	return checkHost(host)
 }
 
+// splitPort returns the host of HOST:PORT once its port is checked.
+func splitPort(s string) (host string, err error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", errors.New("no port")
+	}
+	return host, checkPort(port)
+}
+
 // checkListen checks a HOST:PORT to listen on: the host may be empty (all
 // interfaces), any IP or a DNS name.
 func checkListen(s string) error {
-	host, port, err := net.SplitHostPort(s)
+	host, err := splitPort(s)
 	if err != nil {
-		return errors.New("no port")
-	}
-	if err := checkPort(port); err != nil {
 		return err
 	}
 	if _, err := netip.ParseAddr(host); host == "" || err == nil {

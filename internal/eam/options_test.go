@@ -18,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/hashcall/hashcall/internal/eam/eamtest"
+	"github.com/hashcall/hashcall/internal/service"
 )
 
 func TestPageDirOverrides(t *testing.T) {
@@ -127,4 +128,4 @@ func TestKeyRollover(t *testing.T) {
 	}
 }
 
-type nopService struct{ Verifications }
+type nopService struct{ service.Verifications }

@@ -53,14 +53,6 @@ const (
 	EnrolOff       = "off"
 )
 
-// Verifications is what the provider needs of the verify service:
-// *service.Service is one.
-type Verifications interface {
-	Create(ctx context.Context, scope, idemKey string, req service.CreateRequest) (service.Verification, error)
-	Wait(ctx context.Context, scope, id string, wait time.Duration) (service.Verification, error)
-	Cancel(ctx context.Context, scope, id string) (service.Verification, bool, error)
-}
-
 // Options configure the provider.
 type Options struct {
 	// Issuer is the public base URL, character for character the iss of
@@ -75,7 +67,7 @@ type Options struct {
 	Directory   directory.Directory // may be nil
 	Enrolments  Enrolments
 	Claims      Claims
-	Service     Verifications
+	Service     service.Verifications
 	// Regions are the regions offered for self-enrolment
 	// (policy.allowed_regions; the first is the default).
 	Regions       []string
@@ -343,6 +335,16 @@ func (p *Provider) session(r *http.Request) *session {
 	s := p.sessions[id]
 	if s == nil || p.o.Now().Sub(s.created) > p.o.SessionTTL {
 		return nil
+	}
+	return s
+}
+
+// pageSession is the request's session for a page; without one (unknown
+// or expired) it answers the expired page and returns nil.
+func (p *Provider) pageSession(w http.ResponseWriter, r *http.Request) *session {
+	s := p.session(r)
+	if s == nil {
+		p.errorPage(w, http.StatusNotFound, pickLocale(r.Header.Get("Accept-Language"), p.o.DefaultLocale), "expired")
 	}
 	return s
 }
@@ -681,9 +683,8 @@ type region struct {
 }
 
 func (p *Provider) page(w http.ResponseWriter, r *http.Request) {
-	s := p.session(r)
+	s := p.pageSession(w, r)
 	if s == nil {
-		p.errorPage(w, http.StatusNotFound, pickLocale(r.Header.Get("Accept-Language"), p.o.DefaultLocale), "expired")
 		return
 	}
 	s.mu.Lock()
@@ -723,9 +724,8 @@ func (p *Provider) status(w http.ResponseWriter, r *http.Request) {
 // call places another call ("Call me again"), or with self-enrolment the
 // first call to the number the user entered.
 func (p *Provider) call(w http.ResponseWriter, r *http.Request) {
-	s := p.session(r)
+	s := p.pageSession(w, r)
 	if s == nil {
-		p.errorPage(w, http.StatusNotFound, pickLocale(r.Header.Get("Accept-Language"), p.o.DefaultLocale), "expired")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
@@ -777,9 +777,8 @@ func (p *Provider) call(w http.ResponseWriter, r *http.Request) {
 
 // cancel ends the call and answers Entra access_denied.
 func (p *Provider) cancel(w http.ResponseWriter, r *http.Request) {
-	s := p.session(r)
+	s := p.pageSession(w, r)
 	if s == nil {
-		p.errorPage(w, http.StatusNotFound, pickLocale(r.Header.Get("Accept-Language"), p.o.DefaultLocale), "expired")
 		return
 	}
 	s.mu.Lock()
@@ -797,9 +796,8 @@ func (p *Provider) cancel(w http.ResponseWriter, r *http.Request) {
 // done answers Entra once the sign-in has an outcome: the id_token when
 // verified, access_denied when the calls are used up.
 func (p *Provider) done(w http.ResponseWriter, r *http.Request) {
-	s := p.session(r)
+	s := p.pageSession(w, r)
 	if s == nil {
-		p.errorPage(w, http.StatusNotFound, pickLocale(r.Header.Get("Accept-Language"), p.o.DefaultLocale), "expired")
 		return
 	}
 	// Without script the user presses "Check again" while the call may

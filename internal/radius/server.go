@@ -34,13 +34,6 @@ type Client struct {
 	Secret []byte
 }
 
-// Verifier places verification calls; *service.Service is one.
-type Verifier interface {
-	Create(ctx context.Context, scope, idemKey string, req service.CreateRequest) (service.Verification, error)
-	Wait(ctx context.Context, scope, id string, wait time.Duration) (service.Verification, error)
-	Cancel(ctx context.Context, scope, id string) (service.Verification, bool, error)
-}
-
 // Options configure the front.
 type Options struct {
 	// Listen is the UDP HOST:PORT to bind (radius.listen).
@@ -87,7 +80,7 @@ type Options struct {
 // Server is a running RADIUS front.
 type Server struct {
 	opts    Options
-	v       Verifier
+	v       service.Verifications
 	conn    *net.UDPConn
 	pool    *pool
 	m       *metrics
@@ -129,7 +122,7 @@ type call struct {
 }
 
 // Listen binds opts.Listen and serves until Close.
-func Listen(opts Options, v Verifier) (*Server, error) {
+func Listen(opts Options, v service.Verifications) (*Server, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 3 * time.Second
 	}

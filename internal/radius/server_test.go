@@ -157,7 +157,7 @@ type front struct {
 	reg *prometheus.Registry
 }
 
-func startFront(t testing.TB, v Verifier, upstream string, edit func(*Options)) front {
+func startFront(t testing.TB, v service.Verifications, upstream string, edit func(*Options)) front {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	o := Options{

@@ -104,6 +104,16 @@ func RequestDigest(method, e164, locale, reference, callbackURL, mode string) [3
 	return d
 }
 
+// Verifications is the verification API the other doors (RADIUS, EAM)
+// use; *Service is one.
+type Verifications interface {
+	Create(ctx context.Context, scope, idemKey string, req CreateRequest) (Verification, error)
+	Wait(ctx context.Context, scope, id string, wait time.Duration) (Verification, error)
+	Cancel(ctx context.Context, scope, id string) (Verification, bool, error)
+}
+
+var _ Verifications = (*Service)(nil)
+
 // Create requests a verification on behalf of scope (the caller's identity:
 // a token's digest for the HTTP hook, "radius" or "eam" for the other
 // doors). idemKey, when not empty, makes a retry of the same request

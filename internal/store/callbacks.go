@@ -24,23 +24,10 @@ func (s *Store) ClaimCallbacks(ctx context.Context, limit int, claimFor time.Dur
 	now := s.now()
 	var out []PendingCallback
 	err := s.tx(ctx, "claim_callbacks", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT verification_id FROM callbacks
+		ids, err := queryIDs(ctx, tx, s.q(`SELECT verification_id FROM callbacks
 			WHERE state = 'pending' AND next_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
 			ORDER BY next_at LIMIT ?`+s.forUpdate(true)), ms(now), ms(now), limit)
 		if err != nil {
-			return fmt.Errorf("store: callbacks: %w", err)
-		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return fmt.Errorf("store: callbacks: %w", err)
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return fmt.Errorf("store: callbacks: %w", err)
 		}
 		for _, id := range ids {
@@ -101,4 +88,23 @@ func (s *Store) CallbackState(ctx context.Context, id string) (state string, att
 		return "", 0, ErrNotFound
 	}
 	return state, attempts, err
+}
+
+// queryIDs runs query in tx and returns its rows' one text column, read
+// to the end before tx is used again.
+func queryIDs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }

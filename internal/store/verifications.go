@@ -496,21 +496,8 @@ func (s *Store) ClaimOrphans(ctx context.Context, own bool) ([]Orphan, error) {
 		if own {
 			self = s.node
 		}
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT id FROM verifications WHERE final = 0 AND (node = ? OR lease_until < ?)`+s.forUpdate(true)), self, ms(now))
+		ids, err := queryIDs(ctx, tx, s.q(`SELECT id FROM verifications WHERE final = 0 AND (node = ? OR lease_until < ?)`+s.forUpdate(true)), self, ms(now))
 		if err != nil {
-			return fmt.Errorf("store: orphans: %w", err)
-		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return fmt.Errorf("store: orphans: %w", err)
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return fmt.Errorf("store: orphans: %w", err)
 		}
 		for _, id := range ids {
