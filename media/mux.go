@@ -2,7 +2,6 @@ package media
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,9 +26,16 @@ import (
 // three in-order packets of one SSRC). A datagram from an address no
 // session expects is dropped and counted (MuxStats.Unknown) before it is
 // parsed; so are those that arrive before a call is answered, since the
-// far end's address is only routed from Start. When two calls expect the
-// same far end address, the packet goes to the one locked onto its SSRC,
-// or else to the first one not locked yet.
+// far end's address is only routed from Start.
+//
+// The far end's address must name one call. When two live calls' SDP name
+// the same far end address (a media server answering every call on one
+// port, as SIPp's -mp does), nothing the far end signalled tells their
+// packets apart: with a port per call our port does, on a shared port a
+// guess by SSRC or by order could hand one callee's # to another's call.
+// Packets from such an address are dropped and counted
+// (MuxStats.Ambiguous), and a warning says to turn media.rtp_mux off for
+// that trunk; the calls end without a key.
 //
 // The pacers send the sessions' packets of each millisecond together, in
 // one sendmmsg per pacer and tick, instead of one sendto each.
@@ -53,7 +59,8 @@ type Mux struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	received, unknown, routed atomic.Uint64
+	received, unknown, routed, ambiguous atomic.Uint64
+	warnedShared                         atomic.Bool
 }
 
 // MuxConfig configures [ListenMux].
@@ -73,6 +80,9 @@ type MuxStats struct {
 	Received uint64 // datagrams read
 	Routed   uint64 // handed to a session
 	Unknown  uint64 // from an address no answered call expects: dropped
+	// Ambiguous: from a far end address that several live calls' SDP
+	// named; dropped, since nothing tells whose call they are.
+	Ambiguous uint64
 	Sessions int    // sessions routed now
 }
 
@@ -122,7 +132,7 @@ func (m *Mux) Stats() MuxStats {
 	m.mu.Lock()
 	n := len(m.all)
 	m.mu.Unlock()
-	return MuxStats{Received: m.received.Load(), Routed: m.routed.Load(), Unknown: m.unknown.Load(), Sessions: n}
+	return MuxStats{Received: m.received.Load(), Routed: m.routed.Load(), Unknown: m.unknown.Load(), Ambiguous: m.ambiguous.Load(), Sessions: n}
 }
 
 // Close stops the reader, waits for it and closes the socket. Sessions
@@ -160,6 +170,10 @@ func (m *Mux) route(s *Session, remote netip.AddrPort) {
 	if routable(remote) {
 		m.routes[remote] = append(m.routes[remote], s)
 		s.muxRoute = remote
+		if len(m.routes[remote]) == 2 && !m.warnedShared.Swap(true) {
+			m.log.Warn("two calls name the same far end RTP address: a shared RTP port cannot tell their packets apart, they are dropped; turn media.rtp_mux off for this trunk",
+				"remote", remote)
+		}
 	}
 }
 
@@ -196,37 +210,18 @@ func routable(a netip.AddrPort) bool {
 	return a.IsValid() && !a.Addr().IsUnspecified() && a.Port() != 0
 }
 
-// lookup returns the session for a datagram b from from, or nil.
-func (m *Mux) lookup(from netip.AddrPort, b []byte) *Session {
+// lookup returns the session expecting datagrams from from, or nil for
+// none; ambiguous when several do.
+func (m *Mux) lookup(from netip.AddrPort) (s *Session, ambiguous bool) {
 	m.mu.Lock()
-	r := m.routes[from]
-	var one *Session
-	if len(r) == 1 {
-		one = r[0]
+	defer m.mu.Unlock()
+	switch r := m.routes[from]; len(r) {
+	case 0:
+		return nil, false
+	case 1:
+		return r[0], false
 	}
-	var few [4]*Session
-	n := copy(few[:], r)
-	m.mu.Unlock()
-	if one != nil || n == 0 {
-		return one
-	}
-	// Several calls expect this far end (one media relay port for
-	// several calls is rare but legal): the SSRC decides.
-	if len(b) < 12 {
-		return few[0]
-	}
-	ssrc := binary.BigEndian.Uint32(b[8:12])
-	var free *Session
-	for _, s := range few[:n] {
-		locked, lssrc := s.lockedSSRC()
-		if locked && lssrc == ssrc {
-			return s
-		}
-		if !locked && free == nil {
-			free = s
-		}
-	}
-	return free
+	return nil, true
 }
 
 // tickEvery is how often the reader ticks its sessions for RFC 4733
@@ -262,8 +257,12 @@ func (m *Mux) receive() {
 		m.received.Add(uint64(n))
 		for i := range n {
 			b := bufs[i][:lens[i]]
-			s := m.lookup(froms[i], b)
-			if s == nil {
+			s, ambiguous := m.lookup(froms[i])
+			switch {
+			case ambiguous:
+				m.ambiguous.Add(1)
+				continue
+			case s == nil:
 				m.unknown.Add(1)
 				continue
 			}

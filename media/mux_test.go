@@ -86,9 +86,10 @@ func TestMuxTwoCalls(t *testing.T) {
 	}
 }
 
-// TestMuxSameFarEnd: two calls whose SDP names the same far end address
-// (one media relay port) are told apart by SSRC: each locks onto the first
-// SSRC it is given, and keys follow their SSRC.
+// TestMuxSameFarEnd: when two live calls' SDP name the same far end
+// address, nothing tells their packets apart: both calls' packets are
+// dropped as ambiguous, neither call gets the other's key; once one call
+// ends, the address names one call again.
 func TestMuxSameFarEnd(t *testing.T) {
 	m := newMux(t)
 	relay := rawSocket(t)
@@ -110,19 +111,41 @@ func TestMuxSameFarEnd(t *testing.T) {
 			}
 		}
 	}
-	// SSRC A's three packets lock call a; then SSRC B's go to b.
-	send(pa.silence(60 * time.Millisecond))
-	send(pb.silence(60 * time.Millisecond))
-	send(pb.press(101, '9', 100*time.Millisecond))
-	send(pa.press(101, '8', 100*time.Millisecond))
-	if e := waitPress(t, b.Presses(), '9'); e.Source != dtmf.SourceRFC4733 {
-		t.Errorf("b: %v", e)
+	ambiguous := concat(pa.silence(60*time.Millisecond), pb.silence(60*time.Millisecond),
+		pb.press(101, '9', 100*time.Millisecond), pa.press(101, '8', 100*time.Millisecond))
+	send(ambiguous)
+	// A third call with a far end of its own: once its key arrives, the
+	// reader has taken everything sent before it (one queue, one reader).
+	c := listen(t, SessionConfig{Mux: m})
+	other := rawSocket(t)
+	nc := pcmuEvents
+	nc.Remote = addrOf(other)
+	if err := c.Start(nc); err != nil {
+		t.Fatal(err)
 	}
-	waitPress(t, a.Presses(), '8')
-	for name, s := range map[string]*Session{"a": a, "b": b} {
-		if st := s.Stats().Stream; st.Dropped.SSRC != 0 || st.Locks != 1 {
-			t.Errorf("%s: %+v", name, st)
+	pc := newPhone(addrOf(other).String(), PCMU)
+	for _, p := range concat(pc.silence(60*time.Millisecond), pc.press(101, '5', 100*time.Millisecond)) {
+		if _, err := other.WriteToUDPAddrPort(p.b, m.Addr()); err != nil {
+			t.Fatal(err)
 		}
+	}
+	waitPress(t, c.Presses(), '5')
+	for name, s := range map[string]*Session{"a": a, "b": b} {
+		select {
+		case e := <-s.Presses():
+			t.Errorf("%s got %v from an ambiguous address", name, e)
+		default:
+		}
+	}
+	b.Close()
+	// a alone now: its phone's press reaches it, after the ambiguous ones
+	// were read.
+	send(concat(pa.silence(60*time.Millisecond), pa.press(101, '7', 100*time.Millisecond)))
+	if e := waitPress(t, a.Presses(), '7'); e.Source != dtmf.SourceRFC4733 {
+		t.Errorf("a: %v", e)
+	}
+	if st := m.Stats(); st.Ambiguous != uint64(len(ambiguous)) {
+		t.Errorf("mux %+v: want %d ambiguous", st, len(ambiguous))
 	}
 }
 
@@ -217,7 +240,7 @@ func TestMuxReceiveAllocs(t *testing.T) {
 	allocs := testing.AllocsPerRun(400, func() {
 		p := pkts[i]
 		i++
-		if r := m.lookup(p.from, p.b); r != s {
+		if r, _ := m.lookup(p.from); r != s {
 			t.Fatalf("routed to %p, want %p", r, s)
 		}
 		evs = s.packet(evs, p.from, p.b)
@@ -229,4 +252,3 @@ func TestMuxReceiveAllocs(t *testing.T) {
 		t.Errorf("stream took %d audio packets", st.Audio)
 	}
 }
-

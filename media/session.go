@@ -561,17 +561,6 @@ func (s *Session) packet(evs []dtmf.Event, from netip.AddrPort, b []byte) []dtmf
 	return evs
 }
 
-// lockedSSRC says whether the stream is locked and onto which SSRC.
-func (s *Session) lockedSSRC() (bool, uint32) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stream == nil {
-		return false, 0
-	}
-	src, ssrc, _ := s.stream.Lock()
-	return src.IsValid(), ssrc
-}
-
 func (s *Session) tick(evs []dtmf.Event) {
 	now := s.now()
 	s.mu.Lock()

@@ -51,6 +51,7 @@ type options struct {
 	capture   int
 	sipPort   int
 	keep      bool
+	mux       bool
 }
 
 func main() {
@@ -64,6 +65,7 @@ func main() {
 	flag.IntVar(&o.capture, "capture", 8, "about how many calls' RTP from the caller is captured for the pacing figures (sampled by SSRC)")
 	flag.IntVar(&o.sipPort, "port", 46060, "first port of the run's own range (SIP, HTTP, RTP above it)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the run's folder (configs, logs, captures)")
+	flag.BoolVar(&o.mux, "mux", true, "hashcall with media.rtp_mux (one shared RTP port); false: a port per call")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
@@ -398,6 +400,7 @@ func runHashcall(ctx context.Context, dir string, o options) (row, error) {
     options_interval: 0s
 media:
   rtp_ports: "%d-%d"
+  rtp_mux: %t
 verify:
   answer_timeout: 10s
   attempts: 3
@@ -417,7 +420,7 @@ store:
   path: %s
 audit:
   hmac_key: "load-audit-key-0123456789"
-`, o.ourSIP(), o.phoneSIP(), o.ourRTPLow(), o.ourRTPHigh(), o.ourHTTP(), loadToken, o.n, filepath.Join(dir, "hashcall.db"))
+`, o.ourSIP(), o.phoneSIP(), o.ourRTPLow(), o.ourRTPHigh(), o.mux, o.ourHTTP(), loadToken, o.n, filepath.Join(dir, "hashcall.db"))
 	cfgPath := filepath.Join(dir, "hashcall.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return r, err
