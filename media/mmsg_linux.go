@@ -17,11 +17,14 @@ import (
 // allocated once, so that reading and writing a batch allocates nothing.
 // A batchConn is used by one goroutine at a time.
 type batchConn struct {
-	rc    syscall.RawConn
-	v6    bool // the socket is AF_INET6: addresses go out as sockaddr_in6
-	hdrs  []unix.Mmsghdr
-	iovs  []unix.Iovec
-	names [][unix.SizeofSockaddrInet6]byte
+	rc syscall.RawConn
+	v6 bool // the socket is AF_INET6: addresses go out as sockaddr_in6
+	// nowait makes read return EAGAIN when no datagram is queued instead
+	// of waiting for one (the receivers' epoll set says when to read).
+	nowait bool
+	hdrs   []unix.Mmsghdr
+	iovs   []unix.Iovec
+	names  [][unix.SizeofSockaddrInet6]byte
 
 	// The operation in progress, for the closures handed to rc.
 	count, done int
@@ -35,13 +38,16 @@ func newBatchConn(c *net.UDPConn, size int) (*batchConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &batchConn{
-		rc:    rc,
-		v6:    c.LocalAddr().(*net.UDPAddr).IP.To4() == nil,
-		hdrs:  make([]unix.Mmsghdr, size),
-		iovs:  make([]unix.Iovec, size),
-		names: make([][unix.SizeofSockaddrInet6]byte, size),
-	}
+	b := &batchConn{rc: rc, v6: c.LocalAddr().(*net.UDPAddr).IP.To4() == nil}
+	b.init(size)
+	return b, nil
+}
+
+// init allocates the headers of size datagrams.
+func (b *batchConn) init(size int) {
+	b.hdrs = make([]unix.Mmsghdr, size)
+	b.iovs = make([]unix.Iovec, size)
+	b.names = make([][unix.SizeofSockaddrInet6]byte, size)
 	for i := range b.hdrs {
 		b.hdrs[i].Hdr.Iov = &b.iovs[i]
 		b.hdrs[i].Hdr.SetIovlen(1)
@@ -49,7 +55,6 @@ func newBatchConn(c *net.UDPConn, size int) (*batchConn, error) {
 	}
 	b.readFn = b.recv
 	b.writeFn = b.send
-	return b, nil
 }
 
 // read receives up to len(bufs) datagrams (at most the batch size) into
@@ -82,6 +87,8 @@ func (b *batchConn) read(bufs [][]byte, lens []int, froms []netip.AddrPort) (int
 func (b *batchConn) recv(fd uintptr) bool {
 	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(b.count), unix.MSG_DONTWAIT, 0, 0)
 	switch {
+	case e == unix.EAGAIN && b.nowait:
+		b.errno = e
 	case e == unix.EAGAIN || e == unix.EINTR:
 		return false // wait for the socket to be readable
 	case e != 0:

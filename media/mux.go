@@ -83,7 +83,7 @@ type MuxStats struct {
 	// Ambiguous: from a far end address that several live calls' SDP
 	// named; dropped, since nothing tells whose call they are.
 	Ambiguous uint64
-	Sessions int    // sessions routed now
+	Sessions  int // sessions routed now
 }
 
 // muxBatch is how many datagrams one system call moves at most.

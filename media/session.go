@@ -199,6 +199,7 @@ type Session struct {
 	evs        []dtmf.Event // Info's scratch
 
 	muxRoute netip.AddrPort // the far end address the mux routes to us; under mux.mu
+	rx       *recvEntry     // our socket's place in the receivers' epoll set (Linux)
 
 	// Sender state, owned by the pacer serving the session.
 	ssrc       uint32
@@ -296,8 +297,13 @@ func Listen(ctx context.Context, cfg SessionConfig) (*Session, error) {
 	}
 	s.stopAfter = context.AfterFunc(ctx, s.shutdown)
 	if s.mux == nil {
-		s.wg.Add(1)
-		go s.receive()
+		if e, err := joinReceiver(s); err == nil {
+			s.rx = e
+		} else {
+			s.log.Debug("rtp receive: a goroutine of its own", "err", err)
+			s.wg.Add(1)
+			go s.receive()
+		}
 	}
 	s.log.Debug("rtp session listening", "addr", s.local.Addr)
 	return s, nil
@@ -482,6 +488,9 @@ func (s *Session) shutdown() {
 		if s.mux != nil {
 			s.mux.leave(s)
 			return
+		}
+		if s.rx != nil {
+			leaveReceiver(s.rx)
 		}
 		if err := s.conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			s.closeErr = fmt.Errorf("media: close socket: %w", err)
