@@ -224,6 +224,12 @@ type job struct {
 	stop   bool
 	err    error
 	done   chan struct{}
+
+	// A StartAudio job reports to result instead of a waiting run, and
+	// frees the session's playback slot itself.
+	result  chan<- error
+	stopCtx func()
+	ctxErr  error // the context that stopped it ended with this
 }
 
 // Listen opens the media session of one call: it binds an even UDP port
@@ -701,6 +707,14 @@ func (s *Session) finish(j *job, err error) {
 	close(j.done)
 	if s.job == j {
 		s.job = nil
+	}
+	if j.result != nil {
+		j.stopCtx()
+		if errors.Is(err, ErrStopped) && j.ctxErr != nil {
+			err = j.ctxErr
+		}
+		j.result <- err
+		<-s.sem
 	}
 }
 
