@@ -69,12 +69,12 @@ type serveOptions struct {
 	// storeDSN, when set, selects PostgreSQL (passed in the environment).
 	storePath string
 	storeDSN  string
-	node      string        // store.node; "" is the host name
+	node      string // store.node; "" is the host name
 	// rtpMux turns media.rtp_mux on; muxPort, when set, receives the
 	// shared port.
 	rtpMux  bool
 	muxPort *int
-	lease     time.Duration // store.lease; 0 is 30 s
+	lease   time.Duration // store.lease; 0 is 30 s
 }
 
 // server is a running `hashcall serve`.
