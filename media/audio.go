@@ -69,3 +69,53 @@ func (s *Session) PlayAudio(ctx context.Context, a *Audio) error {
 	}
 	return s.run(ctx, &job{audio: a.encoded(codec), pt: codec.PayloadType})
 }
+
+// StartAudio is PlayAudio without waiting: it starts a and returns a
+// channel that receives what PlayAudio would have returned, once. While
+// nothing else plays it needs no goroutine (a call waiting on a prompt is
+// a select, not a parked goroutine of its own); otherwise it waits for the
+// earlier playback in one.
+func (s *Session) StartAudio(ctx context.Context, a *Audio) <-chan error {
+	res := make(chan error, 1)
+	s.mu.Lock()
+	started, codec := s.started, s.neg.Codec
+	s.mu.Unlock()
+	switch {
+	case !started:
+		res <- ErrNotStarted
+		return res
+	case a == nil || a.Len() == 0:
+		res <- nil
+		return res
+	}
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		go func() { res <- s.PlayAudio(ctx, a) }()
+		return res
+	}
+	j := &job{audio: a.encoded(codec), pt: codec.PayloadType, done: make(chan struct{}), result: res}
+	s.mu.Lock()
+	if s.closing || s.ctx.Err() != nil {
+		s.mu.Unlock()
+		<-s.sem
+		res <- ErrClosed
+		return res
+	}
+	s.job = j
+	// ctx ending stops the playback at the next frame, as in run.
+	stopA := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		j.stop, j.ctxErr = true, ctx.Err()
+	})
+	// The session ending (Close, or Listen's context) ends it at once.
+	stopB := context.AfterFunc(s.ctx, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.finish(j, ErrClosed)
+	})
+	j.stopCtx = func() { stopA(); stopB() }
+	s.mu.Unlock()
+	return res
+}

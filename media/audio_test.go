@@ -3,6 +3,7 @@ package media
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
 	"time"
 	"unsafe"
@@ -76,4 +77,88 @@ func TestAudioEncodeOnce(t *testing.T) {
 	if allocs := testing.AllocsPerRun(100, func() { a.encoded(PCMA) }); allocs != 0 {
 		t.Errorf("%v allocations per use after the first", allocs)
 	}
+}
+
+// TestStartAudio: StartAudio reports what PlayAudio would: nil at the
+// end, ErrStopped after Stop, the context's error when it ends, ErrClosed
+// when the session closes, and it waits for an earlier playback.
+func TestStartAudio(t *testing.T) {
+	a := NewAudio(dtmfTone('1', 100*time.Millisecond))
+	t.Run("to the end", func(t *testing.T) {
+		s, clk, _ := fakeSession(t, pcmuEvents)
+		done := s.StartAudio(context.Background(), a)
+		for range 6 {
+			step(t, clk, FrameDuration)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if st := s.Stats(); st.Sent < 6 {
+			t.Errorf("sent %d", st.Sent)
+		}
+	})
+	t.Run("stopped", func(t *testing.T) {
+		s, clk, _ := fakeSession(t, pcmuEvents)
+		done := s.StartAudio(context.Background(), a)
+		s.Stop()
+		step(t, clk, FrameDuration)
+		if err := <-done; !errors.Is(err, ErrStopped) {
+			t.Fatal(err)
+		}
+	})
+	t.Run("context", func(t *testing.T) {
+		s, clk, _ := fakeSession(t, pcmuEvents)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := s.StartAudio(ctx, NewAudio(dtmfTone('1', 10*time.Second)))
+		cancel()
+		// The stop lands from the context's own goroutine: step until the
+		// pacer has seen it.
+		var err error
+		for err == nil {
+			step(t, clk, FrameDuration)
+			select {
+			case err = <-done:
+			default:
+			}
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Fatal(err)
+		}
+	})
+	t.Run("closed", func(t *testing.T) {
+		s, _, _ := fakeSession(t, pcmuEvents)
+		done := s.StartAudio(context.Background(), a)
+		s.Close()
+		if err := <-done; !errors.Is(err, ErrClosed) {
+			t.Fatal(err)
+		}
+	})
+	t.Run("after another", func(t *testing.T) {
+		s, clk, _ := fakeSession(t, pcmuEvents)
+		first := s.StartAudio(context.Background(), a)
+		second := s.StartAudio(context.Background(), a) // waits in a goroutine
+		var errs []error
+		for len(errs) < 2 {
+			step(t, clk, FrameDuration)
+			select {
+			case err := <-first:
+				errs = append(errs, err)
+			case err := <-second:
+				if len(errs) == 0 {
+					t.Fatal("the second playback ended before the first")
+				}
+				errs = append(errs, err)
+			default:
+			}
+		}
+		if errs[0] != nil || errs[1] != nil {
+			t.Fatal(errs)
+		}
+	})
+	t.Run("not started", func(t *testing.T) {
+		s := listen(t, SessionConfig{})
+		if err := <-s.StartAudio(context.Background(), a); !errors.Is(err, ErrNotStarted) {
+			t.Fatal(err)
+		}
+	})
 }

@@ -66,6 +66,7 @@ type slotSender interface {
 type sendScratch struct {
 	hdr rtp.Header
 	buf [maxDatagram]byte
+	out *sendBatch // the packets of sessions on a Mux, sent per tick
 }
 
 // Entry states, under registry.mu.
@@ -442,6 +443,7 @@ func (p *pacer) serveTick(t int64) {
 		}
 		e.next = slot + 1
 	}
+	p.sc.flush()
 }
 
 // latenessBounds are the upper bounds of the lateness histogram's buckets.

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/binary"
@@ -120,6 +121,10 @@ type SessionConfig struct {
 	// Audio, when set, receives the far end's audio from Start on (see
 	// Stream.SetAudio), on the receive goroutine.
 	Audio AudioSink
+	// Mux, when set, carries the session's RTP on its shared socket
+	// instead of a socket of the session's own (media.rtp_mux); Ports is
+	// then unused and Latch not allowed. See [Mux].
+	Mux *Mux
 }
 
 // SessionStats counts what a [Session] did.
@@ -159,7 +164,8 @@ type Session struct {
 	cfg   SessionConfig
 	clock Clock
 	log   *slog.Logger
-	conn  *net.UDPConn
+	conn  *net.UDPConn // nil on a Mux
+	mux   *Mux
 	epoch time.Time
 
 	// sdpMu guards local and answeredAt: the SDP exchange of dialog.go,
@@ -192,6 +198,9 @@ type Session struct {
 	relock     bool         // the stream was unlocked (Retarget) since
 	evs        []dtmf.Event // Info's scratch
 
+	muxRoute netip.AddrPort // the far end address the mux routes to us; under mux.mu
+	rx       *recvEntry     // our socket's place in the receivers' epoll set (Linux)
+
 	// Sender state, owned by the pacer serving the session.
 	ssrc       uint32
 	seq        uint16
@@ -215,6 +224,12 @@ type job struct {
 	stop   bool
 	err    error
 	done   chan struct{}
+
+	// A StartAudio job reports to result instead of a waiting run, and
+	// frees the session's playback slot itself.
+	result  chan<- error
+	stopCtx func()
+	ctxErr  error // the context that stopped it ended with this
 }
 
 // Listen opens the media session of one call: it binds an even UDP port
@@ -225,11 +240,17 @@ func Listen(ctx context.Context, cfg SessionConfig) (*Session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !cfg.IP.IsValid() {
-		return nil, errors.New("media: no IP address to listen on")
-	}
-	if err := cfg.Ports.check(); err != nil {
-		return nil, err
+	if cfg.Mux != nil {
+		if cfg.Latch {
+			return nil, errors.New("media: symmetric latching needs a socket per call: it cannot be used with a shared RTP port (media.rtp_mux)")
+		}
+	} else {
+		if !cfg.IP.IsValid() {
+			return nil, errors.New("media: no IP address to listen on")
+		}
+		if err := cfg.Ports.check(); err != nil {
+			return nil, err
+		}
 	}
 	for _, c := range cfg.Codecs {
 		if !c.Supported() {
@@ -242,23 +263,31 @@ func Listen(ctx context.Context, cfg SessionConfig) (*Session, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	ip := cfg.IP.Unmap()
-	conn, err := bind(ip, cfg.Ports)
-	if err != nil {
-		return nil, err
+	var (
+		conn *net.UDPConn
+		addr netip.AddrPort
+	)
+	if cfg.Mux != nil {
+		addr = cfg.Mux.Addr()
+	} else {
+		var err error
+		if conn, err = bind(cfg.IP.Unmap(), cfg.Ports); err != nil {
+			return nil, err
+		}
+		addr = conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	}
-	port := uint16(conn.LocalAddr().(*net.UDPAddr).Port)
 	s := &Session{
 		cfg:     cfg,
 		clock:   cfg.Clock,
 		conn:    conn,
-		local:   Local{Addr: netip.AddrPortFrom(ip, port), Codecs: cfg.Codecs, EventPT: cfg.EventPT},
+		mux:     cfg.Mux,
+		local:   Local{Addr: addr, Codecs: cfg.Codecs, EventPT: cfg.EventPT},
 		epoch:   cfg.Clock.Now(),
 		presses: make(chan dtmf.Event, pressBuffer),
 		sem:     make(chan struct{}, 1),
 		evs:     make([]dtmf.Event, 0, 4),
 	}
-	s.log = cfg.Logger.With("rtp_port", port)
+	s.log = cfg.Logger.With("rtp_port", addr.Port())
 	var r [10]byte
 	_, _ = crand.Read(r[:])
 	s.ssrc = binary.BigEndian.Uint32(r[0:])
@@ -267,9 +296,21 @@ func Listen(ctx context.Context, cfg SessionConfig) (*Session, error) {
 	s.needMarker = true
 	s.pe.s = s
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if s.mux != nil {
+		if err := s.mux.join(s); err != nil {
+			return nil, err
+		}
+	}
 	s.stopAfter = context.AfterFunc(ctx, s.shutdown)
-	s.wg.Add(1)
-	go s.receive()
+	if s.mux == nil {
+		if e, err := joinReceiver(s); err == nil {
+			s.rx = e
+		} else {
+			s.log.Debug("rtp receive: a goroutine of its own", "err", err)
+			s.wg.Add(1)
+			go s.receive()
+		}
+	}
 	s.log.Debug("rtp session listening", "addr", s.local.Addr)
 	return s, nil
 }
@@ -293,7 +334,12 @@ func bind(ip netip.Addr, r PortRange) (*net.UDPConn, error) {
 }
 
 // LocalAddr returns the socket's address.
-func (s *Session) LocalAddr() netip.AddrPort { return s.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+func (s *Session) LocalAddr() netip.AddrPort {
+	if s.mux != nil {
+		return s.mux.Addr()
+	}
+	return s.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+}
 
 // Local returns our side of the SDP exchange, for Offer, ParseAnswer,
 // Answer and Current. It is not safe for concurrent use: it belongs to the
@@ -328,6 +374,9 @@ func (s *Session) Start(n Negotiated) error {
 	s.stream.SetAudio(s.cfg.Audio)
 	s.started = true
 	early := s.early
+	if s.mux != nil {
+		s.mux.route(s, n.Remote)
+	}
 	s.mu.Unlock()
 	// Outside s.mu: a pacer takes its own lock, then s.mu in sendSlot. A
 	// Close in between makes joinPacer a no-op.
@@ -350,6 +399,9 @@ func (s *Session) Update(n Negotiated) error {
 	if n.Remote != s.neg.Remote {
 		s.log.Info("rtp retarget", "from", s.neg.Remote, "to", n.Remote)
 		s.relock = true
+		if s.mux != nil {
+			s.mux.route(s, n.Remote)
+		}
 	}
 	s.neg = n
 	s.stream.Update(n.StreamConfig(s.cfg.Latch))
@@ -366,6 +418,9 @@ func (s *Session) Retarget(remote netip.AddrPort) {
 		return
 	}
 	s.log.Info("rtp retarget", "from", s.neg.Remote, "to", remote)
+	if s.mux != nil {
+		s.mux.route(s, remote)
+	}
 	s.neg.Remote = remote
 	s.stream.Retarget(remote)
 	s.relock = true
@@ -436,6 +491,13 @@ func (s *Session) shutdown() {
 		s.down.Store(true)
 		leavePacer(&s.pe)
 		s.cancel()
+		if s.mux != nil {
+			s.mux.leave(s)
+			return
+		}
+		if s.rx != nil {
+			leaveReceiver(s.rx)
+		}
 		if err := s.conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			s.closeErr = fmt.Errorf("media: close socket: %w", err)
 		}
@@ -476,40 +538,49 @@ func (s *Session) receive() {
 			s.log.Warn("rtp receive", "err", err)
 			continue
 		}
-		now := s.now()
-		s.mu.Lock()
-		if s.stream == nil {
-			s.early++
-			s.mu.Unlock()
-			continue
-		}
-		evs, _ = s.stream.Packet(evs[:0], now, from, buf[:n])
-		if src, ssrc, locks := s.stream.Lock(); locks != s.lastLocks {
-			s.lastLocks = locks
-			if locks == 1 || s.relock {
-				s.relock = false
-				s.log.Info("rtp locked", "source", src, "ssrc", ssrc)
-			} else {
-				// Another stream took over (Stream: takeover rules).
-				s.log.Info("rtp lock taken over", "source", src, "ssrc", ssrc, "locks", locks)
-			}
-		}
-		if s.cfg.Latch {
-			if src, ok := s.stream.Source(); ok && src != s.lastSource {
-				s.lastSource = src
-				s.log.Info("rtp source latched", "source", src)
-			}
-		}
-		s.deliver(evs)
-		s.mu.Unlock()
+		evs = s.packet(evs, from, buf[:n])
 	}
+}
+
+// packet takes one datagram b from from, read by the session's receiver or
+// its Mux, and returns evs for reuse.
+func (s *Session) packet(evs []dtmf.Event, from netip.AddrPort, b []byte) []dtmf.Event {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return evs
+	}
+	if s.stream == nil {
+		s.early++
+		return evs
+	}
+	evs, _ = s.stream.Packet(evs[:0], now, from, b)
+	if src, ssrc, locks := s.stream.Lock(); locks != s.lastLocks {
+		s.lastLocks = locks
+		if locks == 1 || s.relock {
+			s.relock = false
+			s.log.Info("rtp locked", "source", src, "ssrc", ssrc)
+		} else {
+			// Another stream took over (Stream: takeover rules).
+			s.log.Info("rtp lock taken over", "source", src, "ssrc", ssrc, "locks", locks)
+		}
+	}
+	if s.cfg.Latch {
+		if src, ok := s.stream.Source(); ok && src != s.lastSource {
+			s.lastSource = src
+			s.log.Info("rtp source latched", "source", src)
+		}
+	}
+	s.deliver(evs)
+	return evs
 }
 
 func (s *Session) tick(evs []dtmf.Event) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.stream != nil {
+	if s.stream != nil && !s.closed {
 		s.deliver(s.stream.Tick(evs[:0], now))
 	}
 }
@@ -637,6 +708,14 @@ func (s *Session) finish(j *job, err error) {
 	if s.job == j {
 		s.job = nil
 	}
+	if j.result != nil {
+		j.stopCtx()
+		if errors.Is(err, ErrStopped) && j.ctxErr != nil {
+			err = j.ctxErr
+		}
+		j.result <- err
+		<-s.sem
+	}
 }
 
 // sendSlot sends the packet of one slot: the next frame of the job, or an
@@ -693,25 +772,31 @@ func (s *Session) sendSlot(slot int64, sc *sendScratch) bool {
 
 	if ok {
 		h.Marker = h.Marker || s.needMarker
-		n, err := h.MarshalTo(sc.buf[:])
+		out := sc.buf[:]
+		var b *sendBatch
+		if s.mux != nil {
+			if b = sc.batch(s.mux); b != nil {
+				out = b.next()
+			}
+		}
+		n, err := h.MarshalTo(out)
 		if err == nil {
 			if event != nil {
 				var m int
-				m, err = event.MarshalTo(sc.buf[n:])
+				m, err = event.MarshalTo(out[n:])
 				n += m
 			} else {
-				n += copy(sc.buf[n:], payload)
+				n += copy(out[n:], payload)
 			}
 		}
-		if err == nil {
-			_, err = s.conn.WriteToUDPAddrPort(sc.buf[:n], dest)
-		}
-		if err != nil {
-			if s.sendErrors.Add(1) == 1 {
-				s.log.Warn("rtp send", "to", dest, "err", err)
-			}
-		} else {
-			s.sent.Add(1)
+		switch {
+		case err == nil && b != nil:
+			b.push(s, n, dest) // sent and counted when the pacer flushes the tick
+		case err == nil && s.conn != nil:
+			_, err = s.conn.WriteToUDPAddrPort(out[:n], dest)
+			s.sent1(err, dest)
+		default:
+			s.sent1(cmp.Or(err, ErrClosed), dest)
 		}
 		s.seq++
 		s.needMarker = false
@@ -726,6 +811,17 @@ func (s *Session) sendSlot(slot int64, sc *sendScratch) bool {
 		s.mu.Unlock()
 	}
 	return ok
+}
+
+// sent1 counts one packet sent, or not sent for err.
+func (s *Session) sent1(err error, dest netip.AddrPort) {
+	if err == nil {
+		s.sent.Add(1)
+		return
+	}
+	if s.sendErrors.Add(1) == 1 {
+		s.log.Warn("rtp send", "to", dest, "err", err)
+	}
 }
 
 // destination is where to send, and false on hold or without an address;

@@ -37,6 +37,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/hashcall/hashcall/internal/redact"
+	"github.com/hashcall/hashcall/internal/sockopt"
 )
 
 // Config is what the user agent needs. Durations of zero take the defaults.
@@ -307,16 +308,7 @@ func (u *UA) listen(ctx context.Context) error {
 			return fmt.Errorf("sip: listen udp %s: %w", u.cfg.Listen, err)
 		}
 		if uc, ok := pc.(*net.UDPConn); ok && u.cfg.UDPReadBuffer > 0 {
-			got, err := sizeReadBuffer(uc, u.cfg.UDPReadBuffer)
-			switch {
-			case err != nil:
-				u.log.Warn("sip: could not size the UDP receive buffer", "want_bytes", u.cfg.UDPReadBuffer, "err", err)
-			case got < u.cfg.UDPReadBuffer:
-				u.log.Warn("sip: the kernel capped the UDP receive buffer at net.core.rmem_max; a burst of call set-ups may be dropped (sysctl -w net.core.rmem_max=N, or run with CAP_NET_ADMIN)",
-					"want_bytes", u.cfg.UDPReadBuffer, "got_bytes", got)
-			default:
-				u.log.Debug("sip: UDP receive buffer", "bytes", got)
-			}
+			sockopt.SizeReadBuffer(uc, u.cfg.UDPReadBuffer, u.log, "sip.udp_read_buffer")
 		}
 		u.laddr, u.closer = pc.LocalAddr(), pc.Close
 		u.serveFn = func() error { return u.server.ServeUDP(pc) }

@@ -734,6 +734,16 @@ var errMaxCallDuration = errors.New("maximum call duration reached")
 // its goroutine.
 func (r *run) withMaxDuration(parent context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(parent)
+	if af, ok := r.clock.(interface {
+		AfterFunc(time.Duration, func()) func() bool
+	}); ok {
+		// The real clock: a runtime timer, no goroutine per call.
+		stop := af.AfterFunc(r.cfg.MaxCallDuration, func() { cancel(errMaxCallDuration) })
+		return ctx, func() {
+			stop()
+			cancel(nil)
+		}
+	}
 	t := r.clock.NewTimer(r.cfg.MaxCallDuration)
 	done := make(chan struct{})
 	go func() {
@@ -910,11 +920,23 @@ func (t *talk) early(e dtmf.Event, shown string, answerAt time.Duration, why Ear
 func (t *talk) play(samples []int16, name prompts.Name) *playing {
 	t.r.progress(StagePrompt, string(name))
 	pctx, pcancel := context.WithCancel(t.ctx)
-	pl := &playing{cancel: pcancel, done: make(chan error, 1), samples: samples}
+	pl := &playing{cancel: pcancel, samples: samples}
 	t.vm.playing(samples) // its echo is not a greeting
 	a := t.r.v.audio.get(samples)
-	go func() { pl.done <- t.sess.PlayAudio(pctx, a) }()
+	if as, ok := t.sess.(audioStarter); ok {
+		pl.done = as.StartAudio(pctx, a) // no goroutine per prompt
+		return pl
+	}
+	done := make(chan error, 1)
+	pl.done = done
+	go func() { done <- t.sess.PlayAudio(pctx, a) }()
 	return pl
+}
+
+// audioStarter is a Media that starts a prompt without a goroutine
+// (*media.Session).
+type audioStarter interface {
+	StartAudio(ctx context.Context, a *media.Audio) <-chan error
 }
 
 // stop cuts pl short, if it plays, and waits for it.
@@ -946,7 +968,7 @@ func (t *talk) closing(samples []int16, name prompts.Name) {
 // playing is a prompt being played in the background.
 type playing struct {
 	cancel  context.CancelFunc
-	done    chan error
+	done    <-chan error
 	samples []int16
 }
 

@@ -68,6 +68,11 @@ or a number the policy refuses (no call is placed).`,
 			if err != nil {
 				return exitError{2, err}
 			}
+			if mux, err := openMux(cfg, &vc, logger); err != nil {
+				return exitError{2, err}
+			} else if mux != nil {
+				defer mux.Close()
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			ua, err := startUA(ctx, sc, 10*time.Second)

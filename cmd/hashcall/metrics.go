@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hashcall/hashcall/media"
 	"github.com/hashcall/hashcall/sip"
 )
 
@@ -16,6 +17,28 @@ var (
 		"SIP messages from neither the trunk, the outbound proxy nor sip.trusted_sources: requests refused with 403 (an ACK dropped) by method, responses dropped (response), reads of TCP/TLS connections dropped (stream).",
 		[]string{"method"}, nil)
 )
+
+// The shared RTP port's counters (media.rtp_mux).
+var (
+	muxReceivedDesc = prometheus.NewDesc("hashcall_rtp_mux_received_total",
+		"Datagrams read on the shared RTP port (media.rtp_mux).", nil, nil)
+	muxUnknownDesc = prometheus.NewDesc("hashcall_rtp_mux_unknown_total",
+		"Datagrams on the shared RTP port from an address no answered call's SDP named: dropped before parsing.", nil, nil)
+)
+
+// muxCollector exposes media.Mux.Stats.
+type muxCollector struct{ m *media.Mux }
+
+func (c muxCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- muxReceivedDesc
+	ch <- muxUnknownDesc
+}
+
+func (c muxCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.m.Stats()
+	ch <- prometheus.MustNewConstMetric(muxReceivedDesc, prometheus.CounterValue, float64(s.Received))
+	ch <- prometheus.MustNewConstMetric(muxUnknownDesc, prometheus.CounterValue, float64(s.Unknown))
+}
 
 // statser is what sipCollector reads: *sip.UA.
 type statser interface{ Stats() sip.Stats }

@@ -127,10 +127,18 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 	if err != nil {
 		return exitError{2, err}
 	}
+	mux, err := openMux(cfg, &vc, logger)
+	if err != nil {
+		return exitError{2, err}
+	}
 	ctx, stop := signal.NotifyContext(parent, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if mux != nil {
+		defer mux.Close() // after the calls: deferred first, run last
+		reg.MustRegister(muxCollector{mux})
+	}
 	st, err := openStore(ctx, cfg, logger, reg)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"time"
 
@@ -129,6 +130,28 @@ func verifyConfig(c *config.Config, logger *slog.Logger) (verify.Config, error) 
 			Logger:  logger,
 		},
 	}, nil
+}
+
+// openMux binds the shared RTP port when media.rtp_mux is on (the first
+// even port of media.rtp_ports) and hands it to the calls' media; close
+// runs after the last call (nil when off).
+func openMux(c *config.Config, vc *verify.Config, logger *slog.Logger) (*media.Mux, error) {
+	if !c.Media.RTPMux {
+		return nil, nil
+	}
+	port := c.Media.RTPPorts.Low + c.Media.RTPPorts.Low%2
+	// Not the command's context: calls ending in the shutdown grace still
+	// need their media; the caller closes the mux after them.
+	m, err := media.ListenMux(context.Background(), media.MuxConfig{
+		Addr:       netip.AddrPortFrom(c.MediaListenIP(), port),
+		ReadBuffer: int(c.Media.RTPMuxReadBuffer),
+		Logger:     logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("media.rtp_mux: %w", err)
+	}
+	vc.Media.Mux = m
+	return m, nil
 }
 
 // startUA starts the user agent and, with registration on, waits up to

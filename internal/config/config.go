@@ -255,6 +255,12 @@ type Media struct {
 	// end's RTP comes from instead of the address in its SDP
 	// (media.symmetric_latching).
 	SymmetricLatching bool `yaml:"symmetric_latching"`
+	// RTPMux carries every call's RTP on one shared port, the first even
+	// port of RTPPorts, read and written in batches (media.rtp_mux).
+	RTPMux bool `yaml:"rtp_mux"`
+	// RTPMuxReadBuffer is the shared socket's receive buffer
+	// (media.rtp_mux_read_buffer).
+	RTPMuxReadBuffer ByteSize `yaml:"rtp_mux_read_buffer"`
 }
 
 // Verify configures the verification itself (keys verify.*).
@@ -488,6 +494,7 @@ func Default() *Config {
 			RTPPorts:         PortRange{Low: 20000, High: 20999},
 			Codecs:           []string{CodecPCMA, CodecPCMU},
 			TelephoneEventPT: 101,
+			RTPMuxReadBuffer: 8 << 20,
 		},
 		Verify: Verify{
 			AnswerTimeout:   10 * time.Second,

@@ -277,6 +277,12 @@ func (c *Config) validateTLS(ck *checker) {
 
 func (c *Config) validateMedia(ck *checker) {
 	m := &c.Media
+	if m.RTPMux && m.SymmetricLatching {
+		ck.addf("media.rtp_mux", "cannot be combined with media.symmetric_latching: latching needs a port per call to tell whose call a packet from an unknown address is; turn one of them off")
+	}
+	if b := m.RTPMuxReadBuffer; b != 0 && (b < 64<<10 || b > 256<<20) {
+		ck.addf("media.rtp_mux_read_buffer", "want 0 (the kernel's default) or 64KiB to 256MiB, got %s", b)
+	}
 	if m.ListenIP != "" {
 		if _, err := netip.ParseAddr(m.ListenIP); err != nil {
 			ck.addf("media.listen_ip", "want an IP address such as 192.0.2.10, got %s", quote(m.ListenIP))
@@ -285,7 +291,7 @@ func (c *Config) validateMedia(ck *checker) {
 	if err := m.RTPPorts.check(); err != nil {
 		ck.add("media.rtp_ports", err)
 	} else {
-		if n := c.Policy.MaxConcurrent; n > 0 && m.RTPPorts.Pairs() < n {
+		if n := c.Policy.MaxConcurrent; n > 0 && !m.RTPMux && m.RTPPorts.Pairs() < n {
 			ck.addf("media.rtp_ports", "%s holds %d RTP/RTCP port pairs, fewer than policy.max_concurrent (%d)", m.RTPPorts, m.RTPPorts.Pairs(), n)
 		}
 		if lp, err := netip.ParseAddrPort(c.SIP.Listen); err == nil && c.SIP.Transport == TransportUDP &&

@@ -69,8 +69,12 @@ type serveOptions struct {
 	// storeDSN, when set, selects PostgreSQL (passed in the environment).
 	storePath string
 	storeDSN  string
-	node      string        // store.node; "" is the host name
-	lease     time.Duration // store.lease; 0 is 30 s
+	node      string // store.node; "" is the host name
+	// rtpMux turns media.rtp_mux on; muxPort, when set, receives the
+	// shared port.
+	rtpMux  bool
+	muxPort *int
+	lease   time.Duration // store.lease; 0 is 30 s
 }
 
 // server is a running `hashcall serve`.
@@ -230,6 +234,9 @@ func (l *lab) runServe(t *testing.T, bin, promptsDir string, o serveOptions) (p 
 	}
 	httpPort := tcpPort(t, serveHTTPBase)
 	low, high := rtpRange(t, serveRTPBase, 2*o.maxConcurrent+20)
+	if o.muxPort != nil {
+		*o.muxPort = low
+	}
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "hashcall.yaml")
 	yaml := fmt.Sprintf(`# hashcall serve in the interop lab; the trunk password comes from
@@ -246,6 +253,7 @@ sip:
     options_interval: %s
 media:
   rtp_ports: "%d-%d"
+  rtp_mux: %t
 verify:
   answer_timeout: %s
   attempts: 1
@@ -273,7 +281,7 @@ store:
   lease: %s
 audit:
   hmac_key: "interop-audit-key-0123456789"
-`, callerID, o.ringTimeout, o.trunk, trunkUser, trunkRealm, o.optionsInterval, low, high, o.answerTimeout,
+`, callerID, o.ringTimeout, o.trunk, trunkUser, trunkRealm, o.optionsInterval, low, high, o.rtpMux, o.answerTimeout,
 		promptsDir, httpPort, quoted(o.tokens), quoted(o.callbackHosts), quoted(o.callbackAddrs), secret, o.perNumber, o.maxConcurrent, driver, o.storePath, o.node, o.lease)
 	yaml += o.extraYAML
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
@@ -660,6 +668,38 @@ func TestServeThroughKamailio(t *testing.T) {
 		}
 		if strings.Contains(s.log(), number) || strings.Contains(s.log(), trunkPassword) {
 			t.Error("the log holds the unmasked number or the trunk password")
+		}
+	})
+
+	// media.rtp_mux: the call's RTP on the shared port, a stranger
+	// streaming a wrong key to that port from the start: the phone's #
+	// alone decides, the stranger's packets are dropped unparsed.
+	t.Run("rtp_mux_verified", func(t *testing.T) {
+		sipp := l.startUAS(t, "rfc4733_pound")
+		number := mobileNumber(sipp.scenario.number)
+		var port int
+		s := l.startServe(t, bin, promptsDir, serveOptions{rtpMux: true, muxPort: &port})
+		stranger, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stranger.Close()
+		stopc, sentc := make(chan struct{}), make(chan int, 1)
+		go func() { sentc <- forge(stranger, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}, stopc) }()
+		v := s.create(t, `{"to":"`+number+`","reference":"mux"}`)
+		got := s.poll(t, v.ID)
+		close(stopc)
+		sent := <-sentc
+		t.Logf("rtp_mux: %s by %s after %.1f ms set-up, #-to-decision %.1f ms; the stranger sent %d packets", got.Outcome, got.DTMFSource, got.SetupMS, got.HashToDecisionMS, sent)
+		if got.Outcome != "verified" || got.DTMFSource != "rfc4733" || got.Keys != "#" {
+			t.Errorf("outcome %+v, want verified by the phone's rfc4733 # alone", got)
+		}
+		sippDone(t, sipp, 10*time.Second)
+		if n := s.metric(t, "hashcall_rtp_mux_unknown_total"); n < float64(sent)/2 || sent == 0 {
+			t.Errorf("hashcall_rtp_mux_unknown_total %v, the stranger sent %d", n, sent)
+		}
+		if n := s.metric(t, "hashcall_rtp_mux_received_total"); n <= s.metric(t, "hashcall_rtp_mux_unknown_total") {
+			t.Errorf("hashcall_rtp_mux_received_total %v: the phone's packets did not arrive on the shared port", n)
 		}
 	})
 

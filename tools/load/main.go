@@ -51,6 +51,8 @@ type options struct {
 	capture   int
 	sipPort   int
 	keep      bool
+	mux       bool
+	profile   string
 }
 
 func main() {
@@ -64,6 +66,8 @@ func main() {
 	flag.IntVar(&o.capture, "capture", 8, "about how many calls' RTP from the caller is captured for the pacing figures (sampled by SSRC)")
 	flag.IntVar(&o.sipPort, "port", 46060, "first port of the run's own range (SIP, HTTP, RTP above it)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the run's folder (configs, logs, captures)")
+	flag.StringVar(&o.profile, "profile", "", "save hashcall's heap, goroutine and CPU profiles (diagnostics.listen) into this folder while the calls stream")
+	flag.BoolVar(&o.mux, "mux", true, "hashcall with media.rtp_mux (one shared RTP port); false: a port per call")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
@@ -380,6 +384,44 @@ func startCapture(dir string, o options) (*proc, string, error) {
 	return nil, "", errors.New("tcpdump did not start listening within 10 s")
 }
 
+func (o options) diagListen() string {
+	if o.profile == "" {
+		return ""
+	}
+	return "127.0.0.1:" + strconv.Itoa(o.sipPort+4)
+}
+
+// saveProfiles fetches hashcall's profiles while the calls stream.
+func saveProfiles(ctx context.Context, o options, t0 time.Time) {
+	cpu := max(1, int((o.hashAfter-4*time.Second)/time.Second))
+	select {
+	case <-time.After(time.Until(t0.Add(3 * time.Second))):
+	case <-ctx.Done():
+		return
+	}
+	_ = os.MkdirAll(o.profile, 0o755)
+	base := "http://" + o.diagListen() + "/debug/pprof/"
+	for _, p := range []struct{ name, path string }{
+		{"cpu.pprof", "profile?seconds=" + strconv.Itoa(cpu)},
+		{"heap.pprof", "heap"},
+		{"goroutine.txt", "goroutine?debug=1"},
+		{"metrics.txt", "http://127.0.0.1:" + strconv.Itoa(o.ourHTTP()) + "/metrics"},
+	} {
+		u := base + p.path
+		if strings.HasPrefix(p.path, "http:") {
+			u = p.path
+		}
+		resp, err := http.Get(u)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "load: profile:", err)
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		_ = os.WriteFile(filepath.Join(o.profile, p.name), b, 0o644)
+	}
+}
+
 const loadToken = "load-test-token-0123456789abcdef"
 
 func runHashcall(ctx context.Context, dir string, o options) (row, error) {
@@ -398,6 +440,7 @@ func runHashcall(ctx context.Context, dir string, o options) (row, error) {
     options_interval: 0s
 media:
   rtp_ports: "%d-%d"
+  rtp_mux: %t
 verify:
   answer_timeout: 10s
   attempts: 3
@@ -417,7 +460,9 @@ store:
   path: %s
 audit:
   hmac_key: "load-audit-key-0123456789"
-`, o.ourSIP(), o.phoneSIP(), o.ourRTPLow(), o.ourRTPHigh(), o.ourHTTP(), loadToken, o.n, filepath.Join(dir, "hashcall.db"))
+diagnostics:
+  listen: "%s"
+`, o.ourSIP(), o.phoneSIP(), o.ourRTPLow(), o.ourRTPHigh(), o.mux, o.ourHTTP(), loadToken, o.n, filepath.Join(dir, "hashcall.db"), o.diagListen())
 	cfgPath := filepath.Join(dir, "hashcall.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return r, err
@@ -458,6 +503,11 @@ audit:
 	smp.start(pid)
 	for i := range o.n {
 		wg.Go(func() { results[i] = verifyOne(ctx, client, base, numbers[i]) })
+	}
+	if o.profile != "" {
+		// Every call is up and streaming from a few seconds in until the
+		// phones press # at hashAfter.
+		wg.Go(func() { saveProfiles(ctx, o, t0) })
 	}
 	wg.Wait()
 	r.wall = time.Since(t0)
