@@ -78,4 +78,5 @@ clean:
 # Needs root (tcpdump), sipp and tcpdump.
 N ?= 2000
 load: build
+	@command -v tcpdump >/dev/null || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tcpdump; }
 	$(GO) run ./tools/load -n $(N) -bin bin/hashcall

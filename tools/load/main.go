@@ -67,7 +67,7 @@ func main() {
 	flag.IntVar(&o.sipPort, "port", 46060, "first port of the run's own range (SIP, HTTP, RTP above it)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the run's folder (configs, logs, captures)")
 	flag.StringVar(&o.profile, "profile", "", "save hashcall's heap, goroutine and CPU profiles (diagnostics.listen) into this folder while the calls stream")
-	flag.BoolVar(&o.mux, "mux", true, "hashcall with media.rtp_mux (one shared RTP port); false: a port per call")
+	flag.BoolVar(&o.mux, "mux", false, "hashcall with media.rtp_mux (one shared RTP port): SIPp's phones answer every call from one RTP port, which a shared port cannot tell apart (their packets are dropped as ambiguous); for phones with a port per call")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
