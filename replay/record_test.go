@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/hashcall/hashcall/dtmf"
-	"github.com/hashcall/hashcall/internal/peertest"
 	"github.com/hashcall/hashcall/internal/phone"
+	"github.com/hashcall/hashcall/internal/testpeers"
 	"github.com/hashcall/hashcall/media"
 	"github.com/hashcall/hashcall/prompts"
 	"github.com/hashcall/hashcall/replay"
@@ -68,7 +68,7 @@ func TestRecordGoldens(t *testing.T) {
 	if os.Getenv("HASHCALL_RECORD_GOLDEN") != "1" {
 		t.Skip("set HASHCALL_RECORD_GOLDEN=1 to record the golden captures (root, tshark)")
 	}
-	tshark := peertest.Program(t, "tshark", "tshark")
+	tshark := testpeers.Program(t, "tshark", "tshark")
 	set, err := prompts.Load("", "en-GB")
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +159,7 @@ func TestRecordInterop(t *testing.T) {
 	if os.Getenv("HASHCALL_RECORD_GOLDEN") != "1" {
 		t.Skip("set HASHCALL_RECORD_GOLDEN=1 to record the golden captures (root, tshark, baresip, linphonec)")
 	}
-	tshark := peertest.Program(t, "tshark", "tshark")
+	tshark := testpeers.Program(t, "tshark", "tshark")
 	set, err := prompts.Load("", "en-GB")
 	if err != nil {
 		t.Fatal(err)
@@ -169,9 +169,9 @@ func TestRecordInterop(t *testing.T) {
 			var press func(t *testing.T) func()
 			switch g.peer {
 			case "baresip":
-				press = startBaresip(t, peertest.Program(t, "baresip", "baresip-core"), g)
+				press = startBaresip(t, testpeers.Program(t, "baresip", "baresip-core"), g)
 			default:
-				press = startLinphone(t, peertest.Program(t, "linphonec", "linphone-cli"), g)
+				press = startLinphone(t, testpeers.Program(t, "linphonec", "linphone-cli"), g)
 			}
 			out := filepath.Join("testdata", g.file)
 			stop := startTshark(t, tshark, out, g.iface, g.link, g.pcap)

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashcall/hashcall/internal/peertest"
+	"github.com/hashcall/hashcall/internal/testpeers"
 	"github.com/hashcall/hashcall/replay"
 	"github.com/hashcall/hashcall/verify"
 )
@@ -56,7 +56,7 @@ func TestRecordLabGoldens(t *testing.T) {
 	if os.Getenv("HASHCALL_RECORD_GOLDEN") != "1" {
 		t.Skip("set HASHCALL_RECORD_GOLDEN=1 to record the lab's golden captures for replay (root, tshark)")
 	}
-	tshark := peertest.Program(t, "tshark", "tshark")
+	tshark := testpeers.Program(t, "tshark", "tshark")
 	requireRoot(t)
 	l := startLab(t)
 	set := shortPrompts(t)

@@ -1,18 +1,35 @@
-// Package softphone runs real softphones on 127.0.0.1 for hashcall's
-// interop tests: baresip (Debian baresip-core, 1.0.0), driven over its
-// ctrl_tcp module, and linphonec (Debian linphone-cli, 5.1), driven over
-// stdin. Each runner writes the phone's configuration from the templates
-// in testdata/ into a directory of its own, starts the phone, waits until
-// it is ready, presses keys during a call and stops it by its PID.
+// Package testpeers is test support, not product code: it runs the real
+// peer programs hashcall's tests talk to, all on 127.0.0.1, each one
+// started in a directory of its own and ended by its PID when the test
+// ends. Nothing outside _test.go files imports it.
+//
+//   - baresip (Debian baresip-core, 1.0.0), driven over its ctrl_tcp
+//     module, whose messages are netstrings (netstring.go);
+//   - linphonec (Debian linphone-cli, 5.1), driven over stdin;
+//   - tshark (Debian tshark), capturing calls into pcap/pcapng files;
+//   - the free loopback ports the phones take, and the child process
+//     type that logs their output and waits on it (proc.go, ports.go);
+//   - Program, File and Glob, which skip a test cleanly when a program,
+//     file or corpus is missing, naming the Debian package to install, or
+//     fail it instead when HASHCALL_REQUIRE_PEERS=1 (as CI sets it).
+//
+// Each phone runner writes the phone's configuration from the templates
+// in testdata/ into its directory, starts the phone, waits until it is
+// ready (on its output or its control socket, never by sleeping), presses
+// keys during a call and stops it by its PID.
 //
 // By default a phone takes calls on its own SIP port, so hashcall can call
 // it directly (trunk address = the phone's address, number = its user).
 // With a [Registrar] it registers at a registrar/proxy such as Kamailio
 // and is reached through it.
 //
-// The tests of this package place real verification calls to them; see
-// softphone_test.go.
-package softphone
+// PostgreSQL has its own starter, internal/pgtest: it is a database
+// server rather than a peer on the wire, and keeping it apart keeps the
+// pgx driver out of every test binary that only needs a phone.
+//
+// The tests of this package place real verification calls to the phones;
+// see phones_test.go.
+package testpeers
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package softphone
+package testpeers
 
 import (
 	"bufio"
@@ -16,8 +16,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/hashcall/hashcall/internal/peertest"
 )
 
 // BaresipConfig is how to run baresip (Debian baresip-core, 1.0.0).
@@ -104,7 +102,7 @@ func StartBaresip(ctx context.Context, cfg BaresipConfig) (*Baresip, error) {
 		cfg.ToneHz = 440
 	}
 	if cfg.Dir == "" {
-		return nil, errors.New("softphone: baresip needs Dir")
+		return nil, errors.New("testpeers: baresip needs Dir")
 	}
 	var picked []int
 	if cfg.SIPPort == 0 {
@@ -124,7 +122,7 @@ func StartBaresip(ctx context.Context, cfg BaresipConfig) (*Baresip, error) {
 	}
 	if cfg.CtrlPort == cfg.SIPPort || cfg.CtrlPort == cfg.SIPPort+1 {
 		release(picked...)
-		return nil, fmt.Errorf("softphone: baresip ctrl_tcp port %d clashes with SIP (%d, TLS on %d)", cfg.CtrlPort, cfg.SIPPort, cfg.SIPPort+1)
+		return nil, fmt.Errorf("testpeers: baresip ctrl_tcp port %d clashes with SIP (%d, TLS on %d)", cfg.CtrlPort, cfg.SIPPort, cfg.SIPPort+1)
 	}
 	b, err := startBaresip(ctx, cfg)
 	if err != nil {
@@ -373,7 +371,7 @@ func (b *Baresip) Events() []BaresipEvent {
 // answer has "OK" (or "ERR") after the account.
 func (b *Baresip) WaitRegistered(ctx context.Context) error {
 	if b.cfg.Registrar == nil {
-		return errors.New("softphone: baresip has no registrar configured")
+		return errors.New("testpeers: baresip has no registrar configured")
 	}
 	last := ""
 	for {
@@ -452,7 +450,7 @@ func RunBaresip(t testing.TB, cfg BaresipConfig) *Baresip {
 		t.Skip("real softphone (baresip): not in -short mode")
 	}
 	if cfg.Binary == "" {
-		cfg.Binary = peertest.Program(t, "baresip", "baresip-core")
+		cfg.Binary = Program(t, "baresip", "baresip-core")
 	}
 	if cfg.Dir == "" {
 		cfg.Dir = t.TempDir()

@@ -1,4 +1,4 @@
-package softphone
+package testpeers
 
 import (
 	"bufio"

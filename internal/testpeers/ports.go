@@ -1,4 +1,4 @@
-package softphone
+package testpeers
 
 import (
 	"fmt"
@@ -45,7 +45,7 @@ next:
 		}
 		return p, nil
 	}
-	return 0, fmt.Errorf("softphone: no free port in %d-%d", base, base+portSpan-1)
+	return 0, fmt.Errorf("testpeers: no free port in %d-%d", base, base+portSpan-1)
 }
 
 // release lets a picked port be picked again.

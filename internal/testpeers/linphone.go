@@ -1,4 +1,4 @@
-package softphone
+package testpeers
 
 import (
 	"context"
@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/hashcall/hashcall/internal/peertest"
 )
 
 // How linphonec sends DTMF (its [sip] use_rfc2833 and use_info).
@@ -89,7 +87,7 @@ func StartLinphone(ctx context.Context, cfg LinphoneConfig) (*Linphone, error) {
 		cfg.Codecs = []string{"PCMU"}
 	}
 	if cfg.Dir == "" {
-		return nil, errors.New("softphone: linphonec needs Dir")
+		return nil, errors.New("testpeers: linphonec needs Dir")
 	}
 	var picked []int
 	if cfg.SIPPort == 0 {
@@ -120,7 +118,7 @@ func startLinphone(ctx context.Context, cfg LinphoneConfig) (*Linphone, error) {
 		data["UseInfo"] = 1
 	case DTMFInband:
 	default:
-		return nil, fmt.Errorf("softphone: linphonec DTMF %q: want %s, %s or %s", cfg.DTMF, DTMFRFC4733, DTMFInfo, DTMFInband)
+		return nil, fmt.Errorf("testpeers: linphonec DTMF %q: want %s, %s or %s", cfg.DTMF, DTMFRFC4733, DTMFInfo, DTMFInband)
 	}
 	type codec struct {
 		linphoneCodec
@@ -128,7 +126,7 @@ func startLinphone(ctx context.Context, cfg LinphoneConfig) (*Linphone, error) {
 	}
 	for _, n := range cfg.Codecs {
 		if !slices.ContainsFunc(linphoneCodecs, func(c linphoneCodec) bool { return strings.EqualFold(n, c.Name) }) {
-			return nil, fmt.Errorf("softphone: linphonec codec %q: not one of those the template lists", n)
+			return nil, fmt.Errorf("testpeers: linphonec codec %q: not one of those the template lists", n)
 		}
 	}
 	var codecs []codec
@@ -201,7 +199,7 @@ func (l *Linphone) WaitEstablished(ctx context.Context, from int) error {
 // WaitRegistered waits until linphonec registered at cfg.Registrar.
 func (l *Linphone) WaitRegistered(ctx context.Context) error {
 	if l.cfg.Registrar == nil {
-		return errors.New("softphone: linphonec has no registrar configured")
+		return errors.New("testpeers: linphonec has no registrar configured")
 	}
 	// linphonec prints nothing when it registers: ask it ("status
 	// register" answers "registered, identity=... duration=..." or
@@ -267,7 +265,7 @@ func RunLinphone(t testing.TB, cfg LinphoneConfig) *Linphone {
 		t.Skip("real softphone (linphonec): not in -short mode")
 	}
 	if cfg.Binary == "" {
-		cfg.Binary = peertest.Program(t, "linphonec", "linphone-cli")
+		cfg.Binary = Program(t, "linphonec", "linphone-cli")
 	}
 	if cfg.Dir == "" {
 		cfg.Dir = t.TempDir()
