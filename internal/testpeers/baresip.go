@@ -2,12 +2,10 @@ package testpeers
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -194,28 +192,23 @@ func baresipAccount(cfg BaresipConfig) string {
 	return sb.String()
 }
 
-// connect dials ctrl_tcp until it answers or baresip exits.
+// connect waits until baresip says it is ready (it has loaded its
+// modules by then, ctrl_tcp listening among them) and dials ctrl_tcp.
 func (b *Baresip) connect(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(b.cfg.CtrlPort))
-	for {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil {
-			b.conn = c
-			go b.readCtrl(bufio.NewReader(c))
-			return nil
-		}
-		if !b.proc.running() {
-			return fmt.Errorf("baresip exited before ctrl_tcp answered on %s; its log:\n%s", addr, b.proc.output())
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("baresip ctrl_tcp on %s: %w", addr, err)
-		case <-time.After(20 * time.Millisecond):
-		}
+	if _, _, err := b.proc.waitLine(ctx, 0, "baresip is ready."); err != nil {
+		return fmt.Errorf("baresip ctrl_tcp on %s: %w; its log:\n%s", addr, err, b.proc.output())
 	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("baresip ctrl_tcp on %s: %w", addr, err)
+	}
+	b.conn = c
+	go b.readCtrl(bufio.NewReader(c))
+	return nil
 }
 
 // readCtrl reads netstrings ("len:json,") from ctrl_tcp.
@@ -262,25 +255,6 @@ func (b *Baresip) readCtrl(r *bufio.Reader) {
 	b.mu.Unlock()
 }
 
-func readNetstring(r *bufio.Reader) ([]byte, error) {
-	head, err := r.ReadString(':')
-	if err != nil {
-		return nil, err
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(head[:len(head)-1]))
-	if err != nil || n < 0 || n > 1<<20 {
-		return nil, fmt.Errorf("bad netstring length %q", head)
-	}
-	buf := make([]byte, n+1)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, err
-	}
-	if buf[n] != ',' {
-		return nil, errors.New("netstring without the closing comma")
-	}
-	return buf[:n], nil
-}
-
 // Command runs a baresip command (those of the menu module: sndcode,
 // hangup, reginfo, ...) and returns its output.
 func (b *Baresip) Command(ctx context.Context, command, params string) (string, error) {
@@ -292,9 +266,7 @@ func (b *Baresip) Command(ctx context.Context, command, params string) (string, 
 	if err != nil {
 		return "", err
 	}
-	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "%d:%s,", len(msg), msg)
-	if _, err := b.conn.Write(buf.Bytes()); err != nil {
+	if err := writeNetstring(b.conn, msg); err != nil {
 		return "", fmt.Errorf("baresip %s: %w", command, err)
 	}
 	timeout := time.After(5 * time.Second)
@@ -446,32 +418,12 @@ func (b *Baresip) Stop() error {
 // ends and prints its log if the test failed.
 func RunBaresip(t testing.TB, cfg BaresipConfig) *Baresip {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("real softphone (baresip): not in -short mode")
-	}
-	if cfg.Binary == "" {
-		cfg.Binary = Program(t, "baresip", "baresip-core")
-	}
-	if cfg.Dir == "" {
-		cfg.Dir = t.TempDir()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	b, err := StartBaresip(ctx, cfg)
-	if err != nil {
-		if _, serr := os.Stat(filepath.Join(cfg.Dir, "baresip.log")); serr == nil {
-			logFile(t, filepath.Join(cfg.Dir, "baresip.log"))
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := b.Stop(); err != nil {
-			t.Errorf("stopping baresip (pid %d): %v", b.PID(), err)
-		}
-		if t.Failed() {
-			t.Logf("baresip events: %+v", b.Events())
-			logFile(t, b.LogPath())
-		}
+	return runPhone(t, "baresip", "baresip-core", &cfg.Binary, &cfg.Dir, func() (*Baresip, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		return StartBaresip(ctx, cfg)
+	}, func(b *Baresip) {
+		t.Logf("baresip events: %+v", b.Events())
+		logFile(t, b.LogPath())
 	})
-	return b
 }

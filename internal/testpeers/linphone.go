@@ -261,30 +261,10 @@ func (l *Linphone) Stop() error {
 // logs if the test failed.
 func RunLinphone(t testing.TB, cfg LinphoneConfig) *Linphone {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("real softphone (linphonec): not in -short mode")
-	}
-	if cfg.Binary == "" {
-		cfg.Binary = Program(t, "linphonec", "linphone-cli")
-	}
-	if cfg.Dir == "" {
-		cfg.Dir = t.TempDir()
-	}
-	l, err := StartLinphone(context.Background(), cfg)
-	if err != nil {
-		if _, serr := os.Stat(filepath.Join(cfg.Dir, "linphonec.log")); serr == nil {
-			logFile(t, filepath.Join(cfg.Dir, "linphonec.log"))
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Stop(); err != nil {
-			t.Errorf("stopping linphonec (pid %d): %v", l.PID(), err)
-		}
-		if t.Failed() {
-			logFile(t, l.LogPath())
-			logFile(t, l.DebugLogPath())
-		}
+	return runPhone(t, "linphonec", "linphone-cli", &cfg.Binary, &cfg.Dir, func() (*Linphone, error) {
+		return StartLinphone(context.Background(), cfg)
+	}, func(l *Linphone) {
+		logFile(t, l.LogPath())
+		logFile(t, l.DebugLogPath())
 	})
-	return l
 }

@@ -35,6 +35,7 @@ import (
 	"bytes"
 	"embed"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"text/template"
@@ -86,6 +87,51 @@ func render(path, name string, data any) error {
 		return err
 	}
 	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// phone is what RunBaresip and RunLinphone run.
+type phone interface {
+	Stop() error
+	PID() int
+}
+
+// runPhone is RunBaresip's and RunLinphone's shape: it skips the test in
+// -short mode or when the program name (from the Debian package pkg) is
+// missing, fills in *binary and *dir (t.TempDir()), starts the phone,
+// prints dir/name.log when that fails and, when the test ends, stops it
+// by its PID and calls failed if the test failed.
+func runPhone[P phone](t testing.TB, name, pkg string, binary, dir *string, start func() (P, error), failed func(P)) P {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("real softphone (%s): not in -short mode", name)
+	}
+	if *binary == "" {
+		*binary = Program(t, name, pkg)
+	}
+	if *dir == "" {
+		*dir = t.TempDir()
+	}
+	p, err := start()
+	if err != nil {
+		if log := filepath.Join(*dir, name+".log"); fileExists(log) {
+			logFile(t, log)
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			t.Errorf("stopping %s (pid %d): %v", name, p.PID(), err)
+		}
+		if t.Failed() {
+			failed(p)
+		}
+	})
+	return p
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // logFile prints a log file into the test's output, the last maxLines
