@@ -242,13 +242,7 @@ func startBaresip(t *testing.T, g interop) func(ctx context.Context) error {
 	}
 	b := testpeers.RunBaresip(t, testpeers.BaresipConfig{User: "100", SIPPort: recPhoneSIP, CtrlPort: 45555, RTPPorts: recPhoneRTPs, Codecs: codecs})
 	mark := b.Mark()
-	return func(ctx context.Context) error {
-		if _, err := b.WaitEvent(ctx, mark, "CALL_ESTABLISHED"); err != nil {
-			return err
-		}
-		time.Sleep(pressAfter)
-		return b.Press(ctx, '#')
-	}
+	return func(ctx context.Context) error { return b.PressAfterAnswer(ctx, mark, pressAfter, '#') }
 }
 
 // startLinphone runs linphonec auto-answering on recPhoneSIP with the DTMF
@@ -262,11 +256,5 @@ func startLinphone(t *testing.T, g interop) func(ctx context.Context) error {
 	}
 	l := testpeers.RunLinphone(t, testpeers.LinphoneConfig{User: "100", SIPPort: recPhoneSIP, RTPPorts: recPhoneRTPs, DTMF: dtmf, Codecs: codecs})
 	mark := l.Mark()
-	return func(ctx context.Context) error {
-		if err := l.WaitEstablished(ctx, mark); err != nil {
-			return err
-		}
-		time.Sleep(pressAfter)
-		return l.Press('#')
-	}
+	return func(ctx context.Context) error { return l.PressAfterAnswer(ctx, mark, pressAfter, '#') }
 }

@@ -33,13 +33,7 @@ func TestSoftphonesThroughKamailio(t *testing.T) {
 				t.Fatal(err)
 			}
 			mark := b.Mark()
-			return func(ctx context.Context) error {
-				if _, err := b.WaitEvent(ctx, mark, "CALL_ESTABLISHED"); err != nil {
-					return err
-				}
-				time.Sleep(pressDelay)
-				return b.Press(ctx, '#')
-			}
+			return func(ctx context.Context) error { return b.PressAfterAnswer(ctx, mark, pressDelay, '#') }
 		}},
 		{"linphone_sip_info", "2002", "sip_info", func(t *testing.T) func(context.Context) error {
 			ph := testpeers.RunLinphone(t, testpeers.LinphoneConfig{
@@ -51,13 +45,7 @@ func TestSoftphonesThroughKamailio(t *testing.T) {
 				t.Fatal(err)
 			}
 			mark := ph.Mark()
-			return func(ctx context.Context) error {
-				if err := ph.WaitEstablished(ctx, mark); err != nil {
-					return err
-				}
-				time.Sleep(pressDelay)
-				return ph.Press('#')
-			}
+			return func(ctx context.Context) error { return ph.PressAfterAnswer(ctx, mark, pressDelay, '#') }
 		}},
 	}
 	for _, tc := range tests {

@@ -296,6 +296,19 @@ func (b *Baresip) Press(ctx context.Context, key byte) error {
 	return err
 }
 
+// PressAfterAnswer waits for the call established at or after event mark
+// (see Mark), then for after (a callee listening to the prompt), and
+// presses key.
+func (b *Baresip) PressAfterAnswer(ctx context.Context, mark int, after time.Duration, key byte) error {
+	if _, err := b.WaitEvent(ctx, mark, "CALL_ESTABLISHED"); err != nil {
+		return err
+	}
+	if err := pause(ctx, after); err != nil {
+		return err
+	}
+	return b.Press(ctx, key)
+}
+
 // Mark is the number of events seen so far, for WaitEvent.
 func (b *Baresip) Mark() int {
 	b.mu.Lock()

@@ -229,6 +229,19 @@ func (l *Linphone) Press(key byte) error {
 	return l.proc.write(string(key) + "\n")
 }
 
+// PressAfterAnswer waits for the call established at or after output
+// line mark (see Mark), then for after (a callee listening to the
+// prompt), and presses key.
+func (l *Linphone) PressAfterAnswer(ctx context.Context, mark int, after time.Duration, key byte) error {
+	if err := l.WaitEstablished(ctx, mark); err != nil {
+		return err
+	}
+	if err := pause(ctx, after); err != nil {
+		return err
+	}
+	return l.Press(key)
+}
+
 // Addr is linphonec's SIP address, host:port.
 func (l *Linphone) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(l.cfg.SIPPort)) }
 

@@ -131,13 +131,8 @@ func TestBaresip(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := testpeers.RunBaresip(t, testpeers.BaresipConfig{User: "2001", Codecs: tc.codecs})
 			v := newVerifier(t, sip.Trunk{Address: b.Addr()})
-			pressed := pressWhenUp(t, func(ctx context.Context, mark int) error {
-				if _, err := b.WaitEvent(ctx, mark, "CALL_ESTABLISHED"); err != nil {
-					return err
-				}
-				time.Sleep(pressAfter)
-				return b.Press(ctx, tc.key)
-			}, b.Mark())
+			mark := b.Mark()
+			pressed := pressWhenUp(t, func(ctx context.Context) error { return b.PressAfterAnswer(ctx, mark, pressAfter, tc.key) })
 			res := run(t, v, b.User(), tc.want, "rfc4733")
 			if err := <-pressed; err != nil {
 				t.Errorf("pressing %c: %v", tc.key, err)
@@ -171,13 +166,8 @@ func TestLinphone(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l := testpeers.RunLinphone(t, testpeers.LinphoneConfig{User: "2002", DTMF: tc.dtmf, Codecs: []string{tc.codec}})
 			v := newVerifier(t, sip.Trunk{Address: l.Addr()})
-			pressed := pressWhenUp(t, func(ctx context.Context, mark int) error {
-				if err := l.WaitEstablished(ctx, mark); err != nil {
-					return err
-				}
-				time.Sleep(pressAfter)
-				return l.Press('#')
-			}, l.Mark())
+			mark := l.Mark()
+			pressed := pressWhenUp(t, func(ctx context.Context) error { return l.PressAfterAnswer(ctx, mark, pressAfter, '#') })
 			res := run(t, v, l.User(), verify.Verified, tc.source)
 			if err := <-pressed; err != nil {
 				t.Errorf("pressing #: %v", err)
@@ -191,11 +181,11 @@ func TestLinphone(t *testing.T) {
 
 // pressWhenUp runs press in the background (it waits for the call, then
 // presses) and returns its error.
-func pressWhenUp(t *testing.T, press func(ctx context.Context, mark int) error, mark int) <-chan error {
+func pressWhenUp(t *testing.T, press func(ctx context.Context) error) <-chan error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	done := make(chan error, 1)
-	go func() { done <- press(ctx, mark) }()
+	go func() { done <- press(ctx) }()
 	return done
 }

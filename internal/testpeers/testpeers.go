@@ -33,6 +33,7 @@ package testpeers
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"os"
 	"path/filepath"
@@ -127,6 +128,19 @@ func runPhone[P phone](t testing.TB, name, pkg string, binary, dir *string, star
 		}
 	})
 	return p
+}
+
+// pause lets d pass, as a callee takes time before pressing a key; it
+// returns early with the context's cause when ctx ends first.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 func fileExists(path string) bool {
