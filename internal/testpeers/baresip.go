@@ -2,6 +2,7 @@ package testpeers
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -80,58 +81,38 @@ type baresipResponse struct {
 }
 
 // StartBaresip writes baresip's configuration into cfg.Dir, starts it,
-// waits until its ctrl_tcp port answers (all modules and the account are
-// loaded by then) and connects to it. Events are recorded from then on:
+// waits until it says it is ready (all modules, ctrl_tcp among them, and
+// the account are loaded by then) and connects to ctrl_tcp. Events are recorded from then on:
 // connect before calling it. Stop ends it.
 func StartBaresip(ctx context.Context, cfg BaresipConfig) (*Baresip, error) {
-	if cfg.Binary == "" {
-		cfg.Binary = "baresip"
-	}
-	if cfg.User == "" {
-		cfg.User = "baresip"
-	}
-	if cfg.RTPPorts == "" {
-		cfg.RTPPorts = "27200-27299"
-	}
+	cfg.Binary = cmp.Or(cfg.Binary, "baresip")
+	cfg.User = cmp.Or(cfg.User, "baresip")
+	cfg.RTPPorts = cmp.Or(cfg.RTPPorts, "27200-27299")
 	if len(cfg.Codecs) == 0 {
 		cfg.Codecs = []string{"PCMU/8000/1", "PCMA/8000/1"}
 	}
-	if cfg.ToneHz == 0 {
-		cfg.ToneHz = 440
-	}
+	cfg.ToneHz = cmp.Or(cfg.ToneHz, 440)
 	if cfg.Dir == "" {
 		return nil, errors.New("testpeers: baresip needs Dir")
 	}
 	var picked []int
-	if cfg.SIPPort == 0 {
-		p, err := pickPort(BaresipSIPBase, 2, udpFree, tcpFree, tcpFreeNext)
-		if err != nil {
-			return nil, err
-		}
-		cfg.SIPPort, picked = p, append(picked, p, p+1)
-	}
-	if cfg.CtrlPort == 0 {
-		p, err := pickPort(BaresipCtrlBase, 1, tcpFree, func(p int) bool { return p != cfg.SIPPort && p != cfg.SIPPort+1 })
-		if err != nil {
-			release(picked...)
-			return nil, err
-		}
-		cfg.CtrlPort, picked = p, append(picked, p)
-	}
-	if cfg.CtrlPort == cfg.SIPPort || cfg.CtrlPort == cfg.SIPPort+1 {
-		release(picked...)
-		return nil, fmt.Errorf("testpeers: baresip ctrl_tcp port %d clashes with SIP (%d, TLS on %d)", cfg.CtrlPort, cfg.SIPPort, cfg.SIPPort+1)
-	}
-	b, err := startBaresip(ctx, cfg)
-	if err != nil {
-		release(picked...)
+	defer func() { release(picked...) }() // unless baresip took them
+	if err := pickInto(&cfg.SIPPort, &picked, BaresipSIPBase, 2, udpFree, tcpFree, tcpFreeNext); err != nil {
 		return nil, err
 	}
-	b.picked = picked
-	return b, nil
+	notSIP := func(p int) bool { return p != cfg.SIPPort && p != cfg.SIPPort+1 }
+	if err := pickInto(&cfg.CtrlPort, &picked, BaresipCtrlBase, 1, tcpFree, notSIP); err != nil {
+		return nil, err
+	}
+	if !notSIP(cfg.CtrlPort) {
+		return nil, fmt.Errorf("testpeers: baresip ctrl_tcp port %d clashes with SIP (%d, TLS on %d)", cfg.CtrlPort, cfg.SIPPort, cfg.SIPPort+1)
+	}
+	return startBaresip(ctx, cfg, &picked)
 }
 
-func startBaresip(ctx context.Context, cfg BaresipConfig) (*Baresip, error) {
+// startBaresip starts the phone on the ports of cfg; once it runs it takes
+// over the ports in *picked, to release them when it stops.
+func startBaresip(ctx context.Context, cfg BaresipConfig, picked *[]int) (*Baresip, error) {
 	confDir := filepath.Join(cfg.Dir, "baresip")
 	if err := os.MkdirAll(confDir, 0o755); err != nil {
 		return nil, err
@@ -157,6 +138,7 @@ func startBaresip(ctx context.Context, cfg BaresipConfig) (*Baresip, error) {
 		b.Stop()
 		return nil, err
 	}
+	b.picked, *picked = *picked, nil
 	return b, nil
 }
 
@@ -419,8 +401,7 @@ func (b *Baresip) Stop() error {
 	if b.conn != nil {
 		b.conn.Close()
 	}
-	release(b.picked...)
-	b.picked = nil
+	releasePicked(&b.picked)
 	return err
 }
 

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,7 +103,7 @@ func (c *Capture) Stop(t testing.TB) {
 	if _, err := c.marker.WriteToUDP([]byte("testpeers capture marker"), c.marker.LocalAddr().(*net.UDPAddr)); err != nil {
 		t.Fatalf("sending tshark's marker: %v", err)
 	}
-	p := strconv.Itoa(mport)
+	p := fmt.Sprint(mport)
 	_, line, err := c.proc.waitLine(ctx, mark, "\t"+p+"\t"+p)
 	if err != nil {
 		t.Fatalf("tshark did not write its marker: %v", err)
@@ -138,9 +136,16 @@ func (c *Capture) dropFrame(frame string) error {
 		format = "pcap"
 	}
 	tmp := c.cfg.Out + ".editcap"
-	out, err := exec.Command(c.editcap, "-F", format, c.cfg.Out, tmp, frame).CombinedOutput()
+	p, err := startProc("editcap", tmp+".log", "", nil, c.editcap, "-F", format, c.cfg.Out, tmp, frame)
 	if err != nil {
-		return fmt.Errorf("editcap taking frame %s out of %s: %w\n%s", frame, c.cfg.Out, err, out)
+		return err
+	}
+	<-p.exited
+	if p.waitErr != nil {
+		return fmt.Errorf("editcap taking frame %s out of %s: %w\n%s", frame, c.cfg.Out, p.waitErr, p.output())
+	}
+	if err := os.Remove(tmp + ".log"); err != nil {
+		return err
 	}
 	if err := os.Rename(tmp, c.cfg.Out); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package testpeers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -71,18 +72,10 @@ var linphoneCodecs = []linphoneCodec{
 // with auto-answer (-a), switches it to files instead of a sound card and
 // waits until it says so. Stop ends it.
 func StartLinphone(ctx context.Context, cfg LinphoneConfig) (*Linphone, error) {
-	if cfg.Binary == "" {
-		cfg.Binary = "linphonec"
-	}
-	if cfg.User == "" {
-		cfg.User = "linphone"
-	}
-	if cfg.RTPPorts == "" {
-		cfg.RTPPorts = "27300-27399"
-	}
-	if cfg.DTMF == "" {
-		cfg.DTMF = DTMFRFC4733
-	}
+	cfg.Binary = cmp.Or(cfg.Binary, "linphonec")
+	cfg.User = cmp.Or(cfg.User, "linphone")
+	cfg.RTPPorts = cmp.Or(cfg.RTPPorts, "27300-27399")
+	cfg.DTMF = cmp.Or(cfg.DTMF, DTMFRFC4733)
 	if len(cfg.Codecs) == 0 {
 		cfg.Codecs = []string{"PCMU"}
 	}
@@ -90,23 +83,16 @@ func StartLinphone(ctx context.Context, cfg LinphoneConfig) (*Linphone, error) {
 		return nil, errors.New("testpeers: linphonec needs Dir")
 	}
 	var picked []int
-	if cfg.SIPPort == 0 {
-		p, err := pickPort(LinphoneSIPBase, 1, udpFree)
-		if err != nil {
-			return nil, err
-		}
-		cfg.SIPPort, picked = p, []int{p}
-	}
-	l, err := startLinphone(ctx, cfg)
-	if err != nil {
-		release(picked...)
+	defer func() { release(picked...) }() // unless linphonec took them
+	if err := pickInto(&cfg.SIPPort, &picked, LinphoneSIPBase, 1, udpFree); err != nil {
 		return nil, err
 	}
-	l.picked = picked
-	return l, nil
+	return startLinphone(ctx, cfg, &picked)
 }
 
-func startLinphone(ctx context.Context, cfg LinphoneConfig) (*Linphone, error) {
+// startLinphone starts the phone on the ports of cfg; once it runs it takes
+// over the ports in *picked, to release them when it stops.
+func startLinphone(ctx context.Context, cfg LinphoneConfig, picked *[]int) (*Linphone, error) {
 	data := map[string]any{
 		"SIPPort": cfg.SIPPort, "User": cfg.User, "RTPPorts": cfg.RTPPorts,
 		"VideoPorts": "0", "UseInfo": 0, "UseRFC2833": 0,
@@ -176,6 +162,7 @@ func startLinphone(ctx context.Context, cfg LinphoneConfig) (*Linphone, error) {
 		l.Stop()
 		return nil, err
 	}
+	l.picked, *picked = *picked, nil
 	return l, nil
 }
 
@@ -262,16 +249,14 @@ func (l *Linphone) DebugLogPath() string { return l.logPath }
 // SIGKILL) and waits for it.
 func (l *Linphone) Stop() error {
 	err := l.proc.stop("quit\n", 3*time.Second)
-	release(l.picked...)
-	l.picked = nil
+	releasePicked(&l.picked)
 	return err
 }
 
-// RunLinphone starts linphonec for a test. It skips the test in -short
-// mode or when linphonec is not installed (fails it then under
-// HASHCALL_REQUIRE_PEERS=1), puts its files under t.TempDir() unless
-// cfg.Dir is set, stops it by its PID when the test ends and prints its
-// logs if the test failed.
+// RunLinphone is RunBaresip for linphonec (Debian linphone-cli): skipped
+// in -short mode or without the program, its files under t.TempDir()
+// unless cfg.Dir is set, stopped by its PID when the test ends, its
+// console and debug logs printed when the test failed.
 func RunLinphone(t testing.TB, cfg LinphoneConfig) *Linphone {
 	t.Helper()
 	return runPhone(t, "linphonec", "linphone-cli", &cfg.Binary, &cfg.Dir, func() (*Linphone, error) {
