@@ -34,14 +34,16 @@ type CaptureConfig struct {
 type Capture struct {
 	cfg     CaptureConfig
 	editcap string
+	dir     string // the logs
 	proc    *proc
 	marker  *net.UDPConn // Stop's last packet goes here
 	done    bool
 }
 
 // StartCapture starts tshark for the test and waits until it captures:
-// until it says "Capture started", which it prints once its dumpcap has
-// opened the interface with the filter and the file. Stop ends it, at the
+// until it says "Capture started", which tshark 4.0 prints once its
+// dumpcap has opened the interface with the filter and the file (its
+// "Capturing on" comes before that, too early to rely on). Stop ends it, at the
 // latest when the test ends.
 func StartCapture(t testing.TB, cfg CaptureConfig) *Capture {
 	t.Helper()
@@ -68,13 +70,14 @@ func StartCapture(t testing.TB, cfg CaptureConfig) *Capture {
 	if cfg.PCAP {
 		args = append(args, "-F", "pcap")
 	}
-	p, err := startProc("tshark", filepath.Join(t.TempDir(), "tshark.log"), "", nil, cfg.Binary, args...)
+	dir := t.TempDir()
+	p, err := startProc("tshark", filepath.Join(dir, "tshark.log"), "", nil, cfg.Binary, args...)
 	if err != nil {
 		marker.Close()
 		t.Fatal(err)
 	}
 	t.Logf("started tshark (pid %d) writing %s", p.pid(), cfg.Out)
-	c := &Capture{cfg: cfg, editcap: editcap, proc: p, marker: marker}
+	c := &Capture{cfg: cfg, editcap: editcap, dir: dir, proc: p, marker: marker}
 	t.Cleanup(func() {
 		if err := c.stop(); err != nil {
 			t.Errorf("stopping tshark (pid %d): %v", p.pid(), err)
@@ -136,16 +139,13 @@ func (c *Capture) dropFrame(frame string) error {
 		format = "pcap"
 	}
 	tmp := c.cfg.Out + ".editcap"
-	p, err := startProc("editcap", tmp+".log", "", nil, c.editcap, "-F", format, c.cfg.Out, tmp, frame)
+	p, err := startProc("editcap", filepath.Join(c.dir, "editcap.log"), "", nil, c.editcap, "-F", format, c.cfg.Out, tmp, frame)
 	if err != nil {
 		return err
 	}
 	<-p.exited
 	if p.waitErr != nil {
 		return fmt.Errorf("editcap taking frame %s out of %s: %w\n%s", frame, c.cfg.Out, p.waitErr, p.output())
-	}
-	if err := os.Remove(tmp + ".log"); err != nil {
-		return err
 	}
 	if err := os.Rename(tmp, c.cfg.Out); err != nil {
 		return err
