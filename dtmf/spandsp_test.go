@@ -16,7 +16,7 @@ import (
 
 	"github.com/hashcall/hashcall/dtmf"
 	. "github.com/hashcall/hashcall/dtmf/dtmftest"
-	"github.com/hashcall/hashcall/internal/peertest"
+	"github.com/hashcall/hashcall/internal/testpeers"
 	"github.com/hashcall/hashcall/tools/spandsp"
 )
 
@@ -189,7 +189,7 @@ func TestSpandspTalkOff(t *testing.T) {
 	}
 	for _, c := range corpora {
 		t.Run(c.name, func(t *testing.T) {
-			clips := readClips(t, peertest.Glob(t, c.pkg, c.patterns...))
+			clips := readClips(t, testpeers.Glob(t, c.pkg, c.patterns...))
 			var samples, oursHash, theirsHash, oursNear, theirsNear int
 			for _, cl := range clips {
 				for _, gain := range []float64{0, 6} {

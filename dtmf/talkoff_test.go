@@ -12,7 +12,7 @@ import (
 
 	"github.com/hashcall/hashcall/dtmf"
 	. "github.com/hashcall/hashcall/dtmf/dtmftest"
-	"github.com/hashcall/hashcall/internal/peertest"
+	"github.com/hashcall/hashcall/internal/testpeers"
 )
 
 // Talk-off, rows S1–S3: no # from speech, music or synthetic speech, ever.
@@ -72,7 +72,7 @@ func readClips(t *testing.T, files []string) []clip {
 func TestConformanceTalkOff(t *testing.T) {
 	t.Run("S1_speech_asterisk_core_sounds", func(t *testing.T) {
 		t.Parallel()
-		files := peertest.Glob(t, "asterisk-core-sounds-en-wav",
+		files := testpeers.Glob(t, "asterisk-core-sounds-en-wav",
 			"/usr/share/asterisk/sounds/*/*.wav", "/usr/share/asterisk/sounds/*/*/*.wav", "/usr/share/asterisk/sounds/*/*/*/*.wav")
 		if len(files) < 500 {
 			t.Fatalf("only %d prompt files found; the corpus looks incomplete", len(files))
@@ -81,7 +81,7 @@ func TestConformanceTalkOff(t *testing.T) {
 	})
 	t.Run("S2_music_asterisk_moh", func(t *testing.T) {
 		t.Parallel()
-		files := peertest.Glob(t, "asterisk-moh-opsound-wav", "/usr/share/asterisk/moh/*.wav")
+		files := testpeers.Glob(t, "asterisk-moh-opsound-wav", "/usr/share/asterisk/moh/*.wav")
 		talkOff(t, readClips(t, files))
 	})
 	t.Run("S3_synthetic_speech_espeak_ng", func(t *testing.T) {
@@ -96,9 +96,9 @@ func TestConformanceTalkOff(t *testing.T) {
 // sox, until at least total audio is made.
 func espeakCorpus(t *testing.T, total time.Duration) []clip {
 	t.Helper()
-	espeak := peertest.Program(t, "espeak-ng", "espeak-ng")
-	sox := peertest.Program(t, "sox", "sox")
-	text, err := os.ReadFile(peertest.File(t, "/usr/share/common-licenses/GPL-3", "base-files"))
+	espeak := testpeers.Program(t, "espeak-ng", "espeak-ng")
+	sox := testpeers.Program(t, "sox", "sox")
+	text, err := os.ReadFile(testpeers.File(t, "/usr/share/common-licenses/GPL-3", "base-files"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/hashcall/hashcall/internal/peertest"
+	"github.com/hashcall/hashcall/internal/testpeers"
 )
 
 var eventRtpmap = regexp.MustCompile(`(?m)^a=rtpmap:(\d+) telephone-event/(\d+)`)
@@ -22,7 +22,7 @@ var eventRtpmap = regexp.MustCompile(`(?m)^a=rtpmap:(\d+) telephone-event/(\d+)`
 // only ever taken from a format the body maps to telephone-event/8000.
 func TestRealWorldSDP(t *testing.T) {
 	dir := filepath.Join("..", "..", "shared", "realworld", "sdp")
-	peertest.File(t, dir, "(none: the shared real-world corpus ../shared/realworld)")
+	testpeers.File(t, dir, "(none: the shared real-world corpus ../shared/realworld)")
 	files, err := filepath.Glob(filepath.Join(dir, "*.sdp"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no SDP files in %s: %v", dir, err)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashcall/hashcall/internal/peertest"
+	"github.com/hashcall/hashcall/internal/testpeers"
 	"github.com/hashcall/hashcall/replay"
 )
 
@@ -363,7 +363,7 @@ func TestReplaySIPp(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			path := peertest.File(t, "/usr/share/sip-tester/"+tc.file, "sip-tester")
+			path := testpeers.File(t, "/usr/share/sip-tester/"+tc.file, "sip-tester")
 			rep := replay.Verify(t, path, tc.keys)
 			if rep.Accepted() != tc.accepted || len(rep.Streams) != 1 {
 				t.Fatalf("accepted %q:\n%s", rep.Accepted(), rep.Summary())

@@ -1,25 +1,19 @@
 package replay_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashcall/hashcall/dtmf"
-	"github.com/hashcall/hashcall/internal/peertest"
 	"github.com/hashcall/hashcall/internal/phone"
+	"github.com/hashcall/hashcall/internal/testpeers"
 	"github.com/hashcall/hashcall/media"
 	"github.com/hashcall/hashcall/prompts"
 	"github.com/hashcall/hashcall/replay"
@@ -68,7 +62,6 @@ func TestRecordGoldens(t *testing.T) {
 	if os.Getenv("HASHCALL_RECORD_GOLDEN") != "1" {
 		t.Skip("set HASHCALL_RECORD_GOLDEN=1 to record the golden captures (root, tshark)")
 	}
-	tshark := peertest.Program(t, "tshark", "tshark")
 	set, err := prompts.Load("", "en-GB")
 	if err != nil {
 		t.Fatal(err)
@@ -80,10 +73,9 @@ func TestRecordGoldens(t *testing.T) {
 	for _, g := range goldens {
 		t.Run(g.file, func(t *testing.T) {
 			out := filepath.Join("testdata", g.file)
-			stop := startTshark(t, tshark, out, g.iface, g.link, g.pcap)
+			capture := startCapture(t, out, g.iface, g.link, g.pcap)
 			res := recordCall(t, g, &short)
-			time.Sleep(300 * time.Millisecond)
-			stop()
+			capture.Stop(t)
 			t.Logf("call: %+v", res)
 
 			rep, err := replay.File(out, replay.Options{})
@@ -159,27 +151,30 @@ func TestRecordInterop(t *testing.T) {
 	if os.Getenv("HASHCALL_RECORD_GOLDEN") != "1" {
 		t.Skip("set HASHCALL_RECORD_GOLDEN=1 to record the golden captures (root, tshark, baresip, linphonec)")
 	}
-	tshark := peertest.Program(t, "tshark", "tshark")
 	set, err := prompts.Load("", "en-GB")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, g := range interops {
 		t.Run(g.file, func(t *testing.T) {
-			var press func(t *testing.T) func()
+			var press func(ctx context.Context) error
 			switch g.peer {
 			case "baresip":
-				press = startBaresip(t, peertest.Program(t, "baresip", "baresip-core"), g)
+				press = startBaresip(t, g)
 			default:
-				press = startLinphone(t, peertest.Program(t, "linphonec", "linphone-cli"), g)
+				press = startLinphone(t, g)
 			}
 			out := filepath.Join("testdata", g.file)
-			stop := startTshark(t, tshark, out, g.iface, g.link, g.pcap)
-			done := press(t)
+			capture := startCapture(t, out, g.iface, g.link, g.pcap)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			pressed := make(chan error, 1)
+			go func() { pressed <- press(ctx) }()
 			res := dialPeer(t, set, g.codecs)
-			done()
-			time.Sleep(300 * time.Millisecond)
-			stop()
+			if err := <-pressed; err != nil {
+				t.Errorf("pressing #: %v", err)
+			}
+			capture.Stop(t)
 			t.Logf("call: %+v", res)
 			if res.Outcome != verify.Verified {
 				t.Fatalf("the call was not verified: %s %s", res.Outcome, res.Error)
@@ -202,43 +197,10 @@ func TestRecordInterop(t *testing.T) {
 	}
 }
 
-func startTshark(t *testing.T, tshark, out, iface, link string, pcap bool) (stop func()) {
-	args := []string{"-i", iface, "-f", recFilter, "-w", out}
-	if link != "" {
-		args = append(args, "-y", link)
-	}
-	if pcap {
-		args = append(args, "-F", "pcap")
-	}
-	cmd := exec.Command(tshark, args...)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		once := false
-		for sc.Scan() {
-			if !once && strings.Contains(sc.Text(), "Capturing on") {
-				once = true
-				close(ready)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		t.Fatal("tshark did not start")
-	}
-	time.Sleep(300 * time.Millisecond)
-	return func() {
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		_ = cmd.Wait()
-		_ = os.Chmod(out, 0o644)
-	}
+// startCapture runs tshark on iface, writing the calls' packets (recFilter)
+// to out.
+func startCapture(t *testing.T, out, iface, link string, pcap bool) *testpeers.Capture {
+	return testpeers.StartCapture(t, testpeers.CaptureConfig{Out: out, Iface: iface, Link: link, PCAP: pcap, Filter: recFilter})
 }
 
 // dialPeer places a verification call to the softphone on recPhoneSIP.
@@ -263,205 +225,36 @@ func dialPeer(t *testing.T, set *prompts.Set, codecs []media.Codec) verify.Resul
 	return v.Run(ctx, verify.Request{To: "100", Prompts: &short})
 }
 
+// pressAfter is how long after the answer the softphones press #: after
+// verify's early-key guard.
+const pressAfter = 2 * time.Second
+
+// recPhoneRTPs is the phones' RTP port range.
+var recPhoneRTPs = fmt.Sprintf("%d-%d", recPhoneRTP, recPhoneRTP+99)
+
 // startBaresip runs baresip auto-answering on recPhoneSIP; the function
-// returned connects to its ctrl_tcp and, once the call is established,
-// sends # (baresip sends RFC 4733 only).
-func startBaresip(t *testing.T, bin string, g interop) func(t *testing.T) func() {
-	dir := t.TempDir()
-	codecs := []string{}
+// returned waits until the call is established and sends # over ctrl_tcp
+// (baresip sends RFC 4733 only).
+func startBaresip(t *testing.T, g interop) func(ctx context.Context) error {
+	var codecs []string
 	for _, c := range g.codecs {
 		codecs = append(codecs, c.Name+"/8000/1")
 	}
-	cfg := fmt.Sprintf(`poll_method epoll
-sip_listen 127.0.0.1:%d
-audio_player nosuchplayer,nodev
-audio_source ausine,440
-audio_alert nosuchplayer,nodev
-ausrc_srate 48000
-ausrc_channels 2
-auplay_srate 48000
-rtp_ports %d-%d
-net_interface 127.0.0.1
-module_path /usr/lib/baresip/modules
-module g711.so
-module ausine.so
-module_app account.so
-module_app menu.so
-module_app ctrl_tcp.so
-ctrl_tcp_listen 127.0.0.1:45555
-`, recPhoneSIP, recPhoneRTP, recPhoneRTP+99)
-	acc := fmt.Sprintf("<sip:100@127.0.0.1:%d>;answermode=auto;regint=0;audio_codecs=%s\n", recPhoneSIP, strings.Join(codecs, ","))
-	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(acc), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-f", dir)
-	logf, _ := os.Create(filepath.Join(dir, "log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "log"))
-			t.Logf("baresip log:\n%s", b)
-		}
-	})
-	var conn net.Conn
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		c, err := net.Dial("tcp", "127.0.0.1:45555")
-		if err == nil {
-			conn = c
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("baresip ctrl_tcp: %v", err)
-		}
-	}
-	return func(t *testing.T) func() {
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			r := bufio.NewReader(conn)
-			for {
-				msg, err := readNetstring(r)
-				if err != nil {
-					return
-				}
-				if strings.Contains(msg, `"CALL_ESTABLISHED"`) {
-					time.Sleep(2 * time.Second) // after verify's early-key guard
-					cmd := `{"command":"sndcode","params":"#","token":"1"}`
-					fmt.Fprintf(conn, "%d:%s,", len(cmd), cmd)
-				}
-			}
-		}()
-		return func() {
-			conn.Close()
-			<-done
-		}
-	}
-}
-
-func readNetstring(r *bufio.Reader) (string, error) {
-	n, err := r.ReadString(':')
-	if err != nil {
-		return "", err
-	}
-	size, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(n, ":")))
-	if err != nil || size < 0 || size > 1<<20 {
-		return "", fmt.Errorf("bad netstring length %q", n)
-	}
-	b := make([]byte, size+1)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return "", err
-	}
-	return string(b[:size]), nil
+	b := testpeers.RunBaresip(t, testpeers.BaresipConfig{User: "100", SIPPort: recPhoneSIP, CtrlPort: 45555, RTPPorts: recPhoneRTPs, Codecs: codecs})
+	mark := b.Mark()
+	return func(ctx context.Context) error { return b.PressAfterAnswer(ctx, mark, pressAfter, '#') }
 }
 
 // startLinphone runs linphonec auto-answering on recPhoneSIP with the DTMF
 // method of g; the function returned presses # on its stdin once the call
 // is answered.
-func startLinphone(t *testing.T, bin string, g interop) func(t *testing.T) func() {
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, ".local", "share", "linphone"), 0o755); err != nil {
-		t.Fatal(err)
+func startLinphone(t *testing.T, g interop) func(ctx context.Context) error {
+	dtmf := map[string]string{"info": testpeers.DTMFInfo, "rfc4733": testpeers.DTMFRFC4733, "inband": testpeers.DTMFInband}[g.method]
+	var codecs []string
+	for _, c := range g.codecs {
+		codecs = append(codecs, c.Name)
 	}
-	info, rfc := 0, 0
-	switch g.method {
-	case "info":
-		info = 1
-	case "rfc4733":
-		rfc = 1
-	}
-	rc := fmt.Sprintf(`[sip]
-sip_port=%d
-sip_tcp_port=-1
-sip_tls_port=-1
-use_info=%d
-use_rfc2833=%d
-use_ipv6=0
-bind_address=127.0.0.1
-
-[rtp]
-audio_rtp_port=%d-%d
-
-[sound]
-echocancellation=0
-`, recPhoneSIP, info, rfc, recPhoneRTP, recPhoneRTP+99)
-	if err := os.WriteFile(filepath.Join(dir, "linphonerc"), []byte(rc), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-a", "-c", filepath.Join(dir, "linphonerc"))
-	cmd.Env = append(os.Environ(), "HOME="+dir)
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 256)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	var log []string
-	t.Cleanup(func() {
-		fmt.Fprintln(stdin, "quit")
-		stdin.Close()
-		time.AfterFunc(3*time.Second, func() { _ = cmd.Process.Kill() })
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("linphonec output:\n%s", strings.Join(log, "\n"))
-		}
-	})
-	fmt.Fprintln(stdin, "soundcard use files")
-	for deadline := time.After(10 * time.Second); ; {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatal("linphonec exited")
-			}
-			log = append(log, l)
-			if strings.Contains(l, "Using wav files") {
-				goto ready
-			}
-		case <-deadline:
-			t.Fatalf("linphonec did not start:\n%s", strings.Join(log, "\n"))
-		}
-	}
-ready:
-	return func(t *testing.T) func() {
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for l := range lines {
-				log = append(log, l)
-				if strings.Contains(l, "connected") || strings.Contains(l, "Media streams established") {
-					time.Sleep(2 * time.Second) // after verify's early-key guard
-					fmt.Fprintln(stdin, "#")
-					for l := range lines {
-						log = append(log, l)
-						if strings.Contains(l, "ended") || strings.Contains(l, "terminated") {
-							return
-						}
-					}
-					return
-				}
-			}
-		}()
-		return func() {
-			select {
-			case <-done:
-			case <-time.After(3 * time.Second):
-			}
-		}
-	}
+	l := testpeers.RunLinphone(t, testpeers.LinphoneConfig{User: "100", SIPPort: recPhoneSIP, RTPPorts: recPhoneRTPs, DTMF: dtmf, Codecs: codecs})
+	mark := l.Mark()
+	return func(ctx context.Context) error { return l.PressAfterAnswer(ctx, mark, pressAfter, '#') }
 }

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/hashcall/hashcall/dtmf/dtmftest"
-	"github.com/hashcall/hashcall/internal/peertest"
+	"github.com/hashcall/hashcall/internal/testpeers"
 	"github.com/hashcall/hashcall/media/wav"
 	"github.com/hashcall/hashcall/prompts"
 )
@@ -29,8 +29,8 @@ func mixLong(a, b []int16) []int16 {
 // speak says text with an espeak-ng voice, as 8 kHz 16-bit audio (sox).
 func speak(t *testing.T, voice string, pitch, speed int, text string) []int16 {
 	t.Helper()
-	espeak := peertest.Program(t, "espeak-ng", "espeak-ng")
-	sox := peertest.Program(t, "sox", "sox")
+	espeak := testpeers.Program(t, "espeak-ng", "espeak-ng")
+	sox := testpeers.Program(t, "sox", "sox")
 	out := filepath.Join(t.TempDir(), "s.wav")
 	cmd := exec.Command("sh", "-c", `"$0" -v "$1" -p "$2" -s "$3" --stdout | "$4" -t wav - -r 8000 -c 1 -b 16 -e signed-integer "$5"`,
 		espeak, voice, fmt.Sprint(pitch), fmt.Sprint(speed), sox, out)
@@ -202,7 +202,7 @@ func TestGreetingRates(t *testing.T) {
 // (never a machine).
 func TestRealWorldSpeech(t *testing.T) {
 	dir := filepath.Join("..", "..", "shared", "realworld", "wav")
-	peertest.File(t, dir, "(none: the shared real-world corpus ../shared/realworld)")
+	testpeers.File(t, dir, "(none: the shared real-world corpus ../shared/realworld)")
 	files := []struct {
 		name    string
 		machine bool // long enough to be a greeting when played whole

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashcall/hashcall/internal/peertest"
+	"github.com/hashcall/hashcall/internal/testpeers"
 	"github.com/hashcall/hashcall/replay"
 )
 
@@ -33,7 +33,7 @@ func realworldDir(t *testing.T) string {
 		}
 		dir = parent
 	}
-	return peertest.File(t, filepath.Join(dir, "..", "shared", "realworld"), "(none: the shared real-world corpus ../shared/realworld)")
+	return testpeers.File(t, filepath.Join(dir, "..", "shared", "realworld"), "(none: the shared real-world corpus ../shared/realworld)")
 }
 
 // manifestEntry is one line of the corpus's manifest.tsv.

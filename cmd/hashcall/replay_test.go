@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashcall/hashcall/internal/peertest"
+	"github.com/hashcall/hashcall/internal/testpeers"
 	"github.com/hashcall/hashcall/media/wav"
 )
 
@@ -185,7 +185,7 @@ func TestReplayWAV(t *testing.T) {
 // Without SIP (SIPp's capture), --te-pt names the telephone-event payload
 // type; the default detects it.
 func TestReplayTEPT(t *testing.T) {
-	pound := peertest.File(t, "/usr/share/sip-tester/dtmf_2833_pound.pcap", "sip-tester")
+	pound := testpeers.File(t, "/usr/share/sip-tester/dtmf_2833_pound.pcap", "sip-tester")
 	for _, tc := range []struct {
 		args []string
 		code int

@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashcall/hashcall/internal/peertest"
+	"github.com/hashcall/hashcall/internal/testpeers"
 )
 
 // A real OpenLDAP (Debian slapd) per test: cn=config built by slapadd -n0
@@ -48,9 +48,9 @@ func startSlapd(t *testing.T) *slapd {
 	if testing.Short() {
 		t.Skip("real slapd: not in -short mode")
 	}
-	bin := peertest.File(t, "/usr/sbin/slapd", "slapd")
-	slapadd := peertest.File(t, "/usr/sbin/slapadd", "slapd")
-	peertest.File(t, "/etc/ldap/schema/inetorgperson.ldif", "slapd")
+	bin := testpeers.File(t, "/usr/sbin/slapd", "slapd")
+	slapadd := testpeers.File(t, "/usr/sbin/slapadd", "slapd")
+	testpeers.File(t, "/etc/ldap/schema/inetorgperson.ldif", "slapd")
 	dir := t.TempDir()
 	certFile, keyFile, pool := writeCert(t, dir)
 	db := filepath.Join(dir, "db")

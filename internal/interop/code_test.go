@@ -17,7 +17,7 @@ import (
 
 	"github.com/hashcall/hashcall/dtmf"
 	"github.com/hashcall/hashcall/dtmf/dtmftest"
-	"github.com/hashcall/hashcall/internal/softphone"
+	"github.com/hashcall/hashcall/internal/testpeers"
 	"github.com/hashcall/hashcall/numbermatch"
 	"github.com/hashcall/hashcall/verify"
 )
@@ -289,9 +289,9 @@ func TestCodeSoftphonesThroughKamailio(t *testing.T) {
 		{"baresip_rfc4733_wrong", "2001", "rfc4733", true},
 	}
 	baresip := func(t *testing.T) phone {
-		b := softphone.RunBaresip(t, softphone.BaresipConfig{
+		b := testpeers.RunBaresip(t, testpeers.BaresipConfig{
 			User:      "baresip",
-			Registrar: &softphone.Registrar{Address: l.kamAddr, Password: "baresip-pw"},
+			Registrar: &testpeers.Registrar{Address: l.kamAddr, Password: "baresip-pw"},
 		})
 		if err := b.WaitRegistered(ctxFor(t, 10*time.Second)); err != nil {
 			t.Fatal(err)

@@ -120,7 +120,7 @@
 //
 // Ports are the first free ones from: Kamailio 25060, SIPp SIP 25100,
 // SIPp media 26000 (even), hashcall RTP 26500, hashcall serve's HTTP 25800
-// (TCP), its eam listener 25960 (TCP) and RTP range 29000 (clear of internal/softphone, which runs at the same time), a dead trunk address 25700 (nothing listens);
+// (TCP), its eam listener 25960 (TCP) and RTP range 29000 (clear of internal/testpeers, which runs at the same time), a dead trunk address 25700 (nothing listens);
 // never 5060 or 6000. The completion-callback
 // receiver of the serve tests is an httptest server on 127.0.0.1. Every
 // process runs in its own process group, is ended by its PID (SIGTERM, then

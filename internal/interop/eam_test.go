@@ -39,8 +39,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/hashcall/hashcall/internal/eam/eamtest"
-	"github.com/hashcall/hashcall/internal/peertest"
-	"github.com/hashcall/hashcall/internal/softphone"
+	"github.com/hashcall/hashcall/internal/testpeers"
 )
 
 // The Entra ID external MFA provider of the built `hashcall serve`, signed
@@ -284,7 +283,7 @@ const stageReporter = `document.addEventListener("DOMContentLoaded", function ()
 
 func newBrowser(t *testing.T, lang string) *browser {
 	t.Helper()
-	peertest.File(t, chromium, "chromium")
+	testpeers.File(t, chromium, "chromium")
 	b := &browser{shots: t.ArtifactDir()}
 	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
 		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.Headless, chromedp.IgnoreCertErrors,
@@ -471,9 +470,9 @@ const baresipMobile = "+447700900901"
 // Kamailio, answers, and presses # as RFC 4733 events.
 func TestEAMBrowserBaresip(t *testing.T) {
 	e := startEAMLab(t)
-	ph := softphone.RunBaresip(t, softphone.BaresipConfig{
+	ph := testpeers.RunBaresip(t, testpeers.BaresipConfig{
 		User:      "baresip",
-		Registrar: &softphone.Registrar{Address: e.kamAddr, Password: "baresip-pw"},
+		Registrar: &testpeers.Registrar{Address: e.kamAddr, Password: "baresip-pw"},
 	})
 	if err := ph.WaitRegistered(ctxFor(t, 10*time.Second)); err != nil {
 		t.Fatal(err)

@@ -1,18 +1,15 @@
 package interop
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/hashcall/hashcall/internal/peertest"
+	"github.com/hashcall/hashcall/internal/testpeers"
 	"github.com/hashcall/hashcall/replay"
 	"github.com/hashcall/hashcall/verify"
 )
@@ -56,7 +53,7 @@ func TestRecordLabGoldens(t *testing.T) {
 	if os.Getenv("HASHCALL_RECORD_GOLDEN") != "1" {
 		t.Skip("set HASHCALL_RECORD_GOLDEN=1 to record the lab's golden captures for replay (root, tshark)")
 	}
-	tshark := peertest.Program(t, "tshark", "tshark")
+	tshark := testpeers.Program(t, "tshark", "tshark")
 	requireRoot(t)
 	l := startLab(t)
 	set := shortPrompts(t)
@@ -69,13 +66,12 @@ func TestRecordLabGoldens(t *testing.T) {
 			// hashcall's RTP are in 26000–26999.
 			filter := fmt.Sprintf("udp and (port %s or portrange %d-%d)", l.kamAddr[strings.LastIndexByte(l.kamAddr, ':')+1:], uasMediaBase, rtpPortBase+499)
 			tmp := filepath.Join(t.TempDir(), g.file)
-			stop := startCapture(t, tshark, tmp, g.iface, g.link, filter, g.pcap)
+			capture := testpeers.StartCapture(t, testpeers.CaptureConfig{Binary: tshark, Out: tmp, Iface: g.iface, Link: g.link, PCAP: g.pcap, Filter: filter})
 			stages := &stageLog{}
 			res := v.Run(ctxFor(t, callTimeout), verify.Request{To: u.scenario.number, Prompts: set, OnProgress: stages.record})
 			logResult(t, res, stages)
 			code := u.finish(t, 10*time.Second)
-			time.Sleep(300 * time.Millisecond)
-			stop()
+			capture.Stop(t)
 			if code != 0 {
 				t.Fatalf("SIPp %s exited with status %d", g.scenario, code)
 			}
@@ -129,62 +125,4 @@ func TestRecordLabGoldens(t *testing.T) {
 			t.Logf("wrote %s (%d bytes)", out, len(b))
 		})
 	}
-}
-
-// startCapture runs tshark on iface with filter, writing to out, until
-// the returned function stops it with SIGINT (by its PID) and waits.
-func startCapture(t *testing.T, tshark, out, iface, link, filter string, pcap bool) (stop func()) {
-	t.Helper()
-	args := []string{"-i", iface, "-f", filter, "-w", out}
-	if link != "" {
-		args = append(args, "-y", link)
-	}
-	if pcap {
-		args = append(args, "-F", "pcap")
-	}
-	cmd := exec.Command(tshark, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("started tshark (pid %d): %s", cmd.Process.Pid, strings.Join(args, " "))
-	ready := make(chan struct{})
-	var lines []string
-	logged := make(chan struct{})
-	go func() {
-		defer close(logged)
-		sc := bufio.NewScanner(stderr)
-		once := false
-		for sc.Scan() {
-			lines = append(lines, sc.Text())
-			if !once && strings.Contains(sc.Text(), "Capturing on") {
-				once = true
-				close(ready)
-			}
-		}
-	}()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		<-logged // stderr is read to its end before Wait closes it
-		_ = cmd.Wait()
-		t.Logf("tshark: %s", strings.Join(lines, "; "))
-	}
-	t.Cleanup(stop)
-	select {
-	case <-ready:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatal("tshark did not start capturing")
-	}
-	time.Sleep(300 * time.Millisecond)
-	return stop
 }

@@ -19,7 +19,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/hashcall/hashcall/internal/peertest"
+	"github.com/hashcall/hashcall/internal/testpeers"
 )
 
 // The lab: one Kamailio (the trunk) per test, and one SIPp UAS per call,
@@ -134,9 +134,9 @@ func requirePeers(t testing.TB) (kamailio, sipp string) {
 	if p, err := exec.LookPath("kamailio"); err == nil {
 		kamailio = p
 	} else {
-		kamailio = peertest.File(t, "/usr/sbin/kamailio", "kamailio")
+		kamailio = testpeers.File(t, "/usr/sbin/kamailio", "kamailio")
 	}
-	sipp = peertest.Program(t, "sipp", "sip-tester")
+	sipp = testpeers.Program(t, "sipp", "sip-tester")
 	return kamailio, sipp
 }
 
@@ -148,7 +148,7 @@ func requireRoot(t testing.TB) {
 		return
 	}
 	const why = "SIPp's play_pcap_audio needs root (raw socket) to play the RTP of this scenario"
-	if peertest.Required() {
+	if testpeers.Required() {
 		t.Fatalf("%s (HASHCALL_REQUIRE_PEERS=1): run the tests as root", why)
 	}
 	t.Skipf("%s: run the tests as root", why)
@@ -278,7 +278,7 @@ func (l *lab) startUASOn(t *testing.T, name string, ports [2]int, calls int, ext
 	t.Helper()
 	s := scenarioByName(t, name)
 	if s.file != "" {
-		peertest.File(t, s.file, "sip-tester")
+		testpeers.File(t, s.file, "sip-tester")
 	}
 	if s.pcap {
 		requireRoot(t)

@@ -21,7 +21,7 @@ import (
 	"layeh.com/radius/rfc2759"
 	"layeh.com/radius/rfc3079"
 
-	"github.com/hashcall/hashcall/internal/peertest"
+	"github.com/hashcall/hashcall/internal/testpeers"
 )
 
 // End-to-end tests of the RADIUS front in the built `hashcall serve`: the
@@ -71,8 +71,8 @@ func startFreeRADIUS(t *testing.T, fo freeradiusOptions) string {
 	if fo.clientPass == "" {
 		fo.clientPass = upstreamRadiusSecret
 	}
-	bin := peertest.File(t, "/usr/sbin/freeradius", "freeradius")
-	peertest.File(t, "/etc/freeradius/3.0/radiusd.conf", "freeradius")
+	bin := testpeers.File(t, "/usr/sbin/freeradius", "freeradius")
+	testpeers.File(t, "/etc/freeradius/3.0/radiusd.conf", "freeradius")
 	dir := t.TempDir()
 	raddb := filepath.Join(dir, "raddb")
 	if out, err := exec.Command("cp", "-r", "/etc/freeradius/3.0", raddb).CombinedOutput(); err != nil {
@@ -203,7 +203,7 @@ radius:
 // its exit status and output.
 func radclient(t *testing.T, addr, in string, args ...string) (int, string) {
 	t.Helper()
-	bin := peertest.Program(t, "radclient", "freeradius-utils")
+	bin := testpeers.Program(t, "radclient", "freeradius-utils")
 	argv := append([]string{"-x", "-t", "30", "-r", "1"}, args...)
 	argv = append(argv, addr, "auth", nasRadiusSecret)
 	cmd := exec.Command(bin, argv...)
@@ -341,7 +341,7 @@ func TestRadiusFront(t *testing.T) {
 	})
 
 	t.Run("peap_pound_accept", func(t *testing.T) {
-		eapol := peertest.Program(t, "eapol_test", "eapoltest")
+		eapol := testpeers.Program(t, "eapol_test", "eapoltest")
 		u := l.startUAS(t, "inband_pound_pcma")
 		conf := filepath.Join(t.TempDir(), "peap.conf")
 		if err := os.WriteFile(conf, []byte(`network={
@@ -489,7 +489,7 @@ func TestRadiusFront(t *testing.T) {
 // serve` over HTTP (rlm_rest, rlm_json) and lets the Accept through only
 // when the call was verified.
 func TestFreeRADIUSRestExample(t *testing.T) {
-	peertest.File(t, "/usr/lib/freeradius/rlm_rest.so", "freeradius-rest")
+	testpeers.File(t, "/usr/lib/freeradius/rlm_rest.so", "freeradius-rest")
 	l := startLab(t)
 	bin := buildCLI(t, l.dir)
 	srv := l.startServe(t, bin, writeShortPrompts(t), serveOptions{})

@@ -40,7 +40,7 @@ import (
 
 const (
 	serveHTTPBase  = 25800 // hashcall serve's HTTP port (TCP), first free from here
-	serveRTPBase   = 29000 // hashcall serve's media.rtp_ports, first free range from here (internal/softphone uses 27060–28999)
+	serveRTPBase   = 29000 // hashcall serve's media.rtp_ports, first free range from here (internal/testpeers uses 27060–28999)
 	deadTrunkBase  = 25700 // a trunk address where nothing listens (UDP), first free from here
 	serveToken     = "interop-serve-token-0123456789"
 	callbackSecret = "interop-callback-secret-0123456789"

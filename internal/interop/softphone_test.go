@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashcall/hashcall/internal/softphone"
+	"github.com/hashcall/hashcall/internal/testpeers"
 	"github.com/hashcall/hashcall/verify"
 )
 
@@ -13,7 +13,7 @@ import (
 // Kamailio with their own digest credentials (testdata/kamailio.cfg users
 // baresip and linphone), and hashcall calls their numbers (the aliases 2001
 // and 2002) through it; each phone answers and presses # its own way.
-// The runners are internal/softphone's (see its tests for direct calls).
+// The runners are internal/testpeers' (see its tests for direct calls).
 func TestSoftphonesThroughKamailio(t *testing.T) {
 	// As a callee: after verify.min_key_delay and the ask's press point.
 	const pressDelay = 2 * time.Second
@@ -25,39 +25,27 @@ func TestSoftphonesThroughKamailio(t *testing.T) {
 		start  func(t *testing.T) (press func(ctx context.Context) error)
 	}{
 		{"baresip_rfc4733", "2001", "rfc4733", func(t *testing.T) func(context.Context) error {
-			b := softphone.RunBaresip(t, softphone.BaresipConfig{
+			b := testpeers.RunBaresip(t, testpeers.BaresipConfig{
 				User:      "baresip",
-				Registrar: &softphone.Registrar{Address: l.kamAddr, Password: "baresip-pw"},
+				Registrar: &testpeers.Registrar{Address: l.kamAddr, Password: "baresip-pw"},
 			})
 			if err := b.WaitRegistered(ctxFor(t, 10*time.Second)); err != nil {
 				t.Fatal(err)
 			}
 			mark := b.Mark()
-			return func(ctx context.Context) error {
-				if _, err := b.WaitEvent(ctx, mark, "CALL_ESTABLISHED"); err != nil {
-					return err
-				}
-				time.Sleep(pressDelay)
-				return b.Press(ctx, '#')
-			}
+			return func(ctx context.Context) error { return b.PressAfterAnswer(ctx, mark, pressDelay, '#') }
 		}},
 		{"linphone_sip_info", "2002", "sip_info", func(t *testing.T) func(context.Context) error {
-			ph := softphone.RunLinphone(t, softphone.LinphoneConfig{
+			ph := testpeers.RunLinphone(t, testpeers.LinphoneConfig{
 				User:      "linphone",
-				DTMF:      softphone.DTMFInfo,
-				Registrar: &softphone.Registrar{Address: l.kamAddr, Password: "linphone-pw"},
+				DTMF:      testpeers.DTMFInfo,
+				Registrar: &testpeers.Registrar{Address: l.kamAddr, Password: "linphone-pw"},
 			})
 			if err := ph.WaitRegistered(ctxFor(t, 10*time.Second)); err != nil {
 				t.Fatal(err)
 			}
 			mark := ph.Mark()
-			return func(ctx context.Context) error {
-				if err := ph.WaitEstablished(ctx, mark); err != nil {
-					return err
-				}
-				time.Sleep(pressDelay)
-				return ph.Press('#')
-			}
+			return func(ctx context.Context) error { return ph.PressAfterAnswer(ctx, mark, pressDelay, '#') }
 		}},
 	}
 	for _, tc := range tests {

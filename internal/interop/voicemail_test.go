@@ -11,7 +11,7 @@ import (
 
 	"github.com/hashcall/hashcall/dtmf"
 	"github.com/hashcall/hashcall/dtmf/dtmftest"
-	"github.com/hashcall/hashcall/internal/peertest"
+	"github.com/hashcall/hashcall/internal/testpeers"
 	"github.com/hashcall/hashcall/media/wav"
 	"github.com/hashcall/hashcall/verify"
 )
@@ -20,8 +20,8 @@ import (
 // silence espeak-ng puts around it.
 func speakAudio(t *testing.T, voice, text string) []int16 {
 	t.Helper()
-	espeak := peertest.Program(t, "espeak-ng", "espeak-ng")
-	sox := peertest.Program(t, "sox", "sox")
+	espeak := testpeers.Program(t, "espeak-ng", "espeak-ng")
+	sox := testpeers.Program(t, "sox", "sox")
 	out := filepath.Join(t.TempDir(), "speech.wav")
 	cmd := exec.Command("sh", "-c", `"$0" -v "$1" --stdout | "$2" -t wav - -r 8000 -c 1 -b 16 -e signed-integer "$3"`, espeak, voice, sox, out)
 	cmd.Stdin = strings.NewReader(text)

@@ -6,7 +6,7 @@
 // stopped with "pg_ctl stop -m fast" when the test ends.
 //
 // When the programs are missing the test is skipped, or fails under
-// HASHCALL_REQUIRE_PEERS=1 (peertest).
+// HASHCALL_REQUIRE_PEERS=1 (testpeers.Required).
 package pgtest
 
 import (
@@ -29,7 +29,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 
-	"github.com/hashcall/hashcall/internal/peertest"
+	"github.com/hashcall/hashcall/internal/testpeers"
 )
 
 // BinDir is where Debian installs PostgreSQL 15's server programs.
@@ -50,11 +50,11 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	for _, p := range []string{"initdb", "pg_ctl", "postgres"} {
-		peertest.File(t, filepath.Join(BinDir, p), "postgresql")
+		testpeers.File(t, filepath.Join(BinDir, p), "postgresql")
 	}
 	u, err := user.Lookup("postgres")
 	if err != nil {
-		if peertest.Required() {
+		if testpeers.Required() {
 			t.Fatalf("OS user postgres is missing (HASHCALL_REQUIRE_PEERS=1): install the Debian package postgresql")
 		}
 		t.Skip("OS user postgres is missing: install the Debian package postgresql")

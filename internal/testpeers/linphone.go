@@ -1,6 +1,7 @@
-package softphone
+package testpeers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/hashcall/hashcall/internal/peertest"
 )
 
 // How linphonec sends DTMF (its [sip] use_rfc2833 and use_info).
@@ -73,42 +72,27 @@ var linphoneCodecs = []linphoneCodec{
 // with auto-answer (-a), switches it to files instead of a sound card and
 // waits until it says so. Stop ends it.
 func StartLinphone(ctx context.Context, cfg LinphoneConfig) (*Linphone, error) {
-	if cfg.Binary == "" {
-		cfg.Binary = "linphonec"
-	}
-	if cfg.User == "" {
-		cfg.User = "linphone"
-	}
-	if cfg.RTPPorts == "" {
-		cfg.RTPPorts = "27300-27399"
-	}
-	if cfg.DTMF == "" {
-		cfg.DTMF = DTMFRFC4733
-	}
+	cfg.Binary = cmp.Or(cfg.Binary, "linphonec")
+	cfg.User = cmp.Or(cfg.User, "linphone")
+	cfg.RTPPorts = cmp.Or(cfg.RTPPorts, "27300-27399")
+	cfg.DTMF = cmp.Or(cfg.DTMF, DTMFRFC4733)
 	if len(cfg.Codecs) == 0 {
 		cfg.Codecs = []string{"PCMU"}
 	}
 	if cfg.Dir == "" {
-		return nil, errors.New("softphone: linphonec needs Dir")
+		return nil, errors.New("testpeers: linphonec needs Dir")
 	}
 	var picked []int
-	if cfg.SIPPort == 0 {
-		p, err := pickPort(LinphoneSIPBase, 1, udpFree)
-		if err != nil {
-			return nil, err
-		}
-		cfg.SIPPort, picked = p, []int{p}
-	}
-	l, err := startLinphone(ctx, cfg)
-	if err != nil {
-		release(picked...)
+	defer func() { release(picked...) }() // unless linphonec took them
+	if err := pickInto(&cfg.SIPPort, &picked, LinphoneSIPBase, 1, udpFree); err != nil {
 		return nil, err
 	}
-	l.picked = picked
-	return l, nil
+	return startLinphone(ctx, cfg, &picked)
 }
 
-func startLinphone(ctx context.Context, cfg LinphoneConfig) (*Linphone, error) {
+// startLinphone starts the phone on the ports of cfg; once it runs it takes
+// over the ports in *picked, to release them when it stops.
+func startLinphone(ctx context.Context, cfg LinphoneConfig, picked *[]int) (*Linphone, error) {
 	data := map[string]any{
 		"SIPPort": cfg.SIPPort, "User": cfg.User, "RTPPorts": cfg.RTPPorts,
 		"VideoPorts": "0", "UseInfo": 0, "UseRFC2833": 0,
@@ -120,7 +104,7 @@ func startLinphone(ctx context.Context, cfg LinphoneConfig) (*Linphone, error) {
 		data["UseInfo"] = 1
 	case DTMFInband:
 	default:
-		return nil, fmt.Errorf("softphone: linphonec DTMF %q: want %s, %s or %s", cfg.DTMF, DTMFRFC4733, DTMFInfo, DTMFInband)
+		return nil, fmt.Errorf("testpeers: linphonec DTMF %q: want %s, %s or %s", cfg.DTMF, DTMFRFC4733, DTMFInfo, DTMFInband)
 	}
 	type codec struct {
 		linphoneCodec
@@ -128,7 +112,7 @@ func startLinphone(ctx context.Context, cfg LinphoneConfig) (*Linphone, error) {
 	}
 	for _, n := range cfg.Codecs {
 		if !slices.ContainsFunc(linphoneCodecs, func(c linphoneCodec) bool { return strings.EqualFold(n, c.Name) }) {
-			return nil, fmt.Errorf("softphone: linphonec codec %q: not one of those the template lists", n)
+			return nil, fmt.Errorf("testpeers: linphonec codec %q: not one of those the template lists", n)
 		}
 	}
 	var codecs []codec
@@ -178,6 +162,7 @@ func startLinphone(ctx context.Context, cfg LinphoneConfig) (*Linphone, error) {
 		l.Stop()
 		return nil, err
 	}
+	l.picked, *picked = *picked, nil
 	return l, nil
 }
 
@@ -201,7 +186,7 @@ func (l *Linphone) WaitEstablished(ctx context.Context, from int) error {
 // WaitRegistered waits until linphonec registered at cfg.Registrar.
 func (l *Linphone) WaitRegistered(ctx context.Context) error {
 	if l.cfg.Registrar == nil {
-		return errors.New("softphone: linphonec has no registrar configured")
+		return errors.New("testpeers: linphonec has no registrar configured")
 	}
 	// linphonec prints nothing when it registers: ask it ("status
 	// register" answers "registered, identity=... duration=..." or
@@ -231,6 +216,19 @@ func (l *Linphone) Press(key byte) error {
 	return l.proc.write(string(key) + "\n")
 }
 
+// PressAfterAnswer waits for the call established at or after output
+// line mark (see Mark), then for after (a callee listening to the
+// prompt), and presses key.
+func (l *Linphone) PressAfterAnswer(ctx context.Context, mark int, after time.Duration, key byte) error {
+	if err := l.WaitEstablished(ctx, mark); err != nil {
+		return err
+	}
+	if err := pause(ctx, after); err != nil {
+		return err
+	}
+	return l.Press(key)
+}
+
 // Addr is linphonec's SIP address, host:port.
 func (l *Linphone) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(l.cfg.SIPPort)) }
 
@@ -251,42 +249,20 @@ func (l *Linphone) DebugLogPath() string { return l.logPath }
 // SIGKILL) and waits for it.
 func (l *Linphone) Stop() error {
 	err := l.proc.stop("quit\n", 3*time.Second)
-	release(l.picked...)
-	l.picked = nil
+	releasePicked(&l.picked)
 	return err
 }
 
-// RunLinphone starts linphonec for a test. It skips the test in -short
-// mode or when linphonec is not installed (fails it then under
-// HASHCALL_REQUIRE_PEERS=1), puts its files under t.TempDir() unless
-// cfg.Dir is set, stops it by its PID when the test ends and prints its
-// logs if the test failed.
+// RunLinphone is RunBaresip for linphonec (Debian linphone-cli): skipped
+// in -short mode or without the program, its files under t.TempDir()
+// unless cfg.Dir is set, stopped by its PID when the test ends, its
+// console and debug logs printed when the test failed.
 func RunLinphone(t testing.TB, cfg LinphoneConfig) *Linphone {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("real softphone (linphonec): not in -short mode")
-	}
-	if cfg.Binary == "" {
-		cfg.Binary = peertest.Program(t, "linphonec", "linphone-cli")
-	}
-	if cfg.Dir == "" {
-		cfg.Dir = t.TempDir()
-	}
-	l, err := StartLinphone(context.Background(), cfg)
-	if err != nil {
-		if _, serr := os.Stat(filepath.Join(cfg.Dir, "linphonec.log")); serr == nil {
-			logFile(t, filepath.Join(cfg.Dir, "linphonec.log"))
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Stop(); err != nil {
-			t.Errorf("stopping linphonec (pid %d): %v", l.PID(), err)
-		}
-		if t.Failed() {
-			logFile(t, l.LogPath())
-			logFile(t, l.DebugLogPath())
-		}
+	return runPhone(t, "linphonec", "linphone-cli", &cfg.Binary, &cfg.Dir, func() (*Linphone, error) {
+		return StartLinphone(context.Background(), cfg)
+	}, func(l *Linphone) {
+		logFile(t, l.LogPath())
+		logFile(t, l.DebugLogPath())
 	})
-	return l
 }

@@ -1,13 +1,12 @@
-package softphone
+package testpeers
 
 import (
 	"bufio"
-	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,8 +15,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/hashcall/hashcall/internal/peertest"
 )
 
 // BaresipConfig is how to run baresip (Debian baresip-core, 1.0.0).
@@ -84,58 +81,38 @@ type baresipResponse struct {
 }
 
 // StartBaresip writes baresip's configuration into cfg.Dir, starts it,
-// waits until its ctrl_tcp port answers (all modules and the account are
-// loaded by then) and connects to it. Events are recorded from then on:
+// waits until it says it is ready (all modules, ctrl_tcp among them, and
+// the account are loaded by then) and connects to ctrl_tcp. Events are recorded from then on:
 // connect before calling it. Stop ends it.
 func StartBaresip(ctx context.Context, cfg BaresipConfig) (*Baresip, error) {
-	if cfg.Binary == "" {
-		cfg.Binary = "baresip"
-	}
-	if cfg.User == "" {
-		cfg.User = "baresip"
-	}
-	if cfg.RTPPorts == "" {
-		cfg.RTPPorts = "27200-27299"
-	}
+	cfg.Binary = cmp.Or(cfg.Binary, "baresip")
+	cfg.User = cmp.Or(cfg.User, "baresip")
+	cfg.RTPPorts = cmp.Or(cfg.RTPPorts, "27200-27299")
 	if len(cfg.Codecs) == 0 {
 		cfg.Codecs = []string{"PCMU/8000/1", "PCMA/8000/1"}
 	}
-	if cfg.ToneHz == 0 {
-		cfg.ToneHz = 440
-	}
+	cfg.ToneHz = cmp.Or(cfg.ToneHz, 440)
 	if cfg.Dir == "" {
-		return nil, errors.New("softphone: baresip needs Dir")
+		return nil, errors.New("testpeers: baresip needs Dir")
 	}
 	var picked []int
-	if cfg.SIPPort == 0 {
-		p, err := pickPort(BaresipSIPBase, 2, udpFree, tcpFree, tcpFreeNext)
-		if err != nil {
-			return nil, err
-		}
-		cfg.SIPPort, picked = p, append(picked, p, p+1)
-	}
-	if cfg.CtrlPort == 0 {
-		p, err := pickPort(BaresipCtrlBase, 1, tcpFree, func(p int) bool { return p != cfg.SIPPort && p != cfg.SIPPort+1 })
-		if err != nil {
-			release(picked...)
-			return nil, err
-		}
-		cfg.CtrlPort, picked = p, append(picked, p)
-	}
-	if cfg.CtrlPort == cfg.SIPPort || cfg.CtrlPort == cfg.SIPPort+1 {
-		release(picked...)
-		return nil, fmt.Errorf("softphone: baresip ctrl_tcp port %d clashes with SIP (%d, TLS on %d)", cfg.CtrlPort, cfg.SIPPort, cfg.SIPPort+1)
-	}
-	b, err := startBaresip(ctx, cfg)
-	if err != nil {
-		release(picked...)
+	defer func() { release(picked...) }() // unless baresip took them
+	if err := pickInto(&cfg.SIPPort, &picked, BaresipSIPBase, 2, udpFree, tcpFree, tcpFreeNext); err != nil {
 		return nil, err
 	}
-	b.picked = picked
-	return b, nil
+	notSIP := func(p int) bool { return p != cfg.SIPPort && p != cfg.SIPPort+1 }
+	if err := pickInto(&cfg.CtrlPort, &picked, BaresipCtrlBase, 1, tcpFree, notSIP); err != nil {
+		return nil, err
+	}
+	if !notSIP(cfg.CtrlPort) {
+		return nil, fmt.Errorf("testpeers: baresip ctrl_tcp port %d clashes with SIP (%d, TLS on %d)", cfg.CtrlPort, cfg.SIPPort, cfg.SIPPort+1)
+	}
+	return startBaresip(ctx, cfg, &picked)
 }
 
-func startBaresip(ctx context.Context, cfg BaresipConfig) (*Baresip, error) {
+// startBaresip starts the phone on the ports of cfg; once it runs it takes
+// over the ports in *picked, to release them when it stops.
+func startBaresip(ctx context.Context, cfg BaresipConfig, picked *[]int) (*Baresip, error) {
 	confDir := filepath.Join(cfg.Dir, "baresip")
 	if err := os.MkdirAll(confDir, 0o755); err != nil {
 		return nil, err
@@ -161,6 +138,7 @@ func startBaresip(ctx context.Context, cfg BaresipConfig) (*Baresip, error) {
 		b.Stop()
 		return nil, err
 	}
+	b.picked, *picked = *picked, nil
 	return b, nil
 }
 
@@ -196,28 +174,23 @@ func baresipAccount(cfg BaresipConfig) string {
 	return sb.String()
 }
 
-// connect dials ctrl_tcp until it answers or baresip exits.
+// connect waits until baresip says it is ready (it has loaded its
+// modules by then, ctrl_tcp listening among them) and dials ctrl_tcp.
 func (b *Baresip) connect(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(b.cfg.CtrlPort))
-	for {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil {
-			b.conn = c
-			go b.readCtrl(bufio.NewReader(c))
-			return nil
-		}
-		if !b.proc.running() {
-			return fmt.Errorf("baresip exited before ctrl_tcp answered on %s; its log:\n%s", addr, b.proc.output())
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("baresip ctrl_tcp on %s: %w", addr, err)
-		case <-time.After(20 * time.Millisecond):
-		}
+	if _, _, err := b.proc.waitLine(ctx, 0, "baresip is ready."); err != nil {
+		return fmt.Errorf("baresip ctrl_tcp on %s: %w; its log:\n%s", addr, err, b.proc.output())
 	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("baresip ctrl_tcp on %s: %w", addr, err)
+	}
+	b.conn = c
+	go b.readCtrl(bufio.NewReader(c))
+	return nil
 }
 
 // readCtrl reads netstrings ("len:json,") from ctrl_tcp.
@@ -264,25 +237,6 @@ func (b *Baresip) readCtrl(r *bufio.Reader) {
 	b.mu.Unlock()
 }
 
-func readNetstring(r *bufio.Reader) ([]byte, error) {
-	head, err := r.ReadString(':')
-	if err != nil {
-		return nil, err
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(head[:len(head)-1]))
-	if err != nil || n < 0 || n > 1<<20 {
-		return nil, fmt.Errorf("bad netstring length %q", head)
-	}
-	buf := make([]byte, n+1)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, err
-	}
-	if buf[n] != ',' {
-		return nil, errors.New("netstring without the closing comma")
-	}
-	return buf[:n], nil
-}
-
 // Command runs a baresip command (those of the menu module: sndcode,
 // hangup, reginfo, ...) and returns its output.
 func (b *Baresip) Command(ctx context.Context, command, params string) (string, error) {
@@ -294,9 +248,7 @@ func (b *Baresip) Command(ctx context.Context, command, params string) (string, 
 	if err != nil {
 		return "", err
 	}
-	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "%d:%s,", len(msg), msg)
-	if _, err := b.conn.Write(buf.Bytes()); err != nil {
+	if err := writeNetstring(b.conn, msg); err != nil {
 		return "", fmt.Errorf("baresip %s: %w", command, err)
 	}
 	timeout := time.After(5 * time.Second)
@@ -324,6 +276,19 @@ func (b *Baresip) Command(ctx context.Context, command, params string) (string, 
 func (b *Baresip) Press(ctx context.Context, key byte) error {
 	_, err := b.Command(ctx, "sndcode", string(key))
 	return err
+}
+
+// PressAfterAnswer waits for the call established at or after event mark
+// (see Mark), then for after (a callee listening to the prompt), and
+// presses key.
+func (b *Baresip) PressAfterAnswer(ctx context.Context, mark int, after time.Duration, key byte) error {
+	if _, err := b.WaitEvent(ctx, mark, "CALL_ESTABLISHED"); err != nil {
+		return err
+	}
+	if err := pause(ctx, after); err != nil {
+		return err
+	}
+	return b.Press(ctx, key)
 }
 
 // Mark is the number of events seen so far, for WaitEvent.
@@ -373,7 +338,7 @@ func (b *Baresip) Events() []BaresipEvent {
 // answer has "OK" (or "ERR") after the account.
 func (b *Baresip) WaitRegistered(ctx context.Context) error {
 	if b.cfg.Registrar == nil {
-		return errors.New("softphone: baresip has no registrar configured")
+		return errors.New("testpeers: baresip has no registrar configured")
 	}
 	last := ""
 	for {
@@ -436,8 +401,7 @@ func (b *Baresip) Stop() error {
 	if b.conn != nil {
 		b.conn.Close()
 	}
-	release(b.picked...)
-	b.picked = nil
+	releasePicked(&b.picked)
 	return err
 }
 
@@ -448,32 +412,12 @@ func (b *Baresip) Stop() error {
 // ends and prints its log if the test failed.
 func RunBaresip(t testing.TB, cfg BaresipConfig) *Baresip {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("real softphone (baresip): not in -short mode")
-	}
-	if cfg.Binary == "" {
-		cfg.Binary = peertest.Program(t, "baresip", "baresip-core")
-	}
-	if cfg.Dir == "" {
-		cfg.Dir = t.TempDir()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	b, err := StartBaresip(ctx, cfg)
-	if err != nil {
-		if _, serr := os.Stat(filepath.Join(cfg.Dir, "baresip.log")); serr == nil {
-			logFile(t, filepath.Join(cfg.Dir, "baresip.log"))
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := b.Stop(); err != nil {
-			t.Errorf("stopping baresip (pid %d): %v", b.PID(), err)
-		}
-		if t.Failed() {
-			t.Logf("baresip events: %+v", b.Events())
-			logFile(t, b.LogPath())
-		}
+	return runPhone(t, "baresip", "baresip-core", &cfg.Binary, &cfg.Dir, func() (*Baresip, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		return StartBaresip(ctx, cfg)
+	}, func(b *Baresip) {
+		t.Logf("baresip events: %+v", b.Events())
+		logFile(t, b.LogPath())
 	})
-	return b
 }

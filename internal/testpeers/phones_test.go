@@ -1,4 +1,4 @@
-package softphone_test
+package testpeers_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashcall/hashcall/internal/softphone"
+	"github.com/hashcall/hashcall/internal/testpeers"
 	"github.com/hashcall/hashcall/media"
 	"github.com/hashcall/hashcall/prompts"
 	"github.com/hashcall/hashcall/sip"
@@ -18,7 +18,7 @@ import (
 
 // hashcall's RTP ports, on 127.0.0.1 only, away from the common ones
 // other tests and programs on a shared machine use. The phones take free
-// ports from softphone.BaresipSIPBase (27060), softphone.LinphoneSIPBase
+// ports from testpeers.BaresipSIPBase (27060), testpeers.LinphoneSIPBase
 // (27160) and their RTP ranges (27200-27399) up.
 var hashcallRTP = media.PortRange{Low: 28000, High: 28999}
 
@@ -129,15 +129,10 @@ func TestBaresip(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b := softphone.RunBaresip(t, softphone.BaresipConfig{User: "2001", Codecs: tc.codecs})
+			b := testpeers.RunBaresip(t, testpeers.BaresipConfig{User: "2001", Codecs: tc.codecs})
 			v := newVerifier(t, sip.Trunk{Address: b.Addr()})
-			pressed := pressWhenUp(t, func(ctx context.Context, mark int) error {
-				if _, err := b.WaitEvent(ctx, mark, "CALL_ESTABLISHED"); err != nil {
-					return err
-				}
-				time.Sleep(pressAfter)
-				return b.Press(ctx, tc.key)
-			}, b.Mark())
+			mark := b.Mark()
+			pressed := pressWhenUp(t, func(ctx context.Context) error { return b.PressAfterAnswer(ctx, mark, pressAfter, tc.key) })
 			res := run(t, v, b.User(), tc.want, "rfc4733")
 			if err := <-pressed; err != nil {
 				t.Errorf("pressing %c: %v", tc.key, err)
@@ -162,22 +157,17 @@ func TestLinphone(t *testing.T) {
 		codec  string // the only codec linphonec enables
 		source string
 	}{
-		{"sip_info", softphone.DTMFInfo, "PCMU", "sip_info"},
-		{"inband_pcmu", softphone.DTMFInband, "PCMU", "inband"},
-		{"inband_pcma", softphone.DTMFInband, "PCMA", "inband"},
-		{"rfc4733", softphone.DTMFRFC4733, "PCMU", "rfc4733"},
+		{"sip_info", testpeers.DTMFInfo, "PCMU", "sip_info"},
+		{"inband_pcmu", testpeers.DTMFInband, "PCMU", "inband"},
+		{"inband_pcma", testpeers.DTMFInband, "PCMA", "inband"},
+		{"rfc4733", testpeers.DTMFRFC4733, "PCMU", "rfc4733"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			l := softphone.RunLinphone(t, softphone.LinphoneConfig{User: "2002", DTMF: tc.dtmf, Codecs: []string{tc.codec}})
+			l := testpeers.RunLinphone(t, testpeers.LinphoneConfig{User: "2002", DTMF: tc.dtmf, Codecs: []string{tc.codec}})
 			v := newVerifier(t, sip.Trunk{Address: l.Addr()})
-			pressed := pressWhenUp(t, func(ctx context.Context, mark int) error {
-				if err := l.WaitEstablished(ctx, mark); err != nil {
-					return err
-				}
-				time.Sleep(pressAfter)
-				return l.Press('#')
-			}, l.Mark())
+			mark := l.Mark()
+			pressed := pressWhenUp(t, func(ctx context.Context) error { return l.PressAfterAnswer(ctx, mark, pressAfter, '#') })
 			res := run(t, v, l.User(), verify.Verified, tc.source)
 			if err := <-pressed; err != nil {
 				t.Errorf("pressing #: %v", err)
@@ -191,11 +181,11 @@ func TestLinphone(t *testing.T) {
 
 // pressWhenUp runs press in the background (it waits for the call, then
 // presses) and returns its error.
-func pressWhenUp(t *testing.T, press func(ctx context.Context, mark int) error, mark int) <-chan error {
+func pressWhenUp(t *testing.T, press func(ctx context.Context) error) <-chan error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	done := make(chan error, 1)
-	go func() { done <- press(ctx, mark) }()
+	go func() { done <- press(ctx) }()
 	return done
 }

@@ -1,4 +1,4 @@
-package softphone
+package testpeers
 
 import (
 	"bufio"
@@ -119,35 +119,39 @@ func (p *proc) mark() int {
 func (p *proc) waitLine(ctx context.Context, from int, substr string) (int, string, error) {
 	for {
 		p.mu.Lock()
-		for i := from; i < len(p.lines); i++ {
-			if strings.Contains(p.lines[i], substr) {
-				line := p.lines[i]
-				p.mu.Unlock()
-				return i, line, nil
-			}
-		}
+		i, line, ok := p.find(from, substr)
 		from = len(p.lines)
 		ch := p.changed
 		p.mu.Unlock()
+		if ok {
+			return i, line, nil
+		}
 		select {
 		case <-ch:
 		case <-p.exited:
 			// Read what came last before giving up.
 			p.mu.Lock()
-			for i := from; i < len(p.lines); i++ {
-				if strings.Contains(p.lines[i], substr) {
-					line := p.lines[i]
-					p.mu.Unlock()
-					return i, line, nil
-				}
-			}
+			i, line, ok := p.find(from, substr)
 			err := p.waitErr
 			p.mu.Unlock()
+			if ok {
+				return i, line, nil
+			}
 			return 0, "", fmt.Errorf("%s exited (%s) before printing %q", p.name, exitString(err), substr)
 		case <-ctx.Done():
 			return 0, "", fmt.Errorf("%s did not print %q: %w", p.name, substr, context.Cause(ctx))
 		}
 	}
+}
+
+// find looks for substr in the lines from index from on; p.mu is held.
+func (p *proc) find(from int, substr string) (int, string, bool) {
+	for i := from; i < len(p.lines); i++ {
+		if strings.Contains(p.lines[i], substr) {
+			return i, p.lines[i], true
+		}
+	}
+	return 0, "", false
 }
 
 // write sends s to the child's stdin.

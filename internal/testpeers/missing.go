@@ -1,7 +1,7 @@
-// Package peertest lets tests that need an external program, file or corpus
-// skip cleanly when it is missing, naming the Debian package to install, or
-// fail instead when HASHCALL_REQUIRE_PEERS=1 (as CI sets it).
-package peertest
+// Skipping or failing a test when a peer program, file or corpus is
+// missing.
+
+package testpeers
 
 import (
 	"os"

@@ -1,7 +1,8 @@
-package softphone
+package testpeers
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -45,7 +46,24 @@ next:
 		}
 		return p, nil
 	}
-	return 0, fmt.Errorf("softphone: no free port in %d-%d", base, base+portSpan-1)
+	return 0, fmt.Errorf("testpeers: no free port in %d-%d", base, base+portSpan-1)
+}
+
+// pickInto picks n ports from base up into *port when it is 0, adding
+// them to *picked; a port already set is kept.
+func pickInto(port *int, picked *[]int, base, n int, checks ...func(int) bool) error {
+	if *port != 0 {
+		return nil
+	}
+	p, err := pickPort(base, n, checks...)
+	if err != nil {
+		return err
+	}
+	*port = p
+	for i := range n {
+		*picked = append(*picked, p+i)
+	}
+	return nil
 }
 
 // release lets a picked port be picked again.
@@ -57,24 +75,26 @@ func release(ports ...int) {
 	}
 }
 
+// releasePicked releases the ports *picked and forgets them, so that a
+// second Stop releases nothing.
+func releasePicked(picked *[]int) {
+	release(*picked...)
+	*picked = nil
+}
+
 func hostPort(p int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p)) }
 
 // udpFree and tcpFree report whether 127.0.0.1:p can be bound now.
-func udpFree(p int) bool {
-	c, err := net.ListenPacket("udp", hostPort(p))
+func udpFree(p int) bool { return closed(net.ListenPacket("udp", hostPort(p))) }
+
+func tcpFree(p int) bool { return closed(net.Listen("tcp", hostPort(p))) }
+
+// closed closes what was just opened and reports whether it was.
+func closed(c io.Closer, err error) bool {
 	if err != nil {
 		return false
 	}
 	c.Close()
-	return true
-}
-
-func tcpFree(p int) bool {
-	l, err := net.Listen("tcp", hostPort(p))
-	if err != nil {
-		return false
-	}
-	l.Close()
 	return true
 }
 
