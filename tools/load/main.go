@@ -402,6 +402,7 @@ func saveProfiles(ctx context.Context, o options, t0 time.Time) {
 	_ = os.MkdirAll(o.profile, 0o755)
 	base := "http://" + o.diagListen() + "/debug/pprof/"
 	for _, p := range []struct{ name, path string }{
+		{"heap0.pprof", "heap"}, // with heap.pprof: what the streaming calls allocate (pprof -base)
 		{"cpu.pprof", "profile?seconds=" + strconv.Itoa(cpu)},
 		{"heap.pprof", "heap"},
 		{"goroutine.txt", "goroutine?debug=1"},
