@@ -19,9 +19,6 @@ import (
 type batchConn struct {
 	rc syscall.RawConn
 	v6 bool // the socket is AF_INET6: addresses go out as sockaddr_in6
-	// nowait makes read return EAGAIN when no datagram is queued instead
-	// of waiting for one (the receivers' epoll set says when to read).
-	nowait bool
 	hdrs   []unix.Mmsghdr
 	iovs   []unix.Iovec
 	names  [][unix.SizeofSockaddrInet6]byte
@@ -87,8 +84,6 @@ func (b *batchConn) read(bufs [][]byte, lens []int, froms []netip.AddrPort) (int
 func (b *batchConn) recv(fd uintptr) bool {
 	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(b.count), unix.MSG_DONTWAIT, 0, 0)
 	switch {
-	case e == unix.EAGAIN && b.nowait:
-		b.errno = e
 	case e == unix.EAGAIN || e == unix.EINTR:
 		return false // wait for the socket to be readable
 	case e != 0:

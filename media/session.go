@@ -199,7 +199,6 @@ type Session struct {
 	evs        []dtmf.Event // Info's scratch
 
 	muxRoute netip.AddrPort // the far end address the mux routes to us; under mux.mu
-	rx       *recvEntry     // our socket's place in the receivers' epoll set (Linux)
 
 	// Sender state, owned by the pacer serving the session.
 	ssrc       uint32
@@ -303,13 +302,8 @@ func Listen(ctx context.Context, cfg SessionConfig) (*Session, error) {
 	}
 	s.stopAfter = context.AfterFunc(ctx, s.shutdown)
 	if s.mux == nil {
-		if e, err := joinReceiver(s); err == nil {
-			s.rx = e
-		} else {
-			s.log.Debug("rtp receive: a goroutine of its own", "err", err)
-			s.wg.Add(1)
-			go s.receive()
-		}
+		s.wg.Add(1)
+		go s.receive()
 	}
 	s.log.Debug("rtp session listening", "addr", s.local.Addr)
 	return s, nil
@@ -494,9 +488,6 @@ func (s *Session) shutdown() {
 		if s.mux != nil {
 			s.mux.leave(s)
 			return
-		}
-		if s.rx != nil {
-			leaveReceiver(s.rx)
 		}
 		if err := s.conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			s.closeErr = fmt.Errorf("media: close socket: %w", err)
