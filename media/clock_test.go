@@ -2,6 +2,7 @@ package media
 
 import (
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -10,9 +11,54 @@ type fakeClock struct {
 	mu     sync.Mutex
 	now    time.Time
 	timers []*fakeTimer
+	// changed gets a token (if it has none) whenever time moves or a timer
+	// is set or stopped: awaitTimers blocks on it instead of polling. One
+	// goroutine (the test's) awaits at a time; neither allocates, so the
+	// allocation tests can wait on it.
+	changed chan struct{}
+	timeout *time.Timer // awaitTimers', reused
 }
 
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1700000000, 0)} }
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Unix(1700000000, 0), changed: make(chan struct{}, 1)}
+}
+
+// notify wakes awaitTimers; c.mu is held.
+func (c *fakeClock) notify() {
+	select {
+	case c.changed <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+// awaitTimers blocks until cond holds, checking it after every change of
+// the clock, and fails t after 5 s (what names the awaited state).
+func (c *fakeClock) awaitTimers(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	if cond() {
+		return
+	}
+	if c.timeout == nil {
+		c.timeout = time.NewTimer(5 * time.Second)
+	} else {
+		c.timeout.Reset(5 * time.Second)
+	}
+	defer c.timeout.Stop()
+	for !cond() {
+		select {
+		case <-c.changed:
+		case <-c.timeout.C:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// waitAsleep waits until a timer waits for a time after now: the sender
+// has finished its slot and sleeps until the next one.
+func (c *fakeClock) waitAsleep(t *testing.T) {
+	t.Helper()
+	c.awaitTimers(t, "the sender to sleep", c.armed)
+}
 
 func (c *fakeClock) Now() time.Time {
 	c.mu.Lock()
@@ -35,6 +81,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
 	c.fire()
+	c.notify()
 }
 
 func (c *fakeClock) fire() {
@@ -67,6 +114,7 @@ func (t *fakeTimer) Reset(d time.Duration) {
 	}
 	t.when, t.active = t.clk.now.Add(d), true
 	t.clk.fire()
+	t.clk.notify()
 }
 
 // resetAt makes the timer fire at when (at once if that has passed): the
@@ -80,12 +128,14 @@ func (t *fakeTimer) resetAt(when time.Time) {
 	}
 	t.when, t.active = when, true
 	t.clk.fire()
+	t.clk.notify()
 }
 
 func (t *fakeTimer) Stop() {
 	t.clk.mu.Lock()
 	defer t.clk.mu.Unlock()
 	t.active = false
+	t.clk.notify()
 }
 
 // armed reports whether a timer waits for a time after now: the sender has
