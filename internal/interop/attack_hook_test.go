@@ -81,13 +81,7 @@ func (r *receiver) waitHits(n int, within time.Duration) bool {
 // waitLog waits until the server's log contains sub.
 func (s *server) waitLog(t *testing.T, sub string, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !strings.Contains(s.log(), sub) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q in the log after %v:\n%s", sub, within, s.tail(30))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	s.proc.waitLog(t, within, fmt.Sprintf("%q in the log", sub), func(log string) bool { return strings.Contains(log, sub) })
 }
 
 // TestAttackIdempotencyReuse: a client replays an Idempotency-Key that was
@@ -215,10 +209,9 @@ func TestAttackCallbackRebinding(t *testing.T) {
 	}
 	// Two attempts (0 and 1 s), each refused at connect.
 	s.waitLog(t, "callback address not allowed", 10*time.Second)
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(s.log(), `"msg":"callback failed"`) < 2 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	s.proc.waitLog(t, 10*time.Second, "two failed callbacks", func(log string) bool {
+		return strings.Count(log, `"msg":"callback failed"`) >= 2
+	})
 	t.Logf("127.0.0.1:%s got %v; 127.0.0.2 got %v", port, other.requests(), pinned.requests())
 	if got := other.requests(); len(got) != 0 {
 		t.Errorf("the other address received %v: the connect-time check let a rebound name through", got)

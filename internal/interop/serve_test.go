@@ -3,6 +3,7 @@ package interop
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashcall/hashcall/internal/testwait"
 	"github.com/hashcall/hashcall/media/wav"
 	"github.com/hashcall/hashcall/prompts"
 )
@@ -166,21 +168,28 @@ func (l *lab) startServe(t *testing.T, bin, promptsDir string, o serveOptions) *
 	if o.readyPath != "" {
 		path = o.readyPath
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	// It logs when it serves HTTP; readiness (the trunk's OPTIONS, a
+	// registration, a RADIUS upstream) is then only told by the probe,
+	// polled.
+	p.waitLog(t, 15*time.Second, "hashcall serving", func(log string) bool { return strings.Contains(log, `"msg":"hashcall serving"`) })
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	err := testwait.Until(ctx, func() bool {
 		if p.exited() {
-			t.Fatalf("hashcall serve exited with status %d:\n%s", p.code, p.tail(40))
+			return true
 		}
-		if res, err := http.Get(s.base + path); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
+		res, err := http.Get(s.base + path)
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hashcall serve: %s not 200 after 15 s:\n%s", path, p.tail(40))
-		}
-		time.Sleep(20 * time.Millisecond)
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+	switch {
+	case p.exited():
+		t.Fatalf("hashcall serve exited with status %d:\n%s", p.code, p.tail(40))
+	case err != nil:
+		t.Fatalf("hashcall serve: %s not 200 after 15 s:\n%s", path, p.tail(40))
 	}
 	t.Logf("hashcall serve on %s ready (%s) in %v", s.base, path, time.Since(start).Round(time.Millisecond))
 	return s
@@ -409,19 +418,20 @@ func (s *server) poll(t *testing.T, id string) verification {
 	return r.v
 }
 
-// waitStatus polls a verification (without wait) until its status is want.
+// waitStatus polls a verification (without wait) until its status is want:
+// the API long-polls only for the final status, and the log does not say
+// when the store has the others.
 func (s *server) waitStatus(t *testing.T, id, want string, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		r := s.must(t, "GET", "/v1/verifications/"+id, "")
-		if r.v.Status == want {
-			return
-		}
-		if r.v.Status == "completed" || time.Now().After(deadline) {
-			t.Fatalf("verification %s: %s, waiting for status %q", id, r, want)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var r apiResponse
+	ctx, cancel := context.WithTimeout(t.Context(), within)
+	defer cancel()
+	err := testwait.Until(ctx, func() bool {
+		r = s.must(t, "GET", "/v1/verifications/"+id, "")
+		return r.v.Status == want || r.v.Status == "completed"
+	})
+	if err != nil || r.v.Status != want {
+		t.Fatalf("verification %s: %s, waiting for status %q", id, r, want)
 	}
 }
 
@@ -469,6 +479,8 @@ type callbackSink struct {
 	mu  sync.Mutex
 	got map[string][]verification
 	n   int
+	// arrived gets a line per callback: waitCallbacks blocks on it.
+	arrived testwait.Output
 }
 
 func newCallbackSink(t *testing.T) *callbackSink {
@@ -504,6 +516,7 @@ func (c *callbackSink) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	c.got[v.ID] = append(c.got[v.ID], v)
 	c.n++
 	c.mu.Unlock()
+	fmt.Fprintln(&c.arrived, v.ID)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -542,16 +555,13 @@ func checkSignature(h string, body []byte, now time.Time) error {
 // waitCallbacks waits until n callbacks came (or within ends) and returns
 // them by id.
 func (c *callbackSink) waitCallbacks(n int, within time.Duration) map[string][]verification {
-	deadline := time.Now().Add(within)
-	for {
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	_ = c.arrived.Wait(ctx, func(string) bool {
 		c.mu.Lock()
-		got := c.n
-		c.mu.Unlock()
-		if got >= n || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		defer c.mu.Unlock()
+		return c.n >= n
+	})
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make(map[string][]verification, len(c.got))
@@ -1013,17 +1023,11 @@ func TestServeThroughKamailio(t *testing.T) {
 		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
-		// Draining: not ready, and new requests get 503.
-		deadline := time.Now().Add(2 * time.Second)
-		for {
-			r := s.must(t, "GET", "/readyz", "")
-			if r.status == 503 && strings.Contains(string(r.body), "draining") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("/readyz after SIGTERM: %s, want 503 draining", r)
-			}
-			time.Sleep(10 * time.Millisecond)
+		// Draining: not ready, and new requests get 503. The service logs
+		// "draining" once it refuses them.
+		s.waitLog(t, `"msg":"draining"`, 2*time.Second)
+		if r := s.must(t, "GET", "/readyz", ""); r.status != 503 || !strings.Contains(string(r.body), "draining") {
+			t.Fatalf("/readyz after SIGTERM: %s, want 503 draining", r)
 		}
 		r := s.must(t, "POST", "/v1/verifications", `{"to":"`+mobileNumber("9003")+`"}`)
 		if r.status != 503 || r.err.Code != "draining" {
