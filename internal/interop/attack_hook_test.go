@@ -122,7 +122,7 @@ func TestAttackIdempotencyReuse(t *testing.T) {
 	if again.ID != v.ID || again.Outcome != "verified" {
 		t.Errorf("the genuine retry: %+v, want %s verified", again, v.ID)
 	}
-	time.Sleep(300 * time.Millisecond) // room for a stray INVITE to be logged
+	s.stopAndWait(t) // no stray INVITE from it, up to its exit
 	kam := l.kamLog()[mark:]
 	if n := dialled(kam, other); n != 0 {
 		t.Errorf("Kamailio saw %d INVITEs for %s, want none", n, other)
@@ -168,7 +168,9 @@ func TestAttackCallbackRedirect(t *testing.T) {
 	if !allowed.waitHits(3, 15*time.Second) {
 		t.Fatalf("the callback host got %v, want three attempts", allowed.requests())
 	}
-	time.Sleep(200 * time.Millisecond) // room for a followed redirect to land
+	blocked := s.metric(t, `hashcall_callback_blocked_total{reason="redirect"}`)
+	delivered := s.metric(t, `hashcall_callbacks_total{result="delivered"}`)
+	s.stopAndWait(t) // no followed redirect, up to its exit
 	t.Logf("callback host got %v; 127.0.0.2 got %v; the other port got %v", allowed.requests(), foreign.requests(), samePort.requests())
 	if got := foreign.requests(); len(got) != 0 {
 		t.Errorf("the foreign host received %v: a redirect was followed", got)
@@ -176,10 +178,10 @@ func TestAttackCallbackRedirect(t *testing.T) {
 	if got := samePort.requests(); len(got) != 0 {
 		t.Errorf("the other port received %v: a redirect was followed", got)
 	}
-	if m := s.metric(t, `hashcall_callback_blocked_total{reason="redirect"}`); m < 3 {
+	if m := blocked; m < 3 {
 		t.Errorf(`hashcall_callback_blocked_total{reason="redirect"} %v, want at least 3`, m)
 	}
-	if m := s.metric(t, `hashcall_callbacks_total{result="delivered"}`); m > 0 {
+	if m := delivered; m > 0 {
 		t.Errorf("a redirect counted as delivered")
 	}
 	sippDone(t, sipp, 10*time.Second)
@@ -314,7 +316,11 @@ func TestAttackQuotaAt429(t *testing.T) {
 		t.Errorf("the 4th call: %s, want 429 per_number_limit", r)
 	}
 	sippDone(t, busy, 10*time.Second)
-	time.Sleep(300 * time.Millisecond)
+	refusals := map[string]float64{}
+	for _, rule := range []string{"max_concurrent", "per_number_limit"} {
+		refusals[rule] = s.metric(t, `hashcall_policy_refusals_total{rule="`+rule+`"}`)
+	}
+	s.stopAndWait(t) // no other INVITE from it, up to its exit
 	kam := l.kamLog()[mark:]
 	if n := routed(kam, number); n != 3 {
 		t.Errorf("Kamailio routed %d INVITEs for %s, want 3", n, number)
@@ -323,7 +329,7 @@ func TestAttackQuotaAt429(t *testing.T) {
 		t.Errorf("SIPp took %d calls, want 3", st.incoming)
 	}
 	for rule, want := range map[string]float64{"max_concurrent": attempts, "per_number_limit": 1} {
-		if got := s.metric(t, `hashcall_policy_refusals_total{rule="`+rule+`"}`); got != want {
+		if got := refusals[rule]; got != want {
 			t.Errorf("hashcall_policy_refusals_total{rule=%q} %v, want %v", rule, got, want)
 		}
 	}

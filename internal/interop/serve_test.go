@@ -418,6 +418,34 @@ func (s *server) poll(t *testing.T, id string) verification {
 	return r.v
 }
 
+// stopAndWait ends hashcall serve as systemd does (SIGTERM) and waits for
+// it to exit 0: its calls are over and its callbacks flushed, so whatever
+// it would have sent (a stray INVITE, a second callback) has been sent, and
+// answered by Kamailio, which logs a request before it answers.
+func (s *server) stopAndWait(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	code, ok := s.wait(30 * time.Second)
+	if !ok {
+		t.Fatalf("hashcall serve still running 30 s after SIGTERM:\n%s", s.tail(40))
+	}
+	if code != 0 {
+		t.Errorf("hashcall serve exited with status %d after SIGTERM:\n%s", code, s.tail(40))
+	}
+}
+
+// waitPastPause waits until the silent SIPp scenario is past its 1 s pause
+// and takes a BYE: its silence then starts, and hashcall logs the RTP stream
+// it locks on, after mark in its log.
+func (s *server) waitPastPause(t *testing.T, mark int) {
+	t.Helper()
+	s.proc.waitLog(t, 10*time.Second, "the phone's RTP", func(log string) bool {
+		return len(log) > mark && strings.Contains(log[mark:], `"msg":"rtp locked"`)
+	})
+}
+
 // waitStatus polls a verification (without wait) until its status is want:
 // the API long-polls only for the final status, and the log does not say
 // when the store has the others.
@@ -729,13 +757,13 @@ func TestServeThroughKamailio(t *testing.T) {
 			t.Errorf("callback body %+v, want completed, verified by rfc4733, reference idp-42, to masked", c)
 		}
 		sippDone(t, sipp, 10*time.Second)
-		// No second delivery.
-		time.Sleep(500 * time.Millisecond)
-		if n := len(cb.waitCallbacks(0, 0)[v.ID]); n != 1 {
-			t.Errorf("%d callbacks for %s, want 1", n, v.ID)
-		}
 		if m := s.metric(t, `hashcall_callbacks_total{result="delivered"}`); m != 1 {
 			t.Errorf("hashcall_callbacks_total{result=\"delivered\"} %v, want 1", m)
+		}
+		// No second delivery, up to its exit.
+		s.stopAndWait(t)
+		if n := len(cb.waitCallbacks(0, 0)[v.ID]); n != 1 {
+			t.Errorf("%d callbacks for %s, want 1", n, v.ID)
 		}
 	})
 
@@ -792,17 +820,33 @@ func TestServeThroughKamailio(t *testing.T) {
 				t.Errorf("hashcall_policy_refusals_total{rule=%q} %v, want %v", rule, got, want)
 			}
 		}
-		time.Sleep(200 * time.Millisecond)
+		s.stopAndWait(t) // no INVITE from it, up to its exit
 		if n := countLines(kamSince(mark), "interop: request INVITE"); n != 0 {
 			t.Errorf("Kamailio saw %d INVITEs for requests that were all refused", n)
 		}
 	})
 
 	t.Run("trunk_down_503", func(t *testing.T) {
-		// Nothing listens at the trunk address: OPTIONS go unanswered.
+		// A silent trunk: the test reads the OPTIONS and answers none.
 		down := net.JoinHostPort("127.0.0.1", strconv.Itoa(newPortPicker().udp(t, deadTrunkBase, 1)))
+		trunk, err := net.ListenPacket("udp", down)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer trunk.Close()
 		s := l.startServe(t, bin, promptsDir, serveOptions{trunk: down, optionsInterval: time.Second})
-		time.Sleep(1500 * time.Millisecond) // a ping or two have gone unanswered
+		// Two pings have gone unanswered.
+		buf := make([]byte, 4096)
+		for pings := 0; pings < 2; {
+			_ = trunk.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, _, err := trunk.ReadFrom(buf)
+			if err != nil {
+				t.Fatalf("no OPTIONS at the trunk: %v", err)
+			}
+			if bytes.HasPrefix(buf[:n], []byte("OPTIONS ")) {
+				pings++
+			}
+		}
 		r := s.must(t, "GET", "/readyz", "")
 		if r.status != 503 || !strings.Contains(string(r.body), "trunk_down") {
 			t.Errorf("/readyz with the trunk down: %s, want 503 trunk_down", r)
@@ -873,7 +917,8 @@ func TestServeThroughKamailio(t *testing.T) {
 			t.Errorf("after the burst: %s, want 429 with Retry-After", r)
 		}
 		sippDone(t, sipp, 10*time.Second)
-		time.Sleep(300 * time.Millisecond)
+		refusals := s.metric(t, `hashcall_policy_refusals_total{rule="per_number_limit"}`)
+		s.stopAndWait(t) // no other INVITE from it, up to its exit
 		kam := kamSince(mark)
 		if n := routed(kam, number); n != limit {
 			t.Errorf("Kamailio routed %d INVITEs for %s to SIPp, want exactly %d", n, number, limit)
@@ -886,7 +931,7 @@ func TestServeThroughKamailio(t *testing.T) {
 			t.Errorf("SIPp: %+v, want %d incoming calls, all successful", st, limit)
 		}
 		t.Logf("Kamailio routed %d calls to SIPp (%d INVITEs with the 407 round); SIPp took %d calls", routed(kam, number), dialled(kam, number), st.incoming)
-		if got := s.metric(t, `hashcall_policy_refusals_total{rule="per_number_limit"}`); got != burst-limit+1 {
+		if got := refusals; got != burst-limit+1 {
 			t.Errorf("hashcall_policy_refusals_total{rule=\"per_number_limit\"} %v, want %d", got, burst-limit+1)
 		}
 	})
@@ -951,7 +996,7 @@ func TestServeThroughKamailio(t *testing.T) {
 		if r.status != 429 {
 			t.Errorf("a new key for the same number: %s, want 429", r)
 		}
-		time.Sleep(300 * time.Millisecond)
+		s.stopAndWait(t) // no other INVITE from it, up to its exit
 		kam := kamSince(mark)
 		if n := routed(kam, number); n != 1 {
 			t.Errorf("Kamailio routed %d INVITEs for %s, want 1", n, number)
@@ -994,10 +1039,11 @@ func TestServeThroughKamailio(t *testing.T) {
 		number := mobileNumber(sipp.scenario.number)
 		s := l.startServe(t, bin, promptsDir, serveOptions{answerTimeout: 15 * time.Second})
 		mark := kamMark()
+		logMark := len(s.log())
 		v := s.create(t, `{"to":"`+number+`"}`)
 		s.waitStatus(t, v.ID, "answered", 10*time.Second)
 		// SIPp's scenario takes a BYE only after its 1 s pause.
-		time.Sleep(1500 * time.Millisecond)
+		s.waitPastPause(t, logMark)
 		start := time.Now()
 		r := s.must(t, "DELETE", "/v1/verifications/"+v.ID, "")
 		t.Logf("DELETE after the answer: %d %s SIP %d after %v", r.status, r.v.Outcome, r.v.SIPCode, time.Since(start).Round(time.Millisecond))
