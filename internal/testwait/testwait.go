@@ -1,6 +1,7 @@
 // Package testwait lets tests wait for events instead of sleeping. Output
 // keeps a program's output or a log and wakes its waiters at every write,
-// so a test blocks until the line it expects is there. Until is the one
+// so a test blocks until the line it expects is there; WaitFile does the
+// same for a file another program writes (inotify). Until is the one
 // place where tests poll: for a condition that announces itself by no
 // event the test could block on (a counter in another process, a socket
 // an external program binds, the goroutine count); a call of it says why
