@@ -168,6 +168,10 @@ func TestAttackCallbackRedirect(t *testing.T) {
 	if !allowed.waitHits(3, 15*time.Second) {
 		t.Fatalf("the callback host got %v, want three attempts", allowed.requests())
 	}
+	// Each refused redirect is counted before its attempt is logged failed.
+	s.proc.waitLog(t, 10*time.Second, "three failed callbacks", func(log string) bool {
+		return strings.Count(log, `"msg":"callback failed"`) >= 3
+	})
 	blocked := s.metric(t, `hashcall_callback_blocked_total{reason="redirect"}`)
 	delivered := s.metric(t, `hashcall_callbacks_total{result="delivered"}`)
 	s.stopAndWait(t) // no followed redirect, up to its exit

@@ -365,6 +365,10 @@ func TestRegisterThenCall(t *testing.T) {
 	if err := logs.WaitContains(rctx, "msg=registered "); err != nil || !ua.Ready() {
 		t.Fatalf("not registered after 5 s (%v); Kamailio:\n%s", err, strings.Join(l.kamLines("REGISTER"), "\n"))
 	}
+	// Kamailio logs the saved registration just after its 200.
+	_, _ = l.kam.awaitFile(l.kam.logPath, 3*time.Second, func(string) bool {
+		return len(l.kamLines("registered sip:"+trunkUser+"@", "au="+trunkUser)) > 0
+	})
 	if _, reg := ua.TrunkState(); !reg {
 		t.Fatal("Ready but TrunkState says not registered")
 	}

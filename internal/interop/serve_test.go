@@ -757,6 +757,8 @@ func TestServeThroughKamailio(t *testing.T) {
 			t.Errorf("callback body %+v, want completed, verified by rfc4733, reference idp-42, to masked", c)
 		}
 		sippDone(t, sipp, 10*time.Second)
+		// Counted just before it logs the delivery (after the sink answered).
+		s.waitLog(t, `"msg":"callback delivered"`, 5*time.Second)
 		if m := s.metric(t, `hashcall_callbacks_total{result="delivered"}`); m != 1 {
 			t.Errorf("hashcall_callbacks_total{result=\"delivered\"} %v, want 1", m)
 		}
