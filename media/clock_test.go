@@ -11,46 +11,63 @@ type fakeClock struct {
 	mu     sync.Mutex
 	now    time.Time
 	timers []*fakeTimer
-	// changed gets a token (if it has none) whenever time moves or a timer
-	// is set or stopped: awaitTimers blocks on it instead of polling. One
-	// goroutine (the test's) awaits at a time; neither allocates, so the
-	// allocation tests can wait on it.
-	changed chan struct{}
-	timeout *time.Timer // awaitTimers', reused
+	// changed is signalled whenever time moves or a timer is set or
+	// stopped: awaitTimers blocks on it instead of polling.
+	changed *waker
+}
+
+// waker lets one goroutine at a time wait for a condition that others
+// signal the changes of; neither side allocates (after newWaker), so the
+// allocation tests can wait on it.
+type waker struct {
+	wake    chan struct{}
+	timeout *time.Timer
+}
+
+func newWaker() *waker {
+	w := &waker{wake: make(chan struct{}, 1), timeout: time.NewTimer(time.Hour)}
+	w.timeout.Stop()
+	return w
+}
+
+// signal wakes the waiter, if any; a wake-up already pending is enough.
+func (w *waker) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// await blocks until cond holds, checking it after every signal, and
+// fails t after 5 s (what names the awaited state).
+func (w *waker) await(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	if cond() {
+		return
+	}
+	w.timeout.Reset(5 * time.Second)
+	defer w.timeout.Stop()
+	for !cond() {
+		select {
+		case <-w.wake:
+		case <-w.timeout.C:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Unix(1700000000, 0), changed: make(chan struct{}, 1)}
+	return &fakeClock{now: time.Unix(1700000000, 0), changed: newWaker()}
 }
 
 // notify wakes awaitTimers; c.mu is held.
-func (c *fakeClock) notify() {
-	select {
-	case c.changed <- struct{}{}:
-	default: // a wake-up is pending already
-	}
-}
+func (c *fakeClock) notify() { c.changed.signal() }
 
 // awaitTimers blocks until cond holds, checking it after every change of
 // the clock, and fails t after 5 s (what names the awaited state).
 func (c *fakeClock) awaitTimers(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	if cond() {
-		return
-	}
-	if c.timeout == nil {
-		c.timeout = time.NewTimer(5 * time.Second)
-	} else {
-		c.timeout.Reset(5 * time.Second)
-	}
-	defer c.timeout.Stop()
-	for !cond() {
-		select {
-		case <-c.changed:
-		case <-c.timeout.C:
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+	c.changed.await(t, what, cond)
 }
 
 // waitAsleep waits until a timer waits for a time after now: the sender

@@ -126,49 +126,27 @@ func queued(t *testing.T, jobs <-chan *job, what string) *job {
 	}
 }
 
-// packetWaiter wakes awaitStats at each packet its session reads; one per
-// session, reused, so that waiting allocates nothing (the allocation tests
-// wait on it).
-type packetWaiter struct {
-	read    chan struct{}
-	timeout *time.Timer
-}
-
-var packetWaiters sync.Map // *Session → *packetWaiter
+// packetWaiters holds the waker of each session awaitStats waited on: one
+// per session, reused, so that waiting allocates nothing (the allocation
+// tests wait on it).
+var packetWaiters sync.Map // *Session → *waker
 
 // awaitStats waits until cond holds, checking it again after every packet
 // s reads, and fails t after 5 s (what names the awaited state). One
 // goroutine awaits a session at a time.
 func awaitStats(t *testing.T, s *Session, what string, cond func() bool) {
 	t.Helper()
-	if cond() {
-		return
-	}
-	var w *packetWaiter
-	if v, ok := packetWaiters.Load(s); ok {
-		w = v.(*packetWaiter)
-		w.timeout.Reset(5 * time.Second)
-	} else {
-		w = &packetWaiter{read: make(chan struct{}, 1), timeout: time.NewTimer(5 * time.Second)}
+	v, ok := packetWaiters.Load(s)
+	if !ok {
+		w := newWaker()
+		v = w
 		packetWaiters.Store(s, w)
 		t.Cleanup(func() { packetWaiters.Delete(s) })
 		s.mu.Lock()
-		s.onPacket = func() {
-			select {
-			case w.read <- struct{}{}:
-			default: // one wake-up pending is enough
-			}
-		}
+		s.onPacket = w.signal
 		s.mu.Unlock()
 	}
-	defer w.timeout.Stop()
-	for !cond() {
-		select {
-		case <-w.read:
-		case <-w.timeout.C:
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+	v.(*waker).await(t, what, cond)
 }
 
 // rawSocket is a plain UDP socket on loopback, for capturing and forging.
