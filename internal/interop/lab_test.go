@@ -630,15 +630,17 @@ func testLogger(t *testing.T, name string) (*slog.Logger, *logBuffer) {
 // delay is the behaviour under test, not a wait for a state. It returns
 // ctx's error if ctx ends first.
 func pause(ctx context.Context, d time.Duration) error {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	ctx, cancel := context.WithTimeoutCause(ctx, d, errPaused)
+	defer cancel()
+	<-ctx.Done()
+	if err := context.Cause(ctx); !errors.Is(err, errPaused) {
+		return err
 	}
+	return nil
 }
+
+// errPaused ends a pause that ran its course.
+var errPaused = errors.New("paused")
 
 // ctxFor is a context that ends with t or after d.
 func ctxFor(t *testing.T, d time.Duration) context.Context {
