@@ -26,15 +26,9 @@ func TestAudioShared(t *testing.T) {
 				readRTP(t, far) // slot 0, silence
 				waitArmed(t, clk, 1)
 				done := make(chan error, 1)
+				queue := watchJobs(s)
 				go func() { done <- s.PlayAudio(context.Background(), a) }()
-				eventually(t, "the playback to be queued", func() bool {
-					s.mu.Lock()
-					defer s.mu.Unlock()
-					if s.job != nil {
-						jobs[i] = s.job.audio
-					}
-					return s.job != nil
-				})
+				jobs[i] = queued(t, queue, "the playback to be queued").audio
 				want := codec.encode(nil, dtmfTone('5', 200*time.Millisecond))
 				for f := range 10 {
 					clk.Advance(FrameDuration)

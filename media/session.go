@@ -191,6 +191,8 @@ type Session struct {
 	closing    bool // Close was called: no more goroutines may start
 	closed     bool // Presses is closed
 	job        *job
+	onJob      func(*job) // tests: called with each job handed to the sender, under mu
+	onPacket   func()     // tests: called after each packet read, under mu
 	early      uint64
 	pressDrops uint64
 	lastSource netip.AddrPort
@@ -539,6 +541,9 @@ func (s *Session) packet(evs []dtmf.Event, from netip.AddrPort, b []byte) []dtmf
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.onPacket != nil {
+		defer s.onPacket() // before the unlock
+	}
 	if s.closed {
 		return evs
 	}
@@ -666,6 +671,9 @@ func (s *Session) run(ctx context.Context, j *job) error {
 		return ErrClosed
 	}
 	s.job = j
+	if s.onJob != nil {
+		s.onJob(j)
+	}
 	s.mu.Unlock()
 	select {
 	case <-j.done:

@@ -9,11 +9,13 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashcall/hashcall/dtmf"
+	"github.com/hashcall/hashcall/internal/testwait"
 	"github.com/pion/rtp"
 )
 
@@ -102,16 +104,49 @@ func drain(s *Session) []dtmf.Event {
 	return out
 }
 
-// eventually polls cond for up to 5 s.
-func eventually(t *testing.T, what string, cond func() bool) {
+// watchJobs returns a channel that receives every job s hands to its
+// sender from now on (a Play or SendDTMF queued).
+func watchJobs(s *Session) <-chan *job {
+	ch := make(chan *job, 16)
+	s.mu.Lock()
+	s.onJob = func(j *job) { ch <- j }
+	s.mu.Unlock()
+	return ch
+}
+
+// queued returns the next job from watchJobs, failing t after 5 s.
+func queued(t *testing.T, jobs <-chan *job, what string) *job {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
+	select {
+	case j := <-jobs:
+		return j
+	case <-time.After(5 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		return nil
 	}
+}
+
+// packetWaiters holds the waker of each session awaitStats waited on: one
+// per session, reused, so that waiting allocates nothing (the allocation
+// tests wait on it).
+var packetWaiters sync.Map // *Session → *waker
+
+// awaitStats waits until cond holds, checking it again after every packet
+// s reads, and fails t after 5 s (what names the awaited state). One
+// goroutine awaits a session at a time.
+func awaitStats(t *testing.T, s *Session, what string, cond func() bool) {
+	t.Helper()
+	v, ok := packetWaiters.Load(s)
+	if !ok {
+		w := newWaker()
+		v = w
+		packetWaiters.Store(s, w)
+		t.Cleanup(func() { packetWaiters.Delete(s) })
+		s.mu.Lock()
+		s.onPacket = w.signal
+		s.mu.Unlock()
+	}
+	v.(*waker).await(t, what, cond)
 }
 
 // rawSocket is a plain UDP socket on loopback, for capturing and forging.
@@ -196,7 +231,7 @@ func TestSessionForgedEvents(t *testing.T) {
 			phone := listen(t, SessionConfig{})
 			connect(t, ours, phone)
 			// The phone's silence fixes (or latches) the source first.
-			eventually(t, "audio from the phone", func() bool { return ours.Stats().Stream.Audio > 0 })
+			awaitStats(t, ours, "audio from the phone", func() bool { return ours.Stats().Stream.Audio > 0 })
 
 			forger := rawSocket(t)
 			enc := dtmf.NewEncoder(dtmf.EncoderConfig{SSRC: 42, Sequence: 1, Timestamp: 1000, Interval: FrameDuration})
@@ -208,7 +243,7 @@ func TestSessionForgedEvents(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			eventually(t, "forged packets dropped", func() bool {
+			awaitStats(t, ours, "forged packets dropped", func() bool {
 				return ours.Stats().Stream.Dropped.Source >= uint64(len(pkts))
 			})
 			// A genuine press still gets through afterwards.
@@ -237,7 +272,7 @@ func TestSessionEarly(t *testing.T) {
 	}
 	ours.Info('#', 250*time.Millisecond) // an early INFO as well
 	want := uint64(len(early) + 1)
-	eventually(t, "early packets", func() bool { return ours.Stats().Stream.Dropped.Early == want })
+	awaitStats(t, ours, "early packets", func() bool { return ours.Stats().Stream.Dropped.Early == want })
 
 	n := Negotiated{Remote: addrOf(far), Codec: PCMU, RecvCodecs: []Codec{PCMU}, HaveEvents: true, SendEventPT: 101, RecvEventPT: 101, EventClockRate: 8000}
 	if err := ours.Start(n); err != nil {
@@ -249,7 +284,7 @@ func TestSessionEarly(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "audio after Start", func() bool { return ours.Stats().Stream.Audio == uint64(len(after)) })
+	awaitStats(t, ours, "audio after Start", func() bool { return ours.Stats().Stream.Audio == uint64(len(after)) })
 	if rest := drain(ours); len(rest) != 0 {
 		t.Errorf("early media made reports: %v", rest)
 	}
@@ -288,7 +323,7 @@ func fakeSession(t *testing.T, n Negotiated) (*Session, *fakeClock, *net.UDPConn
 func step(t *testing.T, clk *fakeClock, d time.Duration) {
 	t.Helper()
 	clk.Advance(d)
-	eventually(t, "the sender to sleep", clk.armed)
+	clk.waitAsleep(t)
 }
 
 var pcmuEvents = Negotiated{Codec: PCMU, RecvCodecs: []Codec{PCMU}, HaveEvents: true, SendEventPT: 101, RecvEventPT: 101, EventClockRate: 8000, Direction: SendRecv}
@@ -302,16 +337,13 @@ func TestSessionPlay(t *testing.T) {
 	if !h0.Marker || h0.PayloadType != 0 || !bytes.Equal(p0, silenceFrame(PCMU)) {
 		t.Fatalf("first packet %+v %x", h0, p0[:4])
 	}
-	eventually(t, "the sender to sleep", clk.armed)
+	clk.waitAsleep(t)
 
 	prompt := dtmfTone('5', time.Second)
 	done := make(chan error, 1)
+	jobs := watchJobs(s)
 	go func() { done <- s.Play(context.Background(), prompt) }()
-	eventually(t, "the playback to be queued", func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.job != nil
-	})
+	queued(t, jobs, "the playback to be queued")
 	want := PCMU.encode(nil, prompt)
 	prev := h0
 	for i := range 52 {
@@ -365,14 +397,11 @@ func TestSessionPlay(t *testing.T) {
 func TestSessionSendRFC4733(t *testing.T) {
 	s, clk, far := fakeSession(t, pcmuEvents)
 	prev, _ := readRTP(t, far)
-	eventually(t, "the sender to sleep", clk.armed)
+	clk.waitAsleep(t)
 	done := make(chan error, 1)
+	jobs := watchJobs(s)
 	go func() { done <- s.SendDTMF(context.Background(), '#', 100*time.Millisecond, MethodRFC4733) }()
-	eventually(t, "the press to be queued", func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.job != nil
-	})
+	queued(t, jobs, "the press to be queued")
 	start := prev.Timestamp + FrameSamples
 	wantDur := []uint16{0, 160, 320, 480, 640, 800, 800, 800}
 	for i, d := range wantDur {
@@ -405,7 +434,7 @@ func TestSessionSendRFC4733(t *testing.T) {
 func TestSessionHold(t *testing.T) {
 	s, clk, far := fakeSession(t, pcmuEvents)
 	prev, _ := readRTP(t, far)
-	eventually(t, "the sender to sleep", clk.armed)
+	clk.waitAsleep(t)
 	s.mu.Lock()
 	n := s.neg
 	s.mu.Unlock()
@@ -431,7 +460,7 @@ func TestSessionHold(t *testing.T) {
 func TestSessionStopAndErrors(t *testing.T) {
 	s, clk, far := fakeSession(t, pcmuEvents)
 	readRTP(t, far)
-	eventually(t, "the sender to sleep", clk.armed)
+	clk.waitAsleep(t)
 
 	if err := s.Start(pcmuEvents); err == nil {
 		t.Error("second Start succeeded")
@@ -444,9 +473,10 @@ func TestSessionStopAndErrors(t *testing.T) {
 	}
 
 	// Stop ends a playback at the next frame.
+	jobs := watchJobs(s)
 	done := make(chan error, 1)
 	go func() { done <- s.Play(context.Background(), dtmfTone('1', 5*time.Second)) }()
-	eventually(t, "the playback to be queued", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.job != nil })
+	queued(t, jobs, "the playback to be queued")
 	step(t, clk, FrameDuration)
 	readRTP(t, far)
 	s.Stop()
@@ -461,7 +491,7 @@ func TestSessionStopAndErrors(t *testing.T) {
 	// Cancelling Play's context stops it too.
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { done <- s.Play(ctx, dtmfTone('1', 5*time.Second)) }()
-	eventually(t, "the playback to be queued", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.job != nil })
+	queued(t, jobs, "the playback to be queued")
 	cancel()
 	// Play notices the cancellation concurrently with the sender's slots:
 	// keep the clock going until it returns.
@@ -484,7 +514,7 @@ func TestSessionStopAndErrors(t *testing.T) {
 
 	// Close ends a playback in progress.
 	go func() { done <- s.Play(context.Background(), dtmfTone('1', 5*time.Second)) }()
-	eventually(t, "the playback to be queued", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.job != nil })
+	queued(t, jobs, "the playback to be queued")
 	s.Close()
 	if err := <-done; !errors.Is(err, ErrClosed) {
 		t.Errorf("Play at Close: %v", err)
@@ -649,13 +679,12 @@ func TestSessionNoLeak(t *testing.T) {
 		ours.Close()
 		phone.Close()
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(5 * time.Millisecond)
+	// Exited goroutines announce nothing: the one poll left in media.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if err := testwait.Until(ctx, func() bool { return runtime.NumGoroutine() <= before }); err != nil {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 	}
 }
 
@@ -682,7 +711,7 @@ func TestSessionReceiveAllocs(t *testing.T) {
 			}
 			if i%100 == 99 { // stay well inside the socket buffer
 				want := uint64(from + i + 1)
-				eventually(t, "packets read", func() bool { return ours.Stats().Stream.Audio >= want })
+				awaitStats(t, ours, "packets read", func() bool { return ours.Stats().Stream.Audio >= want })
 			}
 		}
 	}
@@ -703,17 +732,18 @@ func TestSessionReceiveAllocs(t *testing.T) {
 func TestSessionSendAllocs(t *testing.T) {
 	s, clk, far := fakeSession(t, pcmuEvents)
 	readRTP(t, far)
-	eventually(t, "the sender to sleep", clk.armed)
+	clk.waitAsleep(t)
+	jobs := watchJobs(s)
 	done := make(chan error, 1)
 	go func() { done <- s.Play(context.Background(), dtmfTone('1', 10*time.Second)) }()
-	eventually(t, "the playback to be queued", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.job != nil })
+	queued(t, jobs, "the playback to be queued")
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for range 200 {
 		step(t, clk, FrameDuration)
 	}
 	runtime.ReadMemStats(&after)
-	// The test's own polling allocates a little; the sender nothing.
+	// The test's own waiting allocates a little; the sender nothing.
 	t.Logf("%d allocations in 200 packets", after.Mallocs-before.Mallocs)
 	if after.Mallocs-before.Mallocs > 40 {
 		t.Errorf("%d allocations in 200 packets", after.Mallocs-before.Mallocs)

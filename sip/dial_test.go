@@ -55,6 +55,90 @@ type fakeTrunk struct {
 	lastReq  *sip.Request
 	// seen, when set (by an option), sees every ACK, BYE and CANCEL.
 	seen func(*sip.Request)
+	// progressed, when set (by an option), is closed by the caller's
+	// OnProgress once it has taken the trunk's 180 or 183: the trunk answers
+	// only then, so the provisional response is seen before the 200.
+	progressed chan struct{}
+	// changed is closed (and replaced) whenever the trunk counts a request
+	// or keeps an INVITE: await blocks on it.
+	changed chan struct{}
+}
+
+// note wakes every await: a counter or lastReq changed.
+func (ft *fakeTrunk) note() {
+	ft.mu.Lock()
+	close(ft.changed)
+	ft.changed = make(chan struct{})
+	ft.mu.Unlock()
+}
+
+// awaitCtx returns nil once cond holds, checking it after every change the
+// trunk notes, or ctx's error.
+func (ft *fakeTrunk) awaitCtx(ctx context.Context, cond func() bool) error {
+	for {
+		ft.mu.Lock()
+		ch := ft.changed
+		ft.mu.Unlock()
+		if cond() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// await waits up to 3 s for cond (what names it), failing t otherwise.
+func (ft *fakeTrunk) await(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	if err := ft.awaitCtx(ctx, cond); err != nil {
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// waitProgress makes the trunk answer only once the caller's OnProgress
+// closed ch.
+func waitProgress(ch chan struct{}) func(*fakeTrunk) {
+	return func(ft *fakeTrunk) { ft.progressed = ch }
+}
+
+// progressOnce returns an OnProgress that closes ch at the first
+// provisional response, and then calls also (when not nil).
+func progressOnce(ch chan struct{}, also func(Progress)) func(Progress) {
+	var once sync.Once
+	return func(p Progress) {
+		if also != nil {
+			also(p)
+		}
+		once.Do(func() { close(ch) })
+	}
+}
+
+// ringTime is how long the default phone rings before it answers: a
+// scenario's timing, not a wait for anything.
+const ringTime = 20 * time.Millisecond
+
+// answerAfter waits for what the trunk answers after: the caller's OnProgress
+// when waitProgress is set, else d of ringing; false when the transaction
+// ended first.
+func (ft *fakeTrunk) answerAfter(tx sip.ServerTransaction, d time.Duration) bool {
+	var after <-chan time.Time
+	if ft.progressed == nil {
+		timer := time.NewTimer(d)
+		defer timer.Stop()
+		after = timer.C
+	}
+	select {
+	case <-ft.progressed:
+	case <-after:
+	case <-tx.Done():
+		return false
+	}
+	return true
 }
 
 func newFakeTrunk(t *testing.T, opts ...func(*fakeTrunk)) *fakeTrunk {
@@ -99,7 +183,7 @@ func newFakeTrunkOn(t *testing.T, network string, serverTLS *tls.Config, opts ..
 		clientOpts = append(clientOpts, sipgo.WithClientConnectionAddr(addr.String()))
 	}
 	client, _ := sipgo.NewClient(ua, clientOpts...)
-	ft := &fakeTrunk{t: t, addr: addr.String(), ua: ua, srv: srv, client: client, sessions: map[string]*sipgo.DialogServerSession{}}
+	ft := &fakeTrunk{t: t, addr: addr.String(), ua: ua, srv: srv, client: client, sessions: map[string]*sipgo.DialogServerSession{}, changed: make(chan struct{})}
 	for _, o := range opts {
 		o(ft)
 	}
@@ -117,6 +201,7 @@ func newFakeTrunkOn(t *testing.T, network string, serverTLS *tls.Config, opts ..
 			ft.seen(req)
 		}
 		ft.acks.Add(1)
+		ft.note()
 		if s := ft.session(req); s != nil {
 			if err := s.ReadAck(req, tx); err != nil {
 				t.Logf("ReadAck: %v (ack cseq %d)", err, req.CSeq().SeqNo)
@@ -128,6 +213,7 @@ func newFakeTrunkOn(t *testing.T, network string, serverTLS *tls.Config, opts ..
 			ft.seen(req)
 		}
 		ft.byes.Add(1)
+		ft.note()
 		if s := ft.session(req); s != nil {
 			_ = s.ReadBye(req, tx)
 			return
@@ -153,6 +239,7 @@ func (ft *fakeTrunk) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	ft.mu.Lock()
 	ft.lastReq = req.Clone()
 	ft.mu.Unlock()
+	ft.note()
 	if ft.password != "" && !ft.authorized(req, tx) {
 		return
 	}
@@ -181,6 +268,7 @@ func (ft *fakeTrunk) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 				ft.seen(r)
 			}
 			ft.cancels.Add(1)
+			ft.note()
 		})
 		<-tx.Done()
 	case user == "1001": // silent
@@ -190,7 +278,13 @@ func (ft *fakeTrunk) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		res := sip.NewResponseFromRequest(req, 183, "Session Progress", []byte(testSDP))
 		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 		_ = tx.Respond(res)
-		time.Sleep(20 * time.Millisecond)
+		if ft.progressed == nil {
+			ft.t.Error("the 1003 trunk needs waitProgress: its 200 must follow the caller's taking the 183")
+			return
+		}
+		if !ft.answerAfter(tx, 0) {
+			return
+		}
 		s, err := ft.dialog.ReadInvite(req, tx)
 		if err != nil {
 			ft.t.Error(err)
@@ -208,8 +302,9 @@ func (ft *fakeTrunk) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		ft.answer(req, tx)
 	default:
 		respond(180, "Ringing")
-		time.Sleep(20 * time.Millisecond) // a phone rings a while
-		ft.answer(req, tx)
+		if ft.answerAfter(tx, ringTime) {
+			ft.answer(req, tx)
+		}
 	}
 }
 
@@ -315,12 +410,13 @@ func TestDialOutcomes(t *testing.T) {
 }
 
 func TestDialAnswerAndHangup(t *testing.T) {
-	ft := newFakeTrunk(t)
+	rang := make(chan struct{})
+	ft := newFakeTrunk(t, waitProgress(rang))
 	ua := newTestUA(t, ft, func(c *Config) { c.PAssertedIdentity = "+441234567890" })
 	var progress []Progress
 	call, err := ua.Dial(context.Background(), "+447700900123", DialOptions{
 		Offer:      []byte(testSDP),
-		OnProgress: func(p Progress) { progress = append(progress, p) },
+		OnProgress: progressOnce(rang, func(p Progress) { progress = append(progress, p) }),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -349,7 +445,7 @@ func TestDialAnswerAndHangup(t *testing.T) {
 	if src := inv.Source(); src != ua.Addr().String() {
 		t.Errorf("INVITE came from %s, want our bound socket %s", src, ua.Addr())
 	}
-	waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+	ft.await(t, "ACK", func() bool { return ft.acks.Load() == 1 })
 	if err := call.Hangup(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +476,7 @@ func TestDialRemoteByeAndInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+	ft.await(t, "ACK", func() bool { return ft.acks.Load() == 1 })
 	s := ft.sessionByID(call.CallID())
 	ctx := context.Background()
 	for _, body := range []struct{ ct, body string }{
@@ -457,7 +553,7 @@ func TestDialDigest(t *testing.T) {
 				}
 				// BYE and ACK are handled concurrently at the fake: let the
 				// ACK land first so it does not report a missing ACK.
-				waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+				ft.await(t, "ACK", func() bool { return ft.acks.Load() == 1 })
 				_ = call.Hangup(context.Background())
 				return
 			}
@@ -482,7 +578,7 @@ func TestDialManyProvisionals(t *testing.T) {
 	if err != nil {
 		t.Fatalf("15 × 183 then 200: %v", err)
 	}
-	waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+	ft.await(t, "ACK", func() bool { return ft.acks.Load() == 1 })
 	_ = call.Hangup(context.Background())
 }
 
@@ -496,7 +592,7 @@ func TestDialCancelledByCaller(t *testing.T) {
 	if !errors.As(err, &de) || de.Kind != KindCancelled {
 		t.Fatalf("got %v, want KindCancelled", err)
 	}
-	waitFor(t, "CANCEL", func() bool { return ft.cancels.Load() == 1 })
+	ft.await(t, "CANCEL", func() bool { return ft.cancels.Load() == 1 })
 }
 
 func TestDialBadInput(t *testing.T) {
@@ -618,17 +714,6 @@ func TestParseQ850(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // selfSigned makes a certificate for 127.0.0.1 and a pool that trusts it.
 func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
@@ -674,7 +759,7 @@ func TestDialTransports(t *testing.T) {
 			if via := inv.Via(); !strings.EqualFold(via.Transport, network) {
 				t.Errorf("Via transport %q", via.Transport)
 			}
-			waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+			ft.await(t, "ACK", func() bool { return ft.acks.Load() == 1 })
 			if err := call.Hangup(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -715,17 +800,19 @@ func TestPublicAddress(t *testing.T) {
 // TestDialAnswerInEarlySDP: a 200 without SDP after a 183 with SDP takes
 // the 183's SDP as the answer.
 func TestDialAnswerInEarlySDP(t *testing.T) {
-	ft := newFakeTrunk(t)
+	early := make(chan struct{})
+	ft := newFakeTrunk(t, waitProgress(early))
 	ua := newTestUA(t, ft, nil)
 	var got []byte
-	call, err := ua.Dial(context.Background(), "1003", DialOptions{Offer: []byte(testSDP), Media: funcMedia{start: func(b []byte) error { got = b; return nil }}})
+	call, err := ua.Dial(context.Background(), "1003", DialOptions{Offer: []byte(testSDP), OnProgress: progressOnce(early, nil),
+		Media: funcMedia{start: func(b []byte) error { got = b; return nil }}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(call.Answer) != testSDP || string(got) != testSDP {
 		t.Errorf("answer %q, StartAnswer saw %q", call.Answer, got)
 	}
-	waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+	ft.await(t, "ACK", func() bool { return ft.acks.Load() == 1 })
 	_ = call.Hangup(context.Background())
 }
 
@@ -767,7 +854,7 @@ func TestDebugLogMasksNumbers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+	ft.await(t, "ACK", func() bool { return ft.acks.Load() == 1 })
 	_ = call.Hangup(context.Background())
 	out := buf.String()
 	if !strings.Contains(out, "INVITE sip:+4477*****123@") {
@@ -810,7 +897,7 @@ func TestAttackHandlerPanic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+	ft.await(t, "ACK", func() bool { return ft.acks.Load() == 1 })
 	s := ft.sessionByID(call.CallID())
 	ctx := context.Background()
 	info := sip.NewRequest(sip.INFO, s.InviteRequest.Contact().Address)
@@ -827,12 +914,9 @@ func TestAttackHandlerPanic(t *testing.T) {
 	if err := call.Hangup(ctx); err != nil {
 		t.Fatalf("Hangup after the panic: %v", err)
 	}
-	waitFor(t, "our BYE", func() bool {
-		select {
-		case <-s.Context().Done():
-			return true
-		default:
-			return false
-		}
-	})
+	select {
+	case <-s.Context().Done():
+	case <-time.After(3 * time.Second):
+		t.Fatal("timed out waiting for our BYE")
+	}
 }

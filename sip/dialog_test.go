@@ -18,6 +18,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/hashcall/hashcall/dtmf"
+	"github.com/hashcall/hashcall/internal/testwait"
 )
 
 // request parses a request from its header lines (CRLFs added).
@@ -157,7 +158,7 @@ func TestInDialogAttacksOnUA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+	ft.await(t, "ACK", func() bool { return ft.acks.Load() == 1 })
 	s := ft.sessionByID(call.CallID())
 	ourTag, _ := s.InviteRequest.From().Params.Get("tag")
 	theirTag, _ := s.InviteRequest.To().Params.Get("tag") // ReadInvite put the far end's tag there
@@ -423,7 +424,7 @@ func TestWireIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+	ft.await(t, "ACK", func() bool { return ft.acks.Load() == 1 })
 	if err := call.Hangup(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -484,7 +485,7 @@ func TestStrangerByeLeavesCallUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+	ft.await(t, "ACK", func() bool { return ft.acks.Load() == 1 })
 	s := ft.sessionByID(call.CallID())
 	// Right From tag, made-up To tag, via the trunk.
 	bye := sip.NewRequest(sip.BYE, sip.Uri{Scheme: "sip", User: "hashcall", Host: "127.0.0.1", Port: ua.Addr().(*net.UDPAddr).Port})
@@ -531,7 +532,7 @@ func TestNoCallIDAboveDebug(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+			ft.await(t, "ACK", func() bool { return ft.acks.Load() == 1 })
 			s := ft.sessionByID(call.CallID())
 			info := sip.NewRequest(sip.INFO, s.InviteRequest.Contact().Address)
 			info.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf-relay"))
@@ -576,17 +577,17 @@ func TestForgedResponsesDropped(t *testing.T) {
 	defer stranger.Close()
 	forged := make(chan error, 1)
 	go func() {
-		deadline := time.Now().Add(3 * time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
 		var inv *sip.Request
-		for inv == nil {
-			if time.Now().After(deadline) {
-				forged <- errors.New("no INVITE reached the trunk")
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
+		if err := ft.awaitCtx(ctx, func() bool {
 			ft.mu.Lock()
+			defer ft.mu.Unlock()
 			inv = ft.lastReq
-			ft.mu.Unlock()
+			return inv != nil
+		}); err != nil {
+			forged <- fmt.Errorf("no INVITE reached the trunk: %w", err)
+			return
 		}
 		for _, code := range []int{200, 486} {
 			res := sip.NewResponseFromRequest(inv, code, "Forged", nil)
@@ -643,7 +644,8 @@ func TestStrangerStreamDropped(t *testing.T) {
 	if _, err := c.Write([]byte(msg)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the stream counted", func() bool { return ua.Stats().Untrusted[untrustedStream] >= 1 })
+	// The counter is the only sign of a dropped stream: polled.
+	testwait.For(t, 3*time.Second, "the stream counted", func() bool { return ua.Stats().Untrusted[untrustedStream] >= 1 })
 	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	if n, err := c.Read(make([]byte, 512)); err == nil {
 		t.Errorf("a stranger's TCP OPTIONS was answered (%d bytes)", n)

@@ -16,7 +16,7 @@ func TestByeFromState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+	ft.await(t, "ACK", func() bool { return ft.acks.Load() == 1 })
 	st := call.State()
 	if st.CallID != call.CallID() || st.LocalTag == "" || st.RemoteTag == "" || st.RemoteTarget == "" || st.CSeq == 0 || st.Transport == "" {
 		t.Fatalf("state %+v", st)
@@ -77,7 +77,7 @@ func TestCancelFromState(t *testing.T) {
 		t.Fatal(err)
 	}
 	// sipgo answers the CANCEL before it runs the trunk's OnCancel.
-	waitFor(t, "the CANCEL at the trunk", func() bool { return ft.cancels.Load() == 1 })
+	ft.await(t, "the CANCEL at the trunk", func() bool { return ft.cancels.Load() == 1 })
 	select {
 	case err := <-dialled:
 		var de *DialError

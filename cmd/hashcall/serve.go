@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -49,7 +50,7 @@ sip.trusted_sources, and resolves the trunk's and outbound proxy's names again
 (radius.* and eam.* need a restart).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return serve(cmd.Context(), cfgPath, verbose)
+			return serve(cmd.Context(), cfgPath, verbose, cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file (default ./hashcall.yaml, then /etc/hashcall/hashcall.yaml)")
@@ -97,7 +98,7 @@ func (p *promptCache) get(locale string) (*prompts.Set, error) {
 	return s, nil
 }
 
-func serve(parent context.Context, cfgPath string, verbose bool) error {
+func serve(parent context.Context, cfgPath string, verbose bool, logs io.Writer) error {
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		return err
@@ -111,7 +112,7 @@ func serve(parent context.Context, cfgPath string, verbose bool) error {
 	if err := cfg.RequireAuditKey(); err != nil {
 		return exitError{2, err}
 	}
-	logger := newLogger(os.Stderr, cfg.Log, verbose)
+	logger := newLogger(logs, cfg.Log, verbose)
 	cache := &promptCache{dir: cfg.Prompts.Dir, m: map[string]*prompts.Set{}}
 	if _, err := cache.get(cfg.Verify.Locale); err != nil {
 		return exitError{2, err}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/hashcall/hashcall/internal/phone"
+	"github.com/hashcall/hashcall/internal/testwait"
 	"github.com/hashcall/hashcall/media"
 )
 
@@ -97,19 +99,36 @@ func (c client) do(method, path, body string) (int, map[string]any) {
 	return res.StatusCode, m
 }
 
-func waitReady(t *testing.T, base string) {
+// waitReady waits for hashcall serve's log to say it serves HTTP and the
+// trunk answered its OPTIONS, then checks that /readyz says ready.
+func waitReady(t *testing.T, logs *testwait.Output, base string) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if res, err := http.Get(base + "/readyz"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	if err := logs.Wait(ctx, func(s string) bool {
+		return strings.Contains(s, "hashcall serving") && strings.Contains(s, "trunk up")
+	}); err != nil {
+		t.Fatalf("hashcall serve never became ready: %v\n%s", err, logs)
 	}
-	t.Fatal("hashcall serve never became ready")
+	res, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("/readyz after the trunk came up: %d\n%s", res.StatusCode, logs)
+	}
+}
+
+// serveLogs returns where a hashcall serve of t logs, shown if t fails.
+func serveLogs(t *testing.T) *testwait.Output {
+	logs := &testwait.Output{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("hashcall serve's log:\n%s", logs)
+		}
+	})
+	return logs
 }
 
 // TestServe runs `hashcall serve` in-process against the simulated phone:
@@ -126,6 +145,7 @@ func TestServe(t *testing.T) {
 	defer ph.Close()
 	var mu sync.Mutex
 	callbacks := map[string]map[string]any{}
+	delivered := &testwait.Output{} // a line per callback received
 	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		ts, sig, _ := strings.Cut(strings.TrimPrefix(r.Header.Get("X-Hashcall-Signature"), "t="), ",v1=")
@@ -139,6 +159,7 @@ func TestServe(t *testing.T) {
 		mu.Lock()
 		callbacks[v["id"].(string)] = v
 		mu.Unlock()
+		fmt.Fprintf(delivered, "%s\n", v["id"])
 	}))
 	defer cb.Close()
 
@@ -146,9 +167,10 @@ func TestServe(t *testing.T) {
 	cfg := serveConfig(t, ph.Addr(), httpAddr, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- serve(ctx, cfg, false) }()
+	logs := serveLogs(t)
+	go func() { served <- serve(ctx, cfg, false, logs) }()
 	base := "http://" + httpAddr
-	waitReady(t, base)
+	waitReady(t, logs, base)
 	c := client{t: t, base: base}
 
 	// One verification, long-polled, with a callback.
@@ -196,18 +218,16 @@ func TestServe(t *testing.T) {
 		t.Errorf("outcomes %v, want %d verified", outcomes, n)
 	}
 	// Every call gets exactly one callback.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	count := func() int {
 		mu.Lock()
-		got := len(callbacks)
-		mu.Unlock()
-		if got == n+1 || time.Now().After(deadline) {
-			if got != n+1 {
-				t.Errorf("%d callbacks, want %d", got, n+1)
-			}
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+		defer mu.Unlock()
+		return len(callbacks)
+	}
+	cbctx, cbcancel := context.WithTimeout(t.Context(), 10*time.Second)
+	_ = delivered.Wait(cbctx, func(string) bool { return count() >= n+1 })
+	cbcancel()
+	if got := count(); got != n+1 {
+		t.Errorf("%d callbacks, want %d", got, n+1)
 	}
 
 	// Drain with a call in flight: it completes, then serve returns nil.
@@ -217,7 +237,12 @@ func TestServe(t *testing.T) {
 	}
 	last := v["id"].(string)
 	cancel() // as SIGTERM does
-	time.Sleep(100 * time.Millisecond)
+	dctx, dcancel := context.WithTimeout(t.Context(), 10*time.Second)
+	// The service logs "draining" once it refuses new verifications.
+	if err := logs.WaitContains(dctx, "msg=draining"); err != nil {
+		t.Fatalf("no drain after the cancel: %v", err)
+	}
+	dcancel()
 	if res, err := http.Get(base + "/readyz"); err == nil {
 		if res.StatusCode != 503 {
 			t.Errorf("readyz while draining: %d", res.StatusCode)
@@ -251,7 +276,9 @@ func TestServeSIGTERM(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	ph, err := phone.Start(context.Background(), phone.Config{Method: phone.MethodInband, After: pressAfter(t), Ports: media.PortRange{Low: 38000, High: 38099}})
+	phoneLog := &testwait.Output{}
+	ph, err := phone.Start(context.Background(), phone.Config{Method: phone.MethodInband, After: pressAfter(t), Ports: media.PortRange{Low: 38000, High: 38099},
+		Logger: slog.New(slog.NewTextHandler(phoneLog, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,14 +286,14 @@ func TestServeSIGTERM(t *testing.T) {
 	httpAddr := freePort(t)
 	cfg := serveConfig(t, ph.Addr(), httpAddr, "")
 	cmd := exec.Command(bin, "serve", "--config", cfg)
-	var logs strings.Builder
-	cmd.Stderr = &logs
+	logs := serveLogs(t)
+	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
 	base := "http://" + httpAddr
-	waitReady(t, base)
+	waitReady(t, logs, base)
 	c := client{t: t, base: base}
 
 	// SIGHUP reloads the tokens: the old one stops working, the new one works.
@@ -278,15 +305,13 @@ func TestServeSIGTERM(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	reloaded := false
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if code, _ := c.do("GET", "/v1/verifications/none", ""); code == 401 {
-			reloaded = true
-			break
-		}
+	hctx, hcancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer hcancel()
+	if err := logs.WaitContains(hctx, "reloaded tokens and policy"); err != nil {
+		t.Fatalf("no reload after SIGHUP: %v", err)
 	}
-	if !reloaded {
-		t.Fatalf("the old token still works after SIGHUP\n%s", logs.String())
+	if code, _ := c.do("GET", "/v1/verifications/none", ""); code != 401 {
+		t.Fatalf("the old token still works after SIGHUP: %d", code)
 	}
 	c.token = newToken
 	if code, _ := c.do("GET", "/v1/verifications/none", ""); code != 404 {
@@ -298,7 +323,13 @@ func TestServeSIGTERM(t *testing.T) {
 		t.Fatalf("POST: %d %v", code, v)
 	}
 	id := v["id"].(string)
-	time.Sleep(500 * time.Millisecond) // answered, prompt playing
+	// SIGTERM once the phone has answered (and the ACK came): the prompt
+	// plays, the key comes pressAfter later.
+	actx, acancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer acancel()
+	if err := phoneLog.WaitContains(actx, "msg=answered"); err != nil {
+		t.Fatalf("the phone did not answer: %v\n%s", err, phoneLog)
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

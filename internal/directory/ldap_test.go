@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/hashcall/hashcall/internal/testpeers"
+	"github.com/hashcall/hashcall/internal/testwait"
 )
 
 // A real OpenLDAP (Debian slapd) per test: cn=config built by slapadd -n0
@@ -194,23 +195,29 @@ mobile: +447700900003
 			t.Logf("slapd log:\n%s", b)
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	// slapd prints "slapd starting" before its listener thread listens, and
+	// nothing once it does: its port is polled.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	exited := false
+	if err := testwait.Until(ctx, func() bool {
+		select {
+		case <-done:
+			exited = true
+			return true
+		default:
+		}
 		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
 		if err == nil {
 			c.Close()
-			break
 		}
-		select {
-		case <-done:
-			b, _ := os.ReadFile(logPath)
-			t.Fatalf("slapd exited:\n%s", b)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("slapd does not listen on %d", port)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return err == nil
+	}); err != nil {
+		t.Fatalf("slapd does not listen on %d: %v", port, err)
+	}
+	if exited {
+		b, _ := os.ReadFile(logPath)
+		t.Fatalf("slapd exited:\n%s", b)
 	}
 	return &slapd{url: url, caPool: pool}
 }

@@ -81,13 +81,7 @@ func (r *receiver) waitHits(n int, within time.Duration) bool {
 // waitLog waits until the server's log contains sub.
 func (s *server) waitLog(t *testing.T, sub string, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !strings.Contains(s.log(), sub) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q in the log after %v:\n%s", sub, within, s.tail(30))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	s.proc.waitLog(t, within, fmt.Sprintf("%q in the log", sub), func(log string) bool { return strings.Contains(log, sub) })
 }
 
 // TestAttackIdempotencyReuse: a client replays an Idempotency-Key that was
@@ -128,7 +122,7 @@ func TestAttackIdempotencyReuse(t *testing.T) {
 	if again.ID != v.ID || again.Outcome != "verified" {
 		t.Errorf("the genuine retry: %+v, want %s verified", again, v.ID)
 	}
-	time.Sleep(300 * time.Millisecond) // room for a stray INVITE to be logged
+	s.stopAndWait(t) // no stray INVITE from it, up to its exit
 	kam := l.kamLog()[mark:]
 	if n := dialled(kam, other); n != 0 {
 		t.Errorf("Kamailio saw %d INVITEs for %s, want none", n, other)
@@ -174,7 +168,13 @@ func TestAttackCallbackRedirect(t *testing.T) {
 	if !allowed.waitHits(3, 15*time.Second) {
 		t.Fatalf("the callback host got %v, want three attempts", allowed.requests())
 	}
-	time.Sleep(200 * time.Millisecond) // room for a followed redirect to land
+	// Each refused redirect is counted before its attempt is logged failed.
+	s.proc.waitLog(t, 10*time.Second, "three failed callbacks", func(log string) bool {
+		return strings.Count(log, `"msg":"callback failed"`) >= 3
+	})
+	blocked := s.metric(t, `hashcall_callback_blocked_total{reason="redirect"}`)
+	delivered := s.metric(t, `hashcall_callbacks_total{result="delivered"}`)
+	s.stopAndWait(t) // no followed redirect, up to its exit
 	t.Logf("callback host got %v; 127.0.0.2 got %v; the other port got %v", allowed.requests(), foreign.requests(), samePort.requests())
 	if got := foreign.requests(); len(got) != 0 {
 		t.Errorf("the foreign host received %v: a redirect was followed", got)
@@ -182,10 +182,10 @@ func TestAttackCallbackRedirect(t *testing.T) {
 	if got := samePort.requests(); len(got) != 0 {
 		t.Errorf("the other port received %v: a redirect was followed", got)
 	}
-	if m := s.metric(t, `hashcall_callback_blocked_total{reason="redirect"}`); m < 3 {
+	if m := blocked; m < 3 {
 		t.Errorf(`hashcall_callback_blocked_total{reason="redirect"} %v, want at least 3`, m)
 	}
-	if m := s.metric(t, `hashcall_callbacks_total{result="delivered"}`); m > 0 {
+	if m := delivered; m > 0 {
 		t.Errorf("a redirect counted as delivered")
 	}
 	sippDone(t, sipp, 10*time.Second)
@@ -215,10 +215,9 @@ func TestAttackCallbackRebinding(t *testing.T) {
 	}
 	// Two attempts (0 and 1 s), each refused at connect.
 	s.waitLog(t, "callback address not allowed", 10*time.Second)
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(s.log(), `"msg":"callback failed"`) < 2 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	s.proc.waitLog(t, 10*time.Second, "two failed callbacks", func(log string) bool {
+		return strings.Count(log, `"msg":"callback failed"`) >= 2
+	})
 	t.Logf("127.0.0.1:%s got %v; 127.0.0.2 got %v", port, other.requests(), pinned.requests())
 	if got := other.requests(); len(got) != 0 {
 		t.Errorf("the other address received %v: the connect-time check let a rebound name through", got)
@@ -321,7 +320,11 @@ func TestAttackQuotaAt429(t *testing.T) {
 		t.Errorf("the 4th call: %s, want 429 per_number_limit", r)
 	}
 	sippDone(t, busy, 10*time.Second)
-	time.Sleep(300 * time.Millisecond)
+	refusals := map[string]float64{}
+	for _, rule := range []string{"max_concurrent", "per_number_limit"} {
+		refusals[rule] = s.metric(t, `hashcall_policy_refusals_total{rule="`+rule+`"}`)
+	}
+	s.stopAndWait(t) // no other INVITE from it, up to its exit
 	kam := l.kamLog()[mark:]
 	if n := routed(kam, number); n != 3 {
 		t.Errorf("Kamailio routed %d INVITEs for %s, want 3", n, number)
@@ -330,7 +333,7 @@ func TestAttackQuotaAt429(t *testing.T) {
 		t.Errorf("SIPp took %d calls, want 3", st.incoming)
 	}
 	for rule, want := range map[string]float64{"max_concurrent": attempts, "per_number_limit": 1} {
-		if got := s.metric(t, `hashcall_policy_refusals_total{rule="`+rule+`"}`); got != want {
+		if got := refusals[rule]; got != want {
 			t.Errorf("hashcall_policy_refusals_total{rule=%q} %v, want %v", rule, got, want)
 		}
 	}

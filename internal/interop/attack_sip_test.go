@@ -54,32 +54,30 @@ var (
 // call's identifiers from its message log.
 func answeredCall(t *testing.T, u *uas) dialogIDs {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		b, _ := os.ReadFile(u.msgLog)
-		log := string(b)
-		inv := messageStarting(log, "INVITE sip:")
-		ok := messageStarting(log, "SIP/2.0 200 OK")
-		if inv != "" && ok != "" && messageStarting(log, "ACK sip:") != "" {
-			var d dialogIDs
-			for _, f := range []struct {
-				re  *regexp.Regexp
-				msg string
-				to  *string
-			}{{reCallID, inv, &d.callID}, {reFromTag, inv, &d.ourTag}, {reToTag, ok, &d.phoneTag}, {reContact, inv, &d.contact}} {
-				m := f.re.FindStringSubmatch(f.msg)
-				if m == nil {
-					t.Fatalf("no %v in the phone's message:\n%s", f.re, f.msg)
-				}
-				*f.to = m[1]
-			}
-			return d
-		}
-		if time.Now().After(deadline) || u.exited() {
-			t.Fatalf("the phone has no answered call in its message log:\n%s", tailOf(log, 80))
-		}
-		time.Sleep(5 * time.Millisecond)
+	answered := func(log string) bool {
+		return messageStarting(log, "INVITE sip:") != "" && messageStarting(log, "SIP/2.0 200 OK") != "" && messageStarting(log, "ACK sip:") != ""
 	}
+	if exited, err := u.awaitFile(u.msgLog, 10*time.Second, answered); err != nil {
+		b, _ := os.ReadFile(u.msgLog)
+		t.Fatalf("the phone has no answered call in its message log (exited: %v, %v):\n%s", exited, err, tailOf(string(b), 80))
+	}
+	b, _ := os.ReadFile(u.msgLog)
+	log := string(b)
+	inv := messageStarting(log, "INVITE sip:")
+	ok := messageStarting(log, "SIP/2.0 200 OK")
+	var d dialogIDs
+	for _, f := range []struct {
+		re  *regexp.Regexp
+		msg string
+		to  *string
+	}{{reCallID, inv, &d.callID}, {reFromTag, inv, &d.ourTag}, {reToTag, ok, &d.phoneTag}, {reContact, inv, &d.contact}} {
+		m := f.re.FindStringSubmatch(f.msg)
+		if m == nil {
+			t.Fatalf("no %v in the phone's message:\n%s", f.re, f.msg)
+		}
+		*f.to = m[1]
+	}
+	return d
 }
 
 // messageStarting returns the first message in a SIPp message log whose
@@ -430,13 +428,7 @@ func TestAttackServeStrangerOptions(t *testing.T) {
 	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(s.log(), `"prefixes":1`) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no reload of the trusted sources in the log:\n%s", s.tail(20))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	s.waitLog(t, `"prefixes":1`, 10*time.Second) // the reload of the trusted sources
 	if code := options(); code != 200 {
 		t.Errorf("OPTIONS from 127.0.0.0/8 after the reload: %d, want 200", code)
 	}
@@ -487,16 +479,13 @@ func forged200Attack(t *testing.T, statusLine string) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		deadline := time.Now().Add(10 * time.Second)
 		var inv string
-		for inv == "" {
-			if time.Now().After(deadline) {
-				done <- result{err: fmt.Errorf("no INVITE in the phone's message log")}
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-			b, _ := os.ReadFile(u.msgLog)
-			inv = messageStarting(string(b), "INVITE sip:")
+		if _, err := u.awaitFile(u.msgLog, 10*time.Second, func(log string) bool {
+			inv = messageStarting(log, "INVITE sip:")
+			return inv != ""
+		}); err != nil {
+			done <- result{err: fmt.Errorf("no INVITE in the phone's message log: %w", err)}
+			return
 		}
 		// hashcall's Via is the one naming its own address; the proxy's
 		// goes with the proxy.

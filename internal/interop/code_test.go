@@ -321,12 +321,16 @@ func TestCodeSoftphonesThroughKamailio(t *testing.T) {
 					if err := ph.established(pctx); err != nil {
 						return err
 					}
-					time.Sleep(pressDelay) // the callee listens to the prompt
+					if err := pause(pctx, pressDelay); err != nil { // the callee listens to the prompt
+						return err
+					}
 					for i := range len(keyed + "#") {
 						if err := ph.press(pctx, (keyed + "#")[i]); err != nil {
 							return err
 						}
-						time.Sleep(keyGap) // the callee's keying pace
+						if err := pause(pctx, keyGap); err != nil { // the callee's keying pace
+							return err
+						}
 					}
 					return nil
 				}()

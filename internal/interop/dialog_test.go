@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -139,13 +140,11 @@ func TestReinviteMovesMedia(t *testing.T) {
 	}
 	stale := make(chan forged, 1)
 	go func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(logs.String(), retarget) {
-			if time.Now().After(deadline) {
-				stale <- forged{err: fmt.Errorf("no %q in hashcall's log", retarget)}
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := logs.WaitContains(ctx, retarget); err != nil {
+			stale <- forged{err: fmt.Errorf("no %q in hashcall's log: %w", retarget, err)}
+			return
 		}
 		n, err := sendSpoofed(oldPort, low, silenceShortSSRC, '5')
 		stale <- forged{n, err}

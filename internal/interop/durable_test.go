@@ -69,10 +69,11 @@ func TestServeDurable(t *testing.T) {
 		cb := newCallbackSink(t)
 		mark := kamMark()
 		s := l.startServe(t, bin, promptsDir, o)
+		logMark := len(s.log())
 		v := s.create(t, `{"to":"`+number+`","callback_url":"`+cb.url()+`"}`)
 		s.waitStatus(t, v.ID, "answered", 10*time.Second)
 		// SIPp's scenario takes a BYE only after its 1 s pause.
-		time.Sleep(1500 * time.Millisecond)
+		s.waitPastPause(t, logMark)
 		if err := s.cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
@@ -190,9 +191,10 @@ func TestServeDurable(t *testing.T) {
 			sipp := l.startUAS(t, "silent")
 			cb := newCallbackSink(t)
 			mark := kamMark()
+			logMark := len(a.log())
 			v := a.create(t, `{"to":"`+mobileNumber(sipp.scenario.number)+`","callback_url":"`+cb.url()+`"}`)
 			a.waitStatus(t, v.ID, "answered", 10*time.Second)
-			time.Sleep(1500 * time.Millisecond) // SIPp takes a BYE after its 1 s pause
+			a.waitPastPause(t, logMark) // SIPp takes a BYE after its 1 s pause
 			if err := a.cmd.Process.Kill(); err != nil {
 				t.Fatal(err)
 			}

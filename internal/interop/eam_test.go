@@ -487,7 +487,10 @@ func TestEAMBrowserBaresip(t *testing.T) {
 		}
 		// After verify.min_key_delay (1.5 s) and the cut ask prompt's press
 		// point, as a callee would: earlier keys do not count.
-		time.Sleep(2 * time.Second)
+		if err := pause(ctx, 2*time.Second); err != nil {
+			pressed <- err
+			return
+		}
 		pressed <- ph.Press(ctx, '#')
 	}()
 	e.serve(t, serveOptions{}, 2)

@@ -2,6 +2,7 @@ package interop
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -357,14 +358,17 @@ func countLines(log, sub string) int {
 // unregisters on close.
 func TestRegisterThenCall(t *testing.T) {
 	l := startLab(t)
-	v, ua := l.newVerifier(t, uaOptions{register: true, realm: trunkRealm})
-	deadline := time.Now().Add(5 * time.Second)
-	for !ua.Ready() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not registered after 5 s; Kamailio:\n%s", strings.Join(l.kamLines("REGISTER"), "\n"))
-		}
-		time.Sleep(20 * time.Millisecond)
+	v, ua, logs := l.newVerifierLog(t, uaOptions{register: true, realm: trunkRealm})
+	// The UA logs "registered" once it counts itself registered.
+	rctx, rcancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer rcancel()
+	if err := logs.WaitContains(rctx, "msg=registered "); err != nil || !ua.Ready() {
+		t.Fatalf("not registered after 5 s (%v); Kamailio:\n%s", err, strings.Join(l.kamLines("REGISTER"), "\n"))
 	}
+	// Kamailio logs the saved registration just after its 200.
+	_, _ = l.kam.awaitFile(l.kam.logPath, 3*time.Second, func(string) bool {
+		return len(l.kamLines("registered sip:"+trunkUser+"@", "au="+trunkUser)) > 0
+	})
 	if _, reg := ua.TrunkState(); !reg {
 		t.Fatal("Ready but TrunkState says not registered")
 	}
@@ -393,15 +397,13 @@ func TestRegisterThenCall(t *testing.T) {
 	}
 
 	// Close unregisters (Expires: 0). Kamailio may write its log line just
-	// after it answered, so give it a moment.
+	// after it answered: wait for it.
 	ua.Close()
 	var got []string
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if got = l.kamLines("registered sip:"+trunkUser+"@", "expires=0"); len(got) > 0 {
-			break
-		}
-	}
-	if len(got) != 1 {
+	if _, err := l.kam.awaitFile(l.kam.logPath, 3*time.Second, func(string) bool {
+		got = l.kamLines("registered sip:"+trunkUser+"@", "expires=0")
+		return len(got) > 0
+	}); err != nil || len(got) != 1 {
 		t.Errorf("no unregistration on Close; Kamailio logged:\n%s", strings.Join(l.kamLines("REGISTER"), "\n"))
 	}
 }
@@ -411,8 +413,13 @@ func TestRegisterThenCall(t *testing.T) {
 // sent) and does not count itself registered.
 func TestRegisterWrongRealmRefused(t *testing.T) {
 	l := startLab(t)
-	_, ua := l.newVerifier(t, uaOptions{register: true, realm: "other.example.org"})
-	time.Sleep(1500 * time.Millisecond) // the first attempt and a retry
+	_, ua, logs := l.newVerifierLog(t, uaOptions{register: true, realm: "other.example.org"})
+	// The first attempt and a retry (1 s later), each refused.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := logs.Wait(ctx, func(s string) bool { return strings.Count(s, `msg="registration failed"`) >= 2 }); err != nil {
+		t.Fatalf("no two refused registrations: %v", err)
+	}
 	if ua.Ready() {
 		t.Fatal("registered although the registrar's realm is not sip.trunk.realm")
 	}

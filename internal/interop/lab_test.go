@@ -13,13 +13,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"text/template"
 	"time"
 
 	"github.com/hashcall/hashcall/internal/testpeers"
+	"github.com/hashcall/hashcall/internal/testwait"
 )
 
 // The lab: one Kamailio (the trunk) per test, and one SIPp UAS per call,
@@ -434,6 +434,43 @@ func (p *proc) log() string {
 
 func (p *proc) tail(n int) string { return tailOf(p.log(), n) }
 
+// awaitFile waits up to within for cond on the contents of path, which p
+// writes, woken by each write (inotify); it gives up early when p exits
+// (exited reports it).
+func (p *proc) awaitFile(path string, within time.Duration, cond func(string) bool) (exited bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err = testwait.WaitFile(ctx, path, cond)
+	if err != nil && p.exited() {
+		// It may have written the awaited line as it exited.
+		if b, rerr := os.ReadFile(path); rerr == nil && cond(string(b)) {
+			return false, nil
+		}
+		return true, err
+	}
+	return false, err
+}
+
+// waitLog waits up to within for cond on p's output, failing t (with
+// what cond waits for) when p exits first or time runs out.
+func (p *proc) waitLog(t testing.TB, within time.Duration, what string, cond func(log string) bool) {
+	t.Helper()
+	exited, err := p.awaitFile(p.logPath, within, cond)
+	switch {
+	case exited:
+		t.Fatalf("%s exited with status %d before %s:\n%s", p.name, p.code, what, p.tail(60))
+	case err != nil:
+		t.Fatalf("%s: no %s after %v (%v):\n%s", p.name, what, within, err, p.tail(60))
+	}
+}
+
 func tailOf(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
@@ -446,15 +483,15 @@ func tailOf(s string, n int) string {
 // t when the process exits first or time runs out.
 func (p *proc) waitUDP(t testing.TB, port int, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !udpBound(port) {
-		if p.exited() {
-			t.Fatalf("%s exited with status %d before listening on UDP port %d:\n%s", p.name, p.code, port, p.tail(60))
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s does not listen on UDP port %d after %v:\n%s", p.name, port, within, p.tail(60))
-		}
-		time.Sleep(20 * time.Millisecond)
+	// A bound socket announces itself to no one: /proc/net/udp is polled.
+	ctx, cancel := context.WithTimeout(t.Context(), within)
+	defer cancel()
+	err := testwait.Until(ctx, func() bool { return p.exited() || udpBound(port) })
+	switch {
+	case p.exited():
+		t.Fatalf("%s exited with status %d before listening on UDP port %d:\n%s", p.name, p.code, port, p.tail(60))
+	case err != nil:
+		t.Fatalf("%s does not listen on UDP port %d after %v:\n%s", p.name, port, within, p.tail(60))
 	}
 }
 
@@ -571,22 +608,10 @@ func sipPing(addr string, within time.Duration) error {
 	return fmt.Errorf("no answer from %s within %v", addr, within)
 }
 
-// logBuffer collects a component's slog output for printing on failure.
+// logBuffer collects a component's slog output for printing on failure;
+// tests wait on it for a line (testwait.Output).
 type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	testwait.Output
 }
 
 // testLogger returns a debug logger whose output t prints if it fails.
@@ -599,6 +624,23 @@ func testLogger(t *testing.T, name string) (*slog.Logger, *logBuffer) {
 	})
 	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
 }
+
+// pause lets d pass on the wire as a party of the scenario would (a callee
+// listening to the prompt before it presses #, its pace between keys): the
+// delay is the behaviour under test, not a wait for a state. It returns
+// ctx's error if ctx ends first.
+func pause(ctx context.Context, d time.Duration) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, d, errPaused)
+	defer cancel()
+	<-ctx.Done()
+	if err := context.Cause(ctx); !errors.Is(err, errPaused) {
+		return err
+	}
+	return nil
+}
+
+// errPaused ends a pause that ran its course.
+var errPaused = errors.New("paused")
 
 // ctxFor is a context that ends with t or after d.
 func ctxFor(t *testing.T, d time.Duration) context.Context {

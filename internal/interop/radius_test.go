@@ -2,6 +2,7 @@ package interop
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"layeh.com/radius/rfc3079"
 
 	"github.com/hashcall/hashcall/internal/testpeers"
+	"github.com/hashcall/hashcall/internal/testwait"
 )
 
 // End-to-end tests of the RADIUS front in the built `hashcall serve`: the
@@ -151,13 +153,9 @@ authenticate {
 	users.WriteString(fo.users)
 	write("mods-config/files/authorize", users.String())
 	p := startProcEnv(t, "freeradius", dir, filepath.Join(dir, "freeradius.log"), append(os.Environ(), fo.env...), bin, "-X", "-d", raddb, "-l", "stdout")
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(p.log(), "Ready to process requests") {
-		if p.exited() || time.Now().After(deadline) {
-			t.Fatalf("freeradius did not start:\n%s", p.tail(60))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	p.waitLog(t, 20*time.Second, "Ready to process requests", func(log string) bool {
+		return strings.Contains(log, "Ready to process requests")
+	})
 	return "127.0.0.1:" + strconv.Itoa(port)
 }
 
@@ -447,12 +445,14 @@ func TestRadiusFront(t *testing.T) {
 		if _, err := c.WriteTo(req, ra); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for srv.metric(t, `hashcall_radius_dropped_total{reason="unknown_client"}`) != 1 {
-			if time.Now().After(deadline) {
-				t.Fatal("drop not counted")
-			}
-			time.Sleep(20 * time.Millisecond) // polling the daemon's counter
+		// The drop is logged at debug level only: the daemon's counter is
+		// polled.
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		if testwait.Until(ctx, func() bool {
+			return srv.metric(t, `hashcall_radius_dropped_total{reason="unknown_client"}`) == 1
+		}) != nil {
+			t.Fatal("drop not counted")
 		}
 		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 		if n, _, err := c.ReadFrom(make([]byte, 4096)); err == nil {

@@ -3,6 +3,7 @@ package interop
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashcall/hashcall/internal/testwait"
 	"github.com/hashcall/hashcall/media/wav"
 	"github.com/hashcall/hashcall/prompts"
 )
@@ -166,21 +168,28 @@ func (l *lab) startServe(t *testing.T, bin, promptsDir string, o serveOptions) *
 	if o.readyPath != "" {
 		path = o.readyPath
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	// It logs when it serves HTTP; readiness (the trunk's OPTIONS, a
+	// registration, a RADIUS upstream) is then only told by the probe,
+	// polled.
+	p.waitLog(t, 15*time.Second, "hashcall serving", func(log string) bool { return strings.Contains(log, `"msg":"hashcall serving"`) })
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	err := testwait.Until(ctx, func() bool {
 		if p.exited() {
-			t.Fatalf("hashcall serve exited with status %d:\n%s", p.code, p.tail(40))
+			return true
 		}
-		if res, err := http.Get(s.base + path); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
+		res, err := http.Get(s.base + path)
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hashcall serve: %s not 200 after 15 s:\n%s", path, p.tail(40))
-		}
-		time.Sleep(20 * time.Millisecond)
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+	switch {
+	case p.exited():
+		t.Fatalf("hashcall serve exited with status %d:\n%s", p.code, p.tail(40))
+	case err != nil:
+		t.Fatalf("hashcall serve: %s not 200 after 15 s:\n%s", path, p.tail(40))
 	}
 	t.Logf("hashcall serve on %s ready (%s) in %v", s.base, path, time.Since(start).Round(time.Millisecond))
 	return s
@@ -409,19 +418,48 @@ func (s *server) poll(t *testing.T, id string) verification {
 	return r.v
 }
 
-// waitStatus polls a verification (without wait) until its status is want.
+// stopAndWait ends hashcall serve as systemd does (SIGTERM) and waits for
+// it to exit 0: its calls are over and its callbacks flushed, so whatever
+// it would have sent (a stray INVITE, a second callback) has been sent, and
+// answered by Kamailio, which logs a request before it answers.
+func (s *server) stopAndWait(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	code, ok := s.wait(30 * time.Second)
+	if !ok {
+		t.Fatalf("hashcall serve still running 30 s after SIGTERM:\n%s", s.tail(40))
+	}
+	if code != 0 {
+		t.Errorf("hashcall serve exited with status %d after SIGTERM:\n%s", code, s.tail(40))
+	}
+}
+
+// waitPastPause waits until the silent SIPp scenario is past its 1 s pause
+// and takes a BYE: its silence then starts, and hashcall logs the RTP stream
+// it locks on, after mark in its log.
+func (s *server) waitPastPause(t *testing.T, mark int) {
+	t.Helper()
+	s.proc.waitLog(t, 10*time.Second, "the phone's RTP", func(log string) bool {
+		return len(log) > mark && strings.Contains(log[mark:], `"msg":"rtp locked"`)
+	})
+}
+
+// waitStatus polls a verification (without wait) until its status is want:
+// the API long-polls only for the final status, and the log does not say
+// when the store has the others.
 func (s *server) waitStatus(t *testing.T, id, want string, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		r := s.must(t, "GET", "/v1/verifications/"+id, "")
-		if r.v.Status == want {
-			return
-		}
-		if r.v.Status == "completed" || time.Now().After(deadline) {
-			t.Fatalf("verification %s: %s, waiting for status %q", id, r, want)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var r apiResponse
+	ctx, cancel := context.WithTimeout(t.Context(), within)
+	defer cancel()
+	err := testwait.Until(ctx, func() bool {
+		r = s.must(t, "GET", "/v1/verifications/"+id, "")
+		return r.v.Status == want || r.v.Status == "completed"
+	})
+	if err != nil || r.v.Status != want {
+		t.Fatalf("verification %s: %s, waiting for status %q", id, r, want)
 	}
 }
 
@@ -469,6 +507,8 @@ type callbackSink struct {
 	mu  sync.Mutex
 	got map[string][]verification
 	n   int
+	// arrived gets a line per callback: waitCallbacks blocks on it.
+	arrived testwait.Output
 }
 
 func newCallbackSink(t *testing.T) *callbackSink {
@@ -504,6 +544,7 @@ func (c *callbackSink) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	c.got[v.ID] = append(c.got[v.ID], v)
 	c.n++
 	c.mu.Unlock()
+	fmt.Fprintln(&c.arrived, v.ID)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -542,16 +583,13 @@ func checkSignature(h string, body []byte, now time.Time) error {
 // waitCallbacks waits until n callbacks came (or within ends) and returns
 // them by id.
 func (c *callbackSink) waitCallbacks(n int, within time.Duration) map[string][]verification {
-	deadline := time.Now().Add(within)
-	for {
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	_ = c.arrived.Wait(ctx, func(string) bool {
 		c.mu.Lock()
-		got := c.n
-		c.mu.Unlock()
-		if got >= n || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		defer c.mu.Unlock()
+		return c.n >= n
+	})
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make(map[string][]verification, len(c.got))
@@ -719,13 +757,15 @@ func TestServeThroughKamailio(t *testing.T) {
 			t.Errorf("callback body %+v, want completed, verified by rfc4733, reference idp-42, to masked", c)
 		}
 		sippDone(t, sipp, 10*time.Second)
-		// No second delivery.
-		time.Sleep(500 * time.Millisecond)
-		if n := len(cb.waitCallbacks(0, 0)[v.ID]); n != 1 {
-			t.Errorf("%d callbacks for %s, want 1", n, v.ID)
-		}
+		// Counted just before it logs the delivery (after the sink answered).
+		s.waitLog(t, `"msg":"callback delivered"`, 5*time.Second)
 		if m := s.metric(t, `hashcall_callbacks_total{result="delivered"}`); m != 1 {
 			t.Errorf("hashcall_callbacks_total{result=\"delivered\"} %v, want 1", m)
+		}
+		// No second delivery, up to its exit.
+		s.stopAndWait(t)
+		if n := len(cb.waitCallbacks(0, 0)[v.ID]); n != 1 {
+			t.Errorf("%d callbacks for %s, want 1", n, v.ID)
 		}
 	})
 
@@ -782,17 +822,33 @@ func TestServeThroughKamailio(t *testing.T) {
 				t.Errorf("hashcall_policy_refusals_total{rule=%q} %v, want %v", rule, got, want)
 			}
 		}
-		time.Sleep(200 * time.Millisecond)
+		s.stopAndWait(t) // no INVITE from it, up to its exit
 		if n := countLines(kamSince(mark), "interop: request INVITE"); n != 0 {
 			t.Errorf("Kamailio saw %d INVITEs for requests that were all refused", n)
 		}
 	})
 
 	t.Run("trunk_down_503", func(t *testing.T) {
-		// Nothing listens at the trunk address: OPTIONS go unanswered.
+		// A silent trunk: the test reads the OPTIONS and answers none.
 		down := net.JoinHostPort("127.0.0.1", strconv.Itoa(newPortPicker().udp(t, deadTrunkBase, 1)))
+		trunk, err := net.ListenPacket("udp", down)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer trunk.Close()
 		s := l.startServe(t, bin, promptsDir, serveOptions{trunk: down, optionsInterval: time.Second})
-		time.Sleep(1500 * time.Millisecond) // a ping or two have gone unanswered
+		// Two pings have gone unanswered.
+		buf := make([]byte, 4096)
+		for pings := 0; pings < 2; {
+			_ = trunk.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, _, err := trunk.ReadFrom(buf)
+			if err != nil {
+				t.Fatalf("no OPTIONS at the trunk: %v", err)
+			}
+			if bytes.HasPrefix(buf[:n], []byte("OPTIONS ")) {
+				pings++
+			}
+		}
 		r := s.must(t, "GET", "/readyz", "")
 		if r.status != 503 || !strings.Contains(string(r.body), "trunk_down") {
 			t.Errorf("/readyz with the trunk down: %s, want 503 trunk_down", r)
@@ -863,7 +919,8 @@ func TestServeThroughKamailio(t *testing.T) {
 			t.Errorf("after the burst: %s, want 429 with Retry-After", r)
 		}
 		sippDone(t, sipp, 10*time.Second)
-		time.Sleep(300 * time.Millisecond)
+		refusals := s.metric(t, `hashcall_policy_refusals_total{rule="per_number_limit"}`)
+		s.stopAndWait(t) // no other INVITE from it, up to its exit
 		kam := kamSince(mark)
 		if n := routed(kam, number); n != limit {
 			t.Errorf("Kamailio routed %d INVITEs for %s to SIPp, want exactly %d", n, number, limit)
@@ -876,7 +933,7 @@ func TestServeThroughKamailio(t *testing.T) {
 			t.Errorf("SIPp: %+v, want %d incoming calls, all successful", st, limit)
 		}
 		t.Logf("Kamailio routed %d calls to SIPp (%d INVITEs with the 407 round); SIPp took %d calls", routed(kam, number), dialled(kam, number), st.incoming)
-		if got := s.metric(t, `hashcall_policy_refusals_total{rule="per_number_limit"}`); got != burst-limit+1 {
+		if got := refusals; got != burst-limit+1 {
 			t.Errorf("hashcall_policy_refusals_total{rule=\"per_number_limit\"} %v, want %d", got, burst-limit+1)
 		}
 	})
@@ -941,7 +998,7 @@ func TestServeThroughKamailio(t *testing.T) {
 		if r.status != 429 {
 			t.Errorf("a new key for the same number: %s, want 429", r)
 		}
-		time.Sleep(300 * time.Millisecond)
+		s.stopAndWait(t) // no other INVITE from it, up to its exit
 		kam := kamSince(mark)
 		if n := routed(kam, number); n != 1 {
 			t.Errorf("Kamailio routed %d INVITEs for %s, want 1", n, number)
@@ -984,10 +1041,11 @@ func TestServeThroughKamailio(t *testing.T) {
 		number := mobileNumber(sipp.scenario.number)
 		s := l.startServe(t, bin, promptsDir, serveOptions{answerTimeout: 15 * time.Second})
 		mark := kamMark()
+		logMark := len(s.log())
 		v := s.create(t, `{"to":"`+number+`"}`)
 		s.waitStatus(t, v.ID, "answered", 10*time.Second)
 		// SIPp's scenario takes a BYE only after its 1 s pause.
-		time.Sleep(1500 * time.Millisecond)
+		s.waitPastPause(t, logMark)
 		start := time.Now()
 		r := s.must(t, "DELETE", "/v1/verifications/"+v.ID, "")
 		t.Logf("DELETE after the answer: %d %s SIP %d after %v", r.status, r.v.Outcome, r.v.SIPCode, time.Since(start).Round(time.Millisecond))
@@ -1013,17 +1071,11 @@ func TestServeThroughKamailio(t *testing.T) {
 		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
-		// Draining: not ready, and new requests get 503.
-		deadline := time.Now().Add(2 * time.Second)
-		for {
-			r := s.must(t, "GET", "/readyz", "")
-			if r.status == 503 && strings.Contains(string(r.body), "draining") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("/readyz after SIGTERM: %s, want 503 draining", r)
-			}
-			time.Sleep(10 * time.Millisecond)
+		// Draining: not ready, and new requests get 503. The service logs
+		// "draining" once it refuses them.
+		s.waitLog(t, `"msg":"draining"`, 2*time.Second)
+		if r := s.must(t, "GET", "/readyz", ""); r.status != 503 || !strings.Contains(string(r.body), "draining") {
+			t.Fatalf("/readyz after SIGTERM: %s, want 503 draining", r)
 		}
 		r := s.must(t, "POST", "/v1/verifications", `{"to":"`+mobileNumber("9003")+`"}`)
 		if r.status != 503 || r.err.Code != "draining" {
@@ -1123,7 +1175,10 @@ func TestServeThroughKamailio(t *testing.T) {
 		}
 		// Exactly one callback and one audit record per verification.
 		cb.waitCallbacks(n, 15*time.Second)
-		time.Sleep(300 * time.Millisecond) // room for a duplicate to show
+		sippDone(t, sipp, 20*time.Second)
+		verified := s.metric(t, `hashcall_verifications_total{outcome="verified"}`)
+		active := s.metric(t, "hashcall_active_calls")
+		s.stopAndWait(t) // no duplicate, up to its drained exit
 		cbs := cb.waitCallbacks(n, 0)
 		audits := s.audits(t)
 		var lostCB, dupCB, lostAudit, dupAudit int
@@ -1151,7 +1206,6 @@ func TestServeThroughKamailio(t *testing.T) {
 		if lostCB+dupCB+lostAudit+dupAudit != 0 || len(cbs) != n {
 			t.Errorf("callbacks or audit records lost or duplicated")
 		}
-		sippDone(t, sipp, 20*time.Second)
 		st := sipp.stats(t)
 		t.Logf("SIPp: %d incoming calls, %d successful, %d failed, peak %d at once", st.incoming, st.successful, st.failed, st.peak)
 		if st.incoming != n || st.successful != n {
@@ -1167,10 +1221,10 @@ func TestServeThroughKamailio(t *testing.T) {
 		if notOnce != 0 {
 			t.Errorf("%d pool numbers were not routed to SIPp exactly once", notOnce)
 		}
-		if got := s.metric(t, `hashcall_verifications_total{outcome="verified"}`); got != n {
+		if got := verified; got != n {
 			t.Errorf("hashcall_verifications_total{outcome=\"verified\"} %v, want %d", got, n)
 		}
-		if got := s.metric(t, "hashcall_active_calls"); got != 0 {
+		if got := active; got != 0 {
 			t.Errorf("hashcall_active_calls %v after every call ended", got)
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/hashcall/hashcall/internal/directory"
 	"github.com/hashcall/hashcall/internal/service"
+	"github.com/hashcall/hashcall/internal/testwait"
 	"github.com/hashcall/hashcall/verify"
 )
 
@@ -587,13 +589,27 @@ func TestFailover(t *testing.T) {
 func TestStatusServerProbe(t *testing.T) {
 	up, _, stop := fakeUpstream(t)
 	v := &fakeVerifier{outcome: verify.Verified}
-	f := startFront(t, v, up, func(o *Options) { o.StatusInterval = 20 * time.Millisecond; o.Timeout = 50 * time.Millisecond })
-	for !f.Ready() {
-		time.Sleep(5 * time.Millisecond) // polling the prober's result
+	logs := &testwait.Output{}
+	f := startFront(t, v, up, func(o *Options) {
+		o.StatusInterval = 20 * time.Millisecond
+		o.Timeout = 50 * time.Millisecond
+		o.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	})
+	// The prober logs each change of the upstream's state once it made it.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := logs.WaitContains(ctx, "up=true"); err != nil {
+		t.Fatalf("the probe never found the upstream up: %v\n%s", err, logs)
+	}
+	if !f.Ready() {
+		t.Fatal("not ready with the upstream up")
 	}
 	stop()
-	for f.Ready() {
-		time.Sleep(5 * time.Millisecond)
+	if err := logs.WaitContains(ctx, "up=false"); err != nil {
+		t.Fatalf("the probe never found the upstream down: %v\n%s", err, logs)
+	}
+	if f.Ready() {
+		t.Fatal("ready with the upstream down")
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/hashcall/hashcall/internal/pgtest"
 	"github.com/hashcall/hashcall/internal/policy"
 	"github.com/hashcall/hashcall/internal/store"
+	"github.com/hashcall/hashcall/internal/testwait"
 	"github.com/hashcall/hashcall/sip"
 	"github.com/hashcall/hashcall/verify"
 )
@@ -354,15 +355,18 @@ func TestTwoNodes(t *testing.T) {
 // one attempt (just after the POST was answered).
 func waitDelivered(t *testing.T, st *store.Store, id string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		state, attempts, err := st.CallbackState(context.Background(), id)
-		if state == "delivered" && attempts == 1 && err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("callback %s after %d attempts (%v), want delivered after 1", state, attempts, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	// The row changes in the store, which announces nothing: polled.
+	var (
+		state    string
+		attempts int
+		err      error
+	)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if testwait.Until(ctx, func() bool {
+		state, attempts, err = st.CallbackState(context.Background(), id)
+		return state == "delivered" && attempts == 1 && err == nil
+	}) != nil {
+		t.Fatalf("callback %s after %d attempts (%v), want delivered after 1", state, attempts, err)
 	}
 }

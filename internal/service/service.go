@@ -835,6 +835,9 @@ type slots struct {
 	n    int
 	max  int
 	free chan struct{}
+	// onWait, when set (tests, under mu), is called once when an acquire
+	// finds no free slot and waits.
+	onWait func()
 }
 
 func newSlots(n int) *slots { return &slots{max: n, free: make(chan struct{})} }
@@ -850,6 +853,10 @@ func (s *slots) acquire(ctx context.Context, wait time.Duration) bool {
 			return true
 		}
 		ch := s.free
+		if s.onWait != nil {
+			s.onWait()
+			s.onWait = nil
+		}
 		s.mu.Unlock()
 		select {
 		case <-ch:

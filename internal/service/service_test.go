@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/hashcall/hashcall/internal/policy"
 	"github.com/hashcall/hashcall/internal/store"
+	"github.com/hashcall/hashcall/internal/testwait"
 	"github.com/hashcall/hashcall/prompts"
 	"github.com/hashcall/hashcall/sip"
 	"github.com/hashcall/hashcall/verify"
@@ -94,6 +96,45 @@ func newTestService(t *testing.T, caller Caller, mod func(*Options)) (*Service, 
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return s, srv
+}
+
+// placedExactly waits for n calls of fc to be answered (fc.answered must
+// be buffered for them), checks that n were placed, then lets every call
+// end and drains s, and checks that still no other call was placed: a
+// stray call would have run by the end of the drain.
+func placedExactly(t *testing.T, s *Service, fc *fakeCaller, n int32) {
+	t.Helper()
+	timeout := time.After(5 * time.Second)
+	for i := range n {
+		select {
+		case <-fc.answered:
+		case <-timeout:
+			t.Fatalf("%d of %d calls answered after 5 s", i, n)
+		}
+	}
+	if p := fc.placed.Load(); p != n {
+		t.Errorf("%d calls placed, want %d", p, n)
+	}
+	close(fc.hold)
+	s.Drain(context.Background(), 5*time.Second)
+	if p := fc.placed.Load(); p != n {
+		t.Errorf("%d calls placed by the end, want %d", p, n)
+	}
+}
+
+// logTo makes the service log (as text) to out.
+func logTo(out *testwait.Output) func(*Options) {
+	return func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(out, nil)) }
+}
+
+// waitLog waits up to 5 s for sub in out.
+func waitLog(t *testing.T, out *testwait.Output, sub string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := out.WaitContains(ctx, sub); err != nil {
+		t.Fatalf("no %q in the log: %v\n%s", sub, err, out)
+	}
 }
 
 // openStore opens a SQLite store for a test, closed when it ends.
@@ -213,9 +254,18 @@ func TestCreateLongPollAndMetrics(t *testing.T) {
 	if r.status != 200 || r.body["status"] == "completed" {
 		t.Fatalf("%d %v", r.status, r.body)
 	}
-	go func() { time.Sleep(100 * time.Millisecond); close(fc.hold) }()
+	// The call ends once the long-poll is in: it returns on the completion.
+	polling := make(chan struct{})
+	lp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("wait") == "30s" {
+			close(polling)
+		}
+		s.Handler().ServeHTTP(w, r)
+	}))
+	defer lp.Close()
+	go func() { <-polling; close(fc.hold) }()
 	start := time.Now()
-	r = do(t, srv, "GET", "/v1/verifications/"+id+"?wait=30s", "")
+	r = do(t, lp, "GET", "/v1/verifications/"+id+"?wait=30s", "")
 	if r.body["status"] != "completed" || r.body["outcome"] != "verified" || r.body["dtmf_source"] != "rfc4733" {
 		t.Fatalf("after long-poll: %v", r.body)
 	}
@@ -236,25 +286,20 @@ func TestCreateLongPollAndMetrics(t *testing.T) {
 }
 
 func TestIdempotency(t *testing.T) {
-	fc := &fakeCaller{hold: make(chan struct{}), outcome: verify.Verified}
-	defer close(fc.hold)
-	_, srv := newTestService(t, fc, nil)
+	fc := &fakeCaller{hold: make(chan struct{}), outcome: verify.Verified, answered: make(chan struct{}, 8)}
+	s, srv := newTestService(t, fc, nil)
 	a := do(t, srv, "POST", "/v1/verifications", `{"to":"+447700900123"}`, "Idempotency-Key", "k1")
 	b := do(t, srv, "POST", "/v1/verifications", `{"to":"+447700900123"}`, "Idempotency-Key", "k1")
 	c := do(t, srv, "POST", "/v1/verifications", `{"to":"+447700900123"}`, "Idempotency-Key", "k2")
 	if a.status != 202 || b.status != 202 || a.body["id"] != b.body["id"] || c.body["id"] == a.body["id"] {
 		t.Fatalf("a %v b %v c %v", a.body, b.body, c.body)
 	}
-	time.Sleep(50 * time.Millisecond)
-	if n := fc.placed.Load(); n != 2 {
-		t.Errorf("%d calls placed, want 2", n)
-	}
+	placedExactly(t, s, fc, 2)
 }
 
 func TestRateLimits(t *testing.T) {
-	fc := &fakeCaller{hold: make(chan struct{}), outcome: verify.Verified}
-	defer close(fc.hold)
-	_, srv := newTestService(t, fc, func(o *Options) { o.MaxConcurrent = 5 })
+	fc := &fakeCaller{hold: make(chan struct{}), outcome: verify.Verified, answered: make(chan struct{}, 8)}
+	s, srv := newTestService(t, fc, func(o *Options) { o.MaxConcurrent = 5 })
 	var codes []int
 	for range 5 {
 		r := do(t, srv, "POST", "/v1/verifications", `{"to":"+447700900123"}`)
@@ -281,7 +326,13 @@ func TestRateLimits(t *testing.T) {
 	if r.status != 429 || !strings.Contains(r.raw, "max_concurrent") {
 		t.Fatalf("beyond max_concurrent: %d %s", r.status, r.raw)
 	}
-	time.Sleep(50 * time.Millisecond)
+	for i := range 5 {
+		select {
+		case <-fc.answered:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of 5 calls answered after 5 s", i)
+		}
+	}
 	if n := fc.placed.Load(); n != 5 {
 		t.Errorf("%d calls placed, want 5", n)
 	}
@@ -290,6 +341,11 @@ func TestRateLimits(t *testing.T) {
 		if !strings.Contains(m.raw, want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+	close(fc.hold)
+	s.Drain(context.Background(), 5*time.Second)
+	if n := fc.placed.Load(); n != 5 {
+		t.Errorf("%d calls placed by the end, want 5", n)
 	}
 }
 
@@ -362,11 +418,12 @@ func TestCallbackSigned(t *testing.T) {
 
 func TestDrain(t *testing.T) {
 	fc := &fakeCaller{hold: make(chan struct{}), outcome: verify.Verified}
-	s, srv := newTestService(t, fc, nil)
+	logs := &testwait.Output{}
+	s, srv := newTestService(t, fc, logTo(logs))
 	id := do(t, srv, "POST", "/v1/verifications", `{"to":"+447700900123"}`).body["id"].(string)
 	done := make(chan struct{})
 	go func() { s.Drain(context.Background(), 5*time.Second); close(done) }()
-	time.Sleep(50 * time.Millisecond)
+	waitLog(t, logs, "msg=draining") // logged once new requests are refused
 	if r := do(t, srv, "GET", "/readyz", ""); r.status != 503 {
 		t.Errorf("readyz while draining: %d", r.status)
 	}
@@ -436,9 +493,8 @@ func FuzzDecodeCreate(f *testing.F) {
 // while the first request is still being handled get the same
 // verification, and do not count against the per-number limit.
 func TestIdempotencyConcurrent(t *testing.T) {
-	fc := &fakeCaller{hold: make(chan struct{}), outcome: verify.Verified}
-	defer close(fc.hold)
-	_, srv := newTestService(t, fc, func(o *Options) { o.Rules.PerNumber = policy.Rate{N: 1, Per: 15 * time.Minute} })
+	fc := &fakeCaller{hold: make(chan struct{}), outcome: verify.Verified, answered: make(chan struct{}, 8)}
+	s, srv := newTestService(t, fc, func(o *Options) { o.Rules.PerNumber = policy.Rate{N: 1, Per: 15 * time.Minute} })
 	const n = 8
 	var wg sync.WaitGroup
 	got := make([]resp, n)
@@ -455,10 +511,7 @@ func TestIdempotencyConcurrent(t *testing.T) {
 			t.Errorf("request %d: %d %s, want 202 with the id %v", i, r.status, r.raw, got[0].body["id"])
 		}
 	}
-	time.Sleep(50 * time.Millisecond)
-	if p := fc.placed.Load(); p != 1 {
-		t.Errorf("%d calls placed, want 1", p)
-	}
+	placedExactly(t, s, fc, 1)
 }
 
 // gatedCaller holds its first call until first is closed and every later
@@ -485,16 +538,25 @@ func (g *gatedCaller) Run(ctx context.Context, req verify.Request) verify.Result
 func TestDrainQueuedRequest(t *testing.T) {
 	for i := range 20 {
 		g := &gatedCaller{first: make(chan struct{})}
-		s, srv := newTestService(t, g, func(o *Options) { o.MaxConcurrent = 1; o.QueueWait = 5 * time.Second })
+		logs := &testwait.Output{}
+		s, srv := newTestService(t, g, func(o *Options) { o.MaxConcurrent = 1; o.QueueWait = 5 * time.Second; logTo(logs)(o) })
 		if r := do(t, srv, "POST", "/v1/verifications", `{"to":"+447700900123"}`); r.status != 202 {
 			t.Fatalf("first: %d %s", r.status, r.raw)
 		}
+		waiting := make(chan struct{})
+		s.slots.mu.Lock()
+		s.slots.onWait = func() { close(waiting) }
+		s.slots.mu.Unlock()
 		queued := make(chan resp, 1)
 		go func() { queued <- do(t, srv, "POST", "/v1/verifications", `{"to":"+447700900124"}`) }()
-		time.Sleep(20 * time.Millisecond) // the second waits for the slot
+		select { // the second waits for the slot
+		case <-waiting:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the second request does not wait for the slot")
+		}
 		drained := make(chan struct{})
 		go func() { s.Drain(context.Background(), 200*time.Millisecond); close(drained) }()
-		time.Sleep(20 * time.Millisecond)
+		waitLog(t, logs, "msg=draining")
 		close(g.first) // the first call ends, freeing its slot
 		<-drained
 		r := <-queued
