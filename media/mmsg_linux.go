@@ -17,11 +17,11 @@ import (
 // allocated once, so that reading and writing a batch allocates nothing.
 // A batchConn is used by one goroutine at a time.
 type batchConn struct {
-	rc syscall.RawConn
-	v6 bool // the socket is AF_INET6: addresses go out as sockaddr_in6
-	hdrs   []unix.Mmsghdr
-	iovs   []unix.Iovec
-	names  [][unix.SizeofSockaddrInet6]byte
+	rc    syscall.RawConn
+	v6    bool // the socket is AF_INET6: addresses go out as sockaddr_in6
+	hdrs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names [][unix.SizeofSockaddrInet6]byte
 
 	// The operation in progress, for the closures handed to rc.
 	count, done int
