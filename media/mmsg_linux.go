@@ -81,11 +81,17 @@ func (b *batchConn) read(bufs [][]byte, lens []int, froms []netip.AddrPort) (int
 	return b.done, nil
 }
 
-func (b *batchConn) recv(fd uintptr) bool {
-	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(b.count), unix.MSG_DONTWAIT, 0, 0)
+func (b *batchConn) recv(fd uintptr) bool { return b.mmsg(unix.SYS_RECVMMSG, fd) }
+
+func (b *batchConn) send(fd uintptr) bool { return b.mmsg(unix.SYS_SENDMMSG, fd) }
+
+// mmsg runs recvmmsg or sendmmsg (trap) on the prepared headers; false
+// (EAGAIN) makes the RawConn wait until the socket is ready.
+func (b *batchConn) mmsg(trap, fd uintptr) bool {
+	r, _, e := unix.Syscall6(trap, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(b.count), unix.MSG_DONTWAIT, 0, 0)
 	switch {
 	case e == unix.EAGAIN || e == unix.EINTR:
-		return false // wait for the socket to be readable
+		return false
 	case e != 0:
 		b.errno = e
 	default:
@@ -127,19 +133,6 @@ func (b *batchConn) write(pkts [][]byte, dests []netip.AddrPort, errs []error) e
 		}
 	}
 	return nil
-}
-
-func (b *batchConn) send(fd uintptr) bool {
-	r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(b.count), unix.MSG_DONTWAIT, 0, 0)
-	switch {
-	case e == unix.EAGAIN || e == unix.EINTR:
-		return false // wait for room in the send buffer
-	case e != 0:
-		b.errno = e
-	default:
-		b.done = int(r)
-	}
-	return true
 }
 
 // sockaddrAddrPort reads a sockaddr_in or sockaddr_in6 as the kernel wrote
