@@ -150,7 +150,7 @@ func awaitStats(t *testing.T, s *Session, what string, cond func() bool) {
 }
 
 // rawSocket is a plain UDP socket on loopback, for capturing and forging.
-func rawSocket(t *testing.T) *net.UDPConn {
+func rawSocket(t testing.TB) *net.UDPConn {
 	t.Helper()
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
