@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -22,7 +21,7 @@ func newDetectCommand() *cobra.Command {
 	var (
 		format  string
 		asJSON  bool
-		formats = []string{"auto", "wav", "slin16", "ulaw", "alaw"}
+		formats = wav.Formats()
 	)
 	cmd := &cobra.Command{
 		Use:   "detect [--format auto|wav|slin16|ulaw|alaw] [--json] FILE...",
@@ -98,10 +97,14 @@ func detectFile(out io.Writer, name, format string, asJSON bool) error {
 		return err
 	}
 	defer f.Close()
-	src, err := openAudio(bufio.NewReaderSize(f, 64<<10), name, format)
+	r, enc, err := wav.Open(bufio.NewReaderSize(f, 64<<10), name, format)
+	if errors.Is(err, wav.ErrUnknownFormat) {
+		return fmt.Errorf("%w; name it with --format slin16|ulaw|alaw", err)
+	}
 	if err != nil {
 		return err
 	}
+	src := audioSource{r, enc}
 	det := dtmf.NewDetector()
 	events := make([]dtmf.Event, 0, 16)
 	emit := func(events []dtmf.Event) error {
@@ -154,62 +157,6 @@ func detectFile(out io.Writer, name, format string, asJSON bool) error {
 		}
 	}
 	return emit(det.Flush(events[:0]))
-}
-
-// openAudio works out the file's format and returns its audio stream.
-func openAudio(r *bufio.Reader, name, format string) (audioSource, error) {
-	if format == "auto" {
-		head, _ := r.Peek(4)
-		switch {
-		case wav.Sniff(head):
-			format = "wav"
-		default:
-			format = formatByExtension(name)
-			if format == "" {
-				return audioSource{}, fmt.Errorf("cannot tell the audio format: not a WAV file and the extension %q is not one of .ul .ulaw .al .alaw .raw .sln .s16; name it with --format slin16|ulaw|alaw", filepath.Ext(name))
-			}
-		}
-	}
-	switch format {
-	case "ulaw":
-		return audioSource{r, wav.Ulaw}, nil
-	case "alaw":
-		return audioSource{r, wav.Alaw}, nil
-	case "slin16":
-		return audioSource{r, wav.PCM16}, nil
-	}
-	wr, err := wav.NewReader(r)
-	if err != nil {
-		return audioSource{}, err
-	}
-	if err := wr.Format.Telephony(); err != nil {
-		var fe *wav.FormatError
-		if errors.As(err, &fe) {
-			base := strings.TrimSuffix(name, filepath.Ext(name))
-			return audioSource{}, fmt.Errorf("unsupported WAV: %s; need %s; convert with: %s", fe.Found, wav.Need, fe.SoxCommand(name, base+"-8k.wav"))
-		}
-		return audioSource{}, err
-	}
-	enc := wav.PCM16
-	switch {
-	case wr.Format.Encoding == wav.Ulaw:
-		enc = wav.Ulaw
-	case wr.Format.Encoding == wav.Alaw:
-		enc = wav.Alaw
-	}
-	return audioSource{wr, enc}, nil
-}
-
-func formatByExtension(name string) string {
-	switch strings.ToLower(filepath.Ext(name)) {
-	case ".ul", ".ulaw", ".mulaw", ".pcmu":
-		return "ulaw"
-	case ".al", ".alaw", ".pcma":
-		return "alaw"
-	case ".raw", ".sln", ".s16", ".slin", ".slin16":
-		return "slin16"
-	}
-	return ""
 }
 
 func printPress(out io.Writer, file string, e dtmf.Event, asJSON bool) error {

@@ -25,12 +25,11 @@ package main
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/hashcall/hashcall/media/wav"
 	"github.com/hashcall/hashcall/tools/spandsp"
@@ -69,7 +68,10 @@ func detectFile(out io.Writer, name, format string) error {
 		return err
 	}
 	defer f.Close()
-	r, enc, err := openAudio(bufio.NewReaderSize(f, 64<<10), name, format)
+	r, enc, err := wav.Open(bufio.NewReaderSize(f, 64<<10), name, format)
+	if errors.Is(err, wav.ErrUnknownFormat) {
+		return fmt.Errorf("%w; name it with -format slin16|ulaw|alaw", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -155,45 +157,3 @@ func (p *printer) line(start spandsp.Event, end string) error {
 }
 
 func ms(sample int64) float64 { return float64(sample) / 8 }
-
-// openAudio works out the file's format, as hashcall detect does, and
-// returns its audio stream and encoding.
-func openAudio(r *bufio.Reader, name, format string) (io.Reader, wav.Encoding, error) {
-	if format == "auto" {
-		head, _ := r.Peek(4)
-		switch {
-		case wav.Sniff(head):
-			format = "wav"
-		default:
-			switch strings.ToLower(filepath.Ext(name)) {
-			case ".ul", ".ulaw", ".mulaw", ".pcmu":
-				format = "ulaw"
-			case ".al", ".alaw", ".pcma":
-				format = "alaw"
-			case ".raw", ".sln", ".s16", ".slin", ".slin16":
-				format = "slin16"
-			default:
-				return nil, 0, fmt.Errorf("cannot tell the audio format of %q: name it with -format slin16|ulaw|alaw", name)
-			}
-		}
-	}
-	switch format {
-	case "ulaw":
-		return r, wav.Ulaw, nil
-	case "alaw":
-		return r, wav.Alaw, nil
-	case "slin16":
-		return r, wav.PCM16, nil
-	case "wav":
-	default:
-		return nil, 0, fmt.Errorf("-format %q: want auto, wav, slin16, ulaw or alaw", format)
-	}
-	wr, err := wav.NewReader(r)
-	if err != nil {
-		return nil, 0, err
-	}
-	if err := wr.Format.Telephony(); err != nil {
-		return nil, 0, err
-	}
-	return wr, wr.Format.Encoding, nil
-}
