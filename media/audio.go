@@ -58,16 +58,26 @@ func (a *Audio) encoded(c Codec) []byte {
 // needs a law encodes it). It waits for an earlier Play or SendDTMF to
 // finish, and returns as Play does.
 func (s *Session) PlayAudio(ctx context.Context, a *Audio) error {
+	j, err := s.audioJob(a)
+	if j == nil {
+		return err
+	}
+	return s.run(ctx, j)
+}
+
+// audioJob is the job that plays a in the negotiated codec; nil with
+// ErrNotStarted before Start, nil with nil for nothing to play.
+func (s *Session) audioJob(a *Audio) (*job, error) {
 	s.mu.Lock()
 	started, codec := s.started, s.neg.Codec
 	s.mu.Unlock()
 	if !started {
-		return ErrNotStarted
+		return nil, ErrNotStarted
 	}
 	if a == nil || a.Len() == 0 {
-		return nil
+		return nil, nil
 	}
-	return s.run(ctx, &job{audio: a.encoded(codec), pt: codec.PayloadType})
+	return &job{audio: a.encoded(codec), pt: codec.PayloadType}, nil
 }
 
 // StartAudio is PlayAudio without waiting: it starts a and returns a
@@ -77,32 +87,25 @@ func (s *Session) PlayAudio(ctx context.Context, a *Audio) error {
 // earlier playback in one.
 func (s *Session) StartAudio(ctx context.Context, a *Audio) <-chan error {
 	res := make(chan error, 1)
-	s.mu.Lock()
-	started, codec := s.started, s.neg.Codec
-	s.mu.Unlock()
-	switch {
-	case !started:
-		res <- ErrNotStarted
-		return res
-	case a == nil || a.Len() == 0:
-		res <- nil
+	j, err := s.audioJob(a)
+	if j == nil {
+		res <- err
 		return res
 	}
 	select {
 	case s.sem <- struct{}{}:
 	default:
-		go func() { res <- s.PlayAudio(ctx, a) }()
+		go func() { res <- s.run(ctx, j) }()
 		return res
 	}
-	j := &job{audio: a.encoded(codec), pt: codec.PayloadType, done: make(chan struct{}), result: res}
+	j.result = res
 	s.mu.Lock()
-	if s.closing || s.ctx.Err() != nil {
-		s.mu.Unlock()
+	defer s.mu.Unlock()
+	if err := s.install(j); err != nil {
 		<-s.sem
-		res <- ErrClosed
+		res <- err
 		return res
 	}
-	s.job = j
 	// ctx ending stops the playback at the next frame, as in run.
 	stopA := context.AfterFunc(ctx, func() {
 		s.mu.Lock()
@@ -116,6 +119,5 @@ func (s *Session) StartAudio(ctx context.Context, a *Audio) <-chan error {
 		s.finish(j, ErrClosed)
 	})
 	j.stopCtx = func() { stopA(); stopB() }
-	s.mu.Unlock()
 	return res
 }

@@ -12,6 +12,9 @@ type Clock interface {
 	Now() time.Time
 	// NewTimer returns a timer that fires once after d.
 	NewTimer(d time.Duration) Timer
+	// AfterFunc calls f in its own goroutine after d, as time.AfterFunc
+	// does; stop cancels it and reports whether that kept f from running.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
 }
 
 // Timer is a one-shot timer of a [Clock], reused across waits.

@@ -92,6 +92,32 @@ func (c *fakeClock) NewTimer(d time.Duration) Timer {
 	return t
 }
 
+// AfterFunc calls f when a timer of c fires after d.
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) func() bool {
+	t := c.NewTimer(d)
+	stop := make(chan struct{})
+	ran := make(chan bool, 1)
+	go func() {
+		select {
+		case <-t.C():
+			ran <- true
+			f()
+		case <-stop:
+			ran <- false
+		}
+	}()
+	var once sync.Once
+	stopped := false
+	return func() bool {
+		once.Do(func() {
+			t.Stop()
+			close(stop)
+			stopped = !<-ran
+		})
+		return stopped
+	}
+}
+
 // Advance moves time by d and fires the timers that are due.
 func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/hashcall/hashcall/dtmf"
-
 	"github.com/hashcall/hashcall/internal/sockopt"
 )
 
@@ -59,8 +58,8 @@ type Mux struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	received, unknown, routed, ambiguous atomic.Uint64
-	warnedShared                         atomic.Bool
+	received, unknown, ambiguous atomic.Uint64
+	warnedShared                 atomic.Bool
 }
 
 // MuxConfig configures [ListenMux].
@@ -78,7 +77,7 @@ type MuxConfig struct {
 // MuxStats counts what a [Mux] received.
 type MuxStats struct {
 	Received uint64 // datagrams read
-	Routed   uint64 // handed to a session
+	Routed   uint64 // handed to a session: the rest
 	Unknown  uint64 // from an address no answered call expects: dropped
 	// Ambiguous: from a far end address that several live calls' SDP
 	// named; dropped, since nothing tells whose call they are.
@@ -132,7 +131,10 @@ func (m *Mux) Stats() MuxStats {
 	m.mu.Lock()
 	n := len(m.all)
 	m.mu.Unlock()
-	return MuxStats{Received: m.received.Load(), Routed: m.routed.Load(), Unknown: m.unknown.Load(), Ambiguous: m.ambiguous.Load(), Sessions: n}
+	st := MuxStats{Unknown: m.unknown.Load(), Ambiguous: m.ambiguous.Load(), Sessions: n}
+	st.Received = m.received.Load() // read after the drops, counted before them
+	st.Routed = st.Received - st.Unknown - st.Ambiguous
+	return st
 }
 
 // Close stops the reader, waits for it and closes the socket. Sessions
@@ -224,10 +226,6 @@ func (m *Mux) lookup(from netip.AddrPort) (s *Session, ambiguous bool) {
 	return nil, true
 }
 
-// tickEvery is how often the reader ticks its sessions for RFC 4733
-// timeouts, as a session's own receiver does when its packets stop.
-const tickEvery = tickInterval
-
 // receive is the reader goroutine.
 func (m *Mux) receive() {
 	defer m.wg.Done()
@@ -243,7 +241,9 @@ func (m *Mux) receive() {
 		bufs[i] = store[i*maxDatagram : (i+1)*maxDatagram : (i+1)*maxDatagram]
 	}
 	lastTick := time.Now()
-	_ = m.conn.SetReadDeadline(lastTick.Add(tickEvery))
+	// Every tickInterval the sessions are ticked for RFC 4733 timeouts, as
+	// a session's own receiver does when its packets stop.
+	_ = m.conn.SetReadDeadline(lastTick.Add(tickInterval))
 	for {
 		n, err := m.bc.read(bufs[:], lens[:], froms[:])
 		if err != nil {
@@ -254,7 +254,7 @@ func (m *Mux) receive() {
 				m.log.Warn("rtp mux receive", "err", err)
 			}
 		}
-		m.received.Add(uint64(n))
+		m.received.Add(uint64(n)) // before the drops: Stats reads them first
 		for i := range n {
 			b := bufs[i][:lens[i]]
 			s, ambiguous := m.lookup(froms[i])
@@ -266,12 +266,11 @@ func (m *Mux) receive() {
 				m.unknown.Add(1)
 				continue
 			}
-			m.routed.Add(1)
 			evs = s.packet(evs, froms[i], b)
 		}
-		if now := time.Now(); now.Sub(lastTick) >= tickEvery {
+		if now := time.Now(); now.Sub(lastTick) >= tickInterval {
 			lastTick = now
-			_ = m.conn.SetReadDeadline(now.Add(tickEvery))
+			_ = m.conn.SetReadDeadline(now.Add(tickInterval))
 			m.mu.Lock()
 			ticks = ticks[:0]
 			for s := range m.all {

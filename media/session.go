@@ -664,17 +664,12 @@ func (s *Session) run(ctx context.Context, j *job) error {
 		return ErrClosed
 	}
 	defer func() { <-s.sem }()
-	j.done = make(chan struct{})
 	s.mu.Lock()
-	if s.closing || s.ctx.Err() != nil {
-		s.mu.Unlock()
-		return ErrClosed
-	}
-	s.job = j
-	if s.onJob != nil {
-		s.onJob(j)
-	}
+	err := s.install(j)
 	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	select {
 	case <-j.done:
 		return j.err
@@ -690,6 +685,20 @@ func (s *Session) run(ctx context.Context, j *job) error {
 	case <-s.ctx.Done():
 		return ErrClosed
 	}
+}
+
+// install makes j the sender's job (the caller holds the playback slot,
+// s.sem), or says the session is closing; s.mu is held.
+func (s *Session) install(j *job) error {
+	if s.closing || s.ctx.Err() != nil {
+		return ErrClosed
+	}
+	j.done = make(chan struct{})
+	s.job = j
+	if s.onJob != nil {
+		s.onJob(j)
+	}
+	return nil
 }
 
 // finish ends j with err; s.mu is held.

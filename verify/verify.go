@@ -730,34 +730,13 @@ type mode interface {
 var errMaxCallDuration = errors.New("maximum call duration reached")
 
 // withMaxDuration is parent ending at Config.MaxCallDuration on the run's
-// clock (cause errMaxCallDuration). cancel stops its timer and waits for
-// its goroutine.
+// clock (cause errMaxCallDuration); cancel stops its timer.
 func (r *run) withMaxDuration(parent context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(parent)
-	if af, ok := r.clock.(interface {
-		AfterFunc(time.Duration, func()) func() bool
-	}); ok {
-		// The real clock: a runtime timer, no goroutine per call.
-		stop := af.AfterFunc(r.cfg.MaxCallDuration, func() { cancel(errMaxCallDuration) })
-		return ctx, func() {
-			stop()
-			cancel(nil)
-		}
-	}
-	t := r.clock.NewTimer(r.cfg.MaxCallDuration)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		select {
-		case <-t.C():
-			cancel(errMaxCallDuration)
-		case <-ctx.Done():
-		}
-	}()
+	stop := r.clock.AfterFunc(r.cfg.MaxCallDuration, func() { cancel(errMaxCallDuration) })
 	return ctx, func() {
+		stop()
 		cancel(nil)
-		t.Stop()
-		<-done
 	}
 }
 
@@ -867,10 +846,9 @@ func (t *talk) run(m mode) {
 		case v := <-machine:
 			// A machine answered: hang up now rather than after every
 			// attempt (and leave it nothing to record).
-			t.stop(t.cur)
 			r.log.Info("answering machine", "reason", v.Reason, "at", v.At, "beep_hz", v.BeepHz)
-			r.res.Keys = t.keys.String()
-			r.res.Outcome, r.res.VoicemailReason = Voicemail, string(v.Reason)
+			t.end(Voicemail)
+			r.res.VoicemailReason = string(v.Reason)
 			return
 		case <-t.call.Done():
 			t.end(t.or(HungUp))
