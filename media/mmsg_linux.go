@@ -35,16 +35,13 @@ func newBatchConn(c *net.UDPConn, size int) (*batchConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &batchConn{rc: rc, v6: c.LocalAddr().(*net.UDPAddr).IP.To4() == nil}
-	b.init(size)
-	return b, nil
-}
-
-// init allocates the headers of size datagrams.
-func (b *batchConn) init(size int) {
-	b.hdrs = make([]unix.Mmsghdr, size)
-	b.iovs = make([]unix.Iovec, size)
-	b.names = make([][unix.SizeofSockaddrInet6]byte, size)
+	b := &batchConn{
+		rc:    rc,
+		v6:    c.LocalAddr().(*net.UDPAddr).IP.To4() == nil,
+		hdrs:  make([]unix.Mmsghdr, size),
+		iovs:  make([]unix.Iovec, size),
+		names: make([][unix.SizeofSockaddrInet6]byte, size),
+	}
 	for i := range b.hdrs {
 		b.hdrs[i].Hdr.Iov = &b.iovs[i]
 		b.hdrs[i].Hdr.SetIovlen(1)
@@ -52,6 +49,7 @@ func (b *batchConn) init(size int) {
 	}
 	b.readFn = b.recv
 	b.writeFn = b.send
+	return b, nil
 }
 
 // read receives up to len(bufs) datagrams (at most the batch size) into

@@ -132,18 +132,17 @@ func verifyConfig(c *config.Config, logger *slog.Logger) (verify.Config, error) 
 	}, nil
 }
 
-// openMux binds the shared RTP port when media.rtp_mux is on (the first
-// even port of media.rtp_ports) and hands it to the calls' media; close
-// runs after the last call (nil when off).
+// openMux binds the shared RTP port when media.rtp_mux is on (the low
+// port of media.rtp_ports, which config keeps even) and hands it to the
+// calls' media; close runs after the last call (nil when off).
 func openMux(c *config.Config, vc *verify.Config, logger *slog.Logger) (*media.Mux, error) {
 	if !c.Media.RTPMux {
 		return nil, nil
 	}
-	port := c.Media.RTPPorts.Low + c.Media.RTPPorts.Low%2
 	// Not the command's context: calls ending in the shutdown grace still
 	// need their media; the caller closes the mux after them.
 	m, err := media.ListenMux(context.Background(), media.MuxConfig{
-		Addr:       netip.AddrPortFrom(c.MediaListenIP(), port),
+		Addr:       netip.AddrPortFrom(c.MediaListenIP(), c.Media.RTPPorts.Low),
 		ReadBuffer: int(c.Media.RTPMuxReadBuffer),
 		Logger:     logger,
 	})

@@ -401,18 +401,14 @@ func saveProfiles(ctx context.Context, o options, t0 time.Time) {
 	}
 	_ = os.MkdirAll(o.profile, 0o755)
 	base := "http://" + o.diagListen() + "/debug/pprof/"
-	for _, p := range []struct{ name, path string }{
-		{"heap0.pprof", "heap"}, // with heap.pprof: what the streaming calls allocate (pprof -base)
-		{"cpu.pprof", "profile?seconds=" + strconv.Itoa(cpu)},
-		{"heap.pprof", "heap"},
-		{"goroutine.txt", "goroutine?debug=1"},
+	for _, p := range []struct{ name, url string }{
+		{"heap0.pprof", base + "heap"}, // with heap.pprof: what the streaming calls allocate (pprof -base)
+		{"cpu.pprof", base + "profile?seconds=" + strconv.Itoa(cpu)},
+		{"heap.pprof", base + "heap"},
+		{"goroutine.txt", base + "goroutine?debug=1"},
 		{"metrics.txt", "http://127.0.0.1:" + strconv.Itoa(o.ourHTTP()) + "/metrics"},
 	} {
-		u := base + p.path
-		if strings.HasPrefix(p.path, "http:") {
-			u = p.path
-		}
-		resp, err := http.Get(u)
+		resp, err := http.Get(p.url)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "load: profile:", err)
 			return
