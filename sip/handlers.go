@@ -74,15 +74,18 @@ func (u *UA) handlers() {
 			u.log.Info("bad SIP INFO DTMF", "call", c.ref, "err", err)
 			u.respond(tx, sip.NewResponseFromRequest(req, 400, "Bad Request", nil))
 		default:
-			u.respond(tx, sip.NewResponseFromRequest(req, 200, "OK", nil))
 			shown := key.String()
 			if c.opts.RedactKeys {
 				shown = key.Redacted()
 			}
 			u.log.Debug("SIP INFO DTMF", "call", c.ref, "call_id", c.callID, "key", shown, "duration", d)
+			// The key is handed over before the 200: sipgo runs each
+			// request's handler on its own goroutine, so a far end that
+			// sends its next INFO on our 200 must find this key taken.
 			if c.opts.Media != nil {
 				c.opts.Media.Info(key, d)
 			}
+			u.respond(tx, sip.NewResponseFromRequest(req, 200, "OK", nil))
 		}
 	}))
 	s.OnCancel(u.guard(func(req *sip.Request, tx sip.ServerTransaction) {
