@@ -11,8 +11,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -52,48 +50,6 @@ const (
 	// and no G.711 packet comes near it.
 	maxDatagram = 2048
 )
-
-// PortRange is a range of UDP ports for RTP, both ends included.
-type PortRange struct{ Low, High uint16 }
-
-// ParsePortRange parses "20000-20999".
-func ParsePortRange(s string) (PortRange, error) {
-	lo, hi, ok := strings.Cut(strings.TrimSpace(s), "-")
-	if !ok {
-		return PortRange{}, fmt.Errorf("media: port range %q is not <low>-<high>", s)
-	}
-	l, err1 := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)
-	h, err2 := strconv.ParseUint(strings.TrimSpace(hi), 10, 16)
-	if err1 != nil || err2 != nil {
-		return PortRange{}, fmt.Errorf("media: port range %q: ports must be numbers from 1 to 65535", s)
-	}
-	r := PortRange{Low: uint16(l), High: uint16(h)}
-	if err := r.check(); err != nil {
-		return PortRange{}, err
-	}
-	return r, nil
-}
-
-func (r PortRange) String() string { return fmt.Sprintf("%d-%d", r.Low, r.High) }
-
-// evens returns the first even port of r and how many even ports r holds.
-func (r PortRange) evens() (first uint16, n int) {
-	first = r.Low + r.Low%2
-	if first < r.Low || first > r.High {
-		return 0, 0
-	}
-	return first, int(r.High-first)/2 + 1
-}
-
-func (r PortRange) check() error {
-	if r.Low == 0 || r.Low > r.High {
-		return fmt.Errorf("media: port range %s is empty or starts at 0", r)
-	}
-	if _, n := r.evens(); n == 0 {
-		return fmt.Errorf("media: port range %s has no even port for RTP", r)
-	}
-	return nil
-}
 
 // SessionConfig configures [Listen].
 type SessionConfig struct {
@@ -249,8 +205,8 @@ func Listen(ctx context.Context, cfg SessionConfig) (*Session, error) {
 		if !cfg.IP.IsValid() {
 			return nil, errors.New("media: no IP address to listen on")
 		}
-		if err := cfg.Ports.check(); err != nil {
-			return nil, err
+		if err := cfg.Ports.Check(); err != nil {
+			return nil, fmt.Errorf("media: port range: %w", err)
 		}
 	}
 	for _, c := range cfg.Codecs {
@@ -314,7 +270,7 @@ func Listen(ctx context.Context, cfg SessionConfig) (*Session, error) {
 // bind listens on a random even port of r, trying the others in turn when
 // a port is in use.
 func bind(ip netip.Addr, r PortRange) (*net.UDPConn, error) {
-	first, n := r.evens()
+	first, n := r.Low, r.Pairs()
 	start := rand.IntN(n)
 	for i := range n {
 		port := first + uint16(2*((start+i)%n))

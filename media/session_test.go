@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -633,14 +634,77 @@ func TestListenPorts(t *testing.T) {
 }
 
 func TestParsePortRange(t *testing.T) {
-	if r, err := ParsePortRange("20000-20999"); err != nil || r != (PortRange{20000, 20999}) || r.String() != "20000-20999" {
-		t.Fatalf("%v %v", r, err)
+	tests := []struct {
+		in   string
+		want PortRange
+		ok   bool
+	}{
+		{"127.0.0.1:20000-20999", PortRange{}, false},
+		{"0-10", PortRange{}, false},
+		{"20000-20001", PortRange{20000, 20001}, true},
+		{"20000-20999", PortRange{20000, 20999}, true},
+		{" 1024 - 1025 ", PortRange{1024, 1025}, true},
+		{"10000-65535", PortRange{10000, 65535}, true},
+		{"20000", PortRange{}, false},
+		{"20001-20999", PortRange{}, false},
+		{"1022-2000", PortRange{}, false},
+		{"20000-20000", PortRange{}, false},
+		{"30000-20000", PortRange{}, false},
+		{"20000-65536", PortRange{}, false},
+		{"+20000-20999", PortRange{}, false},
+		{"-20000-20999", PortRange{}, false},
+		{"20000-20999-21000", PortRange{}, false},
+		{"a-b", PortRange{}, false},
+		{"", PortRange{}, false},
 	}
-	for _, bad := range []string{"", "20000", "a-b", "0-10", "20-10", "70000-70001", "7-7"} {
-		if _, err := ParsePortRange(bad); err == nil {
-			t.Errorf("ParsePortRange(%q) succeeded", bad)
+	for _, tt := range tests {
+		got, err := ParsePortRange(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParsePortRange(%q) = %v, %v", tt.in, got, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), `want "LOW-HIGH" with an even LOW, 1024 ≤ LOW < HIGH ≤ 65535`) {
+			t.Errorf("ParsePortRange(%q) error %q", tt.in, err)
 		}
 	}
+	p := PortRange{20000, 20999}
+	if p.String() != "20000-20999" || p.Pairs() != 500 {
+		t.Errorf("String %q Pairs %d", p.String(), p.Pairs())
+	}
+	if (PortRange{20000, 20000}).Pairs() != 0 || (PortRange{20000, 20001}).Pairs() != 1 || (PortRange{5, 4}).Pairs() != 0 {
+		t.Error("Pairs")
+	}
+	var u PortRange
+	if err := u.UnmarshalText([]byte("30000-30099")); err != nil || u != (PortRange{30000, 30099}) {
+		t.Errorf("UnmarshalText: %v %v", u, err)
+	}
+	if err := u.UnmarshalText([]byte("x")); err == nil || u != (PortRange{30000, 30099}) {
+		t.Error("UnmarshalText of junk changed the value or did not fail")
+	}
+}
+
+func FuzzParsePortRange(f *testing.F) {
+	for _, s := range []string{"20000-20999", "1024-65535", "1-2", "20001-20999", "-", "65534-65535", " 2000 - 3000 "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePortRange(s)
+		if err != nil {
+			if p != (PortRange{}) {
+				t.Fatalf("error with a value: %v", p)
+			}
+			return
+		}
+		if p.Low < 1024 || p.Low >= p.High || p.Low%2 != 0 {
+			t.Fatalf("ParsePortRange(%q) = %v breaks the invariants", s, p)
+		}
+		back, err := ParsePortRange(p.String())
+		if err != nil || back != p {
+			t.Fatalf("round trip of %v: %v, %v", p, back, err)
+		}
+		if p.Pairs() < 1 {
+			t.Fatalf("%v has no pairs", p)
+		}
+	})
 }
 
 // TestSessionContext: when Listen's context ends, the session stops.

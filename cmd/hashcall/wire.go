@@ -123,7 +123,7 @@ func verifyConfig(c *config.Config, logger *slog.Logger) (verify.Config, error) 
 		NoVoicemail:     !c.Verify.DetectVoicemail,
 		Media: media.SessionConfig{
 			IP:      c.MediaListenIP(),
-			Ports:   media.PortRange{Low: c.Media.RTPPorts.Low, High: c.Media.RTPPorts.High},
+			Ports:   c.Media.RTPPorts,
 			Codecs:  codecs,
 			EventPT: uint8(c.Media.TelephoneEventPT),
 			Latch:   c.Media.SymmetricLatching,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashcall/hashcall/internal/policy"
+	"github.com/hashcall/hashcall/media"
 	"github.com/hashcall/hashcall/numbermatch"
 )
 
@@ -245,7 +246,7 @@ type Media struct {
 	// host of sip.listen; see [Config.MediaListenIP].
 	ListenIP string `yaml:"listen_ip"`
 	// RTPPorts is the range RTP ports are taken from (media.rtp_ports).
-	RTPPorts PortRange `yaml:"rtp_ports"`
+	RTPPorts media.PortRange `yaml:"rtp_ports"`
 	// Codecs lists PCMA and PCMU in order of preference (media.codecs).
 	Codecs []string `yaml:"codecs"`
 	// TelephoneEventPT is the RTP payload type offered for RFC 4733
@@ -491,7 +492,7 @@ func Default() *Config {
 			},
 		},
 		Media: Media{
-			RTPPorts:         PortRange{Low: 20000, High: 20999},
+			RTPPorts:         media.PortRange{Low: 20000, High: 20999},
 			Codecs:           []string{CodecPCMA, CodecPCMU},
 			TelephoneEventPT: 101,
 			RTPMuxReadBuffer: 8 << 20,

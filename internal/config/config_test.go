@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashcall/hashcall/media"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -247,7 +248,7 @@ sip:
 	if c.SIP.Trunk.Username != "hashcall" || c.SIP.Trunk.Password != "p@ss word 1" || !c.SIP.Trunk.Register {
 		t.Errorf("trunk = %+v", c.SIP.Trunk)
 	}
-	if c.Verify.Attempts != 2 || c.Media.RTPPorts != (PortRange{30000, 30999}) || c.Policy.GlobalRate != (Rate{10, time.Second}) {
+	if c.Verify.Attempts != 2 || c.Media.RTPPorts != (media.PortRange{Low: 30000, High: 30999}) || c.Policy.GlobalRate != (Rate{10, time.Second}) {
 		t.Errorf("attempts %d, rtp_ports %v, global_rate %v", c.Verify.Attempts, c.Media.RTPPorts, c.Policy.GlobalRate)
 	}
 	if c.SIP.Transport != "tcp" {
@@ -550,8 +551,8 @@ func TestValidationErrors(t *testing.T) {
 		{name: "password trailing newline", mutate: func(c *Config) { c.SIP.Trunk.Username = "u"; c.SIP.Trunk.Password = "pw\n" }, key: "sip.trunk.password", want: "trailing newline"},
 		{name: "password is the mask", mutate: func(c *Config) { c.SIP.Trunk.Username = "u"; c.SIP.Trunk.Password = Mask }, key: "sip.trunk.password", want: "redaction placeholder"},
 		{name: "media listen ip", mutate: func(c *Config) { c.Media.ListenIP = "eth0" }, key: "media.listen_ip", want: `want an IP address such as 192.0.2.10, got "eth0"`},
-		{name: "rtp ports in code", mutate: func(c *Config) { c.Media.RTPPorts = PortRange{20001, 20000} }, key: "media.rtp_ports", want: `want "LOW-HIGH" with an even LOW`},
-		{name: "rtp ports too few", mutate: func(c *Config) { c.Media.RTPPorts = PortRange{20000, 20009} }, key: "media.rtp_ports", want: "holds 5 RTP/RTCP port pairs, fewer than policy.max_concurrent (50)"},
+		{name: "rtp ports in code", mutate: func(c *Config) { c.Media.RTPPorts = media.PortRange{Low: 20001, High: 20000} }, key: "media.rtp_ports", want: `want "LOW-HIGH" with an even LOW`},
+		{name: "rtp ports too few", mutate: func(c *Config) { c.Media.RTPPorts = media.PortRange{Low: 20000, High: 20009} }, key: "media.rtp_ports", want: "holds 5 RTP/RTCP port pairs, fewer than policy.max_concurrent (50)"},
 		{name: "codec unknown", mutate: func(c *Config) { c.Media.Codecs = []string{"G729"} }, key: "media.codecs", want: `want a list of PCMA, PCMU`},
 		{name: "codec empty", mutate: func(c *Config) { c.Media.Codecs = nil }, key: "media.codecs", want: `want a list of PCMA, PCMU`},
 		{name: "codec twice", mutate: func(c *Config) { c.Media.Codecs = []string{"PCMA", "PCMA"} }, key: "media.codecs", want: `at most once`},
@@ -998,7 +999,7 @@ func TestYAMLRoundTrip(t *testing.T) {
 	c.SIP.Trunk.OptionsInterval = 0
 	c.SIP.MaxCallDuration = 90 * time.Second
 	c.Media.Codecs = []string{"PCMU"}
-	c.Media.RTPPorts = PortRange{40000, 40199}
+	c.Media.RTPPorts = media.PortRange{Low: 40000, High: 40199}
 	c.HTTP.CallbackHosts = []string{"*.example.org"}
 	c.HTTP.CallbackSecret = Secret(strings.Repeat("s", MinCallbackSecret))
 	t.Setenv("HASHCALL_HTTP_CALLBACK_SECRET", string(c.HTTP.CallbackSecret)) // YAML() masks it

@@ -48,69 +48,6 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.masked()) }
 // MarshalText masks the secret in encoding/json, YAML and other encoders.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.masked()), nil }
 
-// PortRange is an inclusive range of UDP ports for RTP, written "LOW-HIGH".
-// LOW is even (RTP takes the even port of each pair, RTCP the odd one above
-// it) and 1024 ≤ LOW < HIGH ≤ 65535.
-type PortRange struct {
-	Low, High uint16
-}
-
-const portRangeWant = `want "LOW-HIGH" with an even LOW, 1024 ≤ LOW < HIGH ≤ 65535`
-
-// ParsePortRange parses "LOW-HIGH", such as "20000-20999".
-func ParsePortRange(s string) (PortRange, error) {
-	lo, hi, ok := strings.Cut(strings.TrimSpace(s), "-")
-	if !ok {
-		return PortRange{}, fmt.Errorf("%s, got %s", portRangeWant, quote(s))
-	}
-	l, errL := parsePort(lo)
-	h, errH := parsePort(hi)
-	if errL != nil || errH != nil {
-		return PortRange{}, fmt.Errorf("%s, got %s", portRangeWant, quote(s))
-	}
-	p := PortRange{Low: l, High: h}
-	if err := p.check(); err != nil {
-		return PortRange{}, err
-	}
-	return p, nil
-}
-
-func parsePort(s string) (uint16, error) {
-	s = strings.TrimSpace(s)
-	if s == "" || strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
-		return 0, strconv.ErrSyntax
-	}
-	n, err := strconv.ParseUint(s, 10, 16)
-	return uint16(n), err
-}
-
-func (p PortRange) check() error {
-	if p.Low < 1024 || p.Low >= p.High || p.Low%2 != 0 {
-		return fmt.Errorf("%s, got %s", portRangeWant, quote(p.String()))
-	}
-	return nil
-}
-
-// String returns "LOW-HIGH".
-func (p PortRange) String() string {
-	return strconv.Itoa(int(p.Low)) + "-" + strconv.Itoa(int(p.High))
-}
-
-// Pairs returns how many RTP/RTCP port pairs (an even port and the odd one
-// above it) the range holds: the number of calls it can carry at once.
-func (p PortRange) Pairs() int {
-	if p.High < p.Low {
-		return 0
-	}
-	return (int(p.High) - int(p.Low) + 1) / 2
-}
-
-// MarshalText returns "LOW-HIGH".
-func (p PortRange) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
-
-// UnmarshalText parses "LOW-HIGH" as [ParsePortRange] does.
-func (p *PortRange) UnmarshalText(b []byte) error { return parseText(p, b, ParsePortRange) }
-
 // Rate is a number of events per period, written "N/PERIOD" such as "3/15m"
 // (three per fifteen minutes) or "60/1m". A bare unit is accepted for one of
 // it: "60/m" is "60/1m".

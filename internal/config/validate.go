@@ -288,7 +288,7 @@ func (c *Config) validateMedia(ck *checker) {
 			ck.addf("media.listen_ip", "want an IP address such as 192.0.2.10, got %s", quote(m.ListenIP))
 		}
 	}
-	if err := m.RTPPorts.check(); err != nil {
+	if err := m.RTPPorts.Check(); err != nil {
 		ck.add("media.rtp_ports", err)
 	} else {
 		if n := c.Policy.MaxConcurrent; n > 0 && !m.RTPMux && m.RTPPorts.Pairs() < n {
