@@ -174,7 +174,7 @@ mobile: +447700900003
 	}
 	cmd := exec.Command(bin, "-d", "256", "-h", url+"/", "-F", cfgDir)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = testpeers.ChildAttr()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("slapd: %v", err)
 	}

@@ -11,9 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hashcall/hashcall/internal/testpeers"
 )
 
 // buildCLI builds cmd/hashcall into dir.
@@ -120,7 +121,7 @@ policy:
 			mark := len(l.kamLog())
 			cmd := exec.CommandContext(ctx, bin, "call", "--config", cfg, "--json", number)
 			cmd.Env = cliEnv("HASHCALL_SIP_TRUNK_PASSWORD=" + trunkPassword)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+			cmd.SysProcAttr = testpeers.ChildAttr()
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()

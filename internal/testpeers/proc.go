@@ -42,9 +42,7 @@ func startProc(name, logPath, dir string, env []string, bin string, args ...stri
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	// Its own process group, so that nothing it signals reaches us; and
-	// SIGKILL should the test binary die without stopping it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = ChildAttr()
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		f.Close()
