@@ -114,8 +114,9 @@ type UA struct {
 	laddr     net.Addr
 	closer    func() error
 	serveFn   func() error
-	host      string // Contact/Via host
-	port      int    // Contact/Via port
+	ready     *sockopt.ReadyConn // the UDP listener, to know when sipgo reads it
+	host      string             // Contact/Via host
+	port      int                // Contact/Via port
 	trunkHost string
 	trunkPort int
 
@@ -238,24 +239,24 @@ func NewUA(ctx context.Context, cfg Config) (*UA, error) {
 	u.dialog = &sipgo.DialogUA{Client: u.client, ContactHDR: contact}
 	u.handlers()
 
+	startCtx := ctx
 	ctx, u.stop = context.WithCancel(context.WithoutCancel(ctx))
-	u.serve()
-	if u.network == "udp" {
+	served := u.serve()
+	if u.ready != nil {
 		// sipgo adds the listener to its connection pool in the serving
-		// goroutine; until then a request would try to bind the same
-		// address again. Wait for it.
-		deadline := time.Now().Add(2 * time.Second)
-		for {
-			if c, _ := u.ua.TransportLayer().GetConnection("udp", u.laddr.String()); c != nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				u.Close()
-				return nil, errors.New("sip: listener did not start")
-			}
-			time.Sleep(time.Millisecond)
+		// goroutine, just before its first read; until then a request
+		// would try to bind the same address again.
+		select {
+		case <-u.ready.Ready():
+		case <-served:
+			u.Close()
+			return nil, errors.New("sip: the UDP listener stopped before it served")
+		case <-startCtx.Done():
+			u.Close()
+			return nil, fmt.Errorf("sip: listener did not start: %w", context.Cause(startCtx))
 		}
 	}
+
 	if cfg.Trunk.Register && u.trunkHost != "" {
 		u.bg.Add(1)
 		go func() { defer u.bg.Done(); u.registerLoop(ctx) }()
@@ -310,8 +311,9 @@ func (u *UA) listen(ctx context.Context) error {
 		if uc, ok := pc.(*net.UDPConn); ok && u.cfg.UDPReadBuffer > 0 {
 			sockopt.SizeReadBuffer(uc, u.cfg.UDPReadBuffer, u.log, "sip.udp_read_buffer")
 		}
+		u.ready = sockopt.NewReadyConn(pc)
 		u.laddr, u.closer = pc.LocalAddr(), pc.Close
-		u.serveFn = func() error { return u.server.ServeUDP(pc) }
+		u.serveFn = func() error { return u.server.ServeUDP(u.ready) }
 	default:
 		l, err := lc.Listen(ctx, "tcp", u.cfg.Listen)
 		if err != nil {
@@ -365,17 +367,23 @@ func addrPort(a net.Addr) (hostPort, error) {
 	return hostPort{h, n}, nil
 }
 
-func (u *UA) serve() {
+// serve serves the listener on a goroutine of its own; the channel it
+// returns is closed when serving stops.
+func (u *UA) serve() <-chan struct{} {
+	done := make(chan struct{})
 	if u.serveFn == nil {
-		return
+		close(done)
+		return done
 	}
 	u.wg.Add(1)
 	go func() {
 		defer u.wg.Done()
+		defer close(done)
 		if err := u.serveFn(); err != nil && !errors.Is(err, net.ErrClosed) {
 			u.log.Debug("sip listener stopped", "err", err)
 		}
 	}()
+	return done
 }
 
 // Addr is the bound listener address.

@@ -19,6 +19,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/hashcall/hashcall/dtmf"
+	"github.com/hashcall/hashcall/internal/sockopt"
 	"github.com/hashcall/hashcall/media"
 )
 
@@ -160,17 +161,17 @@ func Start(ctx context.Context, cfg Config) (*Phone, error) {
 	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	})
+	rc := sockopt.NewReadyConn(conn)
+	served := make(chan struct{})
 	p.wg.Add(1)
-	go func() { defer p.wg.Done(); _ = srv.ServeUDP(conn) }()
-	for deadline := time.Now().Add(2 * time.Second); ; {
-		if c, _ := ua.TransportLayer().GetConnection("udp", la.String()); c != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			p.Close()
-			return nil, errors.New("phone: listener did not start")
-		}
-		time.Sleep(time.Millisecond)
+	go func() { defer p.wg.Done(); defer close(served); _ = srv.ServeUDP(rc) }()
+	// sipgo pools the listener just before its first read; a request sent
+	// before would bind the address again.
+	select {
+	case <-rc.Ready():
+	case <-served:
+		p.Close()
+		return nil, errors.New("phone: listener stopped before it served")
 	}
 	return p, nil
 }

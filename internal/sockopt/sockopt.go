@@ -1,6 +1,8 @@
-// Package sockopt sizes the receive buffers of the UDP sockets that take
-// bursts: the SIP listener during a burst of call set-ups and the shared
-// RTP socket (media.rtp_mux) carrying every call's packets.
+// Package sockopt holds what the UDP sockets of sip and media share: sizing
+// the receive buffers of the sockets that take bursts (the SIP listener
+// during a burst of call set-ups, the shared RTP socket of media.rtp_mux
+// carrying every call's packets), and telling when a server has begun to
+// read one (ReadyConn).
 package sockopt
 
 import (

@@ -42,3 +42,35 @@ func TestSizeReadBuffer(t *testing.T) {
 		}
 	}
 }
+
+// TestReadyConn: Ready is open until the first read and closed by it.
+func TestReadyConn(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	rc := NewReadyConn(pc)
+	select {
+	case <-rc.Ready():
+		t.Fatal("ready before any read")
+	default:
+	}
+	got := make(chan string, 1)
+	go func() {
+		b := make([]byte, 16)
+		n, _, err := rc.ReadFrom(b)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- string(b[:n])
+	}()
+	<-rc.Ready()
+	if _, err := pc.WriteTo([]byte("hello"), pc.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if s := <-got; s != "hello" {
+		t.Fatalf("read %q", s)
+	}
+}
