@@ -1,6 +1,8 @@
 package interop
 
 import (
+	"context"
+	"database/sql"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -8,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashcall/hashcall/internal/pgtest"
+	"github.com/hashcall/hashcall/internal/testwait"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite", to read serve's store
 )
 
 // TestServeDurable runs the built `hashcall serve` on its store through
@@ -106,7 +110,9 @@ func TestServeDurable(t *testing.T) {
 		s := l.startServe(t, bin, promptsDir, o)
 		v := s.create(t, `{"to":"`+number+`","callback_url":"`+cb.url()+`"}`)
 		s.waitStatus(t, v.ID, "ringing", 10*time.Second)
-		time.Sleep(200 * time.Millisecond) // the ringing call's state reaches the store off the call path
+		// The ringing call's dialog reaches the store off the call path:
+		// kill -9 once its row is in the database file.
+		waitStoredDialog(t, o.storePath, v.ID)
 		if err := s.cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
@@ -222,4 +228,27 @@ func TestServeDurable(t *testing.T) {
 			}
 		})
 	})
+}
+
+// waitStoredDialog waits until serve's SQLite store at path holds the
+// dialog of verification id, reading it after each write to its
+// write-ahead log (inotify).
+func waitStoredDialog(t *testing.T, path, id string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var qerr error
+	err = testwait.WaitFile(ctx, path+"-wal", func(string) bool {
+		var n int
+		qerr = db.QueryRowContext(ctx, `SELECT count(*) FROM dialogs WHERE verification_id = ?`, id).Scan(&n)
+		return qerr == nil && n == 1
+	})
+	if err != nil {
+		t.Fatalf("the dialog of %s never reached the store: %v (last query: %v)", id, err, qerr)
+	}
 }
