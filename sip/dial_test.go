@@ -145,7 +145,8 @@ func newFakeTrunk(t *testing.T, opts ...func(*fakeTrunk)) *fakeTrunk {
 	return newFakeTrunkOn(t, "udp", nil, opts...)
 }
 
-// newFakeTrunkOn serves udp, tcp or tls (with serverTLS).
+// newFakeTrunkOn serves udp, tcp or tls (with serverTLS) on 127.0.0.1, or
+// udp6 (UDP on [::1]).
 func newFakeTrunkOn(t *testing.T, network string, serverTLS *tls.Config, opts ...func(*fakeTrunk)) *fakeTrunk {
 	t.Helper()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("fake-trunk"))
@@ -159,8 +160,12 @@ func newFakeTrunkOn(t *testing.T, network string, serverTLS *tls.Config, opts ..
 		close func() error
 	)
 	switch network {
-	case "udp":
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	case "udp", "udp6":
+		host := "127.0.0.1:0"
+		if network == "udp6" {
+			host = "[::1]:0"
+		}
+		pc, err := net.ListenPacket("udp", host)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,10 +192,10 @@ func newFakeTrunkOn(t *testing.T, network string, serverTLS *tls.Config, opts ..
 	for _, o := range opts {
 		o(ft)
 	}
-	_, portStr, _ := net.SplitHostPort(addr.String())
+	host, portStr, _ := net.SplitHostPort(addr.String())
 	port, _ := strconv.Atoi(portStr)
-	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "trunk", Host: "127.0.0.1", Port: port}}
-	if network != "udp" {
+	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "trunk", Host: uriHost(host), Port: port}}
+	if network != "udp" && network != "udp6" {
 		contact.Address.UriParams = sip.NewParams()
 		contact.Address.UriParams.Add("transport", network)
 	}
@@ -459,6 +464,42 @@ func TestDialAnswerAndHangup(t *testing.T) {
 	}
 	if call.RemoteHangup() {
 		t.Error("RemoteHangup after our BYE")
+	}
+}
+
+// TestDialIPv6: a trunk at [::1]:port is reached from a listener on [::1],
+// the Request-URI, Via and Contact carrying the address in brackets
+// (RFC 3261 §19.1.1, RFC 5118).
+func TestDialIPv6(t *testing.T) {
+	if pc, err := net.ListenPacket("udp", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	} else {
+		pc.Close()
+	}
+	ft := newFakeTrunkOn(t, "udp6", nil)
+	ua := newTestUA(t, ft, func(c *Config) { c.Listen = "[::1]:0" })
+	call, err := ua.Dial(context.Background(), "+447700900123", DialOptions{Offer: []byte(testSDP)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft.await(t, "ACK", func() bool { return ft.acks.Load() == 1 })
+	ft.mu.Lock()
+	inv := ft.lastReq
+	ft.mu.Unlock()
+	if got := inv.Recipient.String(); !strings.Contains(got, "@[::1]:") {
+		t.Errorf("Request-URI %s, want the trunk's [::1]", got)
+	}
+	if got := inv.Contact().Address.String(); !strings.Contains(got, "@[::1]:") {
+		t.Errorf("Contact %s, want our [::1] listener", got)
+	}
+	if via := inv.Via(); !strings.HasPrefix(via.Value(), "SIP/2.0/UDP [::1]:") {
+		t.Errorf("Via %s, want our [::1] listener in brackets", via.Value())
+	}
+	if err := call.Hangup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ft.byes.Load() != 1 {
+		t.Errorf("%d BYEs reached the trunk", ft.byes.Load())
 	}
 }
 

@@ -187,7 +187,7 @@ func NewUA(ctx context.Context, cfg Config) (*UA, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sip: trunk address %q: %w", cfg.Trunk.Address, err)
 		}
-		u.trunkHost, u.trunkPort = h, p
+		u.trunkHost, u.trunkPort = uriHost(h), p
 	}
 	if err := u.listen(ctx); err != nil {
 		return nil, err
@@ -284,6 +284,16 @@ func missingPort(hp string) bool {
 	return !strings.Contains(hp, ":")
 }
 
+// uriHost is host as SIP URIs and Via carry it: an IPv6 address in
+// brackets (RFC 3261 §25.1 IPv6reference, RFC 5118), which is also how
+// sipgo parses and resolves one.
+func uriHost(host string) string {
+	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+		return "[" + host + "]"
+	}
+	return host
+}
+
 func splitHostPort(hp string, def int) (string, int, error) {
 	host, port, err := net.SplitHostPort(hp)
 	if err != nil {
@@ -341,14 +351,14 @@ func (u *UA) listen(ctx context.Context) error {
 		u.closer()
 		return err
 	}
-	u.host, u.port = ap.host, ap.port
+	u.host, u.port = uriHost(ap.host), ap.port
 	if pub := u.cfg.PublicAddress; pub != "" {
 		h, p, err := splitHostPort(pub, u.port)
 		if err != nil {
 			u.closer()
 			return fmt.Errorf("sip: public address %q: %w", pub, err)
 		}
-		u.host, u.port = h, p
+		u.host, u.port = uriHost(h), p
 	}
 	return nil
 }
