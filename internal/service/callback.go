@@ -38,12 +38,17 @@ func (s *Service) dispatchCallbacks() {
 		case <-s.cbWake:
 		case <-t.C:
 		}
-		s.deliverDue(s.bgCtx)
+		// A post already under way finishes (within the callback
+		// timeout) when Close stops the dispatcher: cut off, it would be
+		// a failed attempt due again only after the shutdown, and the
+		// receiver would wait for the next start to hear the outcome.
+		s.deliverDue(s.bgCtx, context.WithoutCancel(s.bgCtx))
 	}
 }
 
-// deliverDue claims and delivers the due callbacks until none is left.
-func (s *Service) deliverDue(ctx context.Context) {
+// deliverDue claims and delivers the due callbacks until none is left or
+// ctx ends; each post runs under post.
+func (s *Service) deliverDue(ctx, post context.Context) {
 	claimFor := s.cbc.Timeout + 30*time.Second
 	for ctx.Err() == nil {
 		cs, err := s.store.ClaimCallbacks(ctx, 8, claimFor)
@@ -58,7 +63,7 @@ func (s *Service) deliverDue(ctx context.Context) {
 		}
 		var wg sync.WaitGroup
 		for _, c := range cs {
-			wg.Go(func() { s.deliver(ctx, c) })
+			wg.Go(func() { s.deliver(post, c) })
 		}
 		wg.Wait()
 	}

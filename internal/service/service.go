@@ -358,6 +358,7 @@ func (s *Service) Start(ctx context.Context) error {
 func (s *Service) Close() {
 	s.closeOnce.Do(func() {
 		s.stopBG()
+		s.log.Info("background work stopping: callbacks being posted finish")
 		s.bg.Wait()
 	})
 }
@@ -809,7 +810,7 @@ func (s *Service) Drain(ctx context.Context, grace time.Duration) {
 	// Callbacks: one more attempt at those due; what is left stays queued
 	// in the store for the next start or another node.
 	s.Close()
-	s.deliverDue(ctx)
+	s.deliverDue(ctx, ctx)
 	s.stopBase()
 }
 

@@ -446,6 +446,46 @@ func TestDrain(t *testing.T) {
 	}
 }
 
+// TestDrainCallbackInFlight: a callback being posted when the service
+// stops is not cut off: Close waits for it, and it is delivered once.
+func TestDrainCallbackInFlight(t *testing.T) {
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var posts atomic.Int32
+	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if posts.Add(1) == 1 {
+			close(arrived)
+		}
+		select {
+		case <-release:
+			w.WriteHeader(http.StatusNoContent)
+		case <-r.Context().Done():
+		}
+	}))
+	defer cb.Close()
+	fc := &fakeCaller{hold: make(chan struct{}), outcome: verify.Verified}
+	close(fc.hold)
+	logs := &testwait.Output{}
+	s, srv := newTestService(t, fc, func(o *Options) {
+		o.CallbackHosts, o.CallbackSecret = []string{"127.0.0.1"}, "callback-secret-0123456789abcdefghijkl"
+		logTo(logs)(o)
+	})
+	if r := do(t, srv, "POST", "/v1/verifications", `{"to":"+447700900123","callback_url":"`+cb.URL+`/done"}`); r.status != 202 {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	<-arrived
+	done := make(chan struct{})
+	go func() { s.Drain(context.Background(), 5*time.Second); close(done) }()
+	// Logged after the background work was told to stop, before waiting
+	// for it: a post cut off by the stop has been cut off by now.
+	waitLog(t, logs, "msg=\"background work stopping")
+	close(release)
+	<-done
+	waitLog(t, logs, "msg=\"callback delivered\"")
+	if strings.Contains(logs.String(), "callback failed") || posts.Load() != 1 {
+		t.Errorf("%d posts; log:\n%s", posts.Load(), logs.String())
+	}
+}
+
 func TestReload(t *testing.T) {
 	fc := &fakeCaller{hold: make(chan struct{}), outcome: verify.Verified}
 	defer close(fc.hold)
