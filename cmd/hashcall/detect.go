@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -92,18 +91,15 @@ type audioSource struct {
 }
 
 func detectFile(out io.Writer, name, format string, asJSON bool) error {
-	f, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	r, enc, err := wav.Open(bufio.NewReaderSize(f, 64<<10), name, format)
+	af, err := wav.OpenFile(name, format)
 	if errors.Is(err, wav.ErrUnknownFormat) {
 		return fmt.Errorf("%w; name it with --format slin16|ulaw|alaw", err)
 	}
 	if err != nil {
 		return err
 	}
+	defer af.Close()
+	r, enc := af.Reader, af.Encoding
 	src := audioSource{r, enc}
 	det := dtmf.NewDetector()
 	events := make([]dtmf.Event, 0, 16)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -67,4 +68,29 @@ func formatByExtension(name string) string {
 		return "slin16"
 	}
 	return ""
+}
+
+// File is an audio file opened by [OpenFile]: its audio stream and encoding.
+type File struct {
+	io.Reader
+	Encoding Encoding
+	f        *os.File
+}
+
+// Close closes the file.
+func (f *File) Close() error { return f.f.Close() }
+
+// OpenFile opens the audio file at name and works out its format as [Open]
+// does, reading it through a 64 KiB buffer.
+func OpenFile(name, format string) (*File, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	r, enc, err := Open(bufio.NewReaderSize(f, 64<<10), name, format)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &File{Reader: r, Encoding: enc, f: f}, nil
 }

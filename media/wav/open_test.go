@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -58,5 +60,36 @@ func TestOpen(t *testing.T) {
 				t.Errorf("%v, %d bytes, err %v; want %v, %d bytes", enc, len(b), err, tc.enc, tc.n)
 			}
 		})
+	}
+}
+
+// TestOpenFile: the file's format told as Open tells it; a missing file
+// and one of no known format are errors that say which.
+func TestOpenFile(t *testing.T) {
+	dir := t.TempDir()
+	ul := filepath.Join(dir, "press.ul")
+	if err := os.WriteFile(ul, []byte{0xff, 0x7f, 0xff}, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenFile(ul, "auto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(f)
+	if err != nil || f.Encoding != Ulaw || !bytes.Equal(b, []byte{0xff, 0x7f, 0xff}) {
+		t.Errorf("read %x as %v: %v", b, f.Encoding, err)
+	}
+	if err := f.Close(); err != nil {
+		t.Error(err)
+	}
+	if _, err := OpenFile(filepath.Join(dir, "none.wav"), "auto"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+	odd := filepath.Join(dir, "press.mp3")
+	if err := os.WriteFile(odd, []byte("ID3"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenFile(odd, "auto"); !errors.Is(err, ErrUnknownFormat) {
+		t.Errorf("unknown format: %v", err)
 	}
 }

@@ -63,18 +63,15 @@ func main() {
 }
 
 func detectFile(out io.Writer, name, format string) error {
-	f, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	r, enc, err := wav.Open(bufio.NewReaderSize(f, 64<<10), name, format)
+	af, err := wav.OpenFile(name, format)
 	if errors.Is(err, wav.ErrUnknownFormat) {
 		return fmt.Errorf("%w; name it with -format slin16|ulaw|alaw", err)
 	}
 	if err != nil {
 		return err
 	}
+	defer af.Close()
+	r, enc := af.Reader, af.Encoding
 	rx, err := spandsp.New()
 	if err != nil {
 		return err
