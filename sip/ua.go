@@ -246,14 +246,9 @@ func NewUA(ctx context.Context, cfg Config) (*UA, error) {
 		// sipgo adds the listener to its connection pool in the serving
 		// goroutine, just before its first read; until then a request
 		// would try to bind the same address again.
-		select {
-		case <-u.ready.Ready():
-		case <-served:
+		if err := u.ready.Wait(startCtx, served); err != nil {
 			u.Close()
-			return nil, errors.New("sip: the UDP listener stopped before it served")
-		case <-startCtx.Done():
-			u.Close()
-			return nil, fmt.Errorf("sip: listener did not start: %w", context.Cause(startCtx))
+			return nil, fmt.Errorf("sip: listener did not start: %w", err)
 		}
 	}
 

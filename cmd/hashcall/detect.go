@@ -84,12 +84,6 @@ type detectResult struct {
 	Accepted   bool    `json:"accepted"`
 }
 
-// audioSource is an open file's audio stream and its encoding.
-type audioSource struct {
-	r   io.Reader
-	enc wav.Encoding
-}
-
 func detectFile(out io.Writer, name, format string, asJSON bool) error {
 	af, err := wav.OpenFile(name, format)
 	if errors.Is(err, wav.ErrUnknownFormat) {
@@ -99,8 +93,6 @@ func detectFile(out io.Writer, name, format string, asJSON bool) error {
 		return err
 	}
 	defer af.Close()
-	r, enc := af.Reader, af.Encoding
-	src := audioSource{r, enc}
 	det := dtmf.NewDetector()
 	events := make([]dtmf.Event, 0, 16)
 	emit := func(events []dtmf.Event) error {
@@ -118,9 +110,9 @@ func detectFile(out io.Writer, name, format string, asJSON bool) error {
 	samples := make([]int16, len(buf)/2)
 	var odd []byte // a PCM sample split across reads
 	for {
-		n, rerr := src.r.Read(buf)
+		n, rerr := af.Read(buf)
 		b := buf[:n]
-		switch src.enc {
+		switch af.Encoding {
 		case wav.Ulaw:
 			events = det.FeedUlaw(events[:0], b)
 		case wav.Alaw:

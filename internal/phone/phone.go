@@ -167,11 +167,9 @@ func Start(ctx context.Context, cfg Config) (*Phone, error) {
 	go func() { defer p.wg.Done(); defer close(served); _ = srv.ServeUDP(rc) }()
 	// sipgo pools the listener just before its first read; a request sent
 	// before would bind the address again.
-	select {
-	case <-rc.Ready():
-	case <-served:
+	if err := rc.Wait(ctx, served); err != nil {
 		p.Close()
-		return nil, errors.New("phone: listener stopped before it served")
+		return nil, fmt.Errorf("phone: listener did not start: %w", err)
 	}
 	return p, nil
 }

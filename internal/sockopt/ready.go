@@ -1,9 +1,14 @@
 package sockopt
 
 import (
+	"context"
+	"errors"
 	"net"
 	"sync"
 )
+
+// ErrNotServed: the server stopped before its first read.
+var ErrNotServed = errors.New("the listener stopped before it served")
 
 // ReadyConn is a PacketConn that closes Ready at its first ReadFrom. A
 // server that reads a socket in a goroutine of its own does its set-up
@@ -28,4 +33,17 @@ func (c *ReadyConn) Ready() <-chan struct{} { return c.ready }
 func (c *ReadyConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	c.once.Do(func() { close(c.ready) })
 	return c.PacketConn.ReadFrom(b)
+}
+
+// Wait returns nil once Ready is closed, [ErrNotServed] if served (closed
+// when the server's goroutine returns) is closed first, or ctx's cause.
+func (c *ReadyConn) Wait(ctx context.Context, served <-chan struct{}) error {
+	select {
+	case <-c.ready:
+		return nil
+	case <-served:
+		return ErrNotServed
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }

@@ -3,6 +3,8 @@
 package sockopt
 
 import (
+	"context"
+	"errors"
 	"net"
 	"os"
 	"strconv"
@@ -72,5 +74,26 @@ func TestReadyConn(t *testing.T) {
 	}
 	if s := <-got; s != "hello" {
 		t.Fatalf("read %q", s)
+	}
+}
+
+// TestReadyConnWait: Wait reports a server that stopped before reading,
+// and the context's end.
+func TestReadyConnWait(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	rc := NewReadyConn(pc)
+	served := make(chan struct{})
+	close(served)
+	if err := rc.Wait(t.Context(), served); !errors.Is(err, ErrNotServed) {
+		t.Errorf("stopped server: %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := rc.Wait(ctx, make(chan struct{})); !errors.Is(err, context.Canceled) {
+		t.Errorf("ended context: %v", err)
 	}
 }

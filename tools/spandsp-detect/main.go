@@ -71,7 +71,6 @@ func detectFile(out io.Writer, name, format string) error {
 		return err
 	}
 	defer af.Close()
-	r, enc := af.Reader, af.Encoding
 	rx, err := spandsp.New()
 	if err != nil {
 		return err
@@ -82,9 +81,9 @@ func detectFile(out io.Writer, name, format string) error {
 	samples := make([]int16, len(buf)/2+1)
 	var odd []byte // a PCM sample split across reads
 	for {
-		n, rerr := r.Read(buf)
+		n, rerr := af.Read(buf)
 		b := buf[:n]
-		switch enc {
+		switch af.Encoding {
 		case wav.Ulaw:
 			rx.FeedUlaw(b)
 		case wav.Alaw:
